@@ -1,0 +1,1 @@
+"""The operator API (FastAPI) and the static dashboard."""

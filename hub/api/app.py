@@ -1,0 +1,66 @@
+"""The API factory: it receives its collaborators, so tests and the hub wire it the same way."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from psycopg_pool import ConnectionPool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api import errors
+from hub.api.routes import auth, cases, devices
+from hub.settings import Settings
+
+API = "/api/v1"
+
+
+def create_app(
+    settings: Settings, pool: ConnectionPool, ingest_ready: Callable[[], bool] = lambda: True
+) -> FastAPI:
+    app = FastAPI(
+        title="Smart-community event hub",
+        version="1",
+        docs_url=f"{API}/docs",
+        openapi_url=f"{API}/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.pool = pool
+    errors.install(app)
+
+    health = APIRouter(tags=["health"])
+
+    @health.get("/health")
+    def get_health() -> dict[str, str]:
+        """Unauthenticated by design: load balancers and compose health checks call it."""
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok", "ingest": "subscribed" if ingest_ready() else "waiting for broker"}
+
+    for router in (health, auth.router, cases.router, devices.router):
+        app.include_router(router, prefix=API)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], object]) -> Response:
+        response: Response = await call_next(request)  # type: ignore[misc]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+        return response
+
+    _mount_dashboard(app, settings.dashboard_dir)
+    return app
+
+
+def _mount_dashboard(app: FastAPI, directory: Path) -> None:
+    if not directory.is_dir():
+        return
+    app.mount("/static", StaticFiles(directory=directory), name="static")
+    index = directory / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(index)

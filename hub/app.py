@@ -1,0 +1,76 @@
+"""The composition root: starts and stops ingest, the scheduler and the API as one hub process."""
+
+import logging
+import queue
+import threading
+
+import uvicorn
+
+from hub.api.app import create_app
+from hub.devices import service as device_service
+from hub.engine import loader
+from hub.engine.evaluator import Engine
+from hub.ingest.metrics import IngestMetrics
+from hub.ingest.mqtt import MqttSource
+from hub.ingest.pipeline import Inbound, Pipeline
+from hub.jobs import scheduler as jobs
+from hub.settings import Settings
+from hub.store import db, migrations
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        db.wait_for_database(settings.database_url)
+        migrations.migrate(settings.database_url)
+        self.engine = Engine(loader.load(settings.rules_dir))
+        self.pool = db.make_pool(settings.database_url)
+        self.metrics = IngestMetrics()
+        inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
+        self.source = MqttSource(settings, inbox, self.metrics)
+        self.pipeline = Pipeline(
+            database_url=settings.database_url,
+            prefix=settings.topic_prefix,
+            engine=self.engine,
+            pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+            inbox=inbox,
+            ack=self.source.ack,
+            batch_max_rows=settings.batch_max_rows,
+            batch_max_delay_s=settings.batch_max_delay_ms / 1000,
+            dead_letter_bytes=settings.dead_letter_payload_bytes,
+            metrics=self.metrics,
+        )
+        self._stop = threading.Event()
+        self._pipeline_thread = threading.Thread(
+            target=self.pipeline.run, args=(self._stop,), name="pipeline"
+        )
+
+    def start(self) -> None:
+        with self.pool.connection() as conn:
+            device_service.export_auth(conn, self.settings)
+        self._pipeline_thread.start()
+        self.source.start()
+        self.scheduler = jobs.start(self.settings, self.pool)
+        log.info("hub started with %d rule(s)", len(self.engine.rules))
+
+    def stop(self) -> None:
+        """Stop taking messages, commit and acknowledge what was taken, then disconnect."""
+        self.source.stop_accepting()
+        self._stop.set()
+        self._pipeline_thread.join(timeout=30)
+        self.scheduler.shutdown(wait=False)
+        self.source.close()
+        self.pool.close()
+
+    def serve(self) -> None:
+        app = create_app(self.settings, self.pool, ingest_ready=self.source.subscribed.is_set)
+        config = uvicorn.Config(
+            app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False
+        )
+        self.start()
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            self.stop()

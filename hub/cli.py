@@ -1,0 +1,109 @@
+"""The `hub` command."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hub.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hub", description="Smart-community event hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run ingest, rules, jobs and the API")
+    sub.add_parser("migrate", help="apply database migrations")
+    rules = sub.add_parser("rules", help="rule files").add_subparsers(dest="rules_command", required=True)
+    check = rules.add_parser("check", help="validate rule files and print errors like a compiler")
+    check.add_argument("path", nargs="?", type=Path)
+    mqtt = sub.add_parser("mqtt", help="broker integration").add_subparsers(
+        dest="mqtt_command", required=True
+    )
+    export = mqtt.add_parser("export-auth", help="write Mosquitto's passwd and acl files from the registry")
+    export.add_argument("--out", type=Path, help="directory (default HUB_MQTT_AUTH_DIR)")
+    users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create or update a user; the password is read from HUB_NEW_PASSWORD")
+    add.add_argument("username")
+    add.add_argument(
+        "--role", required=True, choices=["admin", "operator", "manager", "resident", "integration"]
+    )
+    add.add_argument("--community", action="append", default=[])
+    devices = sub.add_parser("devices", help="device registry").add_subparsers(
+        dest="devices_command", required=True
+    )
+    imp = devices.add_parser("import", help="register devices from a JSON list; prints per-row results")
+    imp.add_argument("file", type=Path)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+
+    if args.command == "rules":
+        return _rules_check(args.path or settings.rules_dir)
+    if args.command == "run":
+        from hub.app import Hub
+
+        Hub(settings).serve()
+        return 0
+
+    from hub.store import db, migrations
+
+    if args.command == "migrate":
+        try:
+            applied = migrations.migrate(settings.database_url)
+        except migrations.MigrationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"applied {len(applied)} migration(s)" + "".join(f"\n  {m.version} {m.name}" for m in applied))
+        return 0
+    migrations.migrate(settings.database_url)
+    with db.connect(settings.database_url, autocommit=True) as conn:
+        if args.command == "mqtt":
+            from hub.devices.service import export_auth
+
+            target = settings.model_copy(update={"mqtt_auth_dir": args.out or settings.mqtt_auth_dir})
+            if target.mqtt_auth_dir is None:
+                print("error: give --out or set HUB_MQTT_AUTH_DIR", file=sys.stderr)
+                return 2
+            count = export_auth(conn, target)
+            print(f"wrote {count} broker account(s) to {target.mqtt_auth_dir}")
+            return 0
+        if args.command == "users":
+            from hub.store.users import upsert_user
+
+            password = os.environ.get("HUB_NEW_PASSWORD")
+            if not password:
+                print("error: set HUB_NEW_PASSWORD to the new user's password", file=sys.stderr)
+                return 2
+            upsert_user(conn, args.username, password, args.role, args.community)
+            print(f"user {args.username} ({args.role}) ready")
+            return 0
+        if args.command == "devices":
+            from hub.devices.service import export_auth, register
+
+            results = register(conn, json.loads(args.file.read_text(encoding="utf-8")))
+            export_auth(conn, settings)
+            for r in results:
+                print(r.model_dump_json(exclude_none=True))
+            return 1 if any(r.status == "error" for r in results) else 0
+    return 2
+
+
+def _rules_check(path: Path) -> int:
+    from hub.engine.loader import RulesRejected, load
+
+    try:
+        rules = load(path)
+    except RulesRejected as exc:
+        for err in exc.errors:
+            print(f"{err}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s); no rules loaded", file=sys.stderr)
+        return 1
+    print(f"{len(rules)} rule(s) OK in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

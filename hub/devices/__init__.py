@@ -1,0 +1,1 @@
+"""The device registry service: registration, bulk import, and broker credentials."""

@@ -1,0 +1,115 @@
+"""Registering devices and keeping the broker's password and ACL files in step with the registry."""
+
+from datetime import date
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.broker.auth import BrokerAccount, device_topic_root, hash_password, new_password, write_auth_files
+from hub.domain.contract import DeviceId
+from hub.domain.devices import DeviceKind
+from hub.settings import Settings
+from hub.store import devices as device_store
+
+
+class DeviceIn(BaseModel):
+    """A device as an installer registers it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: DeviceId
+    kind: DeviceKind
+    community: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    building: str | None = Field(default=None, max_length=64)
+    grid: str | None = Field(default=None, max_length=64)
+    plan_x: float | None = None
+    plan_y: float | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    installed_on: date | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RowResult(BaseModel):
+    row: int
+    id: str | None
+    status: str = Field(description="created, updated or error")
+    error: str | None = None
+    mqtt_password: str | None = Field(default=None, description="shown once; only its hash is stored")
+
+
+def register(
+    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], *, rotate_credentials: bool = False
+) -> list[RowResult]:
+    """Validate and upsert each row on its own; a bad row is reported and does not stop the others."""
+    results = []
+    for i, raw in enumerate(rows, start=1):
+        try:
+            d = DeviceIn.model_validate(raw)
+        except ValidationError as exc:
+            msg = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            results.append(
+                RowResult(
+                    row=i, id=str(raw.get("id")) if isinstance(raw, dict) else None, status="error", error=msg
+                )
+            )
+            continue
+        with conn.transaction():
+            device_store.ensure_community(conn, d.community)
+            exists = device_store.get_device(conn, d.id) is not None
+            password = new_password() if rotate_credentials or not exists else None
+            created = device_store.upsert_device(
+                conn,
+                device_store.NewDevice(
+                    d.id,
+                    d.kind,
+                    d.community,
+                    d.building,
+                    d.grid,
+                    d.plan_x,
+                    d.plan_y,
+                    d.latitude,
+                    d.longitude,
+                    d.installed_on,
+                    d.metadata,
+                ),
+                hash_password(password) if password else None,
+            )
+        results.append(
+            RowResult(row=i, id=d.id, status="created" if created else "updated", mqtt_password=password)
+        )
+    return results
+
+
+def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[BrokerAccount]:
+    """The hub's own account (read everything under the prefix) and one write-only account per device."""
+    prefix = settings.topic_prefix
+    accounts = [
+        BrokerAccount(
+            settings.mqtt_username,
+            hash_password(settings.mqtt_password.get_secret_value()),
+            read_topics=(f"{prefix}/#",),
+            write_topics=("hub/#",),
+        )
+    ]
+    for device_id, community, kind, pw_hash in device_store.broker_credentials(conn):
+        accounts.append(
+            BrokerAccount(
+                device_id,
+                pw_hash,
+                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#",),
+            )
+        )
+    return accounts
+
+
+def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> int:
+    """Write the broker's auth files where settings say; returns the number of accounts."""
+    if settings.mqtt_auth_dir is None:
+        return 0
+    accounts = broker_accounts(conn, settings)
+    write_auth_files(settings.mqtt_auth_dir, accounts, settings.mqtt_reload_pidfile)
+    return len(accounts)

@@ -1,0 +1,1 @@
+"""Pure domain models shared by every stage; no I/O lives here."""

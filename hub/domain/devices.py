@@ -1,0 +1,28 @@
+"""Device kinds and the registry's view of a device."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DeviceKind(StrEnum):
+    SMOKE_DETECTOR = "smoke_detector"
+    LAMPPOST = "lamppost"
+    MANHOLE = "manhole"
+    ACCESS_GATE = "access_gate"
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """What ingest and the rule engine need to know about a registered device."""
+
+    id: str
+    kind: DeviceKind
+    community: str
+    building: str | None
+    grid: str | None

@@ -1,0 +1,82 @@
+"""Load rule files, reporting every problem with file, rule id and field, like a compiler."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from hub.engine.schema import Rule, RuleFile
+
+
+@dataclass(frozen=True)
+class LoadError:
+    file: str
+    rule: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: rule {self.rule}: {self.field}: {self.message}"
+
+
+class RulesRejected(ValueError):
+    def __init__(self, errors: list[LoadError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def rule_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_file(path: Path) -> tuple[list[Rule], list[LoadError]]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return [], [LoadError(str(path), "-", "-", f"cannot read YAML: {exc}")]
+    try:
+        return RuleFile.model_validate(raw).rules, []
+    except ValidationError as exc:
+        return [], [_located(path, raw, err) for err in exc.errors(include_url=False)]
+
+
+def load(path: Path) -> list[Rule]:
+    """All rules under `path`, or RulesRejected with every error; never a partial set."""
+    files = rule_files(path)
+    if not files:
+        raise RulesRejected([LoadError(str(path), "-", "-", "no rule files (*.yaml) found")])
+    rules: list[Rule] = []
+    errors: list[LoadError] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        found, errs = load_file(f)
+        errors += errs
+        for rule in found:
+            if rule.id in seen:
+                errors.append(LoadError(str(f), rule.id, "id", f"duplicate rule id, also in {seen[rule.id]}"))
+            seen[rule.id] = f
+            rules.append(rule)
+    if errors:
+        raise RulesRejected(errors)
+    return rules
+
+
+def _located(path: Path, raw: object, err: object) -> LoadError:
+    loc = tuple(err["loc"])  # type: ignore[index]
+    rule_id = "-"
+    field_path = loc
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        field_path = loc[2:]
+        if isinstance(raw, dict):
+            items = raw.get("rules")
+            if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
+                rule_id = str(items[loc[1]].get("id", f"#{loc[1] + 1}"))
+            else:
+                rule_id = f"#{loc[1] + 1}"
+    field_path = tuple(p for p in field_path if p != "threshold")
+    field = ".".join(str(p) for p in field_path) or "-"
+    message = str(err["msg"]).removeprefix("Value error, ")  # type: ignore[index]
+    return LoadError(str(path), rule_id, field, message)

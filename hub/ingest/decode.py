@@ -1,0 +1,104 @@
+"""Bytes from the broker to a validated message or a reasoned rejection. Pure: no I/O, injected clock."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+
+from hub.domain.contract import (
+    EVENT_ADAPTER,
+    EVENTS_BY_KIND,
+    DevicePayload,
+    GateTelemetry,
+    LamppostTelemetry,
+    ManholeTelemetry,
+    SmokeTelemetry,
+    Status,
+)
+from hub.domain.devices import Channel, DeviceKind, DeviceRef
+from hub.ingest.topics import Topic, TopicError, parse
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_FUTURE = timedelta(minutes=10)
+MAX_AGE = timedelta(days=30)
+
+TELEMETRY_MODELS: dict[DeviceKind, type[DevicePayload]] = {
+    DeviceKind.SMOKE_DETECTOR: SmokeTelemetry,
+    DeviceKind.LAMPPOST: LamppostTelemetry,
+    DeviceKind.MANHOLE: ManholeTelemetry,
+    DeviceKind.ACCESS_GATE: GateTelemetry,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    device: DeviceRef
+    channel: Channel
+    payload: DevicePayload | Status
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+def decode(
+    topic: str, payload: bytes, *, prefix: str, registry: Mapping[str, DeviceRef], now: datetime
+) -> Accepted | Rejected:
+    try:
+        t = parse(topic, prefix)
+    except TopicError as exc:
+        return Rejected(f"wrong topic: {exc}")
+    device = registry.get(t.device_id)
+    if device is None:
+        return Rejected(f"unregistered device {t.device_id!r}")
+    if device.community != t.community or device.kind != t.kind:
+        return Rejected(
+            f"topic says {t.community}/{t.kind} but device {device.id} is registered as "
+            f"{device.community}/{device.kind}"
+        )
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Rejected(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        model = _validate(t, payload)
+    except ValidationError as exc:
+        return Rejected("invalid payload: " + _summary(exc))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        return Rejected(f"invalid payload: {type(exc).__name__}")
+    if isinstance(model, Status):
+        return Accepted(device, t.channel, model)
+    return _check_identity_and_time(t, device, model, now)
+
+
+def _validate(t: Topic, payload: bytes) -> DevicePayload | Status:
+    if t.channel is Channel.TELEMETRY:
+        return TELEMETRY_MODELS[t.kind].model_validate_json(payload)
+    if t.channel is Channel.EVENT:
+        return EVENT_ADAPTER.validate_json(payload)
+    return Status.model_validate_json(payload)
+
+
+def _check_identity_and_time(
+    t: Topic, device: DeviceRef, model: DevicePayload, now: datetime
+) -> Accepted | Rejected:
+    if model.device_id != t.device_id:
+        return Rejected(f"payload device_id {model.device_id!r} does not match topic device {t.device_id!r}")
+    event = getattr(model, "event", None)
+    if event is not None and event not in EVENTS_BY_KIND[t.kind]:
+        return Rejected(f"event {event!r} is not defined for {t.kind}")
+    ts = model.ts
+    if ts > now + MAX_FUTURE:
+        return Rejected(f"ts {ts.isoformat()} is more than {MAX_FUTURE} ahead of the hub clock")
+    if ts < now - MAX_AGE:
+        return Rejected(f"ts {ts.isoformat()} is older than {MAX_AGE.days} days")
+    return Accepted(device, t.channel, model)
+
+
+def _summary(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

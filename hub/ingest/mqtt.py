@@ -1,0 +1,93 @@
+"""The hub's MQTT client. Its callback only hands raw messages to a bounded queue: when the pipeline
+falls behind, the callback blocks, paho stops reading, and the broker holds the rest (QoS 1,
+persistent session). Messages are acknowledged by the pipeline after commit (manual ack)."""
+
+import logging
+import queue
+import ssl
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.ingest.metrics import IngestMetrics
+from hub.ingest.pipeline import Inbound
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MqttSource:
+    def __init__(self, settings: Settings, inbox: "queue.Queue[Inbound]", metrics: IngestMetrics) -> None:
+        self._settings = settings
+        self._inbox = inbox
+        self._metrics = metrics
+        self._accepting = threading.Event()
+        self._accepting.set()
+        self.subscribed = threading.Event()
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        c.username_pw_set(settings.mqtt_username, settings.mqtt_password.get_secret_value())
+        if settings.mqtt_tls_ca_file is not None:
+            c.tls_set(ca_certs=str(settings.mqtt_tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        self._client = c
+
+    def start(self) -> None:
+        s = self._settings
+        self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
+        self._client.loop_start()
+
+    def ack(self, mid: int, qos: int) -> None:
+        self._client.ack(mid, qos)
+
+    def stop_accepting(self) -> None:
+        """Stop taking new messages; the broker keeps (and later redelivers) what is not acknowledged."""
+        self._accepting.clear()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            return
+        self._metrics.broker_connects += 1
+        log.info("connected to MQTT broker %s:%s", self._settings.mqtt_host, self._settings.mqtt_port)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        self._client.subscribe(f"{self._settings.topic_prefix}/+/+/+/+", qos=1)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+        """A broker whose ACL is not loaded yet refuses the subscription: retry rather than go deaf."""
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the subscription (%s); retrying in 2s", reasons)
+            retry = threading.Timer(2.0, self._subscribe)
+            retry.daemon = True
+            retry.start()
+            return
+        self.subscribed.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.subscribed.clear()
+        if reason.is_failure:
+            log.warning("MQTT connection lost (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if not self._accepting.is_set():
+            return
+        self._inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))

@@ -1,0 +1,287 @@
+"""The one wiring of the ingest path: decode → store + evaluate rules → alerts → cases, per batch.
+
+A batch is bounded by rows and by time. It is written in one transaction and its MQTT messages are
+acknowledged only after the commit, so a crash at any point leaves the broker to redeliver what was
+not committed, and the unique keys make the redelivery land once.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from hub.cases import service as cases
+from hub.domain.contract import AccessEvent, DeviceEvent, DevicePayload, Status
+from hub.domain.devices import Channel, DeviceRef
+from hub.engine.evaluator import AlertOpened, Engine, Evaluation, Reading
+from hub.ingest.decode import Accepted, Rejected, decode
+from hub.ingest.metrics import IngestMetrics
+from hub.store import deadletters
+from hub.store import devices as device_store
+from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new
+
+log = logging.getLogger(__name__)
+
+_ENVELOPE = ("device_id", "ts", "seq", "kind", "rssi_dbm")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+    client_id: str | None = None
+
+
+Ack = Callable[[int, int], None]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        prefix: str,
+        engine: Engine,
+        pseudonym_key: bytes,
+        inbox: "queue.Queue[Inbound]",
+        ack: Ack,
+        batch_max_rows: int,
+        batch_max_delay_s: float,
+        dead_letter_bytes: int,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
+        self._url = database_url
+        self._prefix = prefix
+        self.engine = engine
+        self._pkey = pseudonym_key
+        self._inbox = inbox
+        self._ack = ack
+        self._max_rows = batch_max_rows
+        self._max_delay = batch_max_delay_s
+        self._dl_bytes = dead_letter_bytes
+        self.metrics = metrics or IngestMetrics()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._registry: dict[str, DeviceRef] = {}
+        self._registry_loaded_at = 0.0
+        self.idle = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until `stop` is set and the inbox is empty."""
+        while not (stop.is_set() and self._inbox.empty()):
+            batch = self._collect(stop)
+            if batch:
+                self.idle.clear()
+                self._commit_with_retry(batch, stop)
+            else:
+                self.idle.set()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _collect(self, stop: threading.Event) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.05)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._max_delay
+        while len(batch) < self._max_rows:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
+                )
+            except queue.Empty:
+                break
+        self.metrics.queue_depth = self._inbox.qsize()
+        return batch
+
+    def _commit_with_retry(self, batch: list[Inbound], stop: threading.Event) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.process(batch)
+                return
+            except psycopg.Error as exc:
+                self.metrics.db_errors += 1
+                log.warning("database write failed (%s); retrying in %.1fs, nothing acknowledged", exc, delay)
+                self._drop_connection()
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
+            self.metrics.db_reconnects += 1
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _devices(self, conn: psycopg.Connection[Any], wanted: set[str]) -> dict[str, DeviceRef]:
+        """The registry cache, refreshed when a message names a device it does not know (at most 1/s)."""
+        if (not self._registry or not wanted <= self._registry.keys()) and (
+            time.monotonic() - self._registry_loaded_at > 1.0
+        ):
+            self._registry = device_store.device_refs(conn)
+            self._registry_loaded_at = time.monotonic()
+        return self._registry
+
+    def process(self, batch: list[Inbound]) -> None:
+        conn = self._connection()
+        now = datetime.now(UTC)
+        wanted = {m.topic.rsplit("/", 2)[-2] for m in batch}
+        registry = self._devices(conn, wanted)
+        rows: dict[Table, list[tuple[Any, ...]]] = {}
+        readings: dict[tuple[str, datetime, int], Reading] = {}
+        seen: dict[str, device_store.StateUpdate] = {}
+        statuses: list[tuple[str, Status, datetime]] = []
+        rejects: list[tuple[Inbound, str]] = []
+        for m in batch:
+            result = decode(m.topic, m.payload, prefix=self._prefix, registry=registry, now=now)
+            if isinstance(result, Rejected):
+                rejects.append((m, result.reason))
+                continue
+            self._route(result, m, rows, readings, seen, statuses)
+
+        started = time.perf_counter()
+        with conn.transaction():
+            new_keys: set[tuple[str, datetime, int]] = set()
+            offered = 0
+            for table, table_rows in rows.items():
+                offered += len(table_rows)
+                new_keys |= insert_new(conn, table, table_rows)
+            device_store.record_seen(conn, seen.values())
+            for device_id, status, at in statuses:
+                self._apply_status(conn, device_id, status, at)
+            if rejects:
+                deadletters.insert(
+                    conn,
+                    [
+                        (
+                            m.received_at,
+                            m.topic,
+                            m.client_id,
+                            reason,
+                            m.payload[: self._dl_bytes],
+                            len(m.payload),
+                        )
+                        for m, reason in rejects
+                    ],
+                )
+            evaluation = self.engine.evaluate(
+                sorted((readings[k] for k in new_keys if k in readings), key=lambda r: r.ts)
+            )
+            self._apply_transitions(conn, evaluation)
+        self.engine.commit(evaluation)
+        elapsed = time.perf_counter() - started
+        self.metrics.commit_seconds_sum += elapsed
+        self.metrics.commit_seconds_max = max(self.metrics.commit_seconds_max, elapsed)
+        for m in batch:
+            if m.qos > 0:
+                self._ack(m.mid, m.qos)
+        self._count(batch, offered, len(new_keys), rejects, evaluation)
+
+    def _route(
+        self,
+        result: Accepted,
+        m: Inbound,
+        rows: dict[Table, list[tuple[Any, ...]]],
+        readings: dict[tuple[str, datetime, int], Reading],
+        seen: dict[str, device_store.StateUpdate],
+        statuses: list[tuple[str, Status, datetime]],
+    ) -> None:
+        device, p = result.device, result.payload
+        if isinstance(p, Status):
+            statuses.append((device.id, p, m.received_at))
+            return
+        head = (p.ts, device.id, p.seq, m.received_at, device.community)
+        values: dict[str, Any] | None = None
+        if result.channel is Channel.TELEMETRY:
+            table = TELEMETRY_TABLES[device.kind]
+            values = p.__dict__
+            rows.setdefault(table, []).append(head + tuple(values[c] for c in table.columns))
+            readings[(device.id, p.ts, p.seq)] = Reading(device, p.ts, values)
+        elif isinstance(p, AccessEvent):
+            rows.setdefault(ACCESS_EVENTS, []).append(
+                (*head, p.result, p.method, p.direction, self._pseudonym(p.person_ref))
+            )
+        elif isinstance(p, DeviceEvent):
+            rows.setdefault(DEVICE_EVENTS, []).append((*head, p.event, p.held_s, p.count))
+        seen[device.id] = _state_update(device, p, m.received_at, values, seen.get(device.id))
+
+    def _pseudonym(self, person_ref: str | None) -> str | None:
+        """A keyed hash: stable per person for counting and follow-up, useless without the key."""
+        if person_ref is None:
+            return None
+        return hmac.new(self._pkey, person_ref.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _apply_status(
+        self, conn: psycopg.Connection[Any], device_id: str, status: Status, at: datetime
+    ) -> None:
+        if status.state == "offline":
+            device_store.set_offline(conn, [device_id], at, "device reported offline (last will or status)")
+        else:
+            device_store.record_seen(conn, [device_store.StateUpdate(device_id, at, None, None, None, None)])
+
+    def _apply_transitions(self, conn: psycopg.Connection[Any], evaluation: Evaluation) -> None:
+        for t in evaluation.transitions:
+            if isinstance(t, AlertOpened):
+                cases.on_alert_opened(conn, t)
+            else:
+                cases.on_alert_cleared(conn, t)
+
+    def _count(
+        self,
+        batch: list[Inbound],
+        offered: int,
+        stored: int,
+        rejects: list[tuple[Inbound, str]],
+        evaluation: Evaluation,
+    ) -> None:
+        mt = self.metrics
+        mt.received += len(batch)
+        mt.stored += stored
+        mt.duplicates += offered - stored
+        mt.dead_lettered += len(rejects)
+        for _, reason in rejects:
+            key = reason.split(":", 1)[0].split(" ", 1)[0]
+            mt.dead_letter_reasons[key] = mt.dead_letter_reasons.get(key, 0) + 1
+        mt.batches += 1
+        mt.batch_rows_sum += len(batch)
+        mt.alerts_opened += sum(isinstance(t, AlertOpened) for t in evaluation.transitions)
+        mt.alerts_cleared += sum(not isinstance(t, AlertOpened) for t in evaluation.transitions)
+
+
+def _state_update(
+    device: DeviceRef,
+    p: DevicePayload,
+    received_at: datetime,
+    values: dict[str, Any] | None,
+    previous: device_store.StateUpdate | None,
+) -> device_store.StateUpdate:
+    if previous is not None and previous.last_seq is not None and previous.last_seq > p.seq:
+        return previous
+    last_values = None
+    if values is not None:
+        last_values = json.dumps(
+            {k: v for k, v in values.items() if k not in _ENVELOPE} | {"ts": p.ts.isoformat()}
+        )
+    battery = values.get("battery_pct") if values is not None else None
+    rssi = values.get("rssi_dbm") if values is not None else None
+    return device_store.StateUpdate(device.id, received_at, p.seq, battery, rssi, last_values)

@@ -1,0 +1,38 @@
+"""The topic grammar: `{prefix}/{community}/{kind}/{device_id}/{channel}`."""
+
+from dataclasses import dataclass
+
+from hub.domain.devices import Channel, DeviceKind
+
+_KINDS = {k.value: k for k in DeviceKind}
+_CHANNELS = {c.value: c for c in Channel}
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    community: str
+    kind: DeviceKind
+    device_id: str
+    channel: Channel
+
+
+class TopicError(ValueError):
+    pass
+
+
+def parse(topic: str, prefix: str) -> Topic:
+    if not topic.startswith(prefix + "/"):
+        raise TopicError(f"topic outside {prefix}/")
+    parts = topic[len(prefix) + 1 :].split("/")
+    if len(parts) != 4:
+        raise TopicError("topic must be {prefix}/{community}/{kind}/{device_id}/{channel}")
+    community, kind, device_id, channel = parts
+    if kind not in _KINDS:
+        raise TopicError(f"unknown device kind {kind!r} in topic")
+    if channel not in _CHANNELS:
+        raise TopicError(f"unknown channel {channel!r} in topic (telemetry, event or status)")
+    return Topic(community, _KINDS[kind], device_id, _CHANNELS[channel])
+
+
+def build(prefix: str, community: str, kind: str, device_id: str, channel: str) -> str:
+    return f"{prefix}/{community}/{kind}/{device_id}/{channel}"

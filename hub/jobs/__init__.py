@@ -1,0 +1,1 @@
+"""Scheduled work (APScheduler): offline detection now; SLA escalation, retention and rollups next."""

@@ -1,0 +1,65 @@
+"""All hub settings in one place: `HUB_*` environment variables, with `.env` support.
+
+Defaults point at the local services that `scripts/run` starts, so a developer needs no configuration.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - refused outside development, see below
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "postgresql://hub@127.0.0.1:5433/hub"
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1884
+    mqtt_username: str = "hub"
+    mqtt_password: SecretStr = SecretStr(_DEV_SECRET)
+    mqtt_client_id: str = "sc-hub-ingest-1"
+    mqtt_keepalive_s: int = 30
+    mqtt_tls_ca_file: Path | None = None
+    topic_prefix: str = "sc/v1"
+    mqtt_auth_dir: Path | None = Field(
+        default=None, description="where the hub writes Mosquitto's passwd and acl files on every change"
+    )
+    mqtt_reload_pidfile: Path | None = Field(
+        default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
+    )
+
+    rules_dir: Path = Path("rules")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dashboard_dir: Path = Path("dashboards/web")
+
+    admin_password: SecretStr | None = None
+    secret_key: SecretStr = SecretStr(_DEV_SECRET)
+    pseudonym_key: SecretStr = SecretStr(_DEV_SECRET)
+    token_ttl_s: int = Field(default=8 * 3600, gt=0)
+
+    batch_max_rows: int = Field(default=2000, gt=0)
+    batch_max_delay_ms: int = Field(default=100, gt=0, le=250)
+    ingest_queue_max: int = Field(default=50_000, gt=0)
+    dead_letter_payload_bytes: int = Field(default=512, gt=0)
+    offline_after_s: int = Field(default=300, gt=0)
+    offline_check_interval_s: int = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_development(self) -> "Settings":
+        if self.environment == "production":
+            for name in ("mqtt_password", "secret_key", "pseudonym_key"):
+                if getattr(self, name).get_secret_value() == _DEV_SECRET:
+                    raise ValueError(f"HUB_{name.upper()} must be set in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,49 @@
+"""Alerts: at most one open per (rule, subject), enforced by a partial unique index."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from hub.engine.evaluator import AlertOpened
+
+
+def open_alert(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
+    """Insert the alert; None when one is already open for the rule and subject."""
+    row = conn.execute(
+        """
+        INSERT INTO alerts (rule_id, rule_version, subject, device_id, community_id, building, grid, severity,
+                            category, title, status, started_at, opened_at, explanation)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s)
+        ON CONFLICT (rule_id, subject) WHERE status = 'open' DO NOTHING
+        RETURNING id
+        """,
+        (
+            a.rule.id,
+            a.rule.version,
+            a.subject,
+            a.device.id,
+            a.device.community,
+            a.device.building,
+            a.device.grid,
+            a.rule.severity,
+            a.rule.category,
+            a.rule.title,
+            a.started_at,
+            a.opened_at,
+            json.dumps(a.explanation),
+        ),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def clear_alert(
+    conn: psycopg.Connection[Any], rule_id: str, subject: str, at: datetime, reason: str
+) -> int | None:
+    row = conn.execute(
+        "UPDATE alerts SET status = 'cleared', cleared_at = %s, clear_reason = %s "
+        "WHERE rule_id = %s AND subject = %s AND status = 'open' RETURNING id",
+        (at, reason, rule_id, subject),
+    ).fetchone()
+    return None if row is None else int(row[0])

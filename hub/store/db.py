@@ -1,0 +1,39 @@
+"""Connections and the pool, with a start-up wait so the hub can start before the database."""
+
+import time
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(url, autocommit=autocommit)
+
+
+def wait_for_database(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+                return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise DatabaseUnavailable(f"PostgreSQL at {_redact(url)} is not reachable: {exc}") from exc
+            time.sleep(0.5)
+
+
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, name="hub")
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def _redact(url: str) -> str:
+    """Never put a password into a log line or an error message."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"

@@ -1,0 +1,90 @@
+"""Batched, idempotent writes of telemetry and events: COPY into a per-connection staging table, then
+one INSERT … ON CONFLICT DO NOTHING per hypertable, returning the rows that were new."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from hub.domain.devices import DeviceKind
+
+Key = tuple[str, datetime, int]
+_ENVELOPE = ("time", "device_id", "seq", "received_at", "community_id")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return _ENVELOPE + self.columns
+
+
+TELEMETRY_TABLES: dict[DeviceKind, Table] = {
+    DeviceKind.SMOKE_DETECTOR: Table(
+        "telemetry_smoke",
+        (
+            "smoke_obscuration_pct_per_m",
+            "temperature_c",
+            "battery_pct",
+            "alarm",
+            "fault",
+            "tamper",
+            "test_button",
+            "rssi_dbm",
+        ),
+    ),
+    DeviceKind.LAMPPOST: Table(
+        "telemetry_lamppost",
+        (
+            "lamp_on",
+            "dim_level_pct",
+            "power_w",
+            "voltage_v",
+            "current_a",
+            "pole_tilt_deg",
+            "cabinet_door_open",
+            "pm25_ug_m3",
+            "noise_db",
+            "emergency_call",
+            "rssi_dbm",
+        ),
+    ),
+    DeviceKind.MANHOLE: Table(
+        "telemetry_manhole",
+        ("tilt_deg", "cover_open", "water_level_cm", "ch4_pct_lel", "h2s_ppm", "battery_pct", "rssi_dbm"),
+    ),
+    DeviceKind.ACCESS_GATE: Table("telemetry_gate", ("door_open", "uptime_s", "rssi_dbm")),
+}
+DEVICE_EVENTS = Table("device_events", ("event", "held_s", "count"))
+ACCESS_EVENTS = Table("access_events", ("result", "method", "direction", "person_pseudonym"))
+ALL_TABLES = (*TELEMETRY_TABLES.values(), DEVICE_EVENTS, ACCESS_EVENTS)
+
+
+def insert_new(conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]]) -> set[Key]:
+    """Insert rows, skipping ones already stored; returns the keys that were new."""
+    if not rows:
+        return set()
+    stage = sql.Identifier(f"stage_{table.name}")
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.all_columns)
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            stage, sql.Identifier(table.name)
+        )
+    )
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {table} ({cols}) SELECT DISTINCT ON (device_id, time, seq) {cols} FROM {stage} "
+                "ON CONFLICT DO NOTHING RETURNING device_id, time, seq"
+            ).format(table=sql.Identifier(table.name), cols=cols, stage=stage)
+        )
+        return {(d, t, s) for d, t, s in cur.fetchall()}
