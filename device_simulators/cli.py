@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print(f"error: no smoke detectors in {args.community}/{args.building}", file=sys.stderr)
         return 2
-    links = fleet.connect(chosen, credentials, args.mqtt_host, args.mqtt_port)
+    links = fleet.connect(chosen, credentials, args.mqtt_host, args.mqtt_port, role="scenario")
     sent = SCENARIOS[args.name](
         links, seed=args.seed, steps=args.steps, step_s=args.step_seconds, sleep=time.sleep
     )

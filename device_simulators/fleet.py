@@ -22,13 +22,15 @@ class FleetStats:
     errors: int = 0
 
 
-def connect(devices: list[SimDevice], credentials: dict[str, str], host: str, port: int) -> list[DeviceLink]:
+def connect(
+    devices: list[SimDevice], credentials: dict[str, str], host: str, port: int, *, role: str = "device"
+) -> list[DeviceLink]:
     missing = [d.id for d in devices if d.id not in credentials]
     if missing:
         raise SystemExit(
             f"no credentials for {len(missing)} device(s), e.g. {missing[0]}: run `hub-sim provision`"
         )
-    links = [DeviceLink(d, credentials[d.id], host, port) for d in devices]
+    links = [DeviceLink(d, credentials[d.id], host, port, role=role) for d in devices]
     for link in links:
         if not link.wait_connected(15):
             raise SystemExit(

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     mqtt_auth_dir: Path | None = Field(
         default=None, description="where the hub writes Mosquitto's passwd and acl files on every change"
     )
+    mqtt_loadgen_password: SecretStr | None = Field(
+        default=None,
+        description="if set, a `loadgen` broker account may publish for every device (simulators, benchmark)",
+    )
     mqtt_reload_pidfile: Path | None = Field(
         default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
     )

@@ -12,6 +12,8 @@ from hub.domain.devices import DeviceKind
 from hub.settings import Settings
 from hub.store import devices as device_store
 
+LOADGEN_USER = "loadgen"
+
 
 class DeviceIn(BaseModel):
     """A device as an installer registers it."""
@@ -95,6 +97,14 @@ def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[B
             write_topics=("hub/#",),
         )
     ]
+    if settings.mqtt_loadgen_password is not None:
+        accounts.append(
+            BrokerAccount(
+                LOADGEN_USER,
+                hash_password(settings.mqtt_loadgen_password.get_secret_value()),
+                write_topics=(f"{prefix}/#",),
+            )
+        )
     for device_id, community, kind, pw_hash in device_store.broker_credentials(conn):
         accounts.append(
             BrokerAccount(
