@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     devices = sub.add_parser("devices", help="device registry").add_subparsers(
         dest="devices_command", required=True
     )
-    imp = devices.add_parser("import", help="register devices from a JSON list; prints per-row results")
+    imp = devices.add_parser(
+        "import", help="register devices from a JSON list or a CSV file; per-row results"
+    )
     imp.add_argument("file", type=Path)
 
     args = parser.parse_args(argv)

@@ -1,5 +1,9 @@
 """Registering devices and keeping the broker's password and ACL files in step with the registry."""
 
+import contextlib
+import csv
+import io
+import json
 from datetime import date
 from typing import Any
 
@@ -84,6 +88,28 @@ def register(
             RowResult(row=i, id=d.id, status="created" if created else "updated", mqtt_password=password)
         )
     return results
+
+
+CSV_COLUMNS = tuple(DeviceIn.model_fields)
+
+
+def rows_from_csv(text: str) -> list[dict[str, Any]]:
+    """CSV rows as import rows: empty cells are absent, `metadata` holds a JSON object (a cell that is
+    not JSON stays text, so validation reports it on its row)."""
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+    if unknown:
+        raise ValueError(
+            f"unknown CSV column(s) {', '.join(sorted(unknown))}; allowed: {', '.join(CSV_COLUMNS)}"
+        )
+    rows: list[dict[str, Any]] = []
+    for raw in reader:
+        row: dict[str, Any] = {k: v for k, v in raw.items() if k and v not in (None, "")}
+        if "metadata" in row:
+            with contextlib.suppress(json.JSONDecodeError):
+                row["metadata"] = json.loads(row["metadata"])
+        rows.append(row)
+    return rows
 
 
 def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[BrokerAccount]:

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require
@@ -35,13 +35,64 @@ def import_devices(
 ) -> ImportOut:
     """Register devices in bulk. Each row is checked on its own; new devices get MQTT credentials,
     shown once in the response."""
-    rows = service.register(conn, body.devices, rotate_credentials=body.rotate_credentials)
+    return _import(conn, settings, body.devices, body.rotate_credentials)
+
+
+@router.post(
+    "/devices/import/csv",
+    response_model=ImportOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "example": "id,kind,community,building,grid,plan_x,plan_y\n"
+                    "sunrise-b1-sd01,smoke_detector,sunrise,b1,g1,120,80\n"
+                }
+            },
+        }
+    },
+)
+async def import_devices_csv(
+    request: Request,
+    conn: Conn,
+    settings: AppSettings,
+    _user: Annotated[User, Depends(require("admin"))],
+    rotate_credentials: bool = False,
+) -> ImportOut:
+    """The same import from a CSV file with a header row; columns as in the JSON import."""
+    body = await request.body()
+    if len(body) > 20_000_000:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "CSV larger than 20 MB; split the file")
+    try:
+        rows = service.rows_from_csv(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot read the CSV: {exc}") from None
+    return _import(conn, settings, rows, rotate_credentials)
+
+
+@router.post("/devices", response_model=RowResult, status_code=status.HTTP_201_CREATED)
+def register_device(
+    body: service.DeviceIn,
+    conn: Conn,
+    settings: AppSettings,
+    _user: Annotated[User, Depends(require("admin"))],
+) -> RowResult:
+    """Register one device; its MQTT password is in the answer, once."""
+    result = _import(conn, settings, [body.model_dump(mode="json")], False).rows[0]
+    if result.status == "updated":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device {body.id} exists; use the import to update it")
+    return result
+
+
+def _import(conn: Conn, settings: AppSettings, rows: list[dict[str, Any]], rotate: bool) -> ImportOut:
+    results = service.register(conn, rows, rotate_credentials=rotate)
     service.export_auth(conn, settings)
     return ImportOut(
-        created=sum(r.status == "created" for r in rows),
-        updated=sum(r.status == "updated" for r in rows),
-        errors=sum(r.status == "error" for r in rows),
-        rows=rows,
+        created=sum(r.status == "created" for r in results),
+        updated=sum(r.status == "updated" for r in results),
+        errors=sum(r.status == "error" for r in results),
+        rows=results,
     )
 
 

@@ -1,0 +1,130 @@
+"""The device registry through the API (in-process app, real database) and the offline job."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.api.app import create_app
+from hub.broker.auth import verify_password
+from hub.domain.devices import DeviceKind
+from hub.jobs.scheduler import mark_silent_devices_offline
+from hub.settings import Settings
+from hub.store import db
+from hub.store import devices as device_store
+from hub.store.users import upsert_user
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(database_url=database_url, mqtt_auth_dir=tmp_path / "auth", environment="test")
+    pool = db.make_pool(database_url)
+    with pool.connection() as conn:
+        upsert_user(conn, "reg-admin", "pw-admin", "admin")
+        upsert_user(conn, "reg-operator", "pw-op", "operator")
+    with TestClient(create_app(settings, pool)) as c:
+        yield c
+    pool.close()
+
+
+def login(client: TestClient, user: str, password: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_register_one_device_returns_its_password_once_and_stores_only_a_hash(
+    client: TestClient, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    admin = login(client, "reg-admin", "pw-admin")
+    body = {
+        "id": "reg-sd1",
+        "kind": "smoke_detector",
+        "community": "regc",
+        "building": "b1",
+        "grid": "g1",
+        "plan_x": 10,
+        "plan_y": 20,
+        "latitude": 31.2,
+        "longitude": 121.5,
+        "installed_on": "2026-01-15",
+    }
+    r = client.post("/api/v1/devices", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    password = r.json()["mqtt_password"]
+    stored = conn.execute("SELECT mqtt_password_hash FROM devices WHERE id = 'reg-sd1'").fetchone()
+    assert stored is not None
+    assert password not in stored[0]
+    assert verify_password(password, stored[0])
+    passwd = (tmp_path / "auth" / "passwd").read_text()
+    acl = (tmp_path / "auth" / "acl").read_text()
+    assert f"reg-sd1:{stored[0]}" in passwd and password not in passwd
+    assert "user reg-sd1\ntopic write sc/v1/regc/smoke_detector/reg-sd1/#" in acl
+    again = client.post("/api/v1/devices", json=body, headers=admin)
+    assert again.status_code == 409
+    assert "exists" in again.json()["error"]["message"]
+
+
+def test_csv_import_reports_each_bad_row_and_registers_the_good_ones(client: TestClient) -> None:
+    admin = login(client, "reg-admin", "pw-admin")
+    csv_text = (
+        "id,kind,community,building,grid,plan_x,plan_y,metadata\n"
+        'reg-lp1,lamppost,regc,,g1,5,5,"{""rated_w"": 120}"\n'
+        "reg-bad1,toaster,regc,,g1,1,1,\n"
+        "reg-mh1,manhole,regc,,g2,not-a-number,1,\n"
+        "reg-gt1,access_gate,regc,b1,g1,1,1,{broken\n"
+    )
+    r = client.post(
+        "/api/v1/devices/import/csv", content=csv_text, headers={**admin, "Content-Type": "text/csv"}
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["created"], out["errors"]) == (1, 3)
+    errors = {row["row"]: row["error"] for row in out["rows"] if row["status"] == "error"}
+    assert "kind" in errors[2] and "plan_x" in errors[3] and "metadata" in errors[4]
+    bad_header = client.post(
+        "/api/v1/devices/import/csv",
+        content="id,colour\nx,red\n",
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert bad_header.status_code == 422
+    assert "colour" in bad_header.json()["error"]["message"]
+
+
+def test_only_admins_register_and_everyone_needs_a_token(client: TestClient) -> None:
+    operator = login(client, "reg-operator", "pw-op")
+    body = {"id": "reg-x", "kind": "manhole", "community": "regc"}
+    assert client.post("/api/v1/devices", json=body, headers=operator).status_code == 403
+    assert client.post("/api/v1/devices", json=body).status_code == 401
+    bad = client.post(
+        "/api/v1/devices",
+        json={"id": "bad id!", "kind": "manhole", "community": "regc"},
+        headers=login(client, "reg-admin", "pw-admin"),
+    )
+    assert bad.status_code == 422
+    assert "id" in bad.json()["error"]["message"]
+
+
+def test_silent_devices_go_offline_and_are_recorded(conn: psycopg.Connection[Any]) -> None:
+    device_store.ensure_community(conn, "offc")
+    for d in ("off-1", "off-2"):
+        device_store.upsert_device(conn, device_store.NewDevice(d, DeviceKind.SMOKE_DETECTOR, "offc"), None)
+    now = datetime.now(UTC)
+    device_store.record_seen(
+        conn,
+        [
+            device_store.StateUpdate("off-1", now - timedelta(minutes=10), 1, None, None, None),
+            device_store.StateUpdate("off-2", now - timedelta(seconds=10), 1, None, None, None),
+        ],
+    )
+    went = mark_silent_devices_offline(conn, timedelta(minutes=5), now)
+    assert "off-1" in went and "off-2" not in went
+    assert mark_silent_devices_offline(conn, timedelta(minutes=5), now) == []
+    reasons = conn.execute(
+        "SELECT online, reason FROM device_status_history WHERE device_id = 'off-1' ORDER BY time"
+    ).fetchall()
+    assert reasons[-1] == (False, "no message for 300s")
