@@ -2,7 +2,9 @@
 ACL, online/offline, and no loss across a killed or stopped hub."""
 
 import json
+import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -311,3 +313,55 @@ def test_hub_killed_or_stopped_mid_stream_loses_nothing(
         == total
     )
     assert datetime.now(UTC) > T0
+
+
+PG_DATA = os.environ.get("HUB_TEST_PG_DATA", "/var/lib/sc-hub/pg15")
+
+
+def restart_postgres() -> None:
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "/usr/lib/postgresql/15/bin/pg_ctl",
+            "-D",
+            PG_DATA,
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+            "-l",
+            f"{PG_DATA}/server.log",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_database_restart_mid_stream_loses_nothing(hub: HubProcess, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as c:
+        devices(c, "pgr", [(f"pgr-sd{i}", "smoke_detector") for i in range(10)])
+    hub.start()
+    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN_PW)
+    total = 2000
+    stored = "SELECT count(*) FROM telemetry_smoke WHERE community_id = 'pgr'"
+    for n in range(total // 2):
+        d = f"pgr-sd{n % 10}"
+        pub.publish(topic("pgr", "smoke_detector", d), smoke(d, n))
+    assert poll(lambda: count(database_url, stored) > 0, timeout=15), hub.log()
+    restart_postgres()
+    for n in range(total // 2, total):
+        d = f"pgr-sd{n % 10}"
+        pub.publish(topic("pgr", "smoke_detector", d), smoke(d, n))
+    assert poll(lambda: pub.acked == total, timeout=30)
+    pub.close()
+    assert poll(lambda: count(database_url, stored) == total, timeout=60), (
+        count(database_url, stored),
+        hub.log(),
+    )
+    assert hub.proc is not None
+    assert hub.proc.poll() is None, "the hub must ride out the restart by itself"
+    assert "database write failed" in hub.log(), "the restart must have hit the hub's writer"
