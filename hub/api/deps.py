@@ -64,3 +64,11 @@ def community_scope(user: User) -> list[str] | None:
     if user.role in ("admin", "operator", "integration"):
         return None
     return list(user.communities)
+
+
+def visible(user: User, record: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """A record the caller may see, else 404: outside one's scope looks the same as absent."""
+    scope = community_scope(user)
+    if record is None or (scope is not None and record["community_id"] not in scope):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} in your communities")
+    return record

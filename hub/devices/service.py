@@ -69,19 +69,7 @@ def register(
             password = new_password() if rotate_credentials or not exists else None
             created = device_store.upsert_device(
                 conn,
-                device_store.NewDevice(
-                    d.id,
-                    d.kind,
-                    d.community,
-                    d.building,
-                    d.grid,
-                    d.plan_x,
-                    d.plan_y,
-                    d.latitude,
-                    d.longitude,
-                    d.installed_on,
-                    d.metadata,
-                ),
+                device_store.NewDevice(community_id=d.community, **d.model_dump(exclude={"community"})),
                 hash_password(password) if password else None,
             )
         results.append(

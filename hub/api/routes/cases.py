@@ -1,10 +1,10 @@
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from hub.api.deps import Conn, CurrentUser, community_scope
+from hub.api.deps import Conn, CurrentUser, community_scope, visible
 from hub.cases.lifecycle import CaseStatus
 from hub.store import cases as case_store
 
@@ -48,8 +48,4 @@ def list_cases(
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: int, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    case = case_store.get_case(conn, case_id)
-    scope = community_scope(user)
-    if case is None or (scope is not None and case["community_id"] not in scope):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id} in your communities")
-    return case
+    return visible(user, case_store.get_case(conn, case_id), f"case {case_id}")

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require
+from hub.api.deps import AppSettings, Conn, CurrentUser, require, visible
 from hub.devices import service
 from hub.devices.service import RowResult
 from hub.store import devices as device_store
@@ -98,8 +98,4 @@ def _import(conn: Conn, settings: AppSettings, rows: list[dict[str, Any]], rotat
 
 @router.get("/devices/{device_id}")
 def get_device(device_id: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    device = device_store.get_device(conn, device_id)
-    scope = community_scope(user)
-    if device is None or (scope is not None and device["community_id"] not in scope):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id} in your communities")
-    return device
+    return visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
