@@ -15,7 +15,7 @@ from hub.ingest.mqtt import MqttSource
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.jobs import scheduler as jobs
 from hub.settings import Settings
-from hub.store import db, migrations
+from hub.store import db, migrations, users
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class Hub:
     def start(self) -> None:
         with self.pool.connection() as conn:
             device_service.export_auth(conn, self.settings)
+            if self.settings.admin_password is not None:
+                users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), "admin")
         self._pipeline_thread.start()
         self.source.start()
         self.scheduler = jobs.start(self.settings, self.pool)

@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dashboard_dir: Path = Path("dashboards/web")
 
-    admin_password: SecretStr | None = None
-    secret_key: SecretStr = SecretStr(_DEV_SECRET)
+    admin_password: SecretStr | None = Field(
+        default=None, description="if set, the hub creates the `admin` account at start-up when it is missing"
+    )
     pseudonym_key: SecretStr = SecretStr(_DEV_SECRET)
     token_ttl_s: int = Field(default=8 * 3600, gt=0)
 
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":
         if self.environment == "production":
-            for name in ("mqtt_password", "secret_key", "pseudonym_key"):
+            for name in ("mqtt_password", "pseudonym_key"):
                 if getattr(self, name).get_secret_value() == _DEV_SECRET:
                     raise ValueError(f"HUB_{name.upper()} must be set in production")
         return self

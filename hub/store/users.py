@@ -39,6 +39,16 @@ def upsert_user(
     return int(row[0])
 
 
+def ensure_user(conn: psycopg.Connection[Any], username: str, password: str, role: str) -> bool:
+    """Create the account unless it exists (a password changed since is kept); True if created."""
+    row = conn.execute(
+        "INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s) "
+        "ON CONFLICT (username) DO NOTHING RETURNING id",
+        (username, _hasher.hash(password), role),
+    ).fetchone()
+    return row is not None
+
+
 def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
     row = conn.execute(
         "SELECT id, username, role, communities, password_hash FROM users WHERE username = %s", (username,)
