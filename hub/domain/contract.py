@@ -133,3 +133,9 @@ TELEMETRY_FIELDS: dict[str, frozenset[str]] = {
     model.model_fields["kind"].default: frozenset(model.model_fields) - _ENVELOPE
     for model in (SmokeTelemetry, LamppostTelemetry, ManholeTelemetry, GateTelemetry)
 }
+
+EVENT_FIELDS: dict[str, frozenset[str]] = {
+    kind: frozenset({"event", "held_s", "count"})
+    | (frozenset({"result", "method", "direction"}) if kind == "access_gate" else frozenset())
+    for kind in EVENTS_BY_KIND
+}

@@ -1,8 +1,8 @@
 """A small expression language for rule conditions, compiled to closures at load time.
 
 Python's parser reads the text, but only a whitelist of node kinds is accepted and nothing is ever
-`eval`-ed: comparisons, `and`/`or`/`not`, + - * /, `abs`, `min`, `max`, numbers, `true`/`false`,
-and the metric names of the device kinds the rule applies to.
+`eval`-ed: comparisons, `and`/`or`/`not`, + - * /, `abs`, `min`, `max`, numbers, short quoted
+strings, `true`/`false`, and the metric names of the device kinds the rule applies to.
 """
 
 import ast
@@ -52,10 +52,9 @@ def referenced_names(text: str) -> set[str]:
 
 
 def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
-    if (
-        isinstance(node, ast.Constant)
-        and isinstance(node.value, int | float)
-        and not isinstance(node.value, bool)
+    if isinstance(node, ast.Constant) and (
+        (isinstance(node.value, int | float) and not isinstance(node.value, bool))
+        or (isinstance(node.value, str) and len(node.value) <= 100)
     ):
         value = node.value
         return lambda _v: value
@@ -91,7 +90,10 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
             a = left(v)
             for op, right in pairs:
                 b = right(v)
-                if a is None or b is None or not op(a, b):  # type: ignore[misc]
+                try:
+                    if a is None or b is None or not op(a, b):  # type: ignore[misc]
+                        return False
+                except TypeError:
                     return False
                 a = b
             return True
@@ -107,7 +109,7 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
                 return None
             try:
                 return fn(a, b)
-            except ZeroDivisionError:
+            except (ZeroDivisionError, TypeError):
                 return None
 
         return arith

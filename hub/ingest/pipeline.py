@@ -5,6 +5,7 @@ acknowledged only after the commit, so a crash at any point leaves the broker to
 not committed, and the unique keys make the redelivery land once.
 """
 
+import functools
 import hashlib
 import hmac
 import json
@@ -19,10 +20,12 @@ from typing import Any
 
 import psycopg
 
+from hub.cases import dispatch
 from hub.cases import service as cases
 from hub.domain.contract import AccessEvent, DeviceEvent, DevicePayload, Status
 from hub.domain.devices import Channel, DeviceRef
 from hub.engine.evaluator import AlertOpened, Engine, Evaluation, Reading
+from hub.engine.schema import Rule
 from hub.ingest.decode import Accepted, Rejected, decode
 from hub.ingest.metrics import IngestMetrics
 from hub.store import deadletters
@@ -61,6 +64,7 @@ class Pipeline:
         batch_max_delay_s: float,
         dead_letter_bytes: int,
         metrics: IngestMetrics | None = None,
+        tick_interval_s: float = 1.0,
     ) -> None:
         self._url = database_url
         self._prefix = prefix
@@ -76,6 +80,9 @@ class Pipeline:
         self._registry: dict[str, DeviceRef] = {}
         self._registry_loaded_at = 0.0
         self.idle = threading.Event()
+        self._pending_rules: list[Rule] | None = None
+        self._tick_every = tick_interval_s
+        self._next_tick = time.monotonic() + tick_interval_s
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
@@ -83,9 +90,12 @@ class Pipeline:
             batch = self._collect(stop)
             if batch:
                 self.idle.clear()
-                self._commit_with_retry(batch, stop)
+                self._with_retry(functools.partial(self.process, batch))
             else:
                 self.idle.set()
+            if time.monotonic() >= self._next_tick:
+                self._next_tick = time.monotonic() + self._tick_every
+                self._with_retry(lambda: self.tick(datetime.now(UTC)))
         if self._conn is not None:
             self._conn.close()
 
@@ -107,11 +117,11 @@ class Pipeline:
         self.metrics.queue_depth = self._inbox.qsize()
         return batch
 
-    def _commit_with_retry(self, batch: list[Inbound], stop: threading.Event) -> None:
+    def _with_retry(self, work: Callable[[], None]) -> None:
         delay = 0.2
         while True:
             try:
-                self.process(batch)
+                work()
                 return
             except psycopg.Error as exc:
                 self.metrics.db_errors += 1
@@ -147,8 +157,9 @@ class Pipeline:
         now = datetime.now(UTC)
         wanted = {m.topic.rsplit("/", 2)[-2] for m in batch}
         registry = self._devices(conn, wanted)
+        self._swap_rules()
         rows: dict[Table, list[tuple[Any, ...]]] = {}
-        readings: dict[tuple[str, datetime, int], Reading] = {}
+        readings: dict[tuple[str, str, datetime, int], Reading] = {}
         seen: dict[str, device_store.StateUpdate] = {}
         statuses: list[tuple[str, Status, datetime]] = []
         rejects: list[tuple[Inbound, str]] = []
@@ -161,11 +172,13 @@ class Pipeline:
 
         started = time.perf_counter()
         with conn.transaction():
-            new_keys: set[tuple[str, datetime, int]] = set()
-            offered = 0
+            new_readings: list[Reading] = []
+            offered = stored = 0
             for table, table_rows in rows.items():
                 offered += len(table_rows)
-                new_keys |= insert_new(conn, table, table_rows)
+                new_keys = insert_new(conn, table, table_rows)
+                stored += len(new_keys)
+                new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
             device_store.record_seen(conn, seen.values())
             for device_id, status, at in statuses:
                 self._apply_status(conn, device_id, status, at)
@@ -184,9 +197,7 @@ class Pipeline:
                         for m, reason in rejects
                     ],
                 )
-            evaluation = self.engine.evaluate(
-                sorted((readings[k] for k in new_keys if k in readings), key=lambda r: r.ts)
-            )
+            evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
             self._apply_transitions(conn, evaluation)
         self.engine.commit(evaluation)
         elapsed = time.perf_counter() - started
@@ -195,14 +206,14 @@ class Pipeline:
         for m in batch:
             if m.qos > 0:
                 self._ack(m.mid, m.qos)
-        self._count(batch, offered, len(new_keys), rejects, evaluation)
+        self._count(batch, offered, stored, rejects, evaluation)
 
     def _route(
         self,
         result: Accepted,
         m: Inbound,
         rows: dict[Table, list[tuple[Any, ...]]],
-        readings: dict[tuple[str, datetime, int], Reading],
+        readings: dict[tuple[str, str, datetime, int], Reading],
         seen: dict[str, device_store.StateUpdate],
         statuses: list[tuple[str, Status, datetime]],
     ) -> None:
@@ -216,13 +227,22 @@ class Pipeline:
             table = TELEMETRY_TABLES[device.kind]
             values = p.__dict__
             rows.setdefault(table, []).append(head + tuple(values[c] for c in table.columns))
-            readings[(device.id, p.ts, p.seq)] = Reading(device, p.ts, values)
+            readings[(table.name, device.id, p.ts, p.seq)] = Reading(device, p.ts, values)
         elif isinstance(p, AccessEvent):
             rows.setdefault(ACCESS_EVENTS, []).append(
                 (*head, p.result, p.method, p.direction, self._pseudonym(p.person_ref))
             )
+            access: dict[str, Any] = {
+                "event": p.event,
+                "result": p.result,
+                "method": p.method,
+                "direction": p.direction,
+            }
+            readings[(ACCESS_EVENTS.name, device.id, p.ts, p.seq)] = Reading(device, p.ts, access, "event")
         elif isinstance(p, DeviceEvent):
             rows.setdefault(DEVICE_EVENTS, []).append((*head, p.event, p.held_s, p.count))
+            event: dict[str, Any] = {"event": p.event, "held_s": p.held_s, "count": p.count}
+            readings[(DEVICE_EVENTS.name, device.id, p.ts, p.seq)] = Reading(device, p.ts, event, "event")
         seen[device.id] = _state_update(device, p, m.received_at, values, seen.get(device.id))
 
     def _pseudonym(self, person_ref: str | None) -> str | None:
@@ -242,9 +262,30 @@ class Pipeline:
     def _apply_transitions(self, conn: psycopg.Connection[Any], evaluation: Evaluation) -> None:
         for t in evaluation.transitions:
             if isinstance(t, AlertOpened):
-                cases.on_alert_opened(conn, t)
+                dispatch.alert_opened(conn, t)
             else:
                 cases.on_alert_cleared(conn, t)
+
+    def swap_rules(self, rules: list[Rule]) -> None:
+        """Called from another thread (reload); the pipeline thread applies it between batches."""
+        self._pending_rules = rules
+
+    def _swap_rules(self) -> None:
+        rules, self._pending_rules = self._pending_rules, None
+        if rules is not None:
+            self.engine.replace_rules(rules)
+            log.info("rules reloaded: %d rule(s) in force", len(rules))
+
+    def tick(self, now: datetime) -> None:
+        """Let time pass for rules that fire on silence; written like a batch, in one transaction."""
+        self._swap_rules()
+        evaluation = self.engine.tick(now)
+        if evaluation.transitions:
+            with self._connection().transaction():
+                self._apply_transitions(self._connection(), evaluation)
+        self.engine.commit(evaluation)
+        self.metrics.alerts_opened += sum(isinstance(t, AlertOpened) for t in evaluation.transitions)
+        self.metrics.alerts_cleared += sum(not isinstance(t, AlertOpened) for t in evaluation.transitions)
 
     def _count(
         self,

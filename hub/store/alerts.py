@@ -9,13 +9,13 @@ import psycopg
 from hub.engine.evaluator import AlertOpened
 
 
-def open_alert(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
+def open_alert(conn: psycopg.Connection[Any], a: AlertOpened, silence_id: int | None = None) -> int | None:
     """Insert the alert; None when one is already open for the rule and subject."""
     row = conn.execute(
         """
         INSERT INTO alerts (rule_id, rule_version, subject, device_id, community_id, building, grid, severity,
-                            category, title, status, started_at, opened_at, explanation)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s)
+                            category, title, status, started_at, opened_at, explanation, silence_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s)
         ON CONFLICT (rule_id, subject) WHERE status = 'open' DO NOTHING
         RETURNING id
         """,
@@ -33,6 +33,7 @@ def open_alert(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
             a.started_at,
             a.opened_at,
             json.dumps(a.explanation),
+            silence_id,
         ),
     ).fetchone()
     return None if row is None else int(row[0])

@@ -1,0 +1,341 @@
+"""One step function per rule kind: (state, reading) → (new state, transition or None). Pure."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.domain.devices import DeviceRef
+from hub.engine.expr import compile_expr, referenced_names
+from hub.engine.schema import (
+    AbsenceRule,
+    CorrelationRule,
+    CountRule,
+    RateRule,
+    Rule,
+    ThresholdRule,
+    names_for,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    device: DeviceRef
+    ts: datetime
+    values: Mapping[str, Any]
+    source: str = "telemetry"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOpened:
+    rule: Rule
+    device: DeviceRef
+    subject: str
+    started_at: datetime
+    opened_at: datetime
+    explanation: dict[str, Any]
+    absorbs: tuple[tuple[str, str], ...] = ()
+    absorbed_into: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCleared:
+    rule: Rule
+    subject: str
+    cleared_at: datetime
+    reason: str
+
+
+Transition = AlertOpened | AlertCleared
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdState:
+    last_ts: datetime
+    active: bool = False
+    cond_since: datetime | None = None
+    clear_since: datetime | None = None
+    first_values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceState:
+    last_ts: datetime
+    device: DeviceRef
+    active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """Recent (time, value) points for count and rate rules; bounded by the rule's window."""
+
+    last_ts: datetime
+    points: tuple[tuple[datetime, float], ...] = ()
+    active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    members: Mapping[str, tuple[str, datetime]]
+    active: bool = False
+
+
+State = ThresholdState | AbsenceState | WindowState | GroupState
+
+
+@dataclass(frozen=True)
+class Compiled:
+    rule: Rule
+    step: Callable[[Any, Reading], tuple[State, Transition | None]]
+    tick: Callable[[Any, datetime], tuple[State, Transition | None]]
+
+
+def _no_tick(state: Any, _now: datetime) -> tuple[State, None]:
+    return state, None
+
+
+def _opens(rule: Rule, at: datetime) -> bool:
+    return rule.active is None or rule.active.contains(at)
+
+
+def _explain(
+    rule: Rule, started: datetime, crossed: datetime, readings: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "rule_type": rule.type,
+        "condition_started_at": started.isoformat(),
+        "hold_crossed_at": crossed.isoformat(),
+        "readings": readings,
+        **extra,
+    }
+
+
+def compile_rule(rule: Rule) -> Compiled:
+    if isinstance(rule, ThresholdRule):
+        return _threshold(rule)
+    if isinstance(rule, AbsenceRule):
+        return _absence(rule)
+    if isinstance(rule, CountRule):
+        return _count(rule)
+    if isinstance(rule, RateRule):
+        return _rate(rule)
+    raise TypeError(f"{rule.type} rules are evaluated by the engine, not compiled")
+
+
+def _threshold(rule: ThresholdRule) -> Compiled:
+    names = names_for(rule.kinds, rule.source)
+    when = compile_expr(rule.when, names)
+    clear = compile_expr(rule.clear_when, names) if rule.clear_when else (lambda v: not when(v))
+    used = referenced_names(rule.when) | (referenced_names(rule.clear_when) if rule.clear_when else set())
+    metrics = tuple(sorted(used & names))
+
+    def pick(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {m: values.get(m) for m in metrics}
+
+    def step(state: ThresholdState | None, r: Reading) -> tuple[State, Transition | None]:
+        if r.source != rule.source:
+            return (state or ThresholdState(last_ts=r.ts)), None
+        if state is None:
+            state = ThresholdState(last_ts=r.ts)
+        elif r.ts < state.last_ts:
+            return state, None
+        state = replace(state, last_ts=r.ts)
+        if not state.active:
+            if not (when(r.values) and _opens(rule, r.ts)):
+                return replace(state, cond_since=None, first_values=None), None
+            since = state.cond_since or r.ts
+            first = state.first_values or pick(r.values)
+            if (r.ts - since).total_seconds() < rule.hold:
+                return replace(state, cond_since=since, first_values=first), None
+            expl = _explain(
+                rule,
+                since,
+                r.ts,
+                [
+                    {"ts": since.isoformat(), "values": dict(first)},
+                    {"ts": r.ts.isoformat(), "values": pick(r.values)},
+                ],
+                condition=rule.when,
+                hold_s=rule.hold,
+            )
+            return ThresholdState(last_ts=r.ts, active=True), AlertOpened(
+                rule, r.device, r.device.id, since, r.ts, expl
+            )
+        if not clear(r.values):
+            return replace(state, clear_since=None), None
+        clear_since = state.clear_since or r.ts
+        if (r.ts - clear_since).total_seconds() < rule.clear_for:
+            return replace(state, clear_since=clear_since), None
+        condition = rule.clear_when or f"not ({rule.when})"
+        reason = f"{condition} held from {clear_since.isoformat()} for at least {rule.clear_for:g}s"
+        return ThresholdState(last_ts=r.ts), AlertCleared(rule, r.device.id, r.ts, reason)
+
+    return Compiled(rule, step, _no_tick)
+
+
+def _absence(rule: AbsenceRule) -> Compiled:
+    where = (
+        compile_expr(rule.where, names_for(rule.kinds, rule.source))
+        if rule.where and rule.source != "any"
+        else None
+    )
+    period = timedelta(seconds=rule.period)
+
+    def step(state: AbsenceState | None, r: Reading) -> tuple[State, Transition | None]:
+        matches = (rule.source in ("any", r.source)) and (where is None or where(r.values))
+        if state is None:
+            return AbsenceState(last_ts=r.ts, device=r.device), None
+        if not matches or r.ts < state.last_ts:
+            return state, None
+        if state.active:
+            reason = f"message received at {r.ts.isoformat()} after {(r.ts - state.last_ts).total_seconds():g}s of silence"
+            return AbsenceState(last_ts=r.ts, device=r.device), AlertCleared(rule, r.device.id, r.ts, reason)
+        return replace(state, last_ts=r.ts), None
+
+    def tick(state: AbsenceState, now: datetime) -> tuple[State, Transition | None]:
+        if state.active or now - state.last_ts < period or not _opens(rule, now):
+            return state, None
+        expl = _explain(
+            rule, state.last_ts, now, [], last_message_at=state.last_ts.isoformat(), period_s=rule.period
+        )
+        return replace(state, active=True), AlertOpened(
+            rule, state.device, state.device.id, state.last_ts, now, expl
+        )
+
+    return Compiled(rule, step, tick)
+
+
+def _windowed(
+    rule: CountRule | RateRule,
+    value_of: Callable[[Reading], float | None],
+    judge: Callable[[WindowState], tuple[bool, bool, dict[str, Any]]],
+) -> Compiled:
+    """Shared by count and rate rules: keep the points inside the window, then ask `judge` whether
+    the alert should open or clear."""
+    window = timedelta(seconds=rule.window)
+
+    def step(state: WindowState | None, r: Reading) -> tuple[State, Transition | None]:
+        if state is None:
+            state = WindowState(last_ts=r.ts)
+        elif r.ts < state.last_ts:
+            return state, None
+        value = value_of(r)
+        points = tuple(p for p in state.points if r.ts - p[0] <= window)
+        if value is not None:
+            points = (*points, (r.ts, value))
+        state = replace(state, last_ts=r.ts, points=points)
+        opens, clears, facts = judge(state)
+        if not state.active and opens and _opens(rule, r.ts):
+            started = points[0][0] if points else r.ts
+            readings = [{"ts": t.isoformat(), "value": v} for t, v in points[-20:]]
+            expl = _explain(rule, started, r.ts, readings, window_s=rule.window, **facts)
+            return replace(state, active=True), AlertOpened(rule, r.device, r.device.id, started, r.ts, expl)
+        if state.active and clears:
+            reason = f"{facts['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
+            return replace(state, active=False), AlertCleared(rule, r.device.id, r.ts, reason)
+        return state, None
+
+    return Compiled(rule, step, _no_tick)
+
+
+def _count(rule: CountRule) -> Compiled:
+    where = compile_expr(rule.where, names_for(rule.kinds, rule.source))
+
+    def value_of(r: Reading) -> float | None:
+        return 1.0 if r.source == rule.source and where(r.values) else None
+
+    def judge(state: WindowState) -> tuple[bool, bool, dict[str, Any]]:
+        n = len(state.points)
+        return (
+            n >= rule.threshold,
+            n < rule.threshold,
+            {"count": n, "threshold": rule.threshold, "summary": f"{n} matching message(s)"},
+        )
+
+    return _windowed(rule, value_of, judge)
+
+
+def _rate(rule: RateRule) -> Compiled:
+    clear_change = rule.clear_change if rule.clear_change is not None else rule.change / 2
+
+    def value_of(r: Reading) -> float | None:
+        v = r.values.get(rule.metric) if r.source == "telemetry" else None
+        return float(v) if isinstance(v, int | float) else None
+
+    def judge(state: WindowState) -> tuple[bool, bool, dict[str, Any]]:
+        if not state.points:
+            return False, False, {"change": 0.0, "summary": "no readings"}
+        values = [v for _, v in state.points]
+        last = values[-1]
+        change = last - min(values) if rule.change > 0 else last - max(values)
+        rising = rule.change > 0
+        opens = change > rule.change if rising else change < rule.change
+        clears = change < clear_change if rising else change > clear_change
+        return (
+            opens,
+            clears,
+            {
+                "metric": rule.metric,
+                "change": round(change, 6),
+                "limit": rule.change,
+                "summary": f"{rule.metric} changed by {change:g}",
+            },
+        )
+
+    return _windowed(rule, value_of, judge)
+
+
+def group_subject(rule: CorrelationRule, device: DeviceRef) -> str:
+    place = {
+        "building": f"{device.community}/{device.building}",
+        "grid": f"{device.community}/{device.grid}",
+        "community": device.community,
+    }[rule.group_by]
+    return f"{rule.group_by}:{place}"
+
+
+def correlate(
+    rule: CorrelationRule, state: GroupState | None, group: str, t: Transition
+) -> tuple[GroupState, Transition | None]:
+    """Track member alerts of a group; open when enough distinct subjects alert within the window,
+    clear when the last member clears. A member opening while the group alert is open comes back
+    marked `absorbed_into` the group (its case is the group's)."""
+    members = dict(state.members) if state else {}
+    active = state.active if state else False
+    if isinstance(t, AlertCleared):
+        members.pop(t.subject, None)
+        if active and not members:
+            return GroupState({}, False), AlertCleared(
+                rule, group, t.cleared_at, "every member alert cleared"
+            )
+        return GroupState(members, active), None
+    window = timedelta(seconds=rule.within)
+    members = {s: (rid, at) for s, (rid, at) in members.items() if active or t.opened_at - at <= window}
+    members[t.subject] = (t.rule.id, t.opened_at)
+    if active:
+        return GroupState(members, True), replace(t, absorbed_into=(rule.id, group))
+    if len(members) < rule.min_subjects or not _opens(rule, t.opened_at):
+        return GroupState(members, False), None
+    first = min(at for _, at in members.values())
+    expl = _explain(
+        rule,
+        first,
+        t.opened_at,
+        [],
+        members=sorted(members),
+        group_by=rule.group_by,
+        within_s=rule.within,
+        of=rule.of,
+    )
+    opened = AlertOpened(
+        rule,
+        t.device,
+        group,
+        first,
+        t.opened_at,
+        expl,
+        absorbs=tuple(sorted((rid, s) for s, (rid, _) in members.items())),
+    )
+    return GroupState(members, True), opened
