@@ -67,7 +67,9 @@ class Hub:
         self.pool.close()
 
     def serve(self) -> None:
-        app = create_app(self.settings, self.pool, ingest_ready=self.source.subscribed.is_set)
+        app = create_app(
+            self.settings, self.pool, ingest_ready=self.source.subscribed.is_set, metrics=self.metrics
+        )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False
         )

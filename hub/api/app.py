@@ -11,14 +11,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors
-from hub.api.routes import auth, cases, devices
+from hub.api.routes import auth, cases, devices, telemetry
+from hub.api.routes.metrics import router as metrics_router
+from hub.ingest.metrics import IngestMetrics
 from hub.settings import Settings
 
 API = "/api/v1"
 
 
 def create_app(
-    settings: Settings, pool: ConnectionPool, ingest_ready: Callable[[], bool] = lambda: True
+    settings: Settings,
+    pool: ConnectionPool,
+    ingest_ready: Callable[[], bool] = lambda: True,
+    metrics: IngestMetrics | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -28,6 +33,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.metrics = metrics
     errors.install(app)
 
     health = APIRouter(tags=["health"])
@@ -39,8 +45,9 @@ def create_app(
             conn.execute("SELECT 1")
         return {"status": "ok", "ingest": "subscribed" if ingest_ready() else "waiting for broker"}
 
-    for router in (health, auth.router, cases.router, devices.router):
+    for router in (health, auth.router, cases.router, devices.router, telemetry.router):
         app.include_router(router, prefix=API)
+    app.include_router(metrics_router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], object]) -> Response:

@@ -1,0 +1,182 @@
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.deps import Conn, CurrentUser, visible
+from hub.domain.devices import DeviceKind
+from hub.store import devices as device_store
+from hub.store import history
+from hub.store.history import Bucket
+
+router = APIRouter(tags=["telemetry"])
+
+DEFAULT_RANGE = timedelta(hours=24)
+MAX_RANGE = timedelta(days=400)
+MAX_POINTS = 20_000
+
+
+class Aggregate(BaseModel):
+    n: int = Field(description="readings of this metric in the bucket")
+    avg: float = Field(description="mean; for a boolean metric the fraction of readings that were true")
+    min: float = Field(description="smallest reading; booleans as 0/1")
+    max: float = Field(description="largest reading; booleans as 0/1")
+
+
+class Point(BaseModel):
+    """`t` plus one key per requested metric: the reading itself for raw data, an Aggregate for a
+    bucket, or null when the device sent no value for it (optional sensors)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, bool | int | float | Aggregate | None] = Field(init=False)
+
+    t: datetime = Field(description="device time of the reading, or the start of the bucket")
+
+
+class History(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    device_id: str
+    kind: DeviceKind
+    bucket: Bucket = Field(description="the bucket used, also when it was chosen automatically")
+    from_: datetime = Field(alias="from", description="start of the range, inclusive")
+    to: datetime = Field(description="end of the range, exclusive")
+    metrics: list[str]
+    points: list[Point] = Field(description="oldest first; empty buckets are left out")
+
+
+_RAW_EXAMPLE = {
+    "device_id": "sunrise-b1-sd01",
+    "kind": "smoke_detector",
+    "bucket": "raw",
+    "from": "2026-11-28T11:00:00Z",
+    "to": "2026-11-28T12:00:00Z",
+    "metrics": ["temperature_c", "alarm"],
+    "points": [
+        {"t": "2026-11-28T11:00:12Z", "temperature_c": 21.4, "alarm": False},
+        {"t": "2026-11-28T11:00:42Z", "temperature_c": 21.5, "alarm": False},
+    ],
+}
+_BUCKET_EXAMPLE = {
+    **_RAW_EXAMPLE,
+    "bucket": "1h",
+    "from": "2026-11-27T12:00:00Z",
+    "to": "2026-11-28T12:00:00Z",
+    "points": [
+        {
+            "t": "2026-11-27T12:00:00Z",
+            "temperature_c": {"n": 120, "avg": 21.43, "min": 21.1, "max": 22.0},
+            "alarm": {"n": 120, "avg": 0.0, "min": 0.0, "max": 0.0},
+        },
+        {
+            "t": "2026-11-27T13:00:00Z",
+            "temperature_c": {"n": 118, "avg": 24.9, "min": 21.2, "max": 61.5},
+            "alarm": {"n": 118, "avg": 0.25, "min": 0.0, "max": 1.0},
+        },
+    ],
+}
+
+
+@router.get(
+    "/devices/{device_id}/telemetry",
+    response_model=History,
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "raw": {"summary": "raw readings (ranges up to 2 h)", "value": _RAW_EXAMPLE},
+                        "hourly": {
+                            "summary": "hourly buckets (ranges up to 60 days)",
+                            "value": _BUCKET_EXAMPLE,
+                        },
+                    }
+                }
+            }
+        },
+        404: {"description": "no such device in the caller's communities"},
+        422: {"description": "bad range, unknown metric, or more than 20000 points"},
+    },
+)
+def get_telemetry(
+    device_id: str,
+    conn: Conn,
+    user: CurrentUser,
+    from_: datetime | None = Query(
+        default=None, alias="from", description="ISO 8601; without an offset it is UTC. Default: `to` − 24 h"
+    ),
+    to: datetime | None = Query(
+        default=None, description="ISO 8601; without an offset it is UTC. Default: now"
+    ),
+    bucket: Bucket | None = Query(
+        default=None,
+        description="raw, 1m, 1h or 1d; omitted: raw up to 2 h, 1m up to 2 days, 1h up to 60 days, else 1d",
+    ),
+    metrics: str | None = Query(
+        default=None,
+        description="comma-separated numeric or boolean telemetry fields of the device's kind; default all",
+        examples=["temperature_c,alarm"],
+    ),
+) -> History:
+    """A device's readings over a time range, raw or as avg/min/max per bucket, at most 20000 points."""
+    end = _utc(to) if to is not None else datetime.now(UTC)
+    start = _utc(from_) if from_ is not None else end - DEFAULT_RANGE
+    if end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`to` must be later than `from`")
+    if end - start > MAX_RANGE:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the range from `from` to `to` is {_days(end - start)}; at most {MAX_RANGE.days} days",
+        )
+    device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
+    kind = DeviceKind(device["kind"])
+    wanted = _metrics(kind, metrics)
+    chosen = bucket or history.auto_bucket(end - start)
+    if chosen is Bucket.RAW:
+        points = history.raw(conn, kind, device_id, wanted, start, end, limit=MAX_POINTS + 1)
+        if len(points) > MAX_POINTS:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"more than {MAX_POINTS} readings in the range; ask for a bucket (1m, 1h, 1d) or a shorter range",
+            )
+    else:
+        width = history.BUCKET_WIDTH[chosen]
+        if (end - start) / width > MAX_POINTS:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{chosen} buckets over {_days(end - start)} would be more than {MAX_POINTS} points; "
+                "choose a coarser bucket or a shorter range",
+            )
+        points = history.aggregated(conn, kind, device_id, wanted, start, end, width)
+    return History.model_validate(
+        {
+            "device_id": device_id,
+            "kind": kind,
+            "bucket": chosen,
+            "from": start,
+            "to": end,
+            "metrics": wanted,
+            "points": points,
+        }
+    )
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _days(span: timedelta) -> str:
+    return f"{span / timedelta(days=1):.4g} days"
+
+
+def _metrics(kind: DeviceKind, requested: str | None) -> list[str]:
+    valid = history.METRICS[kind]
+    names = list(dict.fromkeys(n.strip() for n in (requested or "").split(",") if n.strip()))
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown metric{'s' if len(unknown) > 1 else ''} for a {kind}: {', '.join(unknown)}; "
+            f"valid metrics: {', '.join(valid)}",
+        )
+    return names or list(valid)

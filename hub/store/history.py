@@ -1,0 +1,116 @@
+"""Telemetry history of one device: raw readings, or per-bucket aggregates computed with `time_bucket`.
+
+Booleans are aggregated as 0/1, so a bucket's `avg` is the fraction of readings that were true — the
+same convention as the rollup tables, so answers do not change shape with their source.
+"""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from pydantic import BaseModel
+
+from hub.domain.contract import GateTelemetry, LamppostTelemetry, ManholeTelemetry, SmokeTelemetry
+from hub.domain.devices import DeviceKind
+from hub.store.telemetry import TELEMETRY_TABLES
+
+MetricType = Literal["number", "boolean"]
+
+
+class Bucket(StrEnum):
+    RAW = "raw"
+    MINUTE = "1m"
+    HOUR = "1h"
+    DAY = "1d"
+
+
+BUCKET_WIDTH: dict[Bucket, timedelta] = {
+    Bucket.MINUTE: timedelta(minutes=1),
+    Bucket.HOUR: timedelta(hours=1),
+    Bucket.DAY: timedelta(days=1),
+}
+_AUTO_LIMITS = (
+    (timedelta(hours=2), Bucket.RAW),
+    (timedelta(days=2), Bucket.MINUTE),
+    (timedelta(days=60), Bucket.HOUR),
+)
+
+_CONTRACT: dict[DeviceKind, type[BaseModel]] = {
+    DeviceKind.SMOKE_DETECTOR: SmokeTelemetry,
+    DeviceKind.LAMPPOST: LamppostTelemetry,
+    DeviceKind.MANHOLE: ManholeTelemetry,
+    DeviceKind.ACCESS_GATE: GateTelemetry,
+}
+
+
+def _metric_types(kind: DeviceKind) -> dict[str, MetricType]:
+    """Typed from the device contract, which is what decided the column types in the first place."""
+    fields = _CONTRACT[kind].model_fields
+    return {
+        column: "boolean" if fields[column].annotation is bool else "number"
+        for column in TELEMETRY_TABLES[kind].columns
+    }
+
+
+METRICS: dict[DeviceKind, dict[str, MetricType]] = {kind: _metric_types(kind) for kind in DeviceKind}
+
+
+def auto_bucket(span: timedelta) -> Bucket:
+    """The finest bucket that keeps a default chart at a few thousand points at most."""
+    for limit, bucket in _AUTO_LIMITS:
+        if span <= limit:
+            return bucket
+    return Bucket.DAY
+
+
+def raw(
+    conn: psycopg.Connection[Any],
+    kind: DeviceKind,
+    device_id: str,
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Readings in [start, end), oldest first, at most `limit` of them."""
+    query = sql.SQL(
+        "SELECT time, {cols} FROM {table} WHERE device_id = %s AND time >= %s AND time < %s "
+        "ORDER BY time, seq LIMIT %s"
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier(m) for m in metrics),
+        table=sql.Identifier(TELEMETRY_TABLES[kind].name),
+    )
+    rows = conn.execute(query, (device_id, start, end, limit)).fetchall()
+    return [{"t": row[0], **dict(zip(metrics, row[1:], strict=True))} for row in rows]
+
+
+def aggregated(
+    conn: psycopg.Connection[Any],
+    kind: DeviceKind,
+    device_id: str,
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    width: timedelta,
+) -> list[dict[str, Any]]:
+    """One point per non-empty bucket in [start, end), labelled with the bucket's start; a metric with
+    no readings in a bucket (an optional sensor) is None there."""
+    types = METRICS[kind]
+    columns = []
+    for m in metrics:
+        value = sql.Identifier(m) if types[m] == "number" else sql.SQL("{}::int").format(sql.Identifier(m))
+        columns.append(sql.SQL("count({v}), avg({v})::float8, min({v}), max({v})").format(v=value))
+    query = sql.SQL(
+        "SELECT time_bucket(%s, time) AS t, {cols} FROM {table} "
+        "WHERE device_id = %s AND time >= %s AND time < %s GROUP BY t ORDER BY t"
+    ).format(cols=sql.SQL(", ").join(columns), table=sql.Identifier(TELEMETRY_TABLES[kind].name))
+    points = []
+    for row in conn.execute(query, (width, device_id, start, end)):
+        point: dict[str, Any] = {"t": row[0]}
+        for i, m in enumerate(metrics):
+            n, avg, low, high = row[1 + 4 * i : 5 + 4 * i]
+            point[m] = {"n": n, "avg": avg, "min": low, "max": high} if n else None
+        points.append(point)
+    return points
