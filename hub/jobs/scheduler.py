@@ -9,6 +9,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
+from hub.jobs import maintenance
 from hub.settings import Settings
 from hub.store import devices as device_store
 
@@ -44,6 +45,37 @@ def start(settings: Settings, pool: ConnectionPool) -> BackgroundScheduler:
         "interval",
         seconds=settings.offline_check_interval_s,
         id="offline-check",
+        max_instances=1,
+        coalesce=True,
+    )
+
+    policy = maintenance.RetentionPolicy.from_settings(settings)
+
+    def retention() -> None:
+        with pool.connection() as conn:
+            done = maintenance.run_retention(conn, policy, datetime.now(UTC))
+        if done and any(done.values()):
+            log.info("retention removed %s", {k: v for k, v in done.items() if v})
+
+    def rollups() -> None:
+        with pool.connection() as conn:
+            maintenance.run_rollups(conn, datetime.now(UTC))
+
+    scheduler.add_job(
+        retention,
+        "interval",
+        seconds=settings.retention_interval_s,
+        # soon after start too: a hub restarted more often than the interval would otherwise never expire data
+        next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+        id="retention",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        rollups,
+        "interval",
+        seconds=settings.rollup_interval_s,
+        id="rollups",
         max_instances=1,
         coalesce=True,
     )
