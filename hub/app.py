@@ -3,19 +3,22 @@
 import logging
 import queue
 import threading
+from datetime import UTC, datetime
 
 import uvicorn
 
 from hub.api.app import create_app
 from hub.devices import service as device_service
-from hub.engine import loader
 from hub.engine.evaluator import Engine
+from hub.ingest import recovery
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.mqtt import MqttSource
 from hub.ingest.pipeline import Inbound, Pipeline
+from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
 from hub.settings import Settings
 from hub.store import db, migrations, users
+from hub.store import devices as device_store
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,8 @@ class Hub:
         self.settings = settings
         db.wait_for_database(settings.database_url)
         migrations.migrate(settings.database_url)
-        self.engine = Engine(loader.load(settings.rules_dir))
+        self.rule_set = RuleSet(settings.rules_dir, apply=lambda rules: self.pipeline.swap_rules(rules))
+        self.engine = Engine(self.rule_set.rules)
         self.pool = db.make_pool(settings.database_url)
         self.metrics = IngestMetrics()
         inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
@@ -52,9 +56,18 @@ class Hub:
             device_service.export_auth(conn, self.settings)
             if self.settings.admin_password is not None:
                 users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), "admin")
+            recovery.rebuild(conn, self.engine, device_store.device_refs(conn), datetime.now(UTC))
         self._pipeline_thread.start()
         self.source.start()
         self.scheduler = jobs.start(self.settings, self.pool)
+        self.scheduler.add_job(
+            self.rule_set.reload_if_changed,
+            "interval",
+            seconds=2,
+            id="rules-watch",
+            max_instances=1,
+            coalesce=True,
+        )
         log.info("hub started with %d rule(s)", len(self.engine.rules))
 
     def stop(self) -> None:
@@ -68,7 +81,11 @@ class Hub:
 
     def serve(self) -> None:
         app = create_app(
-            self.settings, self.pool, ingest_ready=self.source.subscribed.is_set, metrics=self.metrics
+            self.settings,
+            self.pool,
+            ingest_ready=self.source.subscribed.is_set,
+            metrics=self.metrics,
+            rule_set=self.rule_set,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False

@@ -5,7 +5,9 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from hub.settings import get_settings
 
@@ -18,6 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     rules = sub.add_parser("rules", help="rule files").add_subparsers(dest="rules_command", required=True)
     check = rules.add_parser("check", help="validate rule files and print errors like a compiler")
     check.add_argument("path", nargs="?", type=Path)
+    bt = rules.add_parser(
+        "backtest", help="replay stored data through rules without dispatching; compare with live"
+    )
+    bt.add_argument("path", type=Path, help="a rule file or directory")
+    bt.add_argument("--from", dest="start", required=True, type=_aware, help="ISO 8601 with offset")
+    bt.add_argument("--to", dest="end", required=True, type=_aware)
+    bt.add_argument("--devices", type=lambda v: v.split(","), default=None, help="comma-separated device ids")
+    bt.add_argument("--json", action="store_true", help="print the whole report as JSON")
     mqtt = sub.add_parser("mqtt", help="broker integration").add_subparsers(
         dest="mqtt_command", required=True
     )
@@ -42,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
 
-    if args.command == "rules":
+    if args.command == "rules" and args.rules_command == "check":
         return _rules_check(args.path or settings.rules_dir)
     if args.command == "run":
         from hub.app import Hub
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     migrations.migrate(settings.database_url)
     with db.connect(settings.database_url, autocommit=True) as conn:
+        if args.command == "rules":
+            return _backtest(conn, args)
         if args.command == "mqtt":
             from hub.devices.service import export_auth
 
@@ -91,6 +103,63 @@ def main(argv: list[str] | None = None) -> int:
                 print(r.model_dump_json(exclude_none=True))
             return 1 if any(r.status == "error" for r in results) else 0
     return 2
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 2026-11-28T08:00:00+08:00")
+    return value
+
+
+def _backtest(conn: Any, args: argparse.Namespace) -> int:
+    from hub.engine import backtest, loader
+    from hub.store import alerts, devices
+    from hub.store.replay import count_readings, stored_readings
+
+    try:
+        rules = loader.load(args.path)
+    except loader.RulesRejected as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    total = max(count_readings(conn, args.start, args.end, args.devices), 1)
+    live = [
+        backtest.LiveAlert(*a)
+        for a in alerts.opened_between(conn, [r.id for r in rules], args.start, args.end, args.devices)
+    ]
+
+    def bar(n: int, at: datetime) -> None:
+        done = min(n / total, 1.0)
+        print(
+            f"\r[{'#' * int(done * 40):<40}] {done:6.1%} {n}/{total} readings, at {at:%Y-%m-%d %H:%M}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = backtest.run(
+        rules,
+        stored_readings(conn, devices.device_refs(conn), args.start, args.end, args.devices),
+        live,
+        until=args.end,
+        progress=bar,
+    )
+    print(file=sys.stderr)
+    if args.json:
+        print(
+            json.dumps(
+                {"readings": report.readings, "by_rule": report.by_rule, "alerts": report.alerts}, default=str
+            )
+        )
+        return 0
+    print(f"{report.readings} reading(s) replayed from {args.start.isoformat()} to {args.end.isoformat()}")
+    for rule_id, c in report.by_rule.items():
+        print(f"  {rule_id}: would raise {c['backtest']}, live raised {c['live']}, both {c['matched']}")
+    for a in report.alerts:
+        print(
+            f"  {a['opened_at']} {a['rule_id']} on {a['subject']}{'' if a['live'] else '  (not raised live)'}"
+        )
+    return 0
 
 
 def _rules_check(path: Path) -> int:

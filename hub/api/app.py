@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors
-from hub.api.routes import auth, cases, devices, telemetry
+from hub.api.routes import auth, cases, devices, rules, silences, telemetry
 from hub.api.routes.metrics import router as metrics_router
 from hub.ingest.metrics import IngestMetrics
+from hub.ingest.rules import RuleSet
 from hub.settings import Settings
 
 API = "/api/v1"
@@ -24,6 +25,7 @@ def create_app(
     pool: ConnectionPool,
     ingest_ready: Callable[[], bool] = lambda: True,
     metrics: IngestMetrics | None = None,
+    rule_set: RuleSet | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -34,6 +36,7 @@ def create_app(
     app.state.settings = settings
     app.state.pool = pool
     app.state.metrics = metrics
+    app.state.rule_set = rule_set
     errors.install(app)
 
     health = APIRouter(tags=["health"])
@@ -45,7 +48,15 @@ def create_app(
             conn.execute("SELECT 1")
         return {"status": "ok", "ingest": "subscribed" if ingest_ready() else "waiting for broker"}
 
-    for router in (health, auth.router, cases.router, devices.router, telemetry.router):
+    for router in (
+        health,
+        auth.router,
+        cases.router,
+        devices.router,
+        telemetry.router,
+        rules.router,
+        silences.router,
+    ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)
 

@@ -1,6 +1,7 @@
 """Where an opened alert goes: nowhere while silenced, into its group's case when correlated, else to
 a case of its own (hub/cases/service.py)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -12,14 +13,15 @@ from hub.store import case_groups, silences
 
 
 def alert_opened(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
-    """Returns the case the alert landed in, or None (silenced, or already open)."""
+    """Returns the case the alert landed in, or None (silenced, or already open). A silence is an
+    operator's 'not now', so it is matched against the hub's clock, not the device's."""
     silence = silences.matching(
         conn,
         rule_id=a.rule.id,
         device_id=a.device.id,
         community_id=a.device.community,
         building=a.device.building,
-        at=a.opened_at,
+        at=datetime.now(UTC),
     )
     if silence is not None:
         alert_store.open_alert(conn, a, silence_id=silence)

@@ -12,13 +12,13 @@ counting a reading twice.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.devices import DeviceRef
 from hub.engine import kinds
 from hub.engine.kinds import AlertCleared, AlertOpened, Reading, State, Transition
-from hub.engine.schema import AbsenceRule, CorrelationRule, Rule
+from hub.engine.schema import AbsenceRule, CorrelationRule, Rule, ThresholdRule
 
 __all__ = ["AlertCleared", "AlertOpened", "Engine", "Evaluation", "Reading", "Transition"]
 
@@ -73,6 +73,29 @@ class Engine:
                         (c.rule.id, d.id), kinds.AbsenceState(last_ts=last_seen.get(d.id, now), device=d)
                     )
 
+    def seed_open(
+        self, open_alerts: Iterable[tuple[str, str, DeviceRef | None, datetime, list[str]]]
+    ) -> None:
+        """Mark alerts the database holds open as active, so a restarted engine clears them rather than
+        opening them again. Each entry: rule id, subject, device, opened at, group members."""
+        rules = {r.id: r for r in self.rules}
+        for rule_id, subject, device, opened_at, members in open_alerts:
+            rule = rules.get(rule_id)
+            if rule is None:
+                continue
+            state: State
+            if isinstance(rule, CorrelationRule):
+                state = kinds.GroupState(dict.fromkeys(members, (rule.of[0], opened_at)), active=True)
+            elif isinstance(rule, AbsenceRule):
+                if device is None:
+                    continue
+                state = kinds.AbsenceState(last_ts=opened_at, device=device, active=True)
+            elif isinstance(rule, ThresholdRule):
+                state = kinds.ThresholdState(last_ts=opened_at, active=True)
+            else:
+                state = kinds.WindowState(last_ts=opened_at, active=True)
+            self._states[(rule_id, subject)] = state
+
     def evaluate(self, readings: Iterable[Reading]) -> Evaluation:
         out = Evaluation()
         for reading in readings:
@@ -97,6 +120,11 @@ class Engine:
     @property
     def state_count(self) -> int:
         return len(self._states)
+
+    def tick_resolution(self) -> timedelta | None:
+        """How finely a replay must let time pass for absence rules to fire when the live hub would."""
+        periods = [c.rule.period for c in self._absence if isinstance(c.rule, AbsenceRule)]
+        return timedelta(seconds=max(1.0, min(periods) / 20)) if periods else None
 
     def _get(self, out: Evaluation, key: StateKey) -> Any:
         return out.staged.get(key) or self._states.get(key)

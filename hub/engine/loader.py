@@ -34,13 +34,22 @@ def rule_files(path: Path) -> list[Path]:
 
 def load_file(path: Path) -> tuple[list[Rule], list[LoadError]]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return [], [LoadError(str(path), "-", "-", f"cannot read YAML: {exc}")]
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [LoadError(str(path), "-", "-", f"cannot read: {exc}")]
+    return load_text(text, str(path))
+
+
+def load_text(text: str, name: str) -> tuple[list[Rule], list[LoadError]]:
+    """Rules from YAML text; `name` stands for the file in error messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [], [LoadError(name, "-", "-", f"cannot read YAML: {exc}")]
     try:
         return RuleFile.model_validate(raw).rules, []
     except ValidationError as exc:
-        return [], [_located(path, raw, err) for err in exc.errors(include_url=False)]
+        return [], [_located(name, raw, err) for err in exc.errors(include_url=False)]
 
 
 def load(path: Path) -> list[Rule]:
@@ -64,7 +73,7 @@ def load(path: Path) -> list[Rule]:
     return rules
 
 
-def _located(path: Path, raw: object, err: object) -> LoadError:
+def _located(path: str, raw: object, err: object) -> LoadError:
     loc = tuple(err["loc"])  # type: ignore[index]
     rule_id = "-"
     field_path = loc
@@ -79,4 +88,4 @@ def _located(path: Path, raw: object, err: object) -> LoadError:
     field_path = tuple(p for p in field_path if p != "threshold")
     field = ".".join(str(p) for p in field_path) or "-"
     message = str(err["msg"]).removeprefix("Value error, ")  # type: ignore[index]
-    return LoadError(str(path), rule_id, field, message)
+    return LoadError(path, rule_id, field, message)

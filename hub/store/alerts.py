@@ -1,6 +1,7 @@
 """Alerts: at most one open per (rule, subject), enforced by a partial unique index."""
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,3 +49,39 @@ def clear_alert(
         (at, reason, rule_id, subject),
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    rule_id: str
+    subject: str
+    device_id: str | None
+    opened_at: datetime
+    members: list[str]
+
+
+def open_alerts(conn: psycopg.Connection[Any]) -> list[OpenAlert]:
+    return [
+        OpenAlert(r[0], r[1], r[2], r[3], list(r[4] or []))
+        for r in conn.execute(
+            "SELECT rule_id, subject, device_id, opened_at, explanation->'members' FROM alerts WHERE status = 'open'"
+        )
+    ]
+
+
+def opened_between(
+    conn: psycopg.Connection[Any],
+    rule_ids: list[str],
+    start: datetime,
+    end: datetime,
+    device_ids: list[str] | None,
+) -> list[tuple[str, str, datetime]]:
+    """(rule id, subject, opened at) of alerts the live rules raised, for backtest comparison."""
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT rule_id, subject, opened_at FROM alerts WHERE rule_id = ANY(%s) AND opened_at >= %s "
+            "AND opened_at < %s AND (%s::text[] IS NULL OR device_id = ANY(%s)) ORDER BY opened_at",
+            (rule_ids, start, end, device_ids, device_ids),
+        )
+    ]

@@ -185,3 +185,10 @@ def get_device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] 
             """,
             (device_id,),
         ).fetchone()
+
+
+def last_seen(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
+    return {
+        r[0]: r[1]
+        for r in conn.execute("SELECT device_id, last_seen FROM device_state WHERE last_seen IS NOT NULL")
+    }

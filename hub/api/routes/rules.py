@@ -1,0 +1,153 @@
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from hub.api.deps import Conn, CurrentUser, require
+from hub.engine import backtest, loader
+from hub.engine.schema import Rule
+from hub.ingest.rules import RuleSet
+from hub.store import alerts as alert_store
+from hub.store import devices as device_store
+from hub.store.replay import count_readings, stored_readings
+from hub.store.users import User
+
+router = APIRouter(tags=["rules"])
+MAX_RANGE = timedelta(days=31)
+MAX_READINGS = 2_000_000
+
+
+def rule_set(request: Request) -> RuleSet:
+    rules: RuleSet | None = request.app.state.rule_set
+    if rules is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this process runs no rule engine")
+    return rules
+
+
+RuleSetDep = Annotated[RuleSet, Depends(rule_set)]
+
+
+class RuleOut(BaseModel):
+    id: str
+    version: str
+    type: str
+    title: str
+    kinds: list[str]
+    severity: str
+    category: str
+    definition: dict[str, Any]
+
+
+class ReloadError(BaseModel):
+    file: str
+    rule: str
+    field: str
+    message: str
+
+
+class RulesOut(BaseModel):
+    rules: list[RuleOut]
+    last_reload_errors: list[ReloadError]
+
+
+def _out(rules: RuleSet) -> RulesOut:
+    return RulesOut(
+        rules=[
+            RuleOut(
+                id=r.id,
+                version=r.version,
+                type=r.type,
+                title=r.title,
+                kinds=list(r.kinds),
+                severity=r.severity,
+                category=r.category,
+                definition=r.model_dump(mode="json", by_alias=True),
+            )
+            for r in rules.rules
+        ],
+        last_reload_errors=[ReloadError(**e.__dict__) for e in rules.last_errors],
+    )
+
+
+@router.get("/rules", response_model=RulesOut)
+def list_rules(rules: RuleSetDep, _user: CurrentUser) -> RulesOut:
+    return _out(rules)
+
+
+@router.post("/rules/reload", response_model=RulesOut)
+def reload_rules(
+    rules: RuleSetDep, _user: Annotated[User, Depends(require("admin", "operator"))]
+) -> RulesOut:
+    """Read the rule files again. A bad file is refused with file, rule and field named (422), and the
+    rules in force stay as they were."""
+    errors = rules.reload()
+    if errors:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "rule files rejected; the running rules stay in force: " + "; ".join(map(str, errors)),
+        )
+    return _out(rules)
+
+
+class BacktestIn(BaseModel):
+    rules_yaml: str | None = Field(
+        default=None, description="a rule file's text to try; default: the rules in force"
+    )
+    rule_ids: list[str] | None = Field(default=None, description="limit to these rules")
+    start: AwareDatetime = Field(alias="from")
+    end: AwareDatetime = Field(alias="to")
+    devices: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _sane_range(self) -> "BacktestIn":
+        if self.end <= self.start:
+            raise ValueError("`to` must be after `from`")
+        if self.end - self.start > MAX_RANGE:
+            raise ValueError(f"a backtest covers at most {MAX_RANGE.days} days; narrow `from`/`to`")
+        return self
+
+
+class BacktestOut(BaseModel):
+    readings: int
+    by_rule: dict[str, dict[str, int]]
+    alerts: list[dict[str, Any]]
+
+
+@router.post("/rules/backtest", response_model=BacktestOut)
+def run_backtest(
+    body: BacktestIn,
+    conn: Conn,
+    rules: RuleSetDep,
+    _user: Annotated[User, Depends(require("admin", "operator"))],
+) -> BacktestOut:
+    """Replay stored data through rules (new, changed or in force) without dispatching anything, and
+    compare alert for alert with what the live rules raised."""
+    chosen: list[Rule] = rules.rules
+    if body.rules_yaml is not None:
+        chosen, errors = loader.load_text(body.rules_yaml, "rules_yaml")
+        if errors:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(map(str, errors)))
+    if body.rule_ids is not None:
+        unknown = set(body.rule_ids) - {r.id for r in chosen}
+        if unknown:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown rule id(s): {', '.join(sorted(unknown))}"
+            )
+        chosen = [r for r in chosen if r.id in body.rule_ids]
+    n = count_readings(conn, body.start, body.end, body.devices)
+    if n > MAX_READINGS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{n} readings in range; at most {MAX_READINGS} per request: narrow the range or devices, "
+            "or use `hub rules backtest`",
+        )
+    live = [
+        backtest.LiveAlert(*a)
+        for a in alert_store.opened_between(conn, [r.id for r in chosen], body.start, body.end, body.devices)
+    ]
+    registry = device_store.device_refs(conn)
+    report = backtest.run(
+        chosen, stored_readings(conn, registry, body.start, body.end, body.devices), live, until=body.end
+    )
+    return BacktestOut(readings=report.readings, by_rule=report.by_rule, alerts=report.alerts)

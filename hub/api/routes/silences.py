@@ -1,0 +1,76 @@
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from hub.api.deps import Conn, CurrentUser, community_scope, require
+from hub.store import silences
+from hub.store.users import User
+
+router = APIRouter(tags=["silences"])
+Operator = Annotated[User, Depends(require("admin", "operator"))]
+
+
+class SilenceIn(BaseModel):
+    """What to silence (at least one of rule, device, community; a building needs its community),
+    for how long, and why. Matching alerts are recorded but open no case."""
+
+    rule_id: str | None = None
+    device_id: str | None = None
+    community_id: str | None = None
+    building: str | None = None
+    starts_at: AwareDatetime | None = Field(default=None, description="default: now")
+    ends_at: AwareDatetime
+    reason: str = Field(min_length=3, max_length=500, examples=["pump replacement in manhole 3"])
+
+    @model_validator(mode="after")
+    def _says_what(self) -> "SilenceIn":
+        if not (self.rule_id or self.device_id or self.community_id):
+            raise ValueError("name a rule_id, a device_id or a community_id to silence")
+        if self.building and not self.community_id:
+            raise ValueError("a building is silenced within its community: give community_id too")
+        if self.ends_at <= (self.starts_at or datetime.now(UTC)):
+            raise ValueError("ends_at must be after starts_at (or after now)")
+        return self
+
+
+class SilenceOut(BaseModel):
+    id: int
+    rule_id: str | None
+    device_id: str | None
+    community_id: str | None
+    building: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+@router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
+def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any]:
+    return silences.create(
+        conn,
+        rule_id=body.rule_id,
+        device_id=body.device_id,
+        community_id=body.community_id,
+        building=body.building,
+        starts_at=body.starts_at or datetime.now(UTC),
+        ends_at=body.ends_at,
+        reason=body.reason,
+        created_by=user.username,
+    )
+
+
+@router.get("/silences", response_model=list[SilenceOut])
+def active_silences(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
+    """Silences in force now; managers see those of their communities."""
+    return silences.active(conn, datetime.now(UTC), community_scope(user))
+
+
+@router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
+def end_silence(silence_id: int, conn: Conn, _user: Operator) -> None:
+    """End a silence now; it stays on record."""
+    if not silences.end(conn, silence_id, datetime.now(UTC)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id} in force")
