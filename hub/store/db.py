@@ -30,9 +30,16 @@ def wait_for_database(url: str, timeout_s: float = 30.0) -> None:
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
     """Connections in autocommit: a request's write is committed before its response goes out (FastAPI
     may close dependencies only after sending), and work that must be atomic says so with
-    `conn.transaction()`."""
+    `conn.transaction()`. Connections are checked on checkout, so a database restart costs one
+    reconnect instead of a failed request."""
     pool = ConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, name="hub", kwargs={"autocommit": True}
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name="hub",
+        kwargs={"autocommit": True},
+        check=ConnectionPool.check_connection,
     )
     pool.open(wait=True, timeout=30)
     return pool
