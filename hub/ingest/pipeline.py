@@ -144,10 +144,10 @@ class Pipeline:
                 self._conn = None
 
     def _devices(self, conn: psycopg.Connection[Any], wanted: set[str]) -> dict[str, DeviceRef]:
-        """The registry cache, refreshed when a message names a device it does not know (at most 1/s)."""
-        if (not self._registry or not wanted <= self._registry.keys()) and (
-            time.monotonic() - self._registry_loaded_at > 1.0
-        ):
+        """The registry cache, refreshed when a message names a device it does not know (at most once a
+        second), and every minute for changes to known devices (moved to another building, say)."""
+        age = time.monotonic() - self._registry_loaded_at
+        if age > 60.0 or ((not self._registry or not wanted <= self._registry.keys()) and age > 1.0):
             self._registry = device_store.device_refs(conn)
             self._registry_loaded_at = time.monotonic()
         return self._registry
