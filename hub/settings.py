@@ -55,13 +55,11 @@ class Settings(BaseSettings):
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
     offline_after_s: int = Field(default=300, gt=0)
     offline_check_interval_s: int = Field(default=30, gt=0)
-    retention_telemetry_days: int = Field(default=400, gt=0)
-    retention_device_events_days: int = Field(default=400, gt=0)
-    retention_access_events_days: int = Field(default=30, gt=0)
-    retention_status_history_days: int = Field(default=400, gt=0)
-    retention_dead_letters_days: int = Field(default=90, gt=0)
-    retention_interval_s: int = Field(default=3600, gt=0)
-    rollup_interval_s: int = Field(default=60, gt=0)
+    routing_file: Path = Field(
+        default=Path("config/routing.yaml"),
+        description="case routing rules, default team and SLA targets; reread when it changes",
+    )
+    escalation_interval_s: int = Field(default=15, gt=0)
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors
-from hub.api.routes import auth, cases, devices, rules, silences, telemetry
+from hub.api.routes import auth, cases, devices, rules, silences, teams, telemetry
 from hub.api.routes.metrics import router as metrics_router
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.rules import RuleSet
@@ -53,6 +53,7 @@ def create_app(
         auth.router,
         cases.router,
         devices.router,
+        teams.router,
         telemetry.router,
         rules.router,
         silences.router,

@@ -9,7 +9,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from hub.jobs import maintenance
+from hub.jobs import escalation, maintenance
 from hub.settings import Settings
 from hub.store import devices as device_store
 
@@ -76,6 +76,15 @@ def start(settings: Settings, pool: ConnectionPool) -> BackgroundScheduler:
         "interval",
         seconds=settings.rollup_interval_s,
         id="rollups",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        escalation.run,
+        "interval",
+        args=[pool],
+        seconds=settings.escalation_interval_s,
+        id="case-escalation",
         max_instances=1,
         coalesce=True,
     )

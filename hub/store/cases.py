@@ -1,12 +1,29 @@
-"""Cases, the alerts linked to them, and their append-only event history."""
+"""Cases, the alerts linked to them, their append-only event history, teams, photos and ratings.
 
+Functions that change a case expect to run inside the caller's transaction, after `lock_case` (or a
+claim) has taken the row lock, so concurrent actions on one case serialize.
+"""
+
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from hub.cases.actions import Step
+from hub.cases.sla import Escalation
+
 _SEVERITY_RANK = "ARRAY['info', 'minor', 'major', 'critical']"
+_OPEN = "status NOT IN ('resolved', 'closed', 'cancelled')"
+_CASE_COLUMNS = """
+    c.id, c.title, c.category, c.severity, c.status, c.source, c.subject, c.community_id, c.building, c.grid,
+    c.device_id, c.team, c.created_at, c.updated_at, c.description, c.reporter_id, c.assignee_id,
+    assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
+    c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level
+"""
+_CASE_FROM = "cases c LEFT JOIN users assignee ON assignee.id = c.assignee_id"
 
 
 def insert_open_case(
@@ -24,16 +41,24 @@ def insert_open_case(
     device_id: str | None,
     team: str | None,
     at: datetime,
+    ack_due_at: datetime | None = None,
+    resolve_due_at: datetime | None = None,
+    description: str | None = None,
+    reporter_id: int | None = None,
 ) -> tuple[int, bool]:
-    """Open a case, or return the open one for the same subject and category: (case id, created)."""
+    """Open a case, or join the open one for the same subject and category: (case id, created).
+
+    A joining alert raises the severity and pulls the deadlines in when it is more urgent, never out.
+    """
     row = conn.execute(
-        """
+        f"""
         INSERT INTO cases (title, category, severity, status, source, subject, community_id, building, grid,
-                           device_id, team, created_at, updated_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (subject, category) WHERE status NOT IN ('resolved', 'closed', 'cancelled') DO NOTHING
+                           device_id, team, created_at, updated_at, ack_due_at, resolve_due_at, description,
+                           reporter_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (subject, category) WHERE {_OPEN} DO NOTHING
         RETURNING id
-        """,
+        """,  # noqa: S608 - the interpolated text is a constant
         (
             title,
             category,
@@ -48,19 +73,33 @@ def insert_open_case(
             team,
             at,
             at,
+            ack_due_at,
+            resolve_due_at,
+            description,
+            reporter_id,
         ),
     ).fetchone()
     if row is not None:
         return int(row[0]), True
     existing = conn.execute(
         f"""
-        UPDATE cases SET updated_at = %s,
-            severity = CASE WHEN array_position({_SEVERITY_RANK}, %s) > array_position({_SEVERITY_RANK}, severity)
-                            THEN %s ELSE severity END
-        WHERE subject = %s AND category = %s AND status NOT IN ('resolved', 'closed', 'cancelled')
+        UPDATE cases SET updated_at = %(at)s,
+            severity = CASE WHEN array_position({_SEVERITY_RANK}, %(severity)s::text)
+                                 > array_position({_SEVERITY_RANK}, severity)
+                            THEN %(severity)s::text ELSE severity END,
+            ack_due_at = LEAST(ack_due_at, %(ack_due_at)s::timestamptz),
+            resolve_due_at = LEAST(resolve_due_at, %(resolve_due_at)s::timestamptz)
+        WHERE subject = %(subject)s AND category = %(category)s AND {_OPEN}
         RETURNING id
         """,  # noqa: S608 - the interpolated text is a constant
-        (at, severity, severity, subject, category),
+        {
+            "at": at,
+            "severity": severity,
+            "ack_due_at": ack_due_at,
+            "resolve_due_at": resolve_due_at,
+            "subject": subject,
+            "category": category,
+        },
     ).fetchone()
     assert existing is not None, "the conflicting open case must exist inside this transaction"
     return int(existing[0]), False
@@ -83,11 +122,21 @@ def add_event(
     from_status: str | None = None,
     to_status: str | None = None,
     note: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (case_id, at, actor, action, from_status, to_status, note),
+        "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            case_id,
+            at,
+            actor,
+            action,
+            from_status,
+            to_status,
+            note,
+            None if detail is None else json.dumps(detail),
+        ),
     )
 
 
@@ -104,30 +153,45 @@ def list_cases(
     status: str | None,
     limit: int,
     offset: int,
+    resident_id: int | None = None,
+    team: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Scope (`communities`, None for all) is applied in the query, never after it."""
+    """Scope is applied in the query, never after it: `communities` (None for all) and, for a resident,
+    only their own reports and the alert-raised cases of their communities."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """
-            SELECT id, title, category, severity, status, source, subject, community_id, building, grid,
-                   device_id, team, created_at, updated_at
-            FROM cases
-            WHERE (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
-              AND (%(status)s::text IS NULL OR status = %(status)s::text)
-            ORDER BY created_at DESC, id DESC
+            f"""
+            SELECT {_CASE_COLUMNS}
+            FROM {_CASE_FROM}
+            WHERE (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+              AND (%(resident)s::bigint IS NULL OR c.reporter_id = %(resident)s::bigint OR c.source = 'alert')
+              AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
+              AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
+            ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s OFFSET %(offset)s
-            """,
-            {"communities": communities, "status": status, "limit": limit, "offset": offset},
+            """,  # noqa: S608 - the interpolated text is a constant
+            {
+                "communities": communities,
+                "resident": resident_id,
+                "status": status,
+                "team": team,
+                "limit": limit,
+                "offset": offset,
+            },
         ).fetchall()
 
 
 def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        case = cur.execute("SELECT * FROM cases WHERE id = %s", (case_id,)).fetchone()
+        case = cur.execute(
+            f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.id = %s",  # noqa: S608 - constant text
+            (case_id,),
+        ).fetchone()
         if case is None:
             return None
         case["history"] = cur.execute(
-            "SELECT at, actor, action, from_status, to_status, note FROM case_events WHERE case_id = %s ORDER BY id",
+            "SELECT at, actor, action, from_status, to_status, note, detail FROM case_events "
+            "WHERE case_id = %s ORDER BY id",
             (case_id,),
         ).fetchall()
         case["alerts"] = cur.execute(
@@ -136,4 +200,184 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
             "ORDER BY a.id",
             (case_id,),
         ).fetchall()
+        case["attachments"] = cur.execute(
+            "SELECT id, content_type, octet_length(data) AS size, created_at FROM case_attachments "
+            "WHERE case_id = %s ORDER BY id",
+            (case_id,),
+        ).fetchall()
+        case["ratings"] = cur.execute(
+            "SELECT stars, comment, created_at FROM case_ratings WHERE case_id = %s ORDER BY created_at",
+            (case_id,),
+        ).fetchall()
         return case
+
+
+def lock_case(conn: psycopg.Connection[Any], case_id: int) -> tuple[str, str | None] | None:
+    """(status, team) of the case, holding its row lock until the transaction ends."""
+    row = conn.execute("SELECT status, team FROM cases WHERE id = %s FOR UPDATE", (case_id,)).fetchone()
+    return None if row is None else (str(row[0]), row[1])
+
+
+def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id: int, at: datetime) -> None:
+    conn.execute(
+        """
+        UPDATE cases SET
+            status = %(status)s,
+            updated_at = %(at)s,
+            team = COALESCE(%(team)s, team),
+            assignee_id = CASE WHEN %(team)s::text IS NOT NULL THEN NULL
+                               WHEN %(take)s THEN COALESCE(assignee_id, %(actor)s)
+                               ELSE assignee_id END,
+            acknowledged_at = CASE WHEN %(take)s THEN COALESCE(acknowledged_at, %(at)s) ELSE acknowledged_at END,
+            resolved_at = CASE WHEN %(resolved)s THEN %(at)s ELSE resolved_at END,
+            cancel_reason = COALESCE(%(reason)s, cancel_reason)
+        WHERE id = %(id)s
+        """,
+        {
+            "status": step.target.value,
+            "at": at,
+            "team": step.team,
+            "take": step.take_case,
+            "actor": actor_id,
+            "resolved": step.mark_resolved,
+            "reason": step.cancel_reason,
+            "id": case_id,
+        },
+    )
+
+
+def claim_next(
+    conn: psycopg.Connection[Any], teams: Sequence[str], communities: list[str] | None
+) -> tuple[int, str] | None:
+    """Lock the most urgent unclaimed case of `teams`: (id, team). SKIP LOCKED lets concurrent claimers
+    each take a different case instead of queueing behind the same row."""
+    row = conn.execute(
+        f"""
+        SELECT id, team FROM cases
+        WHERE status = 'dispatched' AND assignee_id IS NULL AND team = ANY(%(teams)s::text[])
+          AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
+        ORDER BY array_position({_SEVERITY_RANK}, severity) DESC NULLS LAST, created_at, id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+        """,  # noqa: S608 - the interpolated text is a constant
+        {"teams": list(teams), "communities": communities},
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def teams_of(conn: psycopg.Connection[Any], user_id: int) -> list[str]:
+    return [
+        str(r[0])
+        for r in conn.execute("SELECT team FROM team_members WHERE user_id = %s ORDER BY team", (user_id,))
+    ]
+
+
+def add_member(conn: psycopg.Connection[Any], team: str, username: str) -> bool:
+    """False when there is no such user."""
+    row = conn.execute(
+        "INSERT INTO team_members (team, user_id) SELECT %s, id FROM users WHERE username = %s "
+        "ON CONFLICT DO NOTHING RETURNING user_id",
+        (team, username),
+    ).fetchone()
+    return row is not None or _user_exists(conn, username)
+
+
+def remove_member(conn: psycopg.Connection[Any], team: str, username: str) -> bool:
+    row = conn.execute(
+        "DELETE FROM team_members WHERE team = %s AND user_id = (SELECT id FROM users WHERE username = %s) "
+        "RETURNING user_id",
+        (team, username),
+    ).fetchone()
+    return row is not None
+
+
+def teams(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT t.team, array_agg(u.username ORDER BY u.username) AS members "
+            "FROM team_members t JOIN users u ON u.id = t.user_id GROUP BY t.team ORDER BY t.team"
+        ).fetchall()
+
+
+def _user_exists(conn: psycopg.Connection[Any], username: str) -> bool:
+    return conn.execute("SELECT 1 FROM users WHERE username = %s", (username,)).fetchone() is not None
+
+
+def escalation_candidates(conn: psycopg.Connection[Any], now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Open cases with a deadline passed and not yet escalated, locked; a case an operator is changing
+    right now is skipped and picked up by the next run."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"""
+            SELECT c.id, c.status, c.team, c.escalation_level, c.ack_due_at, c.resolve_due_at,
+                   c.acknowledged_at, c.ack_escalated_at, c.resolve_escalated_at, m.street_office
+            FROM cases c JOIN communities m ON m.id = c.community_id
+            WHERE c.{_OPEN} AND c.escalation_level < 2
+              AND ((c.ack_due_at < %(now)s AND c.acknowledged_at IS NULL AND c.ack_escalated_at IS NULL)
+                   OR (c.resolve_due_at < %(now)s AND c.resolve_escalated_at IS NULL))
+            ORDER BY LEAST(c.ack_due_at, c.resolve_due_at), c.id
+            LIMIT %(limit)s
+            FOR UPDATE OF c SKIP LOCKED
+            """,  # noqa: S608 - the interpolated text is a constant
+            {"now": now, "limit": limit},
+        ).fetchall()
+
+
+def record_escalation(conn: psycopg.Connection[Any], case_id: int, e: Escalation, at: datetime) -> bool:
+    """The guard on the deadline's column makes a second escalation for it impossible, even if two
+    workers ever got past the job's advisory lock."""
+    row = conn.execute(
+        f"""
+        UPDATE cases SET escalation_level = %(level)s, updated_at = %(at)s,
+            ack_escalated_at = CASE WHEN %(deadline)s = 'ack' THEN %(at)s ELSE ack_escalated_at END,
+            resolve_escalated_at = CASE WHEN %(deadline)s = 'resolve' THEN %(at)s ELSE resolve_escalated_at END
+        WHERE id = %(id)s AND escalation_level < %(level)s
+          AND {"ack_escalated_at" if e.deadline == "ack" else "resolve_escalated_at"} IS NULL
+        RETURNING id
+        """,  # noqa: S608 - the interpolated text is one of two constants
+        {"level": int(e.level), "at": at, "deadline": e.deadline, "id": case_id},
+    ).fetchone()
+    return row is not None
+
+
+def insert_attachment(
+    conn: psycopg.Connection[Any], case_id: int, content_type: str, data: bytes, uploaded_by: int
+) -> int:
+    row = conn.execute(
+        "INSERT INTO case_attachments (case_id, content_type, data, uploaded_by) VALUES (%s, %s, %s, %s) "
+        "RETURNING id",
+        (case_id, content_type, data, uploaded_by),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def get_attachment(
+    conn: psycopg.Connection[Any], case_id: int, attachment_id: int
+) -> tuple[str, bytes] | None:
+    row = conn.execute(
+        "SELECT content_type, data FROM case_attachments WHERE case_id = %s AND id = %s",
+        (case_id, attachment_id),
+    ).fetchone()
+    return None if row is None else (str(row[0]), bytes(row[1]))
+
+
+def insert_rating(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    resident_id: int,
+    stars: int,
+    comment: str | None,
+    at: datetime,
+) -> bool:
+    """False when this resident has rated this case before."""
+    row = conn.execute(
+        "INSERT INTO case_ratings (case_id, resident_id, stars, comment, created_at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING case_id",
+        (case_id, resident_id, stars, comment, at),
+    ).fetchone()
+    return row is not None
+
+
+def community_exists(conn: psycopg.Connection[Any], community_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM communities WHERE id = %s", (community_id,)).fetchone() is not None

@@ -1,12 +1,21 @@
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from hub.api.deps import Conn, CurrentUser, community_scope, visible
-from hub.cases.lifecycle import CaseStatus
+from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
+from hub.cases import config, feedback, handling, service
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest
+from hub.cases.lifecycle import CaseStatus, TransitionRefused
+from hub.cases.photos import PhotoNotAnImage, PhotoRejected, PhotoTooLarge, decode_photo
+from hub.cases.routing import TeamName
+from hub.engine.schema import Severity
 from hub.store import cases as case_store
+from hub.store import devices as device_store
+from hub.store.users import User
 
 router = APIRouter(tags=["cases"])
 
@@ -26,11 +35,65 @@ class CaseOut(BaseModel):
     team: str | None
     created_at: datetime
     updated_at: datetime
+    description: str | None
+    reporter_id: int | None
+    assignee: str | None
+    ack_due_at: datetime | None
+    resolve_due_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    cancel_reason: str | None
+    escalation_level: Literal["team", "supervisor", "street_office"]
 
 
 class CaseDetail(CaseOut):
     history: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    ratings: list[dict[str, Any]]
+
+
+class ReportIn(BaseModel):
+    community: str = Field(min_length=1, max_length=100)
+    category: config.ReportCategory
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = (
+        None
+    )
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    building: str | None = Field(default=None, max_length=100)
+    grid: str | None = Field(default=None, max_length=100)
+    device_id: str | None = Field(default=None, max_length=100)
+    severity: Severity | None = Field(
+        default=None, description="operators only; a resident's report takes the configured severity"
+    )
+    photo: str | None = Field(default=None, description="base64 of a JPEG or PNG file, at most 2 MB")
+
+    @model_validator(mode="after")
+    def _located(self) -> "ReportIn":
+        if not (self.building or self.grid or self.device_id):
+            raise ValueError("say where: give building, grid or device_id")
+        return self
+
+
+class ActionIn(BaseModel):
+    action: Action
+    note: str | None = Field(default=None, max_length=4000, description="required to resolve")
+    team: TeamName | None = Field(default=None, description="assign: the team that takes the case")
+    reason: str | None = Field(default=None, max_length=4000, description="required to cancel")
+
+
+class RatingIn(BaseModel):
+    stars: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RatingOut(BaseModel):
+    case_id: int
+    stars: int
+    comment: str | None
+
+
+Handler = Annotated[User, Depends(require("admin", "operator", "manager"))]
 
 
 @router.get("/cases", response_model=list[CaseOut])
@@ -38,14 +101,154 @@ def list_cases(
     conn: Conn,
     user: CurrentUser,
     status_: CaseStatus | None = Query(default=None, alias="status"),
+    team: str | None = Query(default=None, max_length=64),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> list[dict[str, Any]]:
+    """Residents see their own reports and the alert-raised cases of their communities."""
     return case_store.list_cases(
-        conn, communities=community_scope(user), status=status_, limit=limit, offset=offset
+        conn,
+        communities=community_scope(user),
+        status=status_,
+        limit=limit,
+        offset=offset,
+        resident_id=user.id if user.role == "resident" else None,
+        team=team,
     )
+
+
+@router.post("/cases", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
+def report_case(
+    body: ReportIn,
+    conn: Conn,
+    settings: AppSettings,
+    user: Annotated[User, Depends(require("admin", "operator", "resident"))],
+) -> dict[str, Any]:
+    """A resident's report (in their own communities) or an operator's case (anywhere)."""
+    if user.role == "resident":
+        if body.community not in user.communities:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"you can report only in: {', '.join(user.communities)}"
+            )
+        if body.severity is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "severity is set by operators")
+    if not case_store.community_exists(conn, body.community):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {body.community}")
+    building, grid = body.building, body.grid
+    if body.device_id is not None:
+        device = device_store.get_device(conn, body.device_id)
+        if device is None or device["community_id"] != body.community:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no device {body.device_id} in {body.community}"
+            )
+        building, grid = building or device["building"], grid or device["grid"]
+    photo = None
+    if body.photo is not None:
+        with _refusals():
+            photo = decode_photo(body.photo)
+    dispatch = config.current(settings.routing_file)
+    report = service.Report(
+        community=body.community,
+        category=body.category,
+        title=body.title or body.description.splitlines()[0][:80],
+        description=body.description,
+        building=building,
+        grid=grid,
+        device_id=body.device_id,
+        severity=body.severity or dispatch.report_severity_of(body.category),
+        photo=photo,
+    )
+    case_id = service.open_report(conn, report, user, dispatch, datetime.now(UTC))
+    return _found(case_store.get_case(conn, case_id), case_id)
+
+
+@router.post("/cases/next", response_model=CaseDetail)
+def claim_next_case(conn: Conn, user: Handler) -> dict[str, Any]:
+    """The most urgent unclaimed case of the caller's teams (critical first, then oldest), acknowledged
+    in the caller's name. 404 when the queue is empty."""
+    try:
+        case_id = handling.claim_next(conn, user, community_scope(user), datetime.now(UTC))
+    except handling.NoTeam:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "you belong to no team; an admin adds you with PUT /teams/{team}/members/{username}",
+        ) from None
+    if case_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no unclaimed case waits for your teams")
+    return _found(case_store.get_case(conn, case_id), case_id)
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: int, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    return visible(user, case_store.get_case(conn, case_id), f"case {case_id}")
+    return _case_for(user, case_store.get_case(conn, case_id), case_id)
+
+
+@router.post("/cases/{case_id}/actions", response_model=CaseDetail)
+def act_on_case(case_id: int, body: ActionIn, conn: Conn, user: CurrentUser) -> dict[str, Any]:
+    """acknowledge, start, resolve (with a note), close (admin/operator: the verifier), reopen,
+    cancel (with a reason), assign (to a team). A move the lifecycle does not allow answers 409."""
+    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    request = ActionRequest(body.action, note=body.note, team=body.team, reason=body.reason)
+    with _refusals():
+        handling.act(conn, case_id, user, request, datetime.now(UTC))
+    return _found(case_store.get_case(conn, case_id), case_id)
+
+
+@router.post("/cases/{case_id}/rating", response_model=RatingOut, status_code=status.HTTP_201_CREATED)
+def rate_case(case_id: int, body: RatingIn, conn: Conn, user: CurrentUser) -> RatingOut:
+    """Once per resident and case, after the case is resolved or closed."""
+    case = _case_for(user, case_store.get_case(conn, case_id), case_id)
+    with _refusals():
+        feedback.rate(conn, case, user, body.stars, body.comment, datetime.now(UTC))
+    return RatingOut(case_id=case_id, stars=body.stars, comment=body.comment)
+
+
+@router.get(
+    "/cases/{case_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+)
+def get_attachment(case_id: int, attachment_id: int, conn: Conn, user: CurrentUser) -> Response:
+    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    found = case_store.get_attachment(conn, case_id, attachment_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no attachment {attachment_id} on case {case_id}")
+    content_type, data = found
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _case_for(user: User, record: dict[str, Any] | None, case_id: int) -> dict[str, Any]:
+    """Outside one's scope looks the same as absent; residents' scope is their own reports and the
+    alert-raised cases of their communities, never a neighbour's report."""
+    case = visible(user, record, f"case {case_id}")
+    if user.role == "resident" and case["source"] != "alert" and case["reporter_id"] != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id} in your communities")
+    return case
+
+
+def _found(record: dict[str, Any] | None, case_id: int) -> dict[str, Any]:
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
+    return record
+
+
+_STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (TransitionRefused, status.HTTP_409_CONFLICT),
+    (feedback.RatingRefused, status.HTTP_409_CONFLICT),
+    (ActionForbidden, status.HTTP_403_FORBIDDEN),
+    (ActionIncomplete, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (handling.CaseNotFound, status.HTTP_404_NOT_FOUND),
+    (PhotoTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
+    (PhotoNotAnImage, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (PhotoRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),
+)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The case modules refuse with plain exceptions; this is their one translation to HTTP."""
+    try:
+        yield
+    except tuple(e for e, _ in _STATUS_OF) as exc:
+        code = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
+        raise HTTPException(code, str(exc)) from None

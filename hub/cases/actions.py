@@ -1,0 +1,101 @@
+"""What a person may do to a case: each action, who may take it, what it needs, and the step it makes.
+
+Pure, so the rules that the API enforces can be read and tested in one place; the state machine itself
+stays in `lifecycle`.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hub.cases.lifecycle import CaseStatus, check
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    START = "start"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    CANCEL = "cancel"
+    ASSIGN = "assign"
+
+
+TARGET: dict[Action, CaseStatus] = {
+    Action.ACKNOWLEDGE: CaseStatus.ACKNOWLEDGED,
+    Action.START: CaseStatus.IN_PROGRESS,
+    Action.RESOLVE: CaseStatus.RESOLVED,
+    Action.CLOSE: CaseStatus.CLOSED,
+    Action.REOPEN: CaseStatus.REOPENED,
+    Action.CANCEL: CaseStatus.CANCELLED,
+    Action.ASSIGN: CaseStatus.DISPATCHED,
+}
+EVENT: dict[Action, str] = {
+    Action.ACKNOWLEDGE: "acknowledged",
+    Action.START: "started",
+    Action.RESOLVE: "resolved",
+    Action.CLOSE: "closed",
+    Action.REOPEN: "reopened",
+    Action.CANCEL: "cancelled",
+    Action.ASSIGN: "assigned",
+}
+HANDLERS = frozenset({"admin", "operator", "manager"})
+VERIFIERS = frozenset({"admin", "operator"})
+
+
+class ActionForbidden(PermissionError):
+    pass
+
+
+class ActionIncomplete(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    action: Action
+    note: str | None = None
+    team: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """The change one action makes to a case row, applied by the store as one UPDATE."""
+
+    event: str
+    target: CaseStatus
+    note: str | None
+    team: str | None = None
+    take_case: bool = False
+    mark_resolved: bool = False
+    cancel_reason: str | None = None
+
+
+def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
+    """Refuses in the order a caller can fix things: role (403), missing input (422), state (409)."""
+    a = request.action
+    if role not in HANDLERS:
+        raise ActionForbidden(f"a {role} cannot act on cases; residents may rate a resolved case")
+    if a is Action.CLOSE and role not in VERIFIERS:
+        raise ActionForbidden("closing verifies the work: it needs the role admin or operator")
+    if a is Action.RESOLVE and not _given(request.note):
+        raise ActionIncomplete("resolve needs a note saying what was done")
+    if a is Action.CANCEL and not _given(request.reason):
+        raise ActionIncomplete("cancel needs a reason")
+    if a is Action.ASSIGN and not _given(request.team):
+        raise ActionIncomplete("assign needs the team to hand the case to")
+    target = TARGET[a]
+    check(current, target)
+    return Step(
+        event=EVENT[a],
+        target=target,
+        note=request.reason if a is Action.CANCEL else request.note,
+        team=request.team if a is Action.ASSIGN else None,
+        take_case=a is Action.ACKNOWLEDGE,
+        mark_resolved=a is Action.RESOLVE,
+        cancel_reason=request.reason if a is Action.CANCEL else None,
+    )
+
+
+def _given(text: str | None) -> bool:
+    return text is not None and text.strip() != ""

@@ -1,0 +1,108 @@
+"""The dispatch configuration (`config/routing.yaml`): routing rules, the default team, SLA targets for
+resident and operator cases, and the severity a resident's report starts with.
+
+It is read again when the file changes, and a file that does not load never replaces a good one, so a
+typo during operations leaves dispatch running on the last good table (and says so in the log).
+"""
+
+import logging
+import threading
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.cases.routing import RouteRule, TeamName
+from hub.cases.sla import SlaRule
+from hub.engine.schema import Severity
+
+log = logging.getLogger(__name__)
+
+ReportCategory = Literal[
+    "fire",
+    "flood",
+    "gas",
+    "security",
+    "lighting",
+    "infrastructure",
+    "device_health",
+    "safety",
+    "noise",
+    "sanitation",
+    "other",
+]
+
+
+class DispatchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_team: TeamName = "duty-desk"
+    routes: list[RouteRule] = Field(default_factory=list, description="first match wins")
+    sla: list[SlaRule] = Field(
+        default_factory=lambda: [SlaRule(ack_within=3600.0, resolve_within=3 * 86400.0)],
+        description="first match wins; the last rule must match everything",
+    )
+    report_severity: dict[ReportCategory, Severity] = Field(
+        default_factory=dict, description="severity of a resident's report by category; minor otherwise"
+    )
+
+    @field_validator("sla")
+    @classmethod
+    def _ends_with_catch_all(cls, rules: list[SlaRule]) -> list[SlaRule]:
+        """Every case must get deadlines, so an unmatched category is a configuration error at load."""
+        if not rules or not rules[-1].catch_all:
+            raise ValueError(
+                "the last SLA rule must have neither category nor severity (it catches the rest)"
+            )
+        return rules
+
+    def report_severity_of(self, category: ReportCategory) -> Severity:
+        return self.report_severity.get(category, "minor")
+
+
+class DispatchConfigError(ValueError):
+    pass
+
+
+def load(path: Path) -> DispatchConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DispatchConfigError(f"{path}: cannot read YAML: {exc}") from None
+    try:
+        return DispatchConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise DispatchConfigError(f"{path}: {problems}") from None
+
+
+_lock = threading.Lock()
+_loaded: dict[Path, tuple[int | None, DispatchConfig]] = {}
+
+
+def current(path: Path) -> DispatchConfig:
+    """The configuration in force for `path`, reloaded when the file's modification time changes."""
+    try:
+        stamp: int | None = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    with _lock:
+        previous = _loaded.get(path)
+        if previous is not None and previous[0] == stamp:
+            return previous[1]
+        if stamp is None:
+            log.warning(
+                "no routing file at %s: cases go to their alert rule's team or the default team", path
+            )
+            config = DispatchConfig()
+        else:
+            try:
+                config = load(path)
+            except DispatchConfigError as exc:
+                log.error("%s; dispatch keeps the previous configuration", exc)
+                config = previous[1] if previous is not None else DispatchConfig()
+        _loaded[path] = (stamp, config)
+        return config

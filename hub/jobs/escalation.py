@@ -1,0 +1,75 @@
+"""The SLA escalation job: every breached deadline moves its case one level along team → supervisor →
+street office, once. All it needs is in the cases table, so a restart loses no timer."""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from hub.cases.lifecycle import CaseStatus
+from hub.cases.sla import Escalation, Level, SlaState, next_escalation
+from hub.store import cases as case_store
+
+log = logging.getLogger(__name__)
+
+ESCALATION_LOCK = 0x5C_4855_4401
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Escalated:
+    case_id: int
+    escalation: Escalation
+
+
+def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Escalated]:
+    """One pass over the breached cases; with several hub workers only the one holding the lock runs."""
+    done: list[Escalated] = []
+    with conn.transaction():
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ESCALATION_LOCK,)).fetchone()
+        if not got or not got[0]:
+            return done
+        for row in case_store.escalation_candidates(conn, now, _BATCH):
+            e = next_escalation(_state(row), now)
+            if e is None or not case_store.record_escalation(conn, row["id"], e, now):
+                continue
+            office = row["street_office"] if e.level is Level.STREET_OFFICE else None
+            case_store.add_event(
+                conn,
+                row["id"],
+                actor="system",
+                action="escalated",
+                at=now,
+                note=e.describe() + (f" {office}" if office else ""),
+                detail={
+                    "level": e.level.label,
+                    "deadline": e.deadline,
+                    "due_at": e.due_at.isoformat(),
+                    "team": row["team"],
+                    "street_office": row["street_office"],
+                },
+            )
+            done.append(Escalated(row["id"], e))
+    return done
+
+
+def run(pool: ConnectionPool) -> None:
+    with pool.connection() as conn:
+        escalated = escalate_breached(conn, datetime.now(UTC))
+    if escalated:
+        log.info("escalated %d case(s) past their deadline", len(escalated))
+
+
+def _state(row: dict[str, Any]) -> SlaState:
+    return SlaState(
+        status=CaseStatus(row["status"]),
+        level=Level(row["escalation_level"]),
+        ack_due_at=row["ack_due_at"],
+        resolve_due_at=row["resolve_due_at"],
+        acknowledged_at=row["acknowledged_at"],
+        ack_escalated_at=row["ack_escalated_at"],
+        resolve_escalated_at=row["resolve_escalated_at"],
+    )
