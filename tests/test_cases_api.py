@@ -125,7 +125,7 @@ def test_a_refusal_says_what_may_come_next(client: TestClient, setup_conn: psyco
     assert r.status_code == 409
     assert (
         r.json()["error"]["message"]
-        == "a resolved case cannot become acknowledged; allowed next: closed, reopened"
+        == "a case that is resolved cannot become acknowledged; allowed next: closed, reopened"
     )
 
 
@@ -233,7 +233,7 @@ def test_concurrent_actions_on_one_case_serialize(
         assert racer.is_alive(), "the second action must wait for the first one's lock"
     racer.join(10)
     assert outcome == [
-        "a acknowledged case cannot become acknowledged; allowed next: cancelled, dispatched, in_progress"
+        "a case that is acknowledged cannot become acknowledged; allowed next: cancelled, dispatched, in_progress"
     ]
     history = client.get(f"/api/v1/cases/{case['id']}", headers=login(client, "cx-op")).json()["history"]
     assert [h["action"] for h in history].count("acknowledged") == 1

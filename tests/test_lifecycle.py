@@ -10,7 +10,7 @@ def test_every_transition_is_either_allowed_or_refused_with_a_message(
     if target in ALLOWED[current]:
         check(current, target)
     else:
-        with pytest.raises(TransitionRefused, match=f"a {current} case cannot become {target}"):
+        with pytest.raises(TransitionRefused, match=f"a case that is {current} cannot become {target}"):
             check(current, target)
 
 

@@ -35,4 +35,4 @@ class TransitionRefused(ValueError):
 def check(current: CaseStatus, target: CaseStatus) -> None:
     if target not in ALLOWED[current]:
         allowed = ", ".join(sorted(ALLOWED[current])) or "none (final state)"
-        raise TransitionRefused(f"a {current} case cannot become {target}; allowed next: {allowed}")
+        raise TransitionRefused(f"a case that is {current} cannot become {target}; allowed next: {allowed}")

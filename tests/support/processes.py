@@ -28,6 +28,7 @@ class HubProcess:
             "HUB_MQTT_AUTH_DIR": str(broker.auth_dir),
             "HUB_MQTT_RELOAD_PIDFILE": str(broker.pid_file),
             "HUB_RULES_DIR": str(ROOT / "rules"),
+            "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
             "HUB_DASHBOARD_DIR": str(ROOT / "dashboards" / "web"),
             "HUB_API_PORT": str(self.api_port),
             "HUB_BATCH_MAX_DELAY_MS": "50",
