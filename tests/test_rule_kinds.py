@@ -307,3 +307,20 @@ def test_each_kind_rejects_what_it_cannot_mean(body: dict[str, Any], field: str)
     base = {"title": "t", "severity": "major", "category": "security", "dispatch": DISPATCH}
     with pytest.raises(ValidationError, match=field):
         RuleFile.model_validate({"rules": [base | body]})
+
+
+def test_a_replayed_engine_continues_exactly_where_the_live_one_was() -> None:
+    """Restart recovery in miniature: a fresh engine fed the stored prefix reaches the live state."""
+    from hub.engine.replay import replay
+
+    stream = [alarm(SDS[0], s, on=True) for s in (0, 4, 8)] + [denied(s) for s in (1, 2, 3)]
+    stream.sort(key=lambda r: r.ts)
+    tail = [denied(9), alarm(SDS[0], 10), denied(11)]
+    hold = SMOKE | {"for": "10s"}
+    live = rules(hold, COUNT)
+    run(live, stream)
+    restarted = rules(hold, COUNT)
+    assert replay(restarted, stream, until=stream[-1].ts, tick_every=None) == []
+    assert [(t.rule.id, t.subject) for t in run(live, tail)] == [
+        (t.rule.id, t.subject) for t in run(restarted, tail)
+    ] == [("smoke", "sd0"), ("gate-brute-force", "g1")]
