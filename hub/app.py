@@ -16,6 +16,7 @@ from hub.ingest.mqtt import MqttSource
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
+from hub.notify.drainer import DrainerThread
 from hub.settings import Settings
 from hub.store import db, migrations, users
 from hub.store import devices as device_store
@@ -46,6 +47,7 @@ class Hub:
             dead_letter_bytes=settings.dead_letter_payload_bytes,
             metrics=self.metrics,
         )
+        self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
         self._pipeline_thread = threading.Thread(
             target=self.pipeline.run, args=(self._stop,), name="pipeline"
@@ -68,6 +70,7 @@ class Hub:
             max_instances=1,
             coalesce=True,
         )
+        self.notify.start()
         log.info("hub started with %d rule(s)", len(self.engine.rules))
 
     def stop(self) -> None:
@@ -77,6 +80,7 @@ class Hub:
         self._pipeline_thread.join(timeout=30)
         self.scheduler.shutdown(wait=False)
         self.source.close()
+        self.notify.stop()
         self.pool.close()
 
     def serve(self) -> None:

@@ -55,6 +55,24 @@ class Settings(BaseSettings):
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
     offline_after_s: int = Field(default=300, gt=0)
     offline_check_interval_s: int = Field(default=30, gt=0)
+    notify_poll_interval_ms: int = Field(
+        default=250, gt=0, description="how often a drainer looks for due rows"
+    )
+    notify_batch_size: int = Field(default=20, gt=0)
+    notify_concurrency: int = Field(default=8, gt=0, description="deliveries in flight per drainer")
+    notify_timeout_s: float = Field(default=5.0, gt=0)
+    notify_backoff_base_s: float = Field(
+        default=2.0, gt=0, description="first retry delay; doubles per attempt"
+    )
+    notify_backoff_max_s: float = Field(default=3600.0, gt=0)
+    notify_mqtt_max_attempts: int = Field(default=20, gt=0)
+    retention_telemetry_days: int = Field(default=400, gt=0)
+    retention_device_events_days: int = Field(default=400, gt=0)
+    retention_access_events_days: int = Field(default=30, gt=0)
+    retention_status_history_days: int = Field(default=400, gt=0)
+    retention_dead_letters_days: int = Field(default=90, gt=0)
+    retention_interval_s: int = Field(default=3600, gt=0)
+    rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(
         default=Path("config/routing.yaml"),
         description="case routing rules, default team and SLA targets; reread when it changes",

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors
-from hub.api.routes import auth, cases, devices, rules, silences, teams, telemetry
+from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
 from hub.api.routes.metrics import router as metrics_router
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.rules import RuleSet
@@ -55,6 +55,8 @@ def create_app(
         devices.router,
         teams.router,
         telemetry.router,
+        events.router,
+        subscriptions.router,
         rules.router,
         silences.router,
     ):

@@ -1,0 +1,130 @@
+"""Per-team MQTT notifications through a real Mosquitto with the hub's ACL: `hub/#` is the hub's to write."""
+
+import json
+import queue
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.broker.auth import BrokerAccount, hash_password, write_auth_files
+from hub.notify.drainer import Drainer
+from hub.notify.mqtt import TeamPublisher
+from hub.store import db
+from tests.support.processes import poll
+from tests.support.services import Broker
+from tests.test_notify_support import add_case, add_event, notify_settings, outbox_rows
+
+HUB_PASSWORD = "hub-notify-pw"
+WATCHER_PASSWORD = "watcher-pw"
+
+
+class Watcher:
+    """A team's dashboard: subscribes on every (re)connect, as a clean-session client must."""
+
+    def __init__(self, port: int) -> None:
+        self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.subscribed = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="team-watcher", protocol=mqtt.MQTTv311)
+        c.username_pw_set("watcher", WATCHER_PASSWORD)
+        c.reconnect_delay_set(min_delay=1, max_delay=1)
+        c.on_connect = lambda client, *_: client.subscribe("hub/teams/+/cases", qos=1)
+        c.on_subscribe = lambda *_: self.subscribed.set()
+        c.on_disconnect = lambda *_: self.subscribed.clear()
+        c.on_message = lambda _c, _u, m: self.messages.put((m.topic, json.loads(m.payload)))
+        c.connect_async("127.0.0.1", port, keepalive=5)
+        c.loop_start()
+        self.client = c
+
+    def next_for(self, event_id: int, timeout: float = 10) -> str:
+        while True:
+            topic, payload = self.messages.get(timeout=timeout)
+            if payload["event_id"] == event_id:
+                return topic
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def team_broker(broker: Broker) -> Broker:
+    write_auth_files(
+        broker.auth_dir,
+        [
+            BrokerAccount("hub", hash_password(HUB_PASSWORD), write_topics=("hub/#",)),
+            BrokerAccount("watcher", hash_password(WATCHER_PASSWORD), read_topics=("hub/teams/#",)),
+        ],
+        None,
+    )
+    broker.reload()
+    return broker
+
+
+def mqtt_status(conn: psycopg.Connection[Any], event_id: int) -> tuple[str, int, str | None]:
+    ((_, _, _, status, attempts, error),) = [r for r in outbox_rows(conn, [event_id]) if r[1] == "mqtt"]
+    return status, attempts, error
+
+
+def test_case_events_reach_the_team_topic_on_puback_and_survive_a_broker_outage(
+    database_url: str, conn: psycopg.Connection[Any], team_broker: Broker
+) -> None:
+    settings = notify_settings(
+        database_url, mqtt_port=team_broker.port, mqtt_password=HUB_PASSWORD, mqtt_client_id="notify-test"
+    )
+    publisher = TeamPublisher(settings)
+    publisher.start()
+    watcher = Watcher(team_broker.port)
+    try:
+        assert watcher.subscribed.wait(10)
+        with db.make_pool(database_url) as pool:
+            drainer = Drainer(pool, settings, publisher)
+            event = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
+            assert poll(
+                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, event)[0] == "delivered", timeout=10
+            )
+            assert watcher.next_for(event) == "hub/teams/water-ops/cases"
+
+            team_broker.stop()
+            down = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
+            assert poll(lambda: drainer.drain_once() >= 0 and mqtt_status(conn, down)[1] >= 1, timeout=10)
+            status, _, error = mqtt_status(conn, down)
+            assert status == "pending"
+            assert error is not None
+
+            team_broker.start()
+            assert watcher.subscribed.wait(15)
+            assert poll(
+                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, down)[0] == "delivered", timeout=15
+            )
+            assert watcher.next_for(down) == "hub/teams/water-ops/cases"
+            drainer.close()
+    finally:
+        watcher.close()
+        publisher.close()
+
+
+def test_a_team_that_cannot_be_a_topic_level_is_dead_at_once(
+    database_url: str, conn: psycopg.Connection[Any], team_broker: Broker
+) -> None:
+    settings = notify_settings(
+        database_url, mqtt_port=team_broker.port, mqtt_password=HUB_PASSWORD, mqtt_client_id="notify-test-2"
+    )
+    publisher = TeamPublisher(settings)
+    publisher.start()
+    try:
+        with db.make_pool(database_url) as pool:
+            drainer = Drainer(pool, settings, publisher)
+            event = add_event(conn, add_case(conn, "ntf-mqtt", team="ops/#"))
+            assert poll(
+                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, event)[0] == "dead", timeout=10
+            )
+            drainer.close()
+        status, attempts, error = mqtt_status(conn, event)
+        assert (status, attempts) == ("dead", 1)
+        assert error is not None and "topic level" in error
+    finally:
+        publisher.close()
