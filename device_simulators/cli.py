@@ -1,91 +1,321 @@
-"""The `hub-sim` command: provision a site in the hub, run its fleet, play scenarios."""
+"""The `hub-sim` command: provision a site in the hub, run its fleet, play and verify scenarios, inject
+faults."""
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from device_simulators import fleet, site
-from device_simulators.scenarios import SCENARIOS
+from paho.mqtt.enums import MQTTProtocolVersion
+
+from device_simulators import fleet, player, scenarios, site
+from device_simulators.faults import FAULTS, FaultContext
+from device_simulators.models import build
+from device_simulators.mqtt import (
+    Connection,
+    Counters,
+    LinkError,
+    Pacer,
+    Sender,
+    Transport,
+    per_device,
+    shared,
+    topic,
+)
+from device_simulators.scenarios import SCENARIOS, Drop, ScenarioError
+from device_simulators.status import StatusLine
+from device_simulators.verify import ApiError, HubApi, observe, report, verify
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo.yaml"
+CONNECT_TIMEOUT_S = 15.0
+
+
+class UsageError(ValueError):
+    """The command cannot run as asked: reported in one line, exit status 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        print(_listing())
+        return 0
+    spec = site.load(args.site)
+    devices = site.devices(spec)
+    try:
+        if args.command == "provision":
+            return _provision(args, devices)
+        if args.command == "run":
+            return _run(args, spec, devices)
+        if args.command == "fault":
+            return _fault(args, spec, devices)
+        return _scenario(args, spec, devices)
+    except (UsageError, ScenarioError, ApiError, LinkError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub-sim", description="Device simulators for the smart-community hub")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def files(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--site", type=Path, default=DEFAULT_SITE)
         sp.add_argument("--credentials", type=Path, default=Path("sim-credentials.json"))
 
-    prov = sub.add_parser("provision", help="register the site's devices through the hub API")
-    common(prov)
-    prov.add_argument("--api", default="http://127.0.0.1:8000")
-    prov.add_argument("--admin-user", default="admin")
+    def api(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--api", default="http://127.0.0.1:8000")
+        sp.add_argument("--admin-user", default="admin", help="password from $HUB_ADMIN_PASSWORD")
 
-    for name, help_text in (("run", "run the fleet"), ("scenario", "play a scenario")):
-        sp = sub.add_parser(name, help=help_text)
-        common(sp)
+    def broker(sp: argparse.ArgumentParser) -> None:
+        files(sp)
         sp.add_argument("--mqtt-host", default=os.environ.get("HUB_SIM_MQTT_HOST", "127.0.0.1"))
         sp.add_argument("--mqtt-port", type=int, default=int(os.environ.get("HUB_SIM_MQTT_PORT", "1884")))
-        sp.add_argument("--seed", type=int, default=1)
-        if name == "run":
-            sp.add_argument(
-                "--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C)"
-            )
-            sp.add_argument(
-                "--speed", type=float, default=1.0, help="publish this many times faster than real devices"
-            )
-        else:
-            sp.add_argument("name", choices=sorted(SCENARIOS))
-            sp.add_argument("--community", required=True)
-            sp.add_argument("--building", required=True)
-            sp.add_argument("--steps", type=int, default=5)
-            sp.add_argument("--step-seconds", type=float, default=1.0)
+        sp.add_argument(
+            "--loadgen-password",
+            help="publish as the hub's loadgen account instead of each device's own (e.g. \"$HUB_MQTT_LOADGEN_PASSWORD\")",
+        )
+        sp.add_argument("--qos", type=int, choices=(0, 1), default=1)
+        sp.add_argument("--rate", type=float, default=None, help="at most this many messages per second")
+        sp.add_argument("--seed", type=int, default=1, help="same seed and clock, same payloads")
 
-    args = p.parse_args(argv)
-    spec = site.load(args.site)
-    devices = site.devices(spec)
-    if args.command == "provision":
-        return _provision(args, devices)
-    credentials: dict[str, str] = json.loads(args.credentials.read_text(encoding="utf-8"))
-    if args.command == "run":
-        links = fleet.connect(devices, credentials, args.mqtt_host, args.mqtt_port)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stats = fleet.run(links, seed=args.seed, seconds=args.seconds, speed=args.speed, stop=stop)
-        except KeyboardInterrupt:
-            stats = None
-        for link in links:
-            link.close()
-        if stats:
-            print(f"\npublished {stats.published} message(s), {stats.errors} error(s)")
-        return 0
-    chosen = [
-        d
-        for d in devices
-        if d.community == args.community and d.building == args.building and d.kind == "smoke_detector"
-    ]
-    if not chosen:
-        print(f"error: no smoke detectors in {args.community}/{args.building}", file=sys.stderr)
-        return 2
-    links = fleet.connect(chosen, credentials, args.mqtt_host, args.mqtt_port, role="scenario")
-    sent = SCENARIOS[args.name](
-        links, seed=args.seed, steps=args.steps, step_s=args.step_seconds, sleep=time.sleep
+    def incident(sp: argparse.ArgumentParser, compress: float) -> None:
+        broker(sp)
+        sp.add_argument("name", choices=sorted(SCENARIOS))
+        sp.add_argument("--community", help="default: the site's first")
+        sp.add_argument("--building")
+        sp.add_argument("--grid")
+        sp.add_argument("--device", action="append", default=[], help="play on this device (repeatable)")
+        sp.add_argument("--kind", help="device kind, for scenarios that play on several")
+        sp.add_argument("--count", type=int, help="how many devices")
+        sp.add_argument("--steps", type=int, help="number of readings (default: the scenario's)")
+        sp.add_argument("--step-seconds", type=float, help="device seconds between readings")
+        sp.add_argument(
+            "--compress",
+            type=float,
+            default=compress,
+            help="device time runs this many times faster than the clock",
+        )
+
+    files(prov := sub.add_parser("provision", help="register the site's devices through the hub API"))
+    api(prov)
+
+    run = sub.add_parser("run", help="run the fleet")
+    broker(run)
+    run.add_argument(
+        "--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)"
     )
-    for link in links:
-        link.close()
-    print(f"scenario {args.name}: {sent} message(s) acknowledged by the broker")
+    run.add_argument(
+        "--speed", type=float, default=1.0, help="publish this many times more often than real devices"
+    )
+    run.add_argument(
+        "--shared", type=int, default=None, metavar="N", help="N loadgen connections for all devices"
+    )
+
+    incident(sub.add_parser("scenario", help="play a scenario"), compress=1.0)
+    ver = sub.add_parser("verify", help="play a scenario against a hub and check its alerts through the API")
+    incident(ver, compress=60.0)
+    api(ver)
+    ver.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds to wait for alerts after the last reading"
+    )
+
+    fault = sub.add_parser("fault", help="send bad input on purpose")
+    broker(fault)
+    fault.add_argument("name", choices=sorted(FAULTS))
+    fault.add_argument("--community", help="default: the site's first")
+    fault.add_argument("--device", help="the misbehaving device (default: the community's first)")
+    fault.add_argument("--victim", help="foreign-topic: whose topic to publish on")
+    fault.add_argument("--count", type=int, help="messages, for faults that send several")
+
+    sub.add_parser("list", help="list the scenarios (with their expected alerts) and faults")
+    return p
+
+
+def _community(args: argparse.Namespace, spec: site.SiteSpec) -> str:
+    community: str = args.community or spec.communities[0].id
+    return community
+
+
+def _transport(
+    args: argparse.Namespace, devices: list[site.SimDevice], *, role: str, wills: frozenset[str] = frozenset()
+) -> tuple[Transport, Counters]:
+    counters = Counters()
+    if args.loadgen_password:
+        connections = getattr(args, "shared", None) or 1
+        transport = shared(
+            devices,
+            args.loadgen_password,
+            args.mqtt_host,
+            args.mqtt_port,
+            connections=connections,
+            counters=counters,
+            wills=wills,
+        )
+    else:
+        if getattr(args, "shared", None):
+            raise UsageError("--shared publishes as loadgen: give --loadgen-password")
+        transport = per_device(
+            devices,
+            _credentials(args.credentials),
+            args.mqtt_host,
+            args.mqtt_port,
+            role=role,
+            counters=counters,
+            wills=wills,
+        )
+    transport.wait_connected(CONNECT_TIMEOUT_S + len(devices) / 200)
+    return transport, counters
+
+
+def _credentials(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise UsageError(f"no credentials file {path}: run `hub-sim provision`, or use --loadgen-password")
+    creds: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return creds
+
+
+def _run(args: argparse.Namespace, spec: site.SiteSpec, devices: list[site.SimDevice]) -> int:
+    models = [build(d, args.seed, spec.place()) for d in devices]
+    transport, counters = _transport(args, devices, role="device")
+    sender = Sender(transport, qos=args.qos, pacer=Pacer(args.rate))
+    status = StatusLine(transport, counters, sys.stderr)
+    status.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.loadgen_password:
+        fleet.announce(models, sender, "online")
+    with contextlib.suppress(KeyboardInterrupt):
+        fleet.run(models, sender, seconds=args.seconds, speed=args.speed, stop=stop)
+    fleet.announce(models, sender, "offline")
+    status.stop()
+    transport.close()
+    print(f"published {counters.sent} message(s), {counters.errors} error(s)")
     return 0
+
+
+def _scenario(args: argparse.Namespace, spec: site.SiteSpec, devices: list[site.SimDevice]) -> int:
+    scenario = SCENARIOS[args.name]
+    cast = scenarios.cast(
+        scenario,
+        devices,
+        community=_community(args, spec),
+        building=args.building,
+        grid=args.grid,
+        device_ids=tuple(args.device),
+        kind=args.kind,
+        count=args.count,
+    )
+    plan = scenarios.plan(scenario, cast, seed=args.seed, steps=args.steps, interval_s=args.step_seconds)
+    steps = scenario.script(plan)
+    player.check_ahead(steps, args.compress)
+    hub, before = None, frozenset[int]()
+    if args.command == "verify":
+        password = os.environ.get("HUB_ADMIN_PASSWORD")
+        if not password:
+            raise UsageError("set HUB_ADMIN_PASSWORD")
+        hub = HubApi(args.api)
+        hub.login(args.admin_user, password)
+        before = frozenset(a.alert_id for a in observe(hub, cast))
+    wills = frozenset(a.device.id for s in steps for a in s.actions if isinstance(a, Drop))
+    transport, counters = _transport(args, list(cast.targets), role="scenario", wills=wills)
+    status = StatusLine(transport, counters, sys.stderr)
+    if status.tty:
+        status.start()
+    models = {d.id: build(d, args.seed, spec.place()) for d in cast.targets}
+    try:
+        played = player.play(
+            steps, models, Sender(transport, qos=args.qos, pacer=Pacer(args.rate)), compress=args.compress
+        )
+    finally:
+        if status.tty:
+            status.stop()
+        transport.close()
+    targets = ", ".join(d.id for d in cast.targets)
+    print(
+        f"scenario {scenario.name}: {played.messages - played.unacknowledged} message(s) acknowledged by the broker "
+        f"({targets}; device time {played.started.isoformat()} to {played.finished.isoformat()})"
+    )
+    if played.unacknowledged:
+        print(f"error: {played.unacknowledged} message(s) not acknowledged by the broker", file=sys.stderr)
+        return 1
+    if hub is None:
+        return 0
+    outcomes = verify(hub, scenario, cast, played.started, before, timeout_s=args.timeout)
+    print(report(scenario, outcomes))
+    return 1 if any(o.verdict == "fail" for o in outcomes) else 0
+
+
+def _fault(args: argparse.Namespace, spec: site.SiteSpec, devices: list[site.SimDevice]) -> int:
+    fault = FAULTS[args.name]
+    community = _community(args, spec)
+    local = [d for d in devices if d.community == community]
+    by_id = {d.id: d for d in local}
+    if not local or (args.device and args.device not in by_id) or (args.victim and args.victim not in by_id):
+        raise UsageError(f"--device and --victim must be devices of community {community}")
+    device = by_id[args.device] if args.device else local[0]
+    others = sorted((d for d in local if d.id != device.id), key=lambda d: d.kind != device.kind)
+    victim = by_id[args.victim] if args.victim else (others[0] if others else device)
+    place = spec.place()
+    ctx = FaultContext(
+        build(device, args.seed, place),
+        build(victim, args.seed, place),
+        datetime.now(UTC),
+        args.count or fault.count,
+    )
+    messages = fault.build(ctx)
+    if args.name == "foreign-topic":
+        return _foreign_topic(args, device, messages[0].device, messages[0].body)
+    transport, _ = _transport(args, [device], role="fault")
+    sender = Sender(transport, qos=args.qos, pacer=Pacer(args.rate))
+    infos = []
+    for m in messages:
+        infos.append(sender.send(device, m.channel, m.body))
+        print(f"{topic(m.device, m.channel)} ({len(m.body)} B): {m.expectation()}")
+    for info in infos:
+        info.wait_for_publish(10)
+    transport.close()
+    return 0
+
+
+def _foreign_topic(
+    args: argparse.Namespace, device: site.SimDevice, victim: site.SimDevice, body: bytes
+) -> int:
+    """Publish with MQTT 5, whose PUBACK carries the broker's verdict, so the refusal can be seen here
+    (with MQTT 3.1.1 a broker acknowledges a refused publish like any other)."""
+    if args.loadgen_password:
+        raise UsageError("foreign-topic needs the device's own credentials: loadgen may publish anywhere")
+    password = _credentials(args.credentials).get(device.id)
+    if password is None:
+        raise UsageError(f"no credentials for {device.id}: run `hub-sim provision`")
+    conn = Connection(
+        f"fault-{device.id}",
+        device.id,
+        password,
+        args.mqtt_host,
+        args.mqtt_port,
+        counters=Counters(),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    if not conn.answered.wait(CONNECT_TIMEOUT_S) or not conn.connected.is_set():
+        raise UsageError(f"{device.id} could not connect ({conn.refused or 'no answer'})")
+    target = topic(victim, "telemetry")
+    info = conn.publish(target, body, qos=1)
+    info.wait_for_publish(10)
+    conn.close()
+    refusal = conn.rejected.get(info.mid)
+    if refusal:
+        print(f"{device.id} publishing on {target}: refused by the broker ({refusal})")
+        return 0
+    print(
+        f"{device.id} publishing on {target}: ACCEPTED by the broker: the ACL lets a device speak for another"
+    )
+    return 1
 
 
 def _provision(args: argparse.Namespace, devices: list[site.SimDevice]) -> int:
@@ -93,9 +323,8 @@ def _provision(args: argparse.Namespace, devices: list[site.SimDevice]) -> int:
     if not password:
         print("error: set HUB_ADMIN_PASSWORD", file=sys.stderr)
         return 2
-    token = _post(f"{args.api}/api/v1/auth/login", {"username": args.admin_user, "password": password})[
-        "access_token"
-    ]
+    hub = HubApi(args.api, timeout_s=60)
+    hub.login(args.admin_user, password)
     known: dict[str, str] = {}
     if args.credentials.exists():
         known = json.loads(args.credentials.read_text(encoding="utf-8"))
@@ -105,8 +334,8 @@ def _provision(args: argparse.Namespace, devices: list[site.SimDevice]) -> int:
     for batch, rotate in ((kept, False), (fresh, True)):
         if not batch:
             continue
-        result = _post(
-            f"{args.api}/api/v1/devices/import", {"devices": batch, "rotate_credentials": rotate}, token
+        result: dict[str, Any] = hub.call(
+            "POST", "/devices/import", {"devices": batch, "rotate_credentials": rotate}
         )
         for row in result["rows"]:
             if row["status"] == "error":
@@ -123,17 +352,25 @@ def _provision(args: argparse.Namespace, devices: list[site.SimDevice]) -> int:
     return 1 if errors else 0
 
 
-def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - URL is the operator's hub
-            result: dict[str, Any] = json.loads(resp.read())
-            return result
-    except urllib.error.HTTPError as exc:
-        raise SystemExit(f"{url}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from None
+def _listing() -> str:
+    lines = ["scenarios (expected alerts: rule severity subject ≤ seconds of device time):"]
+    for s in SCENARIOS.values():
+        lines.append(f"  {s.name:<16} {s.summary}")
+        lines.append(
+            f"  {'':<16} on {'/'.join(s.kinds)}, {s.count or 'all'} device(s), "
+            f"{s.steps} steps of {s.interval_s:g} s"
+        )
+        for e in s.expect:
+            scope = f" ({e.kind} only)" if e.kind else ""
+            pending = f"  PENDING: needs a {e.pending_rule_kind} rule" if e.pending_rule_kind else ""
+            lines.append(
+                f"  {'':<16}   expect {e.rule_id} {e.severity} {e.subject}{scope} ≤ {e.within_s:g} s{pending}"
+            )
+        if s.forbid:
+            lines.append(f"  {'':<16}   never  {', '.join(s.forbid)}")
+    lines.append("faults:")
+    lines += [f"  {f.name:<16} {f.summary}" for f in FAULTS.values()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,81 +1,67 @@
-"""Running a fleet: every device on its own connection, publishing at its kind's interval."""
+"""Running a fleet: every device publishing telemetry at its kind's interval and events as they happen."""
 
-import logging
-import sys
+import heapq
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from device_simulators.models import AccessGate, DeviceModel, build
-from device_simulators.mqtt import DeviceLink
-from device_simulators.site import SimDevice
+import paho.mqtt.client as mqtt
 
-log = logging.getLogger(__name__)
+from device_simulators.models import DeviceModel
+from device_simulators.mqtt import Sender, status_body
 
 INTERVAL_S = {"smoke_detector": 60.0, "lamppost": 60.0, "manhole": 60.0, "access_gate": 30.0}
-
-
-@dataclass
-class FleetStats:
-    published: int = 0
-    errors: int = 0
-
-
-def connect(
-    devices: list[SimDevice], credentials: dict[str, str], host: str, port: int, *, role: str = "device"
-) -> list[DeviceLink]:
-    missing = [d.id for d in devices if d.id not in credentials]
-    if missing:
-        raise SystemExit(
-            f"no credentials for {len(missing)} device(s), e.g. {missing[0]}: run `hub-sim provision`"
-        )
-    links = [DeviceLink(d, credentials[d.id], host, port, role=role) for d in devices]
-    for link in links:
-        if not link.wait_connected(15):
-            raise SystemExit(
-                f"device {link.device.id} could not connect to {host}:{port} (check credentials/ACL)"
-            )
-    return links
+EVENT_POLL_S = 1.0
 
 
 def run(
-    links: list[DeviceLink], *, seed: int, seconds: float | None, speed: float, stop: threading.Event
-) -> FleetStats:
-    """Publish until `seconds` pass or `stop` is set; `speed` shortens every interval (2 = twice as often)."""
-    models: dict[str, DeviceModel] = {link.device.id: build(link.device, seed) for link in links}
-    stats = FleetStats()
-    start = time.monotonic()
-    due = {link.device.id: start + (i % 20) * 0.05 for i, link in enumerate(links)}
-    last_status = start
-    while not stop.is_set() and (seconds is None or time.monotonic() - start < seconds):
-        now_mono = time.monotonic()
-        now = datetime.now(UTC)
-        for link in links:
-            model = models[link.device.id]
-            if now_mono >= due[link.device.id]:
-                _send(link, "telemetry", model.telemetry(now), stats)
-                due[link.device.id] = now_mono + INTERVAL_S[link.device.kind] / speed
-            if (
-                isinstance(model, AccessGate)
-                and model.rng.random() < model.access_rate_per_min(now) * speed / 60 / 5
-            ):
-                _send(link, "event", model.access_event(now), stats)
-        if sys.stderr.isatty() and now_mono - last_status >= 1:
-            rate = stats.published / max(now_mono - start, 1e-9)
-            print(
-                f"\rdevices {len(links)}  msgs {stats.published}  {rate:.1f} msg/s  errors {stats.errors}  ",
-                end="",
-                file=sys.stderr,
-            )
-            last_status = now_mono
-        stop.wait(0.2)
-    return stats
+    models: list[DeviceModel],
+    sender: Sender,
+    *,
+    seconds: float | None,
+    speed: float,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Publish until `seconds` pass or `stop` is set. `speed` shortens every interval and makes events
+    that many times more frequent (2 = twice as often); device time stays the wall clock, which is what
+    the hub accepts."""
+    start = monotonic()
+    due = [(start + (i % 20) * 0.05, i) for i in range(len(models))]
+    heapq.heapify(due)
+    events_until = clock()
+    next_poll = start + EVENT_POLL_S
+    while not stop.is_set():
+        now_m = monotonic()
+        if seconds is not None and now_m - start >= seconds:
+            break
+        now = clock()
+        while due and due[0][0] <= now_m:
+            at, i = heapq.heappop(due)
+            m = models[i]
+            sender.send(m.device, "telemetry", m.telemetry(now))
+            heapq.heappush(due, (max(at + INTERVAL_S[m.device.kind] / speed, now_m), i))
+        if now_m >= next_poll:
+            for m in models:
+                for _, payload in m.events(events_until, now, speed=speed):
+                    sender.send(m.device, "event", payload)
+            events_until, next_poll = now, now_m + EVENT_POLL_S
+        wake = min(due[0][0] if due else now_m + 1, next_poll)
+        stop.wait(max(0.0, min(wake - monotonic(), 0.5)))
 
 
-def _send(link: DeviceLink, channel: str, payload: dict[str, object], stats: FleetStats) -> None:
-    info = link.publish(channel, payload)
-    if info.rc == 0:
-        stats.published += 1
-    else:
-        stats.errors += 1
+def announce(models: list[DeviceModel], sender: Sender, state: str, *, timeout_s: float = 10) -> None:
+    """Publish each device's retained status: shared loadgen connections carry no Last Will per device,
+    so a fleet on them says online and offline itself; a stopping per-device fleet says offline (a clean
+    DISCONNECT discards the Will)."""
+    infos: list[mqtt.MQTTMessageInfo] = [
+        sender.send(m.device, "status", status_body(state), retain=True) for m in models
+    ]
+    deadline = time.monotonic() + timeout_s
+    for info in infos:
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError):
+            continue

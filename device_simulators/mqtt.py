@@ -1,67 +1,280 @@
-"""Device-side MQTT: one connection per device, with the retained status and Last Will of the contract."""
+"""Broker connections for simulated devices.
+
+Two ways in: each device on its own account and connection (the ACL then proves a device can only speak
+for itself, and its Last Will announces when it drops), or many devices over a few connections of the
+hub's `loadgen` account, which may publish for every device (load tests, or when no credentials file is
+at hand).
+"""
 
 import json
+import os
 import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from device_simulators.site import SimDevice
 
 PREFIX = "sc/v1"
+LOADGEN_USER = "loadgen"
+
+
+class LinkError(RuntimeError):
+    """A device cannot be put on the broker: no credentials, refused, or no answer."""
 
 
 def topic(d: SimDevice, channel: str, prefix: str = PREFIX) -> str:
     return f"{prefix}/{d.community}/{d.kind}/{d.id}/{channel}"
 
 
-class DeviceLink:
-    """A device's own broker connection: its credentials, its Last Will, its retained status."""
+def status_body(state: str) -> bytes:
+    return json.dumps({"state": state}).encode()
+
+
+@dataclass
+class Counters:
+    """What the status line shows. paho's network threads update it, hence the lock."""
+
+    sent: int = 0
+    acked: int = 0
+    errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, sent: int = 0, acked: int = 0, errors: int = 0) -> None:
+        with self._lock:
+            self.sent += sent
+            self.acked += acked
+            self.errors += errors
+
+
+class Connection:
+    """One paho client. A connection with a Last Will announces "online" (retained) each time it
+    connects, as the contract asks of devices."""
 
     def __init__(
-        self, device: SimDevice, password: str, host: str, port: int, *, qos: int = 1, role: str = "device"
+        self,
+        client_id: str,
+        username: str,
+        password: str,
+        host: str,
+        port: int,
+        *,
+        counters: Counters,
+        will_topic: str | None = None,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
     ) -> None:
-        """`role` other than "device" is a second connection of the same device (a scenario driving it
-        while the fleet runs): it has its own client id and no Last Will, so the fleet's stays in force."""
-        self.device = device
-        self.announce = role == "device"
-        self.qos = qos
-        self.errors = 0
-        self._connected = threading.Event()
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"dev-{device.id}" if self.announce else f"{role}-{device.id}",
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
-        c.username_pw_set(device.id, password)
-        if self.announce:
-            c.will_set(topic(device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True)
+        self.client_id = client_id
+        self.counters = counters
+        self.will_topic = will_topic
+        self.connected = threading.Event()
+        self.answered = threading.Event()
+        self.refused: str | None = None
+        self.rejected: dict[int, str] = {}
+        self._closing = False
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        c.username_pw_set(username, password)
+        if will_topic:
+            c.will_set(will_topic, status_body("offline"), qos=1, retain=True)
         c.on_connect = self._on_connect
-        c.max_queued_messages_set(10_000)
-        self._client = c
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.max_queued_messages_set(100_000)
+        self.client = c
         c.connect_async(host, port, keepalive=30)
         c.loop_start()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            self.errors += 1
+            self.refused = str(reason)
+            self.counters.add(errors=1)
+        else:
+            if self.will_topic:
+                self.publish(self.will_topic, status_body("online"), qos=1, retain=True)
+            self.connected.set()
+        self.answered.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        if not self._closing and reason.is_failure:
+            self.counters.add(errors=1)
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.rejected[mid] = str(reason)
+            self.counters.add(errors=1)
+        else:
+            self.counters.add(acked=1)
+
+    def publish(self, topic_: str, body: bytes, *, qos: int, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic_, body, qos=qos, retain=retain)
+        # Not connected is no loss at QoS 1: paho keeps the message and sends it on reconnecting.
+        queued = info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0
+        self.counters.add(sent=1, errors=int(info.rc != mqtt.MQTT_ERR_SUCCESS and not queued))
+        return info
+
+    def close(self) -> None:
+        self._closing = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def drop(self) -> None:
+        """Vanish without DISCONNECT, as a device losing power does: the broker publishes the Last Will."""
+        self._closing = True
+        sock = self.client.socket()
+        self.client.loop_stop()
+        if sock is not None:
+            sock.close()
+
+
+class Transport:
+    """The connections of one command and which of them publishes for which device."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+        self.devices: list[SimDevice] = []
+        self._route: dict[str, Connection] = {}
+        self._connections: list[Connection] = []
+
+    def add(self, connection: Connection, devices: Iterable[SimDevice]) -> None:
+        self._connections.append(connection)
+        for d in devices:
+            self.devices.append(d)
+            self._route[d.id] = connection
+
+    def connected(self) -> int:
+        return sum(c.connected.is_set() for c in self._connections)
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    def wait_connected(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for c in self._connections:
+            c.answered.wait(max(0.0, deadline - time.monotonic()))
+            if not c.connected.is_set():
+                why = c.refused or "no answer"
+                raise LinkError(
+                    f"{c.client_id} could not connect ({why}): check the credentials and the port"
+                )
+
+    def publish(
+        self, device: SimDevice, channel: str, body: bytes, *, qos: int, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        return self._route[device.id].publish(topic(device, channel), body, qos=qos, retain=retain)
+
+    def drop(self, device: SimDevice) -> None:
+        connection = self._route[device.id]
+        if connection.will_topic != topic(device, "status"):
+            raise ValueError(f"{device.id} has no connection of its own with a Last Will to drop")
+        connection.drop()
+
+    def close(self) -> None:
+        for c in self._connections:
+            c.close()
+
+
+def per_device(
+    devices: list[SimDevice],
+    credentials: dict[str, str],
+    host: str,
+    port: int,
+    *,
+    role: str,
+    counters: Counters,
+    wills: frozenset[str] = frozenset(),
+) -> Transport:
+    """Each device on its own account. The fleet (`role="device"`) gives every device its Last Will;
+    other roles are second connections of a device (a scenario driving it while the fleet runs), with
+    their own client id and a Last Will only for the devices in `wills`, so the fleet's stays in force."""
+    missing = [d.id for d in devices if d.id not in credentials]
+    if missing:
+        raise LinkError(
+            f"no credentials for {len(missing)} device(s), e.g. {missing[0]}: run `hub-sim provision`, "
+            "or publish as loadgen with --loadgen-password"
+        )
+    transport = Transport(counters)
+    for d in devices:
+        has_will = role == "device" or d.id in wills
+        client_id = f"dev-{d.id}" if role == "device" else f"{role}-{d.id}"
+        will = topic(d, "status") if has_will else None
+        transport.add(
+            Connection(client_id, d.id, credentials[d.id], host, port, counters=counters, will_topic=will),
+            [d],
+        )
+    return transport
+
+
+def shared(
+    devices: list[SimDevice],
+    password: str,
+    host: str,
+    port: int,
+    *,
+    connections: int,
+    counters: Counters,
+    wills: frozenset[str] = frozenset(),
+) -> Transport:
+    """Devices spread over `connections` loadgen connections. A Last Will names one topic, so a device
+    that must be able to drop (see `wills`) gets a loadgen connection of its own."""
+    transport = Transport(counters)
+    tag = f"loadgen-{os.getpid()}"
+    pooled = [d for d in devices if d.id not in wills]
+    n = max(1, min(connections, len(pooled)))
+    for i in range(n if pooled else 0):
+        conn = Connection(f"{tag}-{i}", LOADGEN_USER, password, host, port, counters=counters)
+        transport.add(conn, pooled[i::n])
+    for d in devices:
+        if d.id in wills:
+            will = topic(d, "status")
+            transport.add(
+                Connection(
+                    f"{tag}-{d.id}", LOADGEN_USER, password, host, port, counters=counters, will_topic=will
+                ),
+                [d],
+            )
+    return transport
+
+
+class Pacer:
+    """Keeps publishing at or under `rate` messages per second (None: as fast as possible)."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if self.rate is None:
             return
-        if self.announce:
-            client.publish(topic(self.device, "status"), json.dumps({"state": "online"}), qos=1, retain=True)
-        self._connected.set()
+        now = self._clock()
+        if self._next > now:
+            self._sleep(self._next - now)
+        self._next = max(now, self._next) + 1 / self.rate
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
 
-    def publish(self, channel: str, payload: dict[str, Any]) -> mqtt.MQTTMessageInfo:
-        return self._client.publish(topic(self.device, channel), json.dumps(payload), qos=self.qos)
+class Sender:
+    """Every publish of a command goes through here: JSON, QoS and the --rate limit."""
 
-    def close(self, *, graceful: bool = True) -> None:
-        if graceful and self.announce:
-            self._client.publish(
-                topic(self.device, "status"), json.dumps({"state": "offline"}), qos=1, retain=True
-            ).wait_for_publish(5)
-            self._client.disconnect()
-        self._client.loop_stop()
+    def __init__(self, transport: Transport, *, qos: int, pacer: Pacer) -> None:
+        self.transport = transport
+        self.qos = qos
+        self.pacer = pacer
+
+    def send(
+        self, device: SimDevice, channel: str, payload: dict[str, Any] | bytes, *, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        self.pacer.wait()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        qos = 1 if channel == "status" else self.qos
+        return self.transport.publish(device, channel, body, qos=qos, retain=retain)

@@ -6,9 +6,12 @@ same fleet.
 
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from device_simulators.environment import Place
 
 
 class BuildingSpec(BaseModel):
@@ -36,7 +39,24 @@ class CommunitySpec(BaseModel):
 class SiteSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     street_office: str
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="lamps follow the sun here")
+    longitude: float | None = Field(
+        default=None, ge=-180, le=180, description="default: the time zone's standard meridian"
+    )
+    timezone: str = Field(default="UTC", description="local time for rush hours, dimming and meals")
     communities: list[CommunitySpec]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    def place(self) -> Place:
+        return Place(self.latitude, self.longitude, self.timezone)
 
 
 @dataclass(frozen=True)

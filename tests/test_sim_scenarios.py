@@ -1,0 +1,227 @@
+"""Scenarios as regression tests of the rule pack: `hub-sim verify` plays each one whose rules exist
+against a real hub (separate processes, real broker with auth and ACL, real TimescaleDB) and checks its
+alerts through the cases API; a broken rule makes its scenario fail. Faults go through the same stack."""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from device_simulators.scenarios import SCENARIOS
+from hub.store.migrations import migrate
+from hub.store.users import upsert_user
+from tests.support.processes import HubProcess, hub_sim, poll
+from tests.support.services import ROOT, Broker, create_database, drop_database
+
+SITE = ROOT / "tests" / "data" / "site-scenarios.yaml"
+ADMIN, ADMIN_PASSWORD = "sim-admin", "sim-admin-pw"
+LOADGEN_PASSWORD = "sim-loadgen-pw"
+pytestmark = pytest.mark.e2e
+
+# Each scenario on devices of its own: the hub keeps one open alert per rule and device.
+PLAYS: dict[str, tuple[str, ...]] = {
+    "fire": ("fire", "--building", "b1"),
+    "flood": ("flood", "--grid", "g2"),
+    "gas-leak": ("gas-leak", "--device", "cedar-g1-mh01"),
+    "cover-displaced": ("cover-displaced", "--device", "cedar-g1-mh02"),
+    "lamp-knocked": ("lamp-knocked", "--device", "cedar-g1-lamp01"),
+    "lamp-failed": ("lamp-failed", "--device", "cedar-g1-lamp02"),
+    "power-cut": ("power-cut", "--grid", "g2"),
+    "gate-held-open": ("gate-held-open", "--device", "cedar-b1-gate1"),
+    "low-battery (detector)": ("low-battery", "--device", "cedar-b2-sd01"),
+    "low-battery (manhole, as loadgen)": (
+        "low-battery",
+        "--device",
+        "cedar-g1-mh03",
+        "--loadgen-password",
+        LOADGEN_PASSWORD,
+    ),
+}
+
+
+# Verify only reads cases, so an operator will do. One account per concurrent run: the hub's log-in
+# limiter counts an attempt as failed until it succeeds, so many simultaneous log-ins of one user are refused.
+VERIFIERS = {label: f"sim-verify-{i}" for i, label in enumerate(PLAYS)}
+
+
+@dataclass
+class Stack:
+    broker: Broker
+    hub: HubProcess
+    credentials: Path
+
+    def command(self, *args: str) -> list[str]:
+        """`hub-sim ARGS` on this stack's site, credentials, broker and community."""
+        return [
+            sys.executable,
+            "-m",
+            "device_simulators.cli",
+            *args,
+            "--site",
+            str(SITE),
+            "--credentials",
+            str(self.credentials),
+            "--mqtt-port",
+            str(self.broker.port),
+            "--community",
+            "cedar",
+        ]
+
+    def verify(self, *args: str, user: str = ADMIN, timeout: float = 15) -> list[str]:
+        api = ["--api", self.hub.url, "--admin-user", user, "--compress", "120", "--timeout", str(timeout)]
+        return [*self.command("verify", *args), *api]
+
+
+def start_stack(database_url: str, workdir: Path, **env: str) -> Stack:
+    broker = Broker()
+    broker.start()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        upsert_user(conn, ADMIN, ADMIN_PASSWORD, "admin")
+        for name in VERIFIERS.values():
+            upsert_user(conn, name, ADMIN_PASSWORD, "operator")
+    hub = HubProcess(database_url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PASSWORD, **env)
+    try:
+        hub.start()
+        credentials = workdir / "credentials.json"
+        hub_sim(
+            "provision",
+            "--site",
+            str(SITE),
+            "--api",
+            hub.url,
+            "--admin-user",
+            ADMIN,
+            "--credentials",
+            str(credentials),
+            env={"HUB_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        )
+    except BaseException:
+        hub.stop()
+        broker.cleanup()
+        raise
+    return Stack(broker, hub, credentials)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.hub.stop()
+    stack.broker.cleanup()
+
+
+def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HUB_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = start_stack(database_url, tmp_path_factory.mktemp("sim-stack"))
+    yield s
+    stop_stack(s)
+
+
+def test_every_scenario_whose_rules_exist_is_played_here() -> None:
+    live = {name for name, sc in SCENARIOS.items() if any(not e.pending_rule_kind for e in sc.expect)}
+    assert {args[0] for args in PLAYS.values()} == live
+
+
+def test_every_scenario_with_existing_rules_raises_its_alerts_and_no_others(stack: Stack) -> None:
+    env = {**os.environ, "HUB_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    procs = {
+        label: subprocess.Popen(
+            stack.verify(*args, user=VERIFIERS[label]),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for label, args in PLAYS.items()
+    }
+    failures = []
+    for label, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        if proc.returncode != 0 or " 0 failed" not in out:
+            failures.append(f"--- {label} (exit {proc.returncode})\n{out}{err}")
+    assert not failures, "\n".join(failures) + f"\nhub log:\n{stack.hub.log()}"
+
+
+def test_pending_rules_are_reported_as_pending_and_the_last_will_reaches_the_hub(stack: Stack) -> None:
+    result = run(stack.verify("offline", "--device", "cedar-g1-mh04", "--device", "cedar-g1-lamp03"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PENDING  device-offline on cedar-g1-mh04" in result.stdout
+    assert "0 failed, 2 pending" in result.stdout
+    headers = stack.hub.login(ADMIN, ADMIN_PASSWORD)
+
+    def offline() -> bool:
+        states = [
+            httpx.get(f"{stack.hub.url}/api/v1/devices/{d}", headers=headers).json()["online"]
+            for d in ("cedar-g1-mh04", "cedar-g1-lamp03")
+        ]
+        return states == [False, False]
+
+    assert poll(offline, timeout=10), "the broker's Last Will should have marked both devices offline"
+
+
+def test_faults_are_dead_lettered_or_stored_once_as_they_claim(stack: Stack, database_url: str) -> None:
+    device = "cedar-b2-sd02"
+    for name in ("malformed-json", "wrong-types", "out-of-range", "duplicates", "clock-skew", "late"):
+        result = run(stack.command("fault", name, "--device", device))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def stored() -> tuple[int, list[str]] | None:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT count(*) FROM telemetry_smoke WHERE device_id = %s", (device,)
+            ).fetchone()
+            reasons = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT reason FROM dead_letters WHERE topic LIKE %s", (f"%/{device}/%",)
+                )
+            ]
+        assert rows is not None
+        return (rows[0], reasons) if rows[0] >= 3 and len(reasons) >= 10 else None
+
+    found = poll(stored, timeout=10)
+    assert found, f"faults did not all arrive; hub log:\n{stack.hub.log()}"
+    rows, reasons = found
+    assert rows == 3, "one of three duplicates, the reading from a clock 5 min fast, the 2 h old one"
+    assert sum(r.startswith("invalid payload") for r in reasons) == 8
+    assert sum("older than 30 days" in r for r in reasons) == 1
+    assert sum("ahead of the hub clock" in r for r in reasons) == 1
+
+
+def test_the_broker_refuses_a_device_publishing_as_another(stack: Stack) -> None:
+    result = run(
+        stack.command("fault", "foreign-topic", "--device", "cedar-g1-mh04", "--victim", "cedar-g1-mh03")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "refused by the broker (Not authorized)" in result.stdout
+
+
+def test_a_rule_that_cannot_fire_fails_its_scenario(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    manhole = rules / "manhole.yaml"
+    text = manhole.read_text()
+    assert "when: cover_open or tilt_deg > 12" in text, "the test must break the rule it names"
+    manhole.write_text(text.replace("when: cover_open or tilt_deg > 12", "when: tilt_deg > 179"))
+    name, url = create_database()
+    try:
+        migrate(url)
+        broken = start_stack(url, tmp_path, HUB_RULES_DIR=str(rules))
+        try:
+            result = run(broken.verify(*PLAYS["cover-displaced"], timeout=2))
+        finally:
+            stop_stack(broken)
+    finally:
+        drop_database(name)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL     manhole-cover-displaced on cedar-g1-mh02" in result.stdout
+    assert "no alert within 30 s" in result.stdout
