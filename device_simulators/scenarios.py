@@ -95,7 +95,8 @@ class Expect:
     kind: str | None = None
     """Only for targets of this kind (a scenario that can play on detectors or manholes)."""
     pending_rule_kind: str | None = None
-    """The rule needs this rule kind, which the engine does not have yet: reported as pending."""
+    """Reported as pending instead of checked: absence rules run on the hub's clock, which `--compress`
+    cannot speed up, so a verify run would wait out the whole period."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Expect("smoke-alarm", "critical", 240),
                 Expect("smoke-heat", "critical", 240, subject="first"),
                 Expect(
-                    "fire-in-building", "critical", 240, subject="building", pending_rule_kind="correlation"
+                    "fire-in-building", "critical", 240, subject="building"
                 ),
             ),
             forbid=("smoke-fault", "smoke-battery-low"),
@@ -350,7 +351,7 @@ SCENARIOS: dict[str, Scenario] = {
             script=flood,
             expect=(
                 Expect("manhole-water-high", "major", 330),
-                Expect("flood-in-grid", "major", 330, subject="grid", pending_rule_kind="correlation"),
+                Expect("flood-in-grid", "major", 330, subject="grid"),
             ),
             forbid=("manhole-cover-displaced", "manhole-gas-ch4", "manhole-gas-h2s"),
         ),
@@ -408,7 +409,7 @@ SCENARIOS: dict[str, Scenario] = {
             script=power_cut,
             expect=(
                 Expect("lamp-power-mismatch", "minor", 330),
-                Expect("street-power-cut", "major", 120, subject="grid", pending_rule_kind="correlation"),
+                Expect("street-power-cut", "major", 120, subject="grid"),
                 Expect("device-offline", "minor", 900, pending_rule_kind="absence"),
             ),
             forbid=("lamp-pole-tilt",),
@@ -421,7 +422,7 @@ SCENARIOS: dict[str, Scenario] = {
             steps=16,
             interval_s=5,
             script=brute_force,
-            expect=(Expect("gate-denied-burst", "major", 60, pending_rule_kind="count"),),
+            expect=(Expect("gate-denied-burst", "major", 60),),
             forbid=("gate-door-open-long",),
         ),
         Scenario(
@@ -432,7 +433,7 @@ SCENARIOS: dict[str, Scenario] = {
             steps=5,
             interval_s=2,
             script=tailgating,
-            expect=(Expect("gate-tailgating", "major", 30, pending_rule_kind="count"),),
+            expect=(Expect("gate-tailgating", "major", 30),),
             forbid=("gate-door-open-long",),
         ),
         Scenario(

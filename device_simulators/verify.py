@@ -81,7 +81,7 @@ class SeenAlert:
 def observe(api: HubApi, cast_: Cast) -> list[SeenAlert]:
     """The alerts in the cases of the scenario's devices, building and grid."""
     devices = {d.id for d in cast_.targets}
-    places = {p for p in (cast_.building, cast_.grid) if p}
+    places = {group_subject(cast_, level) for level in ("building", "grid")} - {None}
     seen = []
     for case in api.cases():
         if case["community_id"] != cast_.community:
@@ -125,8 +125,14 @@ def subjects(e: Expect, cast_: Cast) -> list[str]:
         return [d.id for d in targets]
     if e.subject == "first":
         return [d.id for d in targets[:1]]
-    place = cast_.building if e.subject == "building" else cast_.grid
+    place = group_subject(cast_, e.subject)
     return [place] if place and targets else []
+
+
+def group_subject(cast_: Cast, level: str) -> str | None:
+    """The hub names a group alert's subject `building:COMMUNITY/BUILDING` (or `grid:…`)."""
+    place = cast_.building if level == "building" else cast_.grid
+    return f"{level}:{cast_.community}/{place}" if place else None
 
 
 def judge(

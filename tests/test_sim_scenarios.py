@@ -35,6 +35,8 @@ PLAYS: dict[str, tuple[str, ...]] = {
     "lamp-failed": ("lamp-failed", "--device", "cedar-g1-lamp02"),
     "power-cut": ("power-cut", "--grid", "g2"),
     "gate-held-open": ("gate-held-open", "--device", "cedar-b1-gate1"),
+    "brute-force": ("brute-force", "--device", "cedar-b1-gate2"),
+    "tailgating": ("tailgating", "--device", "cedar-b1-gate3"),
     "low-battery (detector)": ("low-battery", "--device", "cedar-b2-sd01"),
     "low-battery (manhole, as loadgen)": (
         "low-battery",

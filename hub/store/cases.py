@@ -195,8 +195,8 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
             (case_id,),
         ).fetchall()
         case["alerts"] = cur.execute(
-            "SELECT a.id, a.rule_id, a.rule_version, a.status, a.opened_at, a.cleared_at, a.explanation, "
-            "a.clear_reason FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s "
+            "SELECT a.id, a.rule_id, a.rule_version, a.subject, a.device_id, a.severity, a.status, a.opened_at, "
+            "a.cleared_at, a.explanation, a.clear_reason FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s "
             "ORDER BY a.id",
             (case_id,),
         ).fetchall()
