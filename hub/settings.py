@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     retention_access_events_days: int = Field(default=30, gt=0)
     retention_status_history_days: int = Field(default=400, gt=0)
     retention_dead_letters_days: int = Field(default=90, gt=0)
+    retention_rollup_1m_days: int = Field(default=30, gt=0)
+    retention_rollup_1h_days: int = Field(default=800, gt=0)
+    retention_notifications_days: int = Field(default=14, gt=0, description="delivered notifications")
     retention_interval_s: int = Field(default=3600, gt=0)
     rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(

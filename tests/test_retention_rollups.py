@@ -342,3 +342,36 @@ def test_two_workers_never_run_the_same_job_at_once(
             assert run_retention(conn, policy, real_now) is not None
             assert run_retention(other, policy, real_now) is None
         assert run_retention(other, policy, real_now) is not None
+
+
+def test_rollups_and_delivered_notifications_expire_too(conn: Conn, policy: RetentionPolicy) -> None:
+    now = datetime.now(UTC)
+    old_minute = now - timedelta(days=40)
+    conn.execute(
+        "INSERT INTO telemetry_1m (bucket, device_id, community_id, metric, n, avg, min, max, last) "
+        "VALUES (%s, 'rr-roll', 'rr', 'temperature_c', 1, 20, 20, 20, 20), "
+        "(%s, 'rr-roll', 'rr', 'temperature_c', 1, 21, 21, 21, 21)",
+        (old_minute, now - timedelta(days=1)),
+    )
+    conn.execute("INSERT INTO communities (id, name) VALUES ('rr-n', 'rr-n') ON CONFLICT DO NOTHING")
+    case = conn.execute(
+        "INSERT INTO cases (title, category, severity, status, source, subject, community_id, team) "
+        "VALUES ('t', 'fire', 'minor', 'new', 'operator', 'rr-n-subject', 'rr-n', 'rr-team') RETURNING id"
+    ).fetchone()
+    assert case is not None
+    conn.execute("INSERT INTO case_events (case_id, actor, action) VALUES (%s, 'test', 'opened')", (case[0],))
+    conn.execute(
+        "UPDATE notification_outbox SET status = 'delivered', delivered_at = %s WHERE case_event_id IN "
+        "(SELECT id FROM case_events WHERE case_id = %s)",
+        (now - timedelta(days=15), case[0]),
+    )
+    delivered = "SELECT count(*) FROM notification_outbox o JOIN case_events e ON e.id = o.case_event_id WHERE e.case_id = %s"
+    before = conn.execute(delivered, (case[0],)).fetchone()
+    assert before is not None and before[0] >= 1, "the outbox trigger made a notification for the team"
+
+    done = run_retention(conn, policy, now)
+
+    assert done is not None and done["telemetry_1m"] >= 1 and done["notification_outbox"] >= 1
+    kept = conn.execute("SELECT count(*) FROM telemetry_1m WHERE device_id = 'rr-roll'").fetchone()
+    assert kept == (1,)
+    assert conn.execute(delivered, (case[0],)).fetchone() == (0,)

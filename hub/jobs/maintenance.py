@@ -11,6 +11,7 @@ import psycopg
 
 from hub.settings import Settings
 from hub.store import maintenance as store
+from hub.store import outbox
 from hub.store.telemetry import TELEMETRY_TABLES
 
 RETENTION_LOCK = 0x5C_4855_4210
@@ -34,6 +35,7 @@ class RetentionPolicy:
 
     hypertables: Mapping[str, timedelta]
     dead_letters: timedelta
+    delivered_notifications: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionPolicy":
@@ -44,16 +46,20 @@ class RetentionPolicy:
                 "device_events": timedelta(days=settings.retention_device_events_days),
                 "access_events": timedelta(days=settings.retention_access_events_days),
                 "device_status_history": timedelta(days=settings.retention_status_history_days),
+                "telemetry_1m": timedelta(days=settings.retention_rollup_1m_days),
+                "telemetry_1h": timedelta(days=settings.retention_rollup_1h_days),
             },
             dead_letters=timedelta(days=settings.retention_dead_letters_days),
+            delivered_notifications=timedelta(days=settings.retention_notifications_days),
         )
 
 
 def run_retention(
     conn: psycopg.Connection[Any], policy: RetentionPolicy, now: datetime
 ) -> dict[str, int] | None:
-    """Returns chunks dropped per hypertable and rows deleted from dead_letters, or None when another
-    worker holds the job."""
+    """Returns chunks dropped per hypertable and rows deleted from dead_letters and the notification
+    outbox (delivered rows only: dead ones stay listed until someone looks), or None when another worker
+    holds the job."""
     with conn.transaction():
         if not _try_lock(conn, RETENTION_LOCK):
             return None
@@ -61,6 +67,9 @@ def run_retention(
             table: store.drop_old_chunks(conn, table, keep, now) for table, keep in policy.hypertables.items()
         }
         done["dead_letters"] = store.delete_old_dead_letters(conn, policy.dead_letters, now)
+        done["notification_outbox"] = outbox.delete_delivered_before(
+            conn, now - policy.delivered_notifications
+        )
         return done
 
 

@@ -8,6 +8,7 @@ the one that claimed the row after it.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -101,3 +102,9 @@ def deliveries(
             """,
             {"sub": subscription_id, "status": status, "limit": limit, "offset": offset},
         ).fetchall()
+
+
+def delete_delivered_before(conn: psycopg.Connection[Any], cutoff: datetime) -> int:
+    return conn.execute(
+        "DELETE FROM notification_outbox WHERE status = 'delivered' AND delivered_at < %s", (cutoff,)
+    ).rowcount
