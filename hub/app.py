@@ -30,7 +30,7 @@ class Hub:
         db.wait_for_database(settings.database_url)
         migrations.migrate(settings.database_url)
         self.rule_set = RuleSet(settings.rules_dir, apply=lambda rules: self.pipeline.swap_rules(rules))
-        self.engine = Engine(self.rule_set.rules)
+        self.engine = Engine(self.rule_set.rules, data_gap_s=settings.no_data_after_s)
         self.pool = db.make_pool(settings.database_url)
         self.metrics = IngestMetrics()
         inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
@@ -46,6 +46,7 @@ class Hub:
             batch_max_delay_s=settings.batch_max_delay_ms / 1000,
             dead_letter_bytes=settings.dead_letter_payload_bytes,
             metrics=self.metrics,
+            no_data_after_s=settings.no_data_after_s,
         )
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()

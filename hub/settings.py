@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="case routing rules, default team and SLA targets; reread when it changes",
     )
     escalation_interval_s: int = Field(default=15, gt=0)
+    no_data_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="a device without readings this long freezes its open alerts as `no data`, and readings "
+        "further apart break a rule's clear hold",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":

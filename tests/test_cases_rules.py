@@ -38,14 +38,18 @@ def test_every_action_in_every_status_is_planned_or_refused_by_the_state_machine
     if TARGET[action] in ALLOWED[current]:
         assert plan(full(action), current, "operator").target is TARGET[action]
     else:
-        with pytest.raises(TransitionRefused, match=f"^a case that is {current} cannot become {TARGET[action]}; "):
+        with pytest.raises(
+            TransitionRefused, match=f"^a case that is {current} cannot become {TARGET[action]}; "
+        ):
             plan(full(action), current, "operator")
 
 
 def test_refusal_names_the_allowed_next_states() -> None:
     with pytest.raises(TransitionRefused) as exc:
         plan(full(Action.ACKNOWLEDGE), S.RESOLVED, "admin")
-    assert str(exc.value) == "a case that is resolved cannot become acknowledged; allowed next: closed, reopened"
+    assert (
+        str(exc.value) == "a case that is resolved cannot become acknowledged; allowed next: closed, reopened"
+    )
 
 
 @pytest.mark.parametrize("role", ["resident", "integration"])

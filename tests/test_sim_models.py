@@ -404,7 +404,8 @@ def test_verdicts_pass_fail_and_pending() -> None:
     stale = judge(SCENARIOS["gas-leak"], c, DAY, [seen(1, "manhole-gas-ch4", mh, 90)], frozenset({1}))
     assert "still open" in stale[0].detail
     c, _ = timeline("brute-force")
-    assert [o.verdict for o in judge(SCENARIOS["brute-force"], c, DAY, [], frozenset())] == [
-        "pending",
-        "pass",
-    ]
+    assert [o.verdict for o in judge(SCENARIOS["brute-force"], c, DAY, [], frozenset())] == ["fail", "pass"]
+    c, _ = timeline("offline")
+    verdicts = [o.verdict for o in judge(SCENARIOS["offline"], c, DAY, [], frozenset())]
+    assert verdicts
+    assert set(verdicts) == {"pending"}, "absence rules run on the hub clock: reported, not judged"

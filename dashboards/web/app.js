@@ -1,59 +1,139 @@
-"use strict";
-// The first control-room page: log in, then a case queue refreshed every two seconds.
-const api = (path, opts = {}) => {
-  const token = sessionStorage.getItem("token");
-  const headers = { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) };
-  return fetch(`/api/v1${path}`, { ...opts, headers });
+// The dashboard: log-in, role-based navigation and a hash router over the views in js/views/. Plain ES
+// modules, no framework and no build step; the hub serves these files as they are.
+import { ApiError, api, onUnauthorized, saveSession, session } from "./js/api.js";
+import { clear, h, notice } from "./js/dom.js";
+import { locale, onLocaleChange, setLocale, t } from "./js/i18n.js";
+import { connect, disconnect, liveState, onLiveState } from "./js/live.js";
+import { setSound, soundOn, unlock } from "./js/sound.js";
+import { caseView } from "./js/views/case.js";
+import { deviceView } from "./js/views/device.js";
+import { mineView } from "./js/views/mine.js";
+import { planView } from "./js/views/plan.js";
+import { queueView } from "./js/views/queue.js";
+import { reportView } from "./js/views/report.js";
+
+const STAFF = ["admin", "operator", "manager"];
+const ROUTES = [
+  { pattern: /^#\/queue$/, view: queueView, roles: STAFF, nav: "queue" },
+  { pattern: /^#\/case\/(\d+|[^/]+)$/, view: caseView, roles: [...STAFF, "resident"], nav: "queue" },
+  { pattern: /^#\/plan(?:\/([^/]+))?$/, view: planView, roles: STAFF, nav: "plan" },
+  { pattern: /^#\/device\/([^/]+)$/, view: deviceView, roles: [...STAFF, "resident"], nav: "plan" },
+  { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
+  { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
+];
+const NAV = {
+  admin: ["queue", "plan"],
+  operator: ["queue", "plan", "report"],
+  manager: ["queue", "plan"],
+  resident: ["mine", "report"],
+  integration: [],
+};
+const HOME = { resident: "#/mine", integration: "#/integration" };
+
+const main = document.getElementById("view");
+const nav = document.getElementById("nav");
+const tools = document.getElementById("tools");
+let cleanup = () => {};
+let loginMessage = null;
+
+const navigate = (hash) => {
+  if (location.hash === hash) route();
+  else location.hash = hash;
 };
 
-const el = (tag, text, cls) => {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  if (cls) e.className = cls;
-  return e;
-};
-
-async function refresh() {
-  const r = await api("/cases?limit=200");
-  if (r.status === 401) return showLogin();
-  const cases = await r.json();
-  const body = document.getElementById("cases");
-  body.replaceChildren(...cases.map((c) => {
-    const tr = el("tr", null, c.severity);
-    tr.dataset.caseId = c.id;
-    for (const v of [c.id, c.severity, c.status, c.title, c.community_id, c.building, c.device_id, c.team,
-                     new Date(c.created_at).toLocaleString()]) tr.append(el("td", v));
-    tr.children[1].className = "sev";
-    return tr;
-  }));
+function renderHeader() {
+  const s = session();
+  document.title = t("app.title");
+  document.getElementById("app-title").textContent = t("app.title");
+  const current = ROUTES.find((r) => r.pattern.test(location.hash))?.nav;
+  clear(nav, s ? (NAV[s.user.role] || []).map((n) =>
+    h("a", { href: `#/${n}`, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, t(`nav.${n}`))) : null);
+  const live = h("span", { id: "live", class: `live live-${liveState()}`, role: "status" }, liveState() === "sse" ? t("live.sse") : t("live.poll"));
+  const sound = s && STAFF.includes(s.user.role)
+    ? h("button", { type: "button", id: "sound", class: "btn btn-plain", "aria-pressed": String(soundOn()), onclick: () => { setSound(!soundOn()); renderHeader(); } },
+      soundOn() ? t("sound.on") : t("sound.off"))
+    : null;
+  const lang = h("button", { type: "button", id: "locale", class: "btn btn-plain", lang: locale() === "zh" ? "en" : "zh", "aria-label": t("locale.switchLabel"),
+    onclick: () => setLocale(locale() === "zh" ? "en" : "zh") }, t("locale.switch"));
+  clear(tools, s ? live : null, sound, lang,
+    s ? h("span", { id: "who" }, `${s.user.username} (${s.user.role})`) : null,
+    s ? h("button", { type: "button", id: "logout", class: "btn btn-plain", onclick: logout }, t("nav.logout")) : null);
 }
 
 function showLogin() {
-  document.getElementById("queue").hidden = true;
-  document.getElementById("login").hidden = false;
+  cleanup();
+  cleanup = () => {};
+  renderHeader();
+  const error = h("p", { id: "login-error", role: "alert" }, loginMessage || "");
+  const form = h("form", { id: "login", class: "login", onsubmit: async (ev) => {
+    ev.preventDefault();
+    unlock();
+    const data = Object.fromEntries(new FormData(form));
+    try {
+      const tok = await api("/auth/login", { method: "POST", body: { username: data.username, password: data.password } });
+      saveSession({ token: tok.access_token, expires_at: tok.expires_at, user: { username: data.username, role: tok.role, communities: [] } });
+      const me = await api("/auth/me");
+      saveSession({ token: tok.access_token, expires_at: tok.expires_at, user: me });
+      loginMessage = null;
+      connect();
+      const wanted = ROUTES.find((r) => r.pattern.test(location.hash) && r.roles.includes(me.role));
+      navigate(wanted ? location.hash : HOME[me.role] || "#/queue");
+    } catch (err) {
+      saveSession(null);
+      error.textContent = t("login.failed", { msg: err instanceof ApiError ? err.message : String(err) });
+    }
+  } },
+  h("h2", {}, t("login.title")),
+  h("label", { class: "field" }, h("span", {}, t("login.user")), h("input", { name: "username", autocomplete: "username", required: true })),
+  h("label", { class: "field" }, h("span", {}, t("login.password")), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+  h("button", { type: "submit", class: "btn btn-primary" }, t("login.submit")),
+  error);
+  clear(main, form);
+  form.elements.username.focus();
 }
 
-async function start() {
-  const me = await api("/auth/me");
-  if (!me.ok) return showLogin();
-  const user = await me.json();
-  document.getElementById("who").textContent = `${user.username} (${user.role})`;
-  document.getElementById("login").hidden = true;
-  document.getElementById("queue").hidden = false;
-  await refresh();
-  setInterval(refresh, 2000);
+function logout() {
+  const s = session();
+  saveSession(null);
+  disconnect();
+  if (s) sessionStorage.clear();
+  location.hash = "#/login";
+  showLogin();
 }
 
-document.getElementById("login").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const form = new FormData(ev.target);
-  const r = await api("/auth/login", { method: "POST", body: JSON.stringify(Object.fromEntries(form)) });
-  if (!r.ok) {
-    document.getElementById("login-error").textContent = (await r.json()).error.message;
+function route() {
+  const s = session();
+  if (!s) { showLogin(); return; }
+  cleanup();
+  cleanup = () => {};
+  const hash = location.hash || "";
+  if (hash === "#/integration" || s.user.role === "integration") {
+    renderHeader();
+    clear(main, notice(t("integration.note")));
     return;
   }
-  sessionStorage.setItem("token", (await r.json()).access_token);
-  start();
-});
+  const found = ROUTES.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
+  if (!found || !found.r.roles.includes(s.user.role)) {
+    location.replace(HOME[s.user.role] || "#/queue");
+    return;
+  }
+  renderHeader();
+  main.replaceChildren();
+  cleanup = found.r.view(main, { user: s.user, params: found.m.slice(1), navigate }) || (() => {});
+  main.focus({ preventScroll: true });
+}
 
-start();
+onUnauthorized(() => {
+  if (!session()) return;
+  saveSession(null);
+  disconnect();
+  loginMessage = t("login.expired");
+  showLogin();
+});
+onLiveState(() => { if (session()) renderHeader(); });
+onLocaleChange(() => route());
+window.addEventListener("hashchange", route);
+document.documentElement.lang = locale() === "zh" ? "zh-CN" : "en";
+
+if (session()) connect();
+route();

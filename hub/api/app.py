@@ -10,9 +10,12 @@ from psycopg_pool import ConnectionPool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import errors
+from hub.api import errors, guards
 from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
+from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
+from hub.api.routes.sites import router as sites_router
+from hub.api.routes.topology import router as topology_router
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
@@ -38,6 +41,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.rule_set = rule_set
     errors.install(app)
+    guards.install(app)
 
     health = APIRouter(tags=["health"])
 
@@ -55,10 +59,13 @@ def create_app(
         devices.router,
         teams.router,
         telemetry.router,
+        sites_router,
         events.router,
         subscriptions.router,
         rules.router,
         silences.router,
+        topology_router,
+        kpis_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

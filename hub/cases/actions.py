@@ -1,7 +1,9 @@
 """What a person may do to a case: each action, who may take it, what it needs, and the step it makes.
 
 Pure, so the rules that the API enforces can be read and tested in one place; the state machine itself
-stays in `lifecycle`.
+stays in `lifecycle`. Status actions (`Action`) move the case along the lifecycle and are planned here;
+the others (`HoldAction`: on-site confirmation, suspensions, deadline extensions) leave the status alone
+and are planned in `holds`.
 """
 
 from dataclasses import dataclass
@@ -20,6 +22,19 @@ class Action(StrEnum):
     ASSIGN = "assign"
 
 
+class HoldAction(StrEnum):
+    """Actions that leave the status alone (planned in `holds`)."""
+
+    CONFIRM_ON_SITE = "confirm_on_site"
+    SUSPEND = "suspend"
+    APPROVE_SUSPENSION = "approve_suspension"
+    DECLINE_SUSPENSION = "decline_suspension"
+    RESUME = "resume"
+    EXTEND = "extend"
+    APPROVE_EXTENSION = "approve_extension"
+    DECLINE_EXTENSION = "decline_extension"
+
+
 TARGET: dict[Action, CaseStatus] = {
     Action.ACKNOWLEDGE: CaseStatus.ACKNOWLEDGED,
     Action.START: CaseStatus.IN_PROGRESS,
@@ -29,6 +44,7 @@ TARGET: dict[Action, CaseStatus] = {
     Action.CANCEL: CaseStatus.CANCELLED,
     Action.ASSIGN: CaseStatus.DISPATCHED,
 }
+STATUS_ACTIONS = frozenset(TARGET)
 EVENT: dict[Action, str] = {
     Action.ACKNOWLEDGE: "acknowledged",
     Action.START: "started",
@@ -50,12 +66,17 @@ class ActionIncomplete(ValueError):
     pass
 
 
+class CaseNotFound(LookupError):
+    pass
+
+
 @dataclass(frozen=True)
 class ActionRequest:
-    action: Action
+    action: Action | HoldAction
     note: str | None = None
     team: str | None = None
     reason: str | None = None
+    extend_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,20 +90,23 @@ class Step:
     take_case: bool = False
     mark_resolved: bool = False
     cancel_reason: str | None = None
+    rework: bool = False
 
 
 def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
     """Refuses in the order a caller can fix things: role (403), missing input (422), state (409)."""
     a = request.action
+    if not isinstance(a, Action):
+        raise TypeError(f"{a} does not move a case along its lifecycle; see hub.cases.holds")
     if role not in HANDLERS:
         raise ActionForbidden(f"a {role} cannot act on cases; residents may rate a resolved case")
     if a is Action.CLOSE and role not in VERIFIERS:
         raise ActionForbidden("closing verifies the work: it needs the role admin or operator")
-    if a is Action.RESOLVE and not _given(request.note):
+    if a is Action.RESOLVE and not given(request.note):
         raise ActionIncomplete("resolve needs a note saying what was done")
-    if a is Action.CANCEL and not _given(request.reason):
+    if a is Action.CANCEL and not given(request.reason):
         raise ActionIncomplete("cancel needs a reason")
-    if a is Action.ASSIGN and not _given(request.team):
+    if a is Action.ASSIGN and not given(request.team):
         raise ActionIncomplete("assign needs the team to hand the case to")
     target = TARGET[a]
     check(current, target)
@@ -94,8 +118,9 @@ def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
         take_case=a is Action.ACKNOWLEDGE,
         mark_resolved=a is Action.RESOLVE,
         cancel_reason=request.reason if a is Action.CANCEL else None,
+        rework=a is Action.REOPEN,
     )
 
 
-def _given(text: str | None) -> bool:
+def given(text: str | None) -> bool:
     return text is not None and text.strip() != ""

@@ -1,5 +1,7 @@
 """The dispatch configuration (`config/routing.yaml`): routing rules, the default team, SLA targets for
-resident and operator cases, and the severity a resident's report starts with.
+resident and operator cases, the severity a resident's report starts with, the working calendar, what
+closing a case needs (verification), when a report and an alert are one problem (merge), and which
+alerts of devices behind a down parent are folded into its case (topology).
 
 It is read again when the file changes, and a file that does not load never replaces a good one, so a
 typo during operations leaves dispatch running on the last good table (and says so in the log).
@@ -13,9 +15,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.cases.routing import RouteRule, TeamName
+from hub.cases.calendar import WorkCalendar
+from hub.cases.routing import OneOrMore, RouteRule, TeamName
 from hub.cases.sla import SlaRule
-from hub.engine.schema import Severity
+from hub.engine.schema import Seconds, Severity
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,48 @@ ReportCategory = Literal[
 ]
 
 
+class VerificationRule(BaseModel):
+    """What closing a case of a category needs, besides a resolution note (always needed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: OneOrMore | None = None
+    normal_for: Seconds = Field(
+        default=900.0, description="every alert of the case cleared at least this long ago"
+    )
+    photo: bool = Field(default=False, description="a photo of the finished work attached by the handler")
+    on_site: bool = Field(default=False, description="a supervisor's confirm_on_site recorded")
+
+    @property
+    def catch_all(self) -> bool:
+        return self.category is None
+
+
+class MergeConfig(BaseModel):
+    """A resident's report and a sensor alert about the same place within `window` are one problem."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auto: bool = True
+    window: Seconds = Field(default=7200.0, gt=0)
+
+
+class TopologyConfig(BaseModel):
+    """A parent device (a gateway, a lamp feeder cabinet) is down when it is offline or has an open
+    alert of `down_categories`; its children's alerts of `suppress_categories` then go into its case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    down_categories: list[str] = Field(default_factory=lambda: ["device_health", "infrastructure"])
+    suppress_categories: list[str] = Field(
+        default_factory=lambda: ["device_health", "infrastructure", "lighting"],
+        description="life-safety categories (fire, gas, safety) are never suppressed unless listed",
+    )
+    team: TeamName | None = Field(
+        default=None, description="team of a parent's case opened for its children; routing otherwise"
+    )
+
+
 class DispatchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +91,23 @@ class DispatchConfig(BaseModel):
     report_severity: dict[ReportCategory, Severity] = Field(
         default_factory=dict, description="severity of a resident's report by category; minor otherwise"
     )
+    calendar: WorkCalendar = Field(default_factory=WorkCalendar)
+    verification: list[VerificationRule] = Field(
+        default_factory=lambda: [VerificationRule()],
+        description="first match wins; the last rule must match everything",
+    )
+    merge: MergeConfig = Field(default_factory=MergeConfig)
+    topology: TopologyConfig = Field(default_factory=TopologyConfig)
+
+    @field_validator("verification")
+    @classmethod
+    def _verification_ends_with_catch_all(cls, rules: list[VerificationRule]) -> list[VerificationRule]:
+        if not rules or not rules[-1].catch_all:
+            raise ValueError("the last verification rule must have no category (it catches the rest)")
+        return rules
+
+    def verification_for(self, category: str) -> VerificationRule:
+        return next(r for r in self.verification if r.category is None or category in r.category)
 
     @field_validator("sla")
     @classmethod

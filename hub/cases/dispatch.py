@@ -1,13 +1,15 @@
-"""Where an opened alert goes: nowhere while silenced, into its group's case when correlated, else to
-a case of its own (hub/cases/service.py)."""
+"""Where an opened alert goes: nowhere while silenced, into its group's case when correlated, into its
+parent's case when a device it hangs under is down (hub/cases/topology.py), else to a case of its own
+(hub/cases/service.py). An absence rule firing first freezes the device's other alerts (no data)."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from hub.cases import service
+from hub.cases import config, data_gaps, service, topology
 from hub.engine.evaluator import AlertOpened
+from hub.settings import get_settings
 from hub.store import alerts as alert_store
 from hub.store import case_groups, silences
 
@@ -15,6 +17,7 @@ from hub.store import case_groups, silences
 def alert_opened(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
     """Returns the case the alert landed in, or None (silenced, or already open). A silence is an
     operator's 'not now', so it is matched against the hub's clock, not the device's."""
+    data_gaps.absence_fired(conn, a)
     silence = silences.matching(
         conn,
         rule_id=a.rule.id,
@@ -34,7 +37,11 @@ def alert_opened(conn: psycopg.Connection[Any], a: AlertOpened) -> int | None:
             if alert_id is not None:
                 case_groups.absorb(conn, group_case, alert_id, a.opened_at)
             return group_case
-    case_id = service.on_alert_opened(conn, a)
+    cfg = config.current(get_settings().routing_file)
+    parent_case = topology.suppress_into_parent(conn, a, cfg)
+    if parent_case is not None:
+        return parent_case
+    case_id = service.on_alert_opened(conn, a, cfg)
     if case_id is not None:
         for rule_id, subject in a.absorbs:
             member = case_groups.open_alert_id(conn, rule_id, subject)

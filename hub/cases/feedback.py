@@ -18,11 +18,11 @@ class RatingRefused(ValueError):
 
 
 def check_may_rate(case: dict[str, Any], by: User) -> None:
-    """The reporter rates their own report; for an alert-raised case, every resident of its community
-    lived with the problem, so each of them may rate it once."""
+    """The reporter rates their own report — and the case it was merged into; for an alert-raised
+    case, every resident of its community lived with the problem, so each of them may rate it once."""
     if by.role != "resident":
         raise ActionForbidden("ratings come from residents")
-    own = case["reporter_id"] == by.id
+    own = case["reporter_id"] == by.id or any(m["reporter_id"] == by.id for m in case.get("merged_cases", []))
     neighbour = case["source"] == "alert" and case["community_id"] in by.communities
     if not (own or neighbour):
         raise ActionForbidden(

@@ -3,6 +3,10 @@
 Each function runs in its own transaction (a savepoint inside the caller's) and takes the case's row
 lock before it reads the status, so two concurrent actions on one case serialize and the second one is
 judged against the status the first one left.
+
+Status actions go through `actions.plan` (and, for `close`, verified closure); the others — on-site
+confirmation, suspensions, extensions — through `holds`. A suspended case takes no status action but
+`cancel` until it is resumed.
 """
 
 from datetime import datetime
@@ -10,33 +14,60 @@ from typing import Any
 
 import psycopg
 
-from hub.cases.actions import Action, ActionRequest, plan
-from hub.cases.lifecycle import CaseStatus
+from hub.cases import config, holds, merging, verification
+from hub.cases.actions import HANDLERS, Action, ActionForbidden, ActionRequest, plan
+from hub.cases.actions import CaseNotFound as CaseNotFound
+from hub.cases.config import DispatchConfig
+from hub.cases.lifecycle import CaseStatus, TransitionRefused
+from hub.settings import get_settings
 from hub.store import cases as case_store
 from hub.store.users import User
-
-
-class CaseNotFound(LookupError):
-    pass
 
 
 class NoTeam(LookupError):
     pass
 
 
-def act(conn: psycopg.Connection[Any], case_id: int, by: User, request: ActionRequest, now: datetime) -> None:
-    """Raises ActionForbidden, ActionIncomplete or TransitionRefused without changing anything."""
+class CaseSuspended(TransitionRefused):
+    pass
+
+
+def act(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    by: User,
+    request: ActionRequest,
+    now: datetime,
+    dispatch: DispatchConfig | None = None,
+) -> None:
+    """Raises ActionForbidden, ActionIncomplete or TransitionRefused (ClosureRefused, CaseSuspended)
+    without changing anything. `dispatch` defaults to the configuration file named by the settings."""
+    cfg = dispatch or config.current(get_settings().routing_file)
     with conn.transaction():
-        locked = case_store.lock_case(conn, case_id)
-        if locked is None:
+        case = case_store.lock_case_row(conn, case_id)
+        if case is None:
             raise CaseNotFound(f"no case {case_id}")
-        current, team = CaseStatus(locked[0]), locked[1]
+        if not isinstance(request.action, Action):
+            holds.apply_hold(conn, case, by, request, now, cfg.calendar)
+            return
+        current, team = CaseStatus(case["status"]), case["team"]
         step = plan(request, current, by.role)
-        case_store.apply_step(conn, case_id, step, by.id, now)
+        suspended = case["suspended_at"]
+        if suspended is not None and request.action is not Action.CANCEL:
+            raise CaseSuspended(
+                f"case {case_id} is suspended since {suspended.isoformat()}; resume it first (action resume)"
+            )
+        if request.action is Action.CLOSE:
+            verification.require_closable(conn, case_id, cfg.verification_for(case["category"]), now)
+        rework_count = case_store.apply_step(conn, case_id, step, by.id, now)
         note, detail = step.note, None
         if request.action is Action.ASSIGN:
             detail = {"team": step.team, "previous_team": team}
             note = f"team {team} → {step.team}" + (f": {step.note}" if step.note else "")
+        elif request.action is Action.REOPEN:
+            detail = {"team": team, "rework_count": rework_count}
+        elif request.action is Action.RESOLVE:
+            detail = {"team": team}
         case_store.add_event(
             conn,
             case_id,
@@ -48,6 +79,10 @@ def act(conn: psycopg.Connection[Any], case_id: int, by: User, request: ActionRe
             note=note,
             detail=detail,
         )
+        if request.action is Action.RESOLVE:
+            merging.notify_reporters(conn, case_id, now)
+        elif request.action is Action.CANCEL:
+            holds.end_on_cancel(conn, case_id, by.username, now)
 
 
 def claim_next(
@@ -76,3 +111,38 @@ def claim_next(
             note=f"from the queue of team {team}",
         )
         return case_id
+
+
+def attach_evidence(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    by: User,
+    content_type: str,
+    data: bytes,
+    now: datetime,
+    note: str | None = None,
+) -> int:
+    """A handler's photo of the finished work (verified closure may ask for one); returns its id."""
+    if by.role not in HANDLERS:
+        raise ActionForbidden(
+            "evidence photos come from the people handling the case (admin, operator, manager)"
+        )
+    with conn.transaction():
+        case = case_store.lock_case_row(conn, case_id)
+        if case is None:
+            raise CaseNotFound(f"no case {case_id}")
+        if case["status"] in (CaseStatus.CLOSED, CaseStatus.CANCELLED):
+            raise TransitionRefused(f"a case that is {case['status']} takes no more evidence")
+        attachment_id = case_store.insert_attachment(
+            conn, case_id, content_type, data, by.id, purpose="evidence", at=now
+        )
+        case_store.add_event(
+            conn,
+            case_id,
+            actor=by.username,
+            action="evidence_added",
+            at=now,
+            note=note or f"photo {attachment_id} of the work",
+            detail={"attachment_id": attachment_id, "content_type": content_type, "size": len(data)},
+        )
+        return attachment_id

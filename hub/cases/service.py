@@ -1,7 +1,9 @@
 """Opening cases, inside the caller's transaction: from alerts (ingest) and from people (the API).
 
-Every new case is routed to a team (`routing`), gets its deadlines (`sla`) and starts its history with
-`opened → dispatched`, so the claim queue and the escalation job see every case the same way.
+Every new case is routed to a team (`routing`), gets its deadlines (`sla`, on the working calendar where
+the SLA table says so) and starts its history with `opened → dispatched`, so the claim queue and the
+escalation job see every case the same way. A resident's report and an alert-raised case about the same
+place and time become one case (`merging`).
 """
 
 import uuid
@@ -11,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import config
+from hub.cases import config, merging
 from hub.cases.config import DispatchConfig
 from hub.cases.lifecycle import CaseStatus
 from hub.cases.photos import Photo
@@ -59,7 +61,7 @@ def on_alert_opened(
     )
     case_store.link_alert(conn, case_id, alert_id)
     if created:
-        _record_opening(
+        record_opening(
             conn,
             case_id,
             SYSTEM,
@@ -67,6 +69,16 @@ def on_alert_opened(
             f"alert {a.rule.id} on {a.subject}",
             routed.team,
             routed.reason,
+        )
+        merging.auto_merge_into_alert_case(
+            conn,
+            case_id,
+            community=a.device.community,
+            device_id=a.device.id if a.subject == a.device.id else None,
+            building=a.device.building,
+            category=a.rule.category,
+            at=a.opened_at,
+            cfg=cfg,
         )
     else:
         case_store.add_event(
@@ -113,12 +125,13 @@ class Report:
 def open_report(
     conn: psycopg.Connection[Any], report: Report, by: User, dispatch: DispatchConfig, now: datetime
 ) -> int:
-    """Open the case with its photo in one transaction. Reports never merge: two residents describing
-    the same lamp are two people to answer, so each report gets a subject of its own."""
+    """Open the case with its photo in one transaction. Two reports never merge (two residents
+    describing the same lamp are two people to answer, so each report gets a subject of its own), but a
+    resident's report about a place an alert-raised case covers goes into that case (`merging`)."""
     source = "resident" if by.role == "resident" else "operator"
     facts = CaseFacts(report.category, report.community, report.building, report.grid, source)
     routed = route(dispatch.routes, facts, rule_team=None, default_team=dispatch.default_team)
-    due = deadlines_for(dispatch.sla, report.category, report.severity, now)
+    due = deadlines_for(dispatch.sla, report.category, report.severity, now, dispatch.calendar)
     with conn.transaction():
         case_id, _ = case_store.insert_open_case(
             conn,
@@ -138,14 +151,29 @@ def open_report(
             resolve_due_at=due.resolve_due_at,
             description=report.description,
             reporter_id=by.id,
+            ack_clock=due.ack_clock,
+            resolve_clock=due.resolve_clock,
         )
         if report.photo is not None:
-            case_store.insert_attachment(conn, case_id, report.photo.content_type, report.photo.data, by.id)
-        _record_opening(conn, case_id, by.username, now, f"{source} report", routed.team, routed.reason)
+            case_store.insert_attachment(
+                conn, case_id, report.photo.content_type, report.photo.data, by.id, at=now
+            )
+        record_opening(conn, case_id, by.username, now, f"{source} report", routed.team, routed.reason)
+        if source == "resident":
+            merging.auto_merge_report(
+                conn,
+                case_id,
+                community=report.community,
+                device_id=report.device_id,
+                building=report.building,
+                category=report.category,
+                at=now,
+                cfg=dispatch,
+            )
     return case_id
 
 
-def _record_opening(
+def record_opening(
     conn: psycopg.Connection[Any], case_id: int, actor: str, at: datetime, why: str, team: str, routed_by: str
 ) -> None:
     case_store.add_event(

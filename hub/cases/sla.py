@@ -3,6 +3,8 @@ restarted hub (or another worker) reaches the same decision and nothing depends 
 
 Each missed deadline escalates a case one level along team → supervisor → street office: a missed
 acknowledgement and a missed resolution each count once, and each run of the job takes one step.
+A suspended case does not escalate; when it resumes, each deadline gets back the time it had left when
+the suspension began, on its own clock (wall-clock or working time, see `calendar`).
 """
 
 from collections.abc import Sequence
@@ -13,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hub.cases.calendar import Clock, LimitField, WorkCalendar
 from hub.cases.lifecycle import OPEN_STATUSES, CaseStatus
 from hub.cases.routing import OneOrMore
-from hub.engine.schema import Seconds
 
 
 class Level(IntEnum):
@@ -33,14 +35,15 @@ DEADLINE_WORDS: dict[Deadline, str] = {"ack": "acknowledgement", "resolve": "res
 
 
 class SlaRule(BaseModel):
-    """Targets for resident and operator cases; alert cases take theirs from the alert rule."""
+    """Targets for resident and operator cases; alert cases take theirs from the alert rule. A limit is
+    plain time (`5m`, `2h`, `3d`) or working time on the configured calendar (`4wh`, `2wd`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     category: OneOrMore | None = None
     severity: OneOrMore | None = None
-    ack_within: Seconds
-    resolve_within: Seconds
+    ack_within: LimitField
+    resolve_within: LimitField
 
     @property
     def catch_all(self) -> bool:
@@ -51,18 +54,44 @@ class SlaRule(BaseModel):
 class Deadlines:
     ack_due_at: datetime
     resolve_due_at: datetime
+    ack_clock: Clock = "calendar"
+    resolve_clock: Clock = "calendar"
 
     @classmethod
     def after(cls, at: datetime, ack_within_s: float, resolve_within_s: float) -> "Deadlines":
         return cls(at + timedelta(seconds=ack_within_s), at + timedelta(seconds=resolve_within_s))
 
 
-def deadlines_for(rules: Sequence[SlaRule], category: str, severity: str, at: datetime) -> Deadlines:
-    """The first rule that fits; the configuration guarantees a catch-all at the end."""
+def deadlines_for(
+    rules: Sequence[SlaRule],
+    category: str,
+    severity: str,
+    at: datetime,
+    calendar: WorkCalendar | None = None,
+) -> Deadlines:
+    """The first rule that fits; the configuration guarantees a catch-all at the end. Working-time
+    limits count on `calendar` (default: Monday to Friday, 09:00-18:00, Asia/Shanghai)."""
+    cal = calendar or WorkCalendar()
     for r in rules:
         if (r.category is None or category in r.category) and (r.severity is None or severity in r.severity):
-            return Deadlines.after(at, r.ack_within, r.resolve_within)
+            return Deadlines(
+                cal.add_limit(at, r.ack_within),
+                cal.add_limit(at, r.resolve_within),
+                r.ack_within.clock,
+                r.resolve_within.clock,
+            )
     raise LookupError(f"no SLA rule fits category {category} and severity {severity}")
+
+
+def resumed_deadline(
+    calendar: WorkCalendar, clock: Clock, due: datetime, suspended_at: datetime, resumed_at: datetime
+) -> datetime:
+    """A deadline after a suspension: the time it had left when the suspension began (on its own
+    clock) counted again from the resumption. A deadline already missed when the suspension began
+    stays where it was."""
+    if due <= suspended_at:
+        return due
+    return calendar.after(clock, resumed_at, calendar.remaining(clock, suspended_at, due))
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,7 @@ class SlaState:
     acknowledged_at: datetime | None
     ack_escalated_at: datetime | None
     resolve_escalated_at: datetime | None
+    suspended: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,8 +118,9 @@ class Escalation:
 
 
 def next_escalation(s: SlaState, now: datetime) -> Escalation | None:
-    """One step at most: the acknowledgement deadline first, then the resolution deadline."""
-    if s.status not in OPEN_STATUSES or s.level is Level.STREET_OFFICE:
+    """One step at most: the acknowledgement deadline first, then the resolution deadline. Suspended
+    time does not count, so a suspended case never escalates."""
+    if s.status not in OPEN_STATUSES or s.level is Level.STREET_OFFICE or s.suspended:
         return None
     up = Level(s.level + 1)
     if (

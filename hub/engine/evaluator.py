@@ -31,8 +31,14 @@ class Evaluation:
     staged: dict[StateKey, State] = field(default_factory=dict)
 
 
+DATA_GAP_S = 300.0
+"""Default for `Engine(data_gap_s=...)`: readings further apart than this break a clear hold (the hub
+passes HUB_NO_DATA_AFTER_S, whose default is the same)."""
+
+
 class Engine:
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], data_gap_s: float | None = DATA_GAP_S) -> None:
+        self._data_gap_s = data_gap_s
         self._states: dict[StateKey, State] = {}
         self._by_kind: dict[str, list[kinds.Compiled]] = {}
         self._correlations: dict[str, list[CorrelationRule]] = {}
@@ -53,7 +59,7 @@ class Engine:
                 for base in rule.of:
                     correlations.setdefault(base, []).append(rule)
                 continue
-            compiled = kinds.compile_rule(rule)
+            compiled = kinds.compile_rule(rule, self._data_gap_s)
             if isinstance(rule, AbsenceRule):
                 absence.append(compiled)
             for kind in rule.kinds:

@@ -44,7 +44,12 @@ def compile_expr(text: str, names: frozenset[str]) -> Compiled:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error at column {exc.offset}: {exc.msg}") from None
-    return _build(tree.body, names)
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, lone surrogates, deep nesting
+        raise ExprError(f"cannot parse the expression: {type(exc).__name__}") from None
+    try:
+        return _build(tree.body, names)
+    except RecursionError:
+        raise ExprError("expression nested too deeply") from None
 
 
 def referenced_names(text: str) -> set[str]:
@@ -77,7 +82,15 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
         if isinstance(node.op, ast.Not):
             return lambda v: not inner(v)
         if isinstance(node.op, ast.USub):
-            return lambda v: -inner(v)
+
+            def negate(v: Values) -> Any:
+                a = inner(v)
+                try:
+                    return None if a is None else -a
+                except TypeError:
+                    return None
+
+            return negate
     if isinstance(node, ast.Compare):
         left = _build(node.left, names)
         ops = [_COMPARE.get(type(op)) for op in node.ops]
@@ -109,7 +122,7 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
                 return None
             try:
                 return fn(a, b)
-            except (ZeroDivisionError, TypeError):
+            except (ArithmeticError, TypeError):  # x / 0, a huge integer as a float, 'a' * 1.5
                 return None
 
         return arith
@@ -121,7 +134,12 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
 
         def call(v: Values) -> Any:
             vals = [a(v) for a in args]
-            return None if None in vals else func(*vals)
+            if None in vals:
+                return None
+            try:
+                return func(*vals)
+            except (ArithmeticError, TypeError):  # abs('a'), max(1, 'a')
+                return None
 
         return call
     raise ExprError(f"{type(node).__name__} is not allowed in a rule expression")

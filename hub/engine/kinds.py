@@ -112,9 +112,11 @@ def _explain(
     }
 
 
-def compile_rule(rule: Rule) -> Compiled:
+def compile_rule(rule: Rule, data_gap_s: float | None = None) -> Compiled:
+    """`data_gap_s`: readings further apart than this are not continuous, so a clear hold (`clear_for`)
+    starts again after such a gap — silence is not recovery. None: no limit."""
     if isinstance(rule, ThresholdRule):
-        return _threshold(rule)
+        return _threshold(rule, data_gap_s)
     if isinstance(rule, AbsenceRule):
         return _absence(rule)
     if isinstance(rule, CountRule):
@@ -124,12 +126,18 @@ def compile_rule(rule: Rule) -> Compiled:
     raise TypeError(f"{rule.type} rules are evaluated by the engine, not compiled")
 
 
-def _threshold(rule: ThresholdRule) -> Compiled:
+def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled:
     names = names_for(rule.kinds, rule.source)
     when = compile_expr(rule.when, names)
     clear = compile_expr(rule.clear_when, names) if rule.clear_when else (lambda v: not when(v))
     used = referenced_names(rule.when) | (referenced_names(rule.clear_when) if rule.clear_when else set())
     metrics = tuple(sorted(used & names))
+    # Telemetry fields the clear condition reads; a reading without one of them (an optional field left
+    # out) says nothing about recovery, although `not (when)` over a missing value would be true.
+    clear_metrics = tuple(
+        sorted((referenced_names(rule.clear_when) if rule.clear_when else referenced_names(rule.when)) & names)
+    )
+    needs_values = rule.source == "telemetry"
 
     def pick(values: Mapping[str, Any]) -> dict[str, Any]:
         return {m: values.get(m) for m in metrics}
@@ -141,6 +149,7 @@ def _threshold(rule: ThresholdRule) -> Compiled:
             state = ThresholdState(last_ts=r.ts)
         elif r.ts < state.last_ts:
             return state, None
+        after_gap = data_gap_s is not None and (r.ts - state.last_ts).total_seconds() > data_gap_s
         state = replace(state, last_ts=r.ts)
         if not state.active:
             if not (when(r.values) and _opens(rule, r.ts)):
@@ -163,9 +172,11 @@ def _threshold(rule: ThresholdRule) -> Compiled:
             return ThresholdState(last_ts=r.ts, active=True), AlertOpened(
                 rule, r.device, r.device.id, since, r.ts, expl
             )
+        if needs_values and any(r.values.get(m) is None for m in clear_metrics):
+            return replace(state, clear_since=None), None
         if not clear(r.values):
             return replace(state, clear_since=None), None
-        clear_since = state.clear_since or r.ts
+        clear_since = r.ts if after_gap or state.clear_since is None else state.clear_since
         if (r.ts - clear_since).total_seconds() < rule.clear_for:
             return replace(state, clear_since=clear_since), None
         condition = rule.clear_when or f"not ({rule.when})"
@@ -232,7 +243,8 @@ def _windowed(
             readings = [{"ts": t.isoformat(), "value": v} for t, v in points[-20:]]
             expl = _explain(rule, started, r.ts, readings, window_s=rule.window, **facts)
             return replace(state, active=True), AlertOpened(rule, r.device, r.device.id, started, r.ts, expl)
-        if state.active and clears:
+        if state.active and clears and (value is not None or isinstance(rule, CountRule)):
+            # a rate alert clears on a reading of its metric, not because old points left the window
             reason = f"{facts['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
             return replace(state, active=False), AlertCleared(rule, r.device.id, r.ts, reason)
         return state, None

@@ -2,11 +2,16 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import yaml
 from pydantic import ValidationError
 
 from hub.engine.schema import Rule, RuleFile
+
+_RULE_TYPES = frozenset(
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Rule)[0])
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ def load_text(text: str, name: str) -> tuple[list[Rule], list[LoadError]]:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return [], [LoadError(name, "-", "-", f"cannot read YAML: {exc}")]
+    except Exception as exc:
+        # PyYAML's constructors raise plain built-in errors (`2001-13-45`, `!!float abc`, `!!timestamp x`)
+        # and deep nesting exhausts the stack: none may escape as a crash of a reload or a backtest
+        return [], [LoadError(name, "-", "-", f"cannot read YAML: {type(exc).__name__}: {exc}")]
     try:
         return RuleFile.model_validate(raw).rules, []
     except ValidationError as exc:
@@ -79,13 +88,16 @@ def _located(path: str, raw: object, err: object) -> LoadError:
     field_path = loc
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         field_path = loc[2:]
+        if field_path and field_path[0] in _RULE_TYPES:  # the discriminated union's tag, not a field
+            field_path = field_path[1:]
         if isinstance(raw, dict):
             items = raw.get("rules")
             if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
                 rule_id = str(items[loc[1]].get("id", f"#{loc[1] + 1}"))
             else:
                 rule_id = f"#{loc[1] + 1}"
-    field_path = tuple(p for p in field_path if p != "threshold")
     field = ".".join(str(p) for p in field_path) or "-"
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # type: ignore[index]
+        field = ".".join(str(p) for p in (*field_path, "type"))
     message = str(err["msg"]).removeprefix("Value error, ")  # type: ignore[index]
     return LoadError(path, rule_id, field, message)

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import dispatch
+from hub.cases import data_gaps, dispatch
 from hub.cases import service as cases
 from hub.domain.contract import AccessEvent, DeviceEvent, DevicePayload, Status
 from hub.domain.devices import Channel, DeviceRef
@@ -65,6 +65,7 @@ class Pipeline:
         dead_letter_bytes: int,
         metrics: IngestMetrics | None = None,
         tick_interval_s: float = 1.0,
+        no_data_after_s: float = 300.0,
     ) -> None:
         self._url = database_url
         self._prefix = prefix
@@ -83,6 +84,7 @@ class Pipeline:
         self._pending_rules: list[Rule] | None = None
         self._tick_every = tick_interval_s
         self._next_tick = time.monotonic() + tick_interval_s
+        self._no_data_after_s = no_data_after_s
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
@@ -90,12 +92,12 @@ class Pipeline:
             batch = self._collect(stop)
             if batch:
                 self.idle.clear()
-                self._with_retry(functools.partial(self.process, batch))
+                self._with_retry(functools.partial(self._process_or_isolate, batch))
             else:
                 self.idle.set()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self._tick_every
-                self._with_retry(lambda: self.tick(datetime.now(UTC)))
+                self._with_retry(self._tick_now)
         if self._conn is not None:
             self._conn.close()
 
@@ -116,6 +118,52 @@ class Pipeline:
                 break
         self.metrics.queue_depth = self._inbox.qsize()
         return batch
+
+    def _process_or_isolate(self, batch: list[Inbound]) -> None:
+        """A bug must not stop ingest: on an unexpected error the batch is retried message by message, and
+        a message that still fails is dead-lettered with the error (kept, acknowledged, countable)."""
+        try:
+            self.process(batch)
+            return
+        except psycopg.Error:
+            raise
+        except Exception:
+            log.exception(
+                "unexpected error in a batch of %d; isolating the message(s) that cause it", len(batch)
+            )
+        for m in batch:
+            try:
+                self.process([m])
+            except psycopg.Error:
+                raise
+            except Exception as exc:
+                reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+                with self._connection().transaction():
+                    deadletters.insert(
+                        self._connection(),
+                        [
+                            (
+                                m.received_at,
+                                m.topic,
+                                m.client_id,
+                                reason,
+                                m.payload[: self._dl_bytes],
+                                len(m.payload),
+                            )
+                        ],
+                    )
+                if m.qos > 0:
+                    self._ack(m.mid, m.qos)
+                self.metrics.received += 1
+                self.metrics.dead_lettered += 1
+
+    def _tick_now(self) -> None:
+        try:
+            self.tick(datetime.now(UTC))
+        except psycopg.Error:
+            raise
+        except Exception:
+            log.exception("unexpected error while letting time pass for the rules; trying again next tick")
 
     def _with_retry(self, work: Callable[[], None]) -> None:
         delay = 0.2
@@ -197,6 +245,8 @@ class Pipeline:
                         for m, reason in rejects
                     ],
                 )
+            # a reading makes the device's frozen alerts live again before it may clear one of them
+            data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
             self._apply_transitions(conn, evaluation)
         self.engine.commit(evaluation)
@@ -256,6 +306,7 @@ class Pipeline:
     ) -> None:
         if status.state == "offline":
             device_store.set_offline(conn, [device_id], at, "device reported offline (last will or status)")
+            data_gaps.device_silent(conn, [device_id], at, "device reported offline (last will or status)")
         else:
             device_store.record_seen(conn, [device_store.StateUpdate(device_id, at, None, None, None, None)])
 
@@ -277,12 +328,13 @@ class Pipeline:
             log.info("rules reloaded: %d rule(s) in force", len(rules))
 
     def tick(self, now: datetime) -> None:
-        """Let time pass for rules that fire on silence; written like a batch, in one transaction."""
+        """Let time pass for rules that fire on silence, and freeze the open alerts of devices silent
+        longer than the no-data gap; written like a batch, in one transaction."""
         self._swap_rules()
         evaluation = self.engine.tick(now)
-        if evaluation.transitions:
-            with self._connection().transaction():
-                self._apply_transitions(self._connection(), evaluation)
+        with self._connection().transaction():
+            self._apply_transitions(self._connection(), evaluation)
+            data_gaps.silent_longer_than(self._connection(), now, self._no_data_after_s)
         self.engine.commit(evaluation)
         self.metrics.alerts_opened += sum(isinstance(t, AlertOpened) for t in evaluation.transitions)
         self.metrics.alerts_cleared += sum(not isinstance(t, AlertOpened) for t in evaluation.transitions)

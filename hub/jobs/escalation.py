@@ -1,5 +1,7 @@
 """The SLA escalation job: every breached deadline moves its case one level along team → supervisor →
-street office, once. All it needs is in the cases table, so a restart loses no timer."""
+street office, once. All it needs is in the cases table, so a restart loses no timer. Deadlines are
+stored already computed on the working calendar (and moved by resumptions and extensions), and a
+suspended case is skipped, so this job only compares stored times with the clock."""
 
 import logging
 from dataclasses import dataclass
@@ -72,4 +74,5 @@ def _state(row: dict[str, Any]) -> SlaState:
         acknowledged_at=row["acknowledged_at"],
         ack_escalated_at=row["ack_escalated_at"],
         resolve_escalated_at=row["resolve_escalated_at"],
+        suspended=row["suspended_at"] is not None,
     )

@@ -5,6 +5,8 @@ from typing import Any
 
 import psycopg
 
+from hub.store import case_merges
+
 _OPEN = ("new", "dispatched", "acknowledged", "in_progress", "reopened")
 
 
@@ -41,6 +43,8 @@ def absorb(conn: psycopg.Connection[Any], group_case: int, alert_id: int, at: da
     if prev is None or prev[0] not in _OPEN:
         return
     conn.execute("UPDATE cases SET status = 'cancelled', updated_at = %s WHERE id = %s", (at, own))
+    # residents' reports merged into the member's case now follow the group's case
+    case_merges.repoint(conn, own, group_case)
     conn.execute(
         "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note) "
         "VALUES (%s, %s, 'system', 'absorbed', %s, 'cancelled', %s)",

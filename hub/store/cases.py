@@ -7,7 +7,7 @@ claim) has taken the row lock, so concurrent actions on one case serialize.
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
@@ -21,7 +21,8 @@ _CASE_COLUMNS = """
     c.id, c.title, c.category, c.severity, c.status, c.source, c.subject, c.community_id, c.building, c.grid,
     c.device_id, c.team, c.created_at, c.updated_at, c.description, c.reporter_id, c.assignee_id,
     assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
-    c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level
+    c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level,
+    c.rework_count, c.suspended_at, c.ack_clock, c.resolve_clock
 """
 _CASE_FROM = "cases c LEFT JOIN users assignee ON assignee.id = c.assignee_id"
 
@@ -45,17 +46,20 @@ def insert_open_case(
     resolve_due_at: datetime | None = None,
     description: str | None = None,
     reporter_id: int | None = None,
+    ack_clock: str = "calendar",
+    resolve_clock: str = "calendar",
 ) -> tuple[int, bool]:
     """Open a case, or join the open one for the same subject and category: (case id, created).
 
-    A joining alert raises the severity and pulls the deadlines in when it is more urgent, never out.
+    A joining alert raises the severity and pulls the deadlines in when it is more urgent, never out
+    (a deadline pulled in takes the joining alert's clock along).
     """
     row = conn.execute(
         f"""
         INSERT INTO cases (title, category, severity, status, source, subject, community_id, building, grid,
                            device_id, team, created_at, updated_at, ack_due_at, resolve_due_at, description,
-                           reporter_id)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                           reporter_id, ack_clock, resolve_clock)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (subject, category) WHERE {_OPEN} DO NOTHING
         RETURNING id
         """,  # noqa: S608 - the interpolated text is a constant
@@ -77,6 +81,8 @@ def insert_open_case(
             resolve_due_at,
             description,
             reporter_id,
+            ack_clock,
+            resolve_clock,
         ),
     ).fetchone()
     if row is not None:
@@ -87,6 +93,9 @@ def insert_open_case(
             severity = CASE WHEN array_position({_SEVERITY_RANK}, %(severity)s::text)
                                  > array_position({_SEVERITY_RANK}, severity)
                             THEN %(severity)s::text ELSE severity END,
+            ack_clock = CASE WHEN %(ack_due_at)s::timestamptz < ack_due_at THEN %(ack_clock)s ELSE ack_clock END,
+            resolve_clock = CASE WHEN %(resolve_due_at)s::timestamptz < resolve_due_at
+                                 THEN %(resolve_clock)s ELSE resolve_clock END,
             ack_due_at = LEAST(ack_due_at, %(ack_due_at)s::timestamptz),
             resolve_due_at = LEAST(resolve_due_at, %(resolve_due_at)s::timestamptz)
         WHERE subject = %(subject)s AND category = %(category)s AND {_OPEN}
@@ -99,6 +108,8 @@ def insert_open_case(
             "resolve_due_at": resolve_due_at,
             "subject": subject,
             "category": category,
+            "ack_clock": ack_clock,
+            "resolve_clock": resolve_clock,
         },
     ).fetchone()
     assert existing is not None, "the conflicting open case must exist inside this transaction"
@@ -157,14 +168,18 @@ def list_cases(
     team: str | None = None,
 ) -> list[dict[str, Any]]:
     """Scope is applied in the query, never after it: `communities` (None for all) and, for a resident,
-    only their own reports and the alert-raised cases of their communities."""
+    only their own reports, the alert-raised cases of their communities, and the cases their reports
+    were merged into."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""
             SELECT {_CASE_COLUMNS}
             FROM {_CASE_FROM}
             WHERE (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
-              AND (%(resident)s::bigint IS NULL OR c.reporter_id = %(resident)s::bigint OR c.source = 'alert')
+              AND (%(resident)s::bigint IS NULL OR c.reporter_id = %(resident)s::bigint OR c.source = 'alert'
+                   OR c.id IN (SELECT m.surviving_case_id FROM case_merges m
+                               JOIN cases r ON r.id = m.merged_case_id
+                               WHERE m.split_at IS NULL AND r.reporter_id = %(resident)s::bigint))
               AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
               AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
             ORDER BY c.created_at DESC, c.id DESC
@@ -196,12 +211,36 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
         ).fetchall()
         case["alerts"] = cur.execute(
             "SELECT a.id, a.rule_id, a.rule_version, a.subject, a.device_id, a.severity, a.status, a.opened_at, "
-            "a.cleared_at, a.explanation, a.clear_reason FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s "
+            "a.cleared_at, a.explanation, a.clear_reason, a.data_state, "
+            "CASE a.data_state WHEN 'no_data' THEN 'no data' ELSE 'live' END AS data_state_label, "
+            "a.data_state_since, a.last_reading_at, a.suppressed_by "
+            "FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s "
             "ORDER BY a.id",
             (case_id,),
         ).fetchall()
         case["attachments"] = cur.execute(
-            "SELECT id, content_type, octet_length(data) AS size, created_at FROM case_attachments "
+            "SELECT id, content_type, octet_length(data) AS size, created_at, purpose FROM case_attachments "
+            "WHERE case_id = %s ORDER BY id",
+            (case_id,),
+        ).fetchall()
+        merged_into = cur.execute(
+            "SELECT surviving_case_id FROM case_merges WHERE merged_case_id = %s AND split_at IS NULL",
+            (case_id,),
+        ).fetchone()
+        case["merged_into"] = None if merged_into is None else merged_into["surviving_case_id"]
+        case["merged_cases"] = cur.execute(
+            "SELECT m.merged_case_id AS case_id, m.merged_by, m.merged_at, m.note, r.reporter_id, r.source "
+            "FROM case_merges m JOIN cases r ON r.id = m.merged_case_id "
+            "WHERE m.surviving_case_id = %s AND m.split_at IS NULL ORDER BY m.id",
+            (case_id,),
+        ).fetchall()
+        case["requests"] = cur.execute(
+            "SELECT id, kind, reason, extend_by, requested_by, requested_at, decision, decided_by, decided_at, "
+            "decision_note FROM case_requests WHERE case_id = %s ORDER BY id",
+            (case_id,),
+        ).fetchall()
+        case["suspensions"] = cur.execute(
+            "SELECT reason, approved_by, started_at, ended_at, ended_by FROM case_suspensions "
             "WHERE case_id = %s ORDER BY id",
             (case_id,),
         ).fetchall()
@@ -218,11 +257,24 @@ def lock_case(conn: psycopg.Connection[Any], case_id: int) -> tuple[str, str | N
     return None if row is None else (str(row[0]), row[1])
 
 
-def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id: int, at: datetime) -> None:
-    conn.execute(
+def lock_case_row(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | None:
+    """The case's row, holding its row lock until the transaction ends."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, status, team, category, severity, source, community_id, building, device_id, reporter_id, "
+            "created_at, ack_due_at, resolve_due_at, acknowledged_at, ack_clock, resolve_clock, suspended_at, "
+            "rework_count FROM cases WHERE id = %s FOR UPDATE",
+            (case_id,),
+        ).fetchone()
+
+
+def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id: int, at: datetime) -> int:
+    """Returns the case's rework count after the step (a `reopen` adds one)."""
+    row = conn.execute(
         """
         UPDATE cases SET
             status = %(status)s,
+            rework_count = rework_count + CASE WHEN %(rework)s THEN 1 ELSE 0 END,
             updated_at = %(at)s,
             team = COALESCE(%(team)s, team),
             assignee_id = CASE WHEN %(team)s::text IS NOT NULL THEN NULL
@@ -232,8 +284,10 @@ def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id
             resolved_at = CASE WHEN %(resolved)s THEN %(at)s ELSE resolved_at END,
             cancel_reason = COALESCE(%(reason)s, cancel_reason)
         WHERE id = %(id)s
+        RETURNING rework_count
         """,
         {
+            "rework": step.rework,
             "status": step.target.value,
             "at": at,
             "team": step.team,
@@ -243,7 +297,9 @@ def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id
             "reason": step.cancel_reason,
             "id": case_id,
         },
-    )
+    ).fetchone()
+    assert row is not None, "the case is locked by this transaction"
+    return int(row[0])
 
 
 def claim_next(
@@ -254,7 +310,8 @@ def claim_next(
     row = conn.execute(
         f"""
         SELECT id, team FROM cases
-        WHERE status = 'dispatched' AND assignee_id IS NULL AND team = ANY(%(teams)s::text[])
+        WHERE status = 'dispatched' AND assignee_id IS NULL AND suspended_at IS NULL
+          AND team = ANY(%(teams)s::text[])
           AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
         ORDER BY array_position({_SEVERITY_RANK}, severity) DESC NULLS LAST, created_at, id
         LIMIT 1
@@ -310,9 +367,9 @@ def escalation_candidates(conn: psycopg.Connection[Any], now: datetime, limit: i
         return cur.execute(
             f"""
             SELECT c.id, c.status, c.team, c.escalation_level, c.ack_due_at, c.resolve_due_at,
-                   c.acknowledged_at, c.ack_escalated_at, c.resolve_escalated_at, m.street_office
+                   c.acknowledged_at, c.ack_escalated_at, c.resolve_escalated_at, c.suspended_at, m.street_office
             FROM cases c JOIN communities m ON m.id = c.community_id
-            WHERE c.{_OPEN} AND c.escalation_level < 2
+            WHERE c.{_OPEN} AND c.escalation_level < 2 AND c.suspended_at IS NULL
               AND ((c.ack_due_at < %(now)s AND c.acknowledged_at IS NULL AND c.ack_escalated_at IS NULL)
                    OR (c.resolve_due_at < %(now)s AND c.resolve_escalated_at IS NULL))
             ORDER BY LEAST(c.ack_due_at, c.resolve_due_at), c.id
@@ -341,12 +398,19 @@ def record_escalation(conn: psycopg.Connection[Any], case_id: int, e: Escalation
 
 
 def insert_attachment(
-    conn: psycopg.Connection[Any], case_id: int, content_type: str, data: bytes, uploaded_by: int
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    content_type: str,
+    data: bytes,
+    uploaded_by: int,
+    *,
+    purpose: str = "report",
+    at: datetime | None = None,
 ) -> int:
     row = conn.execute(
-        "INSERT INTO case_attachments (case_id, content_type, data, uploaded_by) VALUES (%s, %s, %s, %s) "
-        "RETURNING id",
-        (case_id, content_type, data, uploaded_by),
+        "INSERT INTO case_attachments (case_id, content_type, data, uploaded_by, purpose, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, COALESCE(%s, now())) RETURNING id",
+        (case_id, content_type, data, uploaded_by, purpose, at),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -381,3 +445,93 @@ def insert_rating(
 
 def community_exists(conn: psycopg.Connection[Any], community_id: str) -> bool:
     return conn.execute("SELECT 1 FROM communities WHERE id = %s", (community_id,)).fetchone() is not None
+
+
+def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
+    """What verified closure looks at, for the current round (since the last `reopen`, else since the
+    case opened): the case's alerts, the resolution note, evidence photos, the on-site confirmation."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        since_row = cur.execute(
+            "SELECT COALESCE((SELECT max(at) FROM case_events WHERE case_id = c.id AND action = 'reopened'), "
+            "c.created_at) AS since FROM cases c WHERE c.id = %s",
+            (case_id,),
+        ).fetchone()
+        assert since_row is not None
+        since = since_row["since"]
+        alerts = cur.execute(
+            "SELECT a.rule_id, a.subject, a.status, a.cleared_at, a.data_state, a.data_state_since "
+            "FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s ORDER BY a.id",
+            (case_id,),
+        ).fetchall()
+        note = cur.execute(
+            "SELECT note FROM case_events WHERE case_id = %s AND action = 'resolved' AND at >= %s "
+            "ORDER BY id DESC LIMIT 1",
+            (case_id, since),
+        ).fetchone()
+        photos = cur.execute(
+            "SELECT count(*) AS n FROM case_attachments WHERE case_id = %s AND purpose = 'evidence' "
+            "AND created_at >= %s",
+            (case_id, since),
+        ).fetchone()
+        on_site = cur.execute(
+            "SELECT actor FROM case_events WHERE case_id = %s AND action = 'confirmed_on_site' AND at >= %s "
+            "ORDER BY id DESC LIMIT 1",
+            (case_id, since),
+        ).fetchone()
+    return {
+        "alerts": alerts,
+        "resolve_note": None if note is None else note["note"],
+        "evidence_photos": 0 if photos is None else int(photos["n"]),
+        "confirmed_on_site_by": None if on_site is None else on_site["actor"],
+    }
+
+
+ReworkKey = Literal["case", "team", "category"]
+
+
+def rework_counts(
+    conn: psycopg.Connection[Any],
+    start: datetime,
+    end: datetime,
+    *,
+    by: ReworkKey = "case",
+    communities: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Rework in [start, end): each `reopen` (a verifier rejected a resolution) counts once, against
+    the team that held the case when it was reopened. One row per case, team or category (`by`):
+
+    - `key`: the case id (by case), team or category;
+    - `reworks`: reopen events in the period; `reworked_cases`: distinct cases reopened in it;
+    - `resolutions`: resolve events in the period (so reworks / resolutions is a rework rate);
+    - by case also `team`, `category`, `community_id` and the case's lifetime `rework_count`.
+    """
+    key = {
+        "case": "e.case_id::text",
+        "team": "coalesce(e.detail->>'team', c.team, '-')",
+        "category": "c.category",
+    }[by]
+    extra = (
+        ", min(c.team) AS team, min(c.category) AS category, min(c.community_id) AS community_id, "
+        "max(c.rework_count) AS rework_count"
+        if by == "case"
+        else ""
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"""
+            SELECT {key} AS key,
+                   count(*) FILTER (WHERE e.action = 'reopened') AS reworks,
+                   count(DISTINCT e.case_id) FILTER (WHERE e.action = 'reopened') AS reworked_cases,
+                   count(*) FILTER (WHERE e.action = 'resolved') AS resolutions{extra}
+            FROM case_events e JOIN cases c ON c.id = e.case_id
+            WHERE e.action IN ('reopened', 'resolved') AND e.at >= %(start)s AND e.at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+            GROUP BY 1
+            ORDER BY 2 DESC, 1
+            """,  # noqa: S608 - the interpolated text is one of three constants
+            {"start": start, "end": end, "communities": communities},
+        ).fetchall()
+    if by == "case":
+        for r in rows:
+            r["key"] = int(r["key"])
+    return rows

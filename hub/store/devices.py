@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from hub.domain.devices import DeviceKind, DeviceRef
@@ -192,3 +193,234 @@ def last_seen(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
         r[0]: r[1]
         for r in conn.execute("SELECT device_id, last_seen FROM device_state WHERE last_seen IS NOT NULL")
     }
+
+
+# --- Device lists, site plans and a device's alerts and cases (dashboard) -------------------------------
+
+LOW_BATTERY_PCT = 20.0
+DEVICE_STATES = ("ok", "alerting", "offline", "low_battery")
+
+# One state per device, in this order of precedence: an open alert, then offline (never heard counts as
+# offline), then a battery below LOW_BATTERY_PCT, else ok. The open-alert counts are one scan of the open
+# alerts of the scope, not a lookup per device.
+_DEVICES_WITH_STATE = sql.SQL("""
+    WITH open_alerts AS (
+        SELECT device_id, count(*) AS n FROM alerts
+        WHERE status = 'open' AND device_id IS NOT NULL
+          AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
+        GROUP BY device_id
+    ), listed AS (
+        SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y,
+               coalesce(s.online, false) AS online, s.last_seen, s.battery_pct,
+               coalesce(a.n, 0)::int AS open_alerts,
+               CASE WHEN a.n > 0 THEN 'alerting'
+                    WHEN NOT coalesce(s.online, false) THEN 'offline'
+                    WHEN s.battery_pct < 20 THEN 'low_battery'  -- LOW_BATTERY_PCT
+                    ELSE 'ok' END AS state
+        FROM devices d
+        LEFT JOIN device_state s ON s.device_id = d.id
+        LEFT JOIN open_alerts a ON a.device_id = d.id
+        WHERE (%(communities)s::text[] IS NULL OR d.community_id = ANY(%(communities)s::text[]))
+    )
+""")
+
+
+def list_devices(
+    conn: psycopg.Connection[Any],
+    *,
+    communities: list[str] | None,
+    community: str | None = None,
+    building: str | None = None,
+    grid: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Devices with their live state, and how many match in all. `communities` is the caller's scope
+    (None for every community), applied in the query; the other arguments are filters."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            _DEVICES_WITH_STATE
+            + sql.SQL("""
+            SELECT *, count(*) OVER () AS total FROM listed
+            WHERE (%(community)s::text IS NULL OR community_id = %(community)s::text)
+              AND (%(building)s::text IS NULL OR building = %(building)s::text)
+              AND (%(grid)s::text IS NULL OR grid = %(grid)s::text)
+              AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+              AND (%(state)s::text IS NULL OR state = %(state)s::text)
+            ORDER BY community_id, building NULLS LAST, id
+            LIMIT %(limit)s OFFSET %(offset)s
+            """),
+            {
+                "communities": communities,
+                "community": community,
+                "building": building,
+                "grid": grid,
+                "kind": kind,
+                "state": state,
+                "limit": limit,
+                "offset": offset,
+            },
+        ).fetchall()
+    total = (
+        int(rows[0]["total"])
+        if rows
+        else _count_devices(conn, communities, community, building, grid, kind, state)
+    )
+    for r in rows:
+        del r["total"]
+    return rows, total
+
+
+def _count_devices(
+    conn: psycopg.Connection[Any],
+    communities: list[str] | None,
+    community: str | None,
+    building: str | None,
+    grid: str | None,
+    kind: str | None,
+    state: str | None,
+) -> int:
+    """The total when the page is empty (an offset past the end) and the window count is missing."""
+    row = conn.execute(
+        _DEVICES_WITH_STATE
+        + sql.SQL("""
+        SELECT count(*) FROM listed
+        WHERE (%(community)s::text IS NULL OR community_id = %(community)s::text)
+          AND (%(building)s::text IS NULL OR building = %(building)s::text)
+          AND (%(grid)s::text IS NULL OR grid = %(grid)s::text)
+          AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+          AND (%(state)s::text IS NULL OR state = %(state)s::text)
+        """),
+        {
+            "communities": communities,
+            "community": community,
+            "building": building,
+            "grid": grid,
+            "kind": kind,
+            "state": state,
+        },
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def site_summaries(
+    conn: psycopg.Connection[Any], communities: list[str] | None, resident_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Per community in scope: its name, device counts by state and kind, and its open cases (for a
+    resident, only the alert-raised ones and their own reports)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            _DEVICES_WITH_STATE
+            + sql.SQL("""
+            , by_state AS (
+                SELECT community_id, jsonb_object_agg(state, n) AS states
+                FROM (SELECT community_id, state, count(*) AS n FROM listed GROUP BY 1, 2) s GROUP BY 1
+            ), by_kind AS (
+                SELECT community_id, jsonb_object_agg(kind, n) AS kinds, sum(n)::int AS devices
+                FROM (SELECT community_id, kind, count(*) AS n FROM listed GROUP BY 1, 2) k GROUP BY 1
+            ), open_cases AS (
+                SELECT community_id, count(*)::int AS n FROM cases
+                WHERE status NOT IN ('resolved', 'closed', 'cancelled')
+                  AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
+                GROUP BY 1
+            )
+            SELECT m.id, m.name, coalesce(k.devices, 0) AS devices,
+                   coalesce(s.states, '{}'::jsonb) AS states, coalesce(k.kinds, '{}'::jsonb) AS kinds,
+                   coalesce(o.n, 0) AS open_cases
+            FROM communities m
+            LEFT JOIN by_state s ON s.community_id = m.id
+            LEFT JOIN by_kind k ON k.community_id = m.id
+            LEFT JOIN open_cases o ON o.community_id = m.id
+            WHERE (%(communities)s::text[] IS NULL OR m.id = ANY(%(communities)s::text[]))
+            ORDER BY m.id
+            """),
+            {"communities": communities, "resident": resident_id},
+        ).fetchall()
+
+
+def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] | None:
+    """A community's plan: its devices with plan position and state, and a box per building and per grid
+    around their devices' positions. None when there is no such community."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute("SELECT id, name FROM communities WHERE id = %s", (community,)).fetchone()
+        if found is None:
+            return None
+        devices = cur.execute(
+            _DEVICES_WITH_STATE
+            + sql.SQL(
+                "SELECT id, kind, building, grid, plan_x, plan_y, state, battery_pct, open_alerts, last_seen "
+                "FROM listed ORDER BY id"
+            ),
+            {"communities": [community]},
+        ).fetchall()
+    placed = [d for d in devices if d["plan_x"] is not None and d["plan_y"] is not None]
+
+    def boxes(key: str, *group: str) -> list[dict[str, Any]]:
+        out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for d in placed:
+            if d[key] is None:
+                continue
+            ident = tuple(d[g] for g in group)
+            box = out.setdefault(
+                ident,
+                {
+                    **dict(zip(group, ident, strict=True)),
+                    "x0": d["plan_x"],
+                    "y0": d["plan_y"],
+                    "x1": d["plan_x"],
+                    "y1": d["plan_y"],
+                    "devices": 0,
+                },
+            )
+            box["x0"], box["y0"] = min(box["x0"], d["plan_x"]), min(box["y0"], d["plan_y"])
+            box["x1"], box["y1"] = max(box["x1"], d["plan_x"]), max(box["y1"], d["plan_y"])
+            box["devices"] += 1
+        return [out[k] for k in sorted(out, key=lambda k: tuple(str(p) for p in k))]
+
+    return {
+        "id": found["id"],
+        "name": found["name"],
+        "grids": boxes("grid", "grid"),
+        "buildings": boxes("building", "grid", "building"),
+        "devices": devices,
+        "unplaced": len(devices) - len(placed),
+    }
+
+
+def device_alerts(conn: psycopg.Connection[Any], device_id: str, limit: int) -> list[dict[str, Any]]:
+    """A device's alerts, newest first, each with the cases it is linked to."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            SELECT a.id, a.rule_id, a.title, a.severity, a.category, a.status, a.started_at, a.opened_at,
+                   a.cleared_at, a.clear_reason, a.silence_id,
+                   coalesce(array_agg(ca.case_id ORDER BY ca.case_id)
+                            FILTER (WHERE ca.case_id IS NOT NULL), '{}') AS case_ids
+            FROM alerts a LEFT JOIN case_alerts ca ON ca.alert_id = a.id
+            WHERE a.device_id = %s
+            GROUP BY a.id
+            ORDER BY a.opened_at DESC, a.id DESC
+            LIMIT %s
+            """,
+            (device_id, limit),
+        ).fetchall()
+
+
+def device_cases(
+    conn: psycopg.Connection[Any], device_id: str, limit: int, resident_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The cases about a device, newest first; for a resident only alert-raised ones and their own."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            SELECT id, title, category, severity, status, source, team, created_at, updated_at
+            FROM cases
+            WHERE device_id = %(device)s
+              AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
+            ORDER BY created_at DESC, id DESC
+            LIMIT %(limit)s
+            """,
+            {"device": device_id, "resident": resident_id, "limit": limit},
+        ).fetchall()

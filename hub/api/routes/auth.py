@@ -1,10 +1,14 @@
+import logging
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from hub.api.deps import AppSettings, Conn, CurrentUser
+from hub.api.ratelimit import USER_LIMIT, WINDOW_S, Refusal, limiter_of
 from hub.store import users
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["auth"])
 
@@ -27,12 +31,38 @@ class Me(BaseModel):
     communities: list[str]
 
 
-@router.post("/auth/login", response_model=TokenOut)
-def login(body: LoginIn, conn: Conn, settings: AppSettings) -> TokenOut:
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {
+            "description": f"more than {USER_LIMIT} failed log-ins for the username (or too many from the "
+            f"client address) within {WINDOW_S / 60:g} minutes; `Retry-After` says when to try again",
+            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        },
+    },
+)
+def login(body: LoginIn, request: Request, response: Response, conn: Conn, settings: AppSettings) -> TokenOut:
+    """Exchange a username and password for a bearer token. Failed attempts are limited per username
+    and per client address; while a limit holds, every attempt is refused with 429."""
+    address = request.client.host if request.client else "unknown"
+    attempt = limiter_of(request.app.state).begin(body.username, address)
+    if isinstance(attempt, Refusal):
+        # no username in the log: people type their password into the username field
+        log.warning("log-in refused from %s: %s", address, attempt.message)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            attempt.message,
+            headers={"Retry-After": str(attempt.retry_after_s)},
+        )
     user = users.authenticate(conn, body.username, body.password)
     if user is None:
+        log.info("failed log-in from %s", address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    limiter_of(request.app.state).succeeded(attempt)
     token, expires = users.create_session(conn, user.id, settings.token_ttl_s)
+    response.headers["Cache-Control"] = "no-store"  # a token response must not be cached (RFC 6749 5.1)
     return TokenOut(access_token=token, expires_at=expires, role=user.role)
 
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
-from hub.cases import config, feedback, handling, service
-from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest
+from hub.cases import config, feedback, handling, merging, service
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
 from hub.cases.lifecycle import CaseStatus, TransitionRefused
 from hub.cases.photos import PhotoNotAnImage, PhotoRejected, PhotoTooLarge, decode_photo
 from hub.cases.routing import TeamName
@@ -18,6 +18,7 @@ from hub.store import devices as device_store
 from hub.store.users import User
 
 router = APIRouter(tags=["cases"])
+MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
 
 
 class CaseOut(BaseModel):
@@ -44,13 +45,23 @@ class CaseOut(BaseModel):
     resolved_at: datetime | None
     cancel_reason: str | None
     escalation_level: Literal["team", "supervisor", "street_office"]
+    rework_count: int = Field(description="how often a verifier rejected the resolution (reopen)")
+    suspended_at: datetime | None = Field(description="set while a suspension is in force")
+    ack_clock: Literal["calendar", "working"]
+    resolve_clock: Literal["calendar", "working"]
 
 
 class CaseDetail(CaseOut):
     history: list[dict[str, Any]]
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, Any]] = Field(
+        description="with data_state live | no_data (data_state_label 'no data' while the device is silent)"
+    )
     attachments: list[dict[str, Any]]
     ratings: list[dict[str, Any]]
+    merged_into: int | None = Field(description="the surviving case, while this case is merged into it")
+    merged_cases: list[dict[str, Any]] = Field(description="cases merged into this one")
+    requests: list[dict[str, Any]] = Field(description="suspension and extension requests and decisions")
+    suspensions: list[dict[str, Any]]
 
 
 class ReportIn(BaseModel):
@@ -76,10 +87,36 @@ class ReportIn(BaseModel):
 
 
 class ActionIn(BaseModel):
-    action: Action
+    action: Action | HoldAction
     note: str | None = Field(default=None, max_length=4000, description="required to resolve")
     team: TeamName | None = Field(default=None, description="assign: the team that takes the case")
-    reason: str | None = Field(default=None, max_length=4000, description="required to cancel")
+    reason: str | None = Field(
+        default=None, max_length=4000, description="required to cancel, suspend and extend"
+    )
+    extend_by: str | None = Field(
+        default=None, max_length=20, description="extend: extra time, e.g. 90m, 4h, 4wh (working hours), 2wd"
+    )
+
+
+class EvidenceIn(BaseModel):
+    photo: str = Field(description="base64 of a JPEG or PNG file, at most 2 MB")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    case_id: int
+    content_type: str
+    size: int
+
+
+class MergeIn(BaseModel):
+    into: int = Field(description="the surviving case")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SplitIn(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class RatingIn(BaseModel):
@@ -94,6 +131,7 @@ class RatingOut(BaseModel):
 
 
 Handler = Annotated[User, Depends(require("admin", "operator", "manager"))]
+Verifier = Annotated[User, Depends(require("admin", "operator"))]
 
 
 @router.get("/cases", response_model=list[CaseOut])
@@ -103,9 +141,10 @@ def list_cases(
     status_: CaseStatus | None = Query(default=None, alias="status"),
     team: str | None = Query(default=None, max_length=64),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[dict[str, Any]]:
-    """Residents see their own reports and the alert-raised cases of their communities."""
+    """Residents see their own reports, the alert-raised cases of their communities and the cases their
+    reports were merged into."""
     return case_store.list_cases(
         conn,
         communities=community_scope(user),
@@ -184,13 +223,57 @@ def get_case(case_id: int, conn: Conn, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.post("/cases/{case_id}/actions", response_model=CaseDetail)
-def act_on_case(case_id: int, body: ActionIn, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    """acknowledge, start, resolve (with a note), close (admin/operator: the verifier), reopen,
-    cancel (with a reason), assign (to a team). A move the lifecycle does not allow answers 409."""
+def act_on_case(
+    case_id: int, body: ActionIn, conn: Conn, user: CurrentUser, settings: AppSettings
+) -> dict[str, Any]:
+    """acknowledge, start, resolve (with a note), close (admin/operator: the verifier; verified
+    closure), reopen (counts as rework), cancel (with a reason), assign (to a team), confirm_on_site
+    (admin/operator), suspend / extend (reason; extend_by) and approve_… / decline_… (admin/operator,
+    not the requester), resume. A move the lifecycle or a check does not allow answers 409."""
     _case_for(user, case_store.get_case(conn, case_id), case_id)
-    request = ActionRequest(body.action, note=body.note, team=body.team, reason=body.reason)
+    request = ActionRequest(
+        body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
+    )
     with _refusals():
-        handling.act(conn, case_id, user, request, datetime.now(UTC))
+        handling.act(conn, case_id, user, request, datetime.now(UTC), config.current(settings.routing_file))
+    return _found(case_store.get_case(conn, case_id), case_id)
+
+
+@router.post("/cases/{case_id}/attachments", response_model=EvidenceOut, status_code=status.HTTP_201_CREATED)
+def attach_evidence(case_id: int, body: EvidenceIn, conn: Conn, user: Handler) -> EvidenceOut:
+    """A handler's photo of the finished work; verified closure asks for one where the category
+    requires it."""
+    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    with _refusals():
+        photo = decode_photo(body.photo)
+        attachment_id = handling.attach_evidence(
+            conn, case_id, user, photo.content_type, photo.data, datetime.now(UTC), body.note
+        )
+    return EvidenceOut(
+        id=attachment_id, case_id=case_id, content_type=photo.content_type, size=len(photo.data)
+    )
+
+
+@router.post("/cases/{case_id}/merge", response_model=CaseDetail)
+def merge_case(case_id: int, body: MergeIn, conn: Conn, user: Verifier) -> dict[str, Any]:
+    """Merge this case into `into` (one case per problem): this case is cancelled with "merged into
+    #N"; its reporter follows the surviving case, which is returned. 409 when either is not open."""
+    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    _case_for(user, case_store.get_case(conn, body.into), body.into)
+    with _refusals():
+        merging.merge(
+            conn, case_id, body.into, by=user.username, by_id=user.id, now=datetime.now(UTC), note=body.note
+        )
+    return _found(case_store.get_case(conn, body.into), body.into)
+
+
+@router.post("/cases/{case_id}/split", response_model=CaseDetail)
+def split_case(case_id: int, body: SplitIn, conn: Conn, user: Verifier) -> dict[str, Any]:
+    """Undo the merge of this case: it gets back the status it had, and its alerts leave the surviving
+    case. 409 when it is not merged."""
+    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    with _refusals():
+        merging.split(conn, case_id, by=user.username, now=datetime.now(UTC), note=body.note)
     return _found(case_store.get_case(conn, case_id), case_id)
 
 
@@ -218,10 +301,17 @@ def get_attachment(case_id: int, attachment_id: int, conn: Conn, user: CurrentUs
 
 
 def _case_for(user: User, record: dict[str, Any] | None, case_id: int) -> dict[str, Any]:
-    """Outside one's scope looks the same as absent; residents' scope is their own reports and the
-    alert-raised cases of their communities, never a neighbour's report."""
+    """Outside one's scope looks the same as absent; residents' scope is their own reports, the
+    alert-raised cases of their communities and the cases their reports were merged into, never a
+    neighbour's report."""
     case = visible(user, record, f"case {case_id}")
-    if user.role == "resident" and case["source"] != "alert" and case["reporter_id"] != user.id:
+    merged_reporter = any(m["reporter_id"] == user.id for m in case.get("merged_cases", []))
+    if (
+        user.role == "resident"
+        and case["source"] != "alert"
+        and case["reporter_id"] != user.id
+        and not merged_reporter
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id} in your communities")
     return case
 

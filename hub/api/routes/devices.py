@@ -1,15 +1,18 @@
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import AppSettings, Conn, CurrentUser, require, visible
+from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
 from hub.devices import service
 from hub.devices.service import RowResult
+from hub.domain.devices import DeviceKind
 from hub.store import devices as device_store
 from hub.store.users import User
 
 router = APIRouter(tags=["devices"])
+MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any registry, far below its limit
 
 
 class ImportIn(BaseModel):
@@ -99,3 +102,53 @@ def _import(conn: Conn, settings: AppSettings, rows: list[dict[str, Any]], rotat
 @router.get("/devices/{device_id}")
 def get_device(device_id: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
     return visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
+
+
+DeviceState = Literal["ok", "alerting", "offline", "low_battery"]
+
+
+class DeviceListed(BaseModel):
+    id: str
+    kind: DeviceKind
+    community_id: str
+    building: str | None
+    grid: str | None
+    plan_x: float | None
+    plan_y: float | None
+    online: bool
+    last_seen: datetime | None
+    battery_pct: float | None
+    open_alerts: int = Field(description="open alerts raised by this device")
+    state: DeviceState = Field(
+        description="alerting (an open alert), else offline (or never heard), else low_battery "
+        "(below 20 %), else ok"
+    )
+
+
+@router.get("/devices", response_model=list[DeviceListed])
+def list_devices(
+    conn: Conn,
+    user: CurrentUser,
+    response: Response,
+    community: str | None = Query(default=None, max_length=64),
+    building: str | None = Query(default=None, max_length=64),
+    grid: str | None = Query(default=None, max_length=64),
+    kind: DeviceKind | None = None,
+    state: DeviceState | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
+) -> list[dict[str, Any]]:
+    """Devices of the caller's communities with their live state; `X-Total-Count` says how many match."""
+    rows, total = device_store.list_devices(
+        conn,
+        communities=community_scope(user),
+        community=community,
+        building=building,
+        grid=grid,
+        kind=kind.value if kind is not None else None,
+        state=state,
+        limit=limit,
+        offset=offset,
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return rows

@@ -1,28 +1,40 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from hub.api.deps import Conn, CurrentUser, community_scope, require
+from hub.store import cases as case_store
+from hub.store import devices as device_store
 from hub.store import silences
 from hub.store.users import User
 
 router = APIRouter(tags=["silences"])
 Operator = Annotated[User, Depends(require("admin", "operator"))]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class SilenceIn(BaseModel):
     """What to silence (at least one of rule, device, community; a building needs its community),
     for how long, and why. Matching alerts are recorded but open no case."""
 
-    rule_id: str | None = None
-    device_id: str | None = None
-    community_id: str | None = None
-    building: str | None = None
+    rule_id: str | None = Field(default=None, min_length=1, max_length=100)
+    device_id: str | None = Field(default=None, min_length=1, max_length=100)
+    community_id: str | None = Field(default=None, min_length=1, max_length=100)
+    building: str | None = Field(default=None, min_length=1, max_length=100)
     starts_at: AwareDatetime | None = Field(default=None, description="default: now")
     ends_at: AwareDatetime
     reason: str = Field(min_length=3, max_length=500, examples=["pump replacement in manhole 3"])
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _storable(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not EARLIEST <= v < LATEST:  # comparing aware datetimes cannot overflow
+            raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+        return v
 
     @model_validator(mode="after")
     def _says_what(self) -> "SilenceIn":
@@ -50,17 +62,26 @@ class SilenceOut(BaseModel):
 
 @router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
 def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any]:
-    return silences.create(
-        conn,
-        rule_id=body.rule_id,
-        device_id=body.device_id,
-        community_id=body.community_id,
-        building=body.building,
-        starts_at=body.starts_at or datetime.now(UTC),
-        ends_at=body.ends_at,
-        reason=body.reason,
-        created_by=user.username,
-    )
+    if body.device_id is not None and device_store.get_device(conn, body.device_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no device {body.device_id}")
+    if body.community_id is not None and not case_store.community_exists(conn, body.community_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no community {body.community_id}")
+    try:
+        return silences.create(
+            conn,
+            rule_id=body.rule_id,
+            device_id=body.device_id,
+            community_id=body.community_id,
+            building=body.building,
+            starts_at=body.starts_at or datetime.now(UTC),
+            ends_at=body.ends_at,
+            reason=body.reason,
+            created_by=user.username,
+        )
+    except psycopg.errors.ForeignKeyViolation:  # deleted between the check and the insert
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "the device or community to silence does not exist"
+        ) from None
 
 
 @router.get("/silences", response_model=list[SilenceOut])

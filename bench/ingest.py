@@ -1,0 +1,568 @@
+"""Ingest benchmark: how many messages a second the hub stores, at what CPU and memory, losing none.
+
+    cd /work/main && .venv/bin/python -m bench.ingest --devices 10000 --seconds 60 \\
+        [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules]
+
+It sets up what the tests set up (a fresh database in the private TimescaleDB cluster, migrated; a
+private Mosquitto rendered from deploy/mosquitto/mosquitto.conf), registers the fleet with one COPY,
+starts the hub as its own process (`python -m hub run`, as in production) with the `loadgen` broker
+account enabled, and publishes from `--publishers` separate processes, because the generator must not
+be the bottleneck it is measuring. Everything it started is stopped and the database dropped at the
+end, also on Ctrl-C or an error. Progress goes to stderr; the result is one JSON line on stdout.
+
+Definitions (all counts include the probe messages, which are ordinary readings):
+
+- `sent`: messages whose PUBACK arrived (at QoS 0: messages written to the socket). Only these are
+  the broker's responsibility, so only these can be "lost".
+- `stored`: rows in all telemetry and event hypertables; `distinct_keys`: distinct
+  (device_id, time, seq) per table, counted with GROUP BY.
+- `lost` = max(0, sent − distinct_keys); `duplicated` = stored − distinct_keys (the unique indexes
+  should make it 0; checked anyway, since an index change could silently break exactly-once).
+- `msgs_per_s` = stored / (max(received_at) − min(received_at)): the rate of committed data from
+  the hub's first receive to its last, which includes draining any backlog after publishing ends.
+  It can only reach `--rate` when the hub keeps up; raise `--rate` to find the ceiling.
+- `p50_ingest_ms` / `p99_ingest_ms`: percentiles of (received_at − time) over stored rows: payload
+  `ts` is the publish time, so this is publish → hub callback (broker hop and MQTT queueing; when the
+  hub falls behind, the broker holds the backlog and this grows). Not commit latency.
+- `p50_commit_ms` / `p99_commit_ms`: from a probe (bench/probe.py) that publishes one reading a
+  second and polls the database every 5 ms: publish → visible to another session's query, i.e.
+  broker + hub queue + batch wait + commit. About `seconds` samples, so p99 is near the maximum.
+- `hub_cpu_us_per_msg`: user + system CPU of the hub process (/proc/<pid>/stat) from just before
+  the first publish to the moment the last row was seen committed, divided by `stored`. The same
+  window gives `broker_cpu_us_per_msg`, `db_cpu_us_per_msg` (every process of the PostgreSQL
+  cluster), `loadgen_cpu_us_per_msg` and `machine_cpu_busy_pct`, to show where a small machine's
+  CPU goes.
+- `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped.
+- `machine_busy_before_pct`: how busy the machine was in the second before publishing, with the hub
+  idle. Anything well above a few percent means something else (a test run restarting the shared
+  PostgreSQL, say) competes for the two cores, and the numbers are not comparable.
+
+`--profile FILE` runs `py-spy record --threads --nonblocking --format raw` on the hub for the publishing
+window (py-spy: `.venv/bin/pip install py-spy`). Sampling costs the hub some CPU, so take throughput
+and CPU figures from a run without it.
+
+The hub is measured from outside only (/proc and the database): it may have no /metrics endpoint,
+and instrumentation inside it would change what is measured.
+"""
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench import procstat
+from bench.fleet import Device, fleet, probe_device, register
+from bench.loadgen import ACK_GRACE_S, OVERRUN_S, WorkerResult, WorkerSpec, drain_events, run_worker
+from bench.probe import Probe
+from bench.services import HubProcess, create_database, drop_database, new_broker, new_hub
+from hub.devices.service import LOADGEN_USER
+from hub.store.migrations import migrate
+from hub.store.telemetry import ALL_TABLES
+
+PREFIX = "sc/v1"
+HOST = "127.0.0.1"
+PROGRESS_EVERY_S = 5.0
+DRAIN_POLL_S = 0.5
+BUSY_WARN_PCT = 10.0
+
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """CPU counters taken together, so every component is measured over the same window."""
+
+    at: float
+    hub: float
+    broker: float
+    db: float
+    machine: procstat.MachineCpu
+
+
+class Measured:
+    def __init__(self, hub_pid: int, broker_pid: int, postmaster_pid: int | None) -> None:
+        self.hub_pid = hub_pid
+        self.broker_pid = broker_pid
+        self.postmaster_pid = postmaster_pid
+
+    def snapshot(self) -> Snapshot:
+        db = procstat.family_cpu_seconds(self.postmaster_pid) if self.postmaster_pid else 0.0
+        return Snapshot(
+            time.monotonic(),
+            procstat.cpu_seconds(self.hub_pid),
+            procstat.cpu_seconds(self.broker_pid),
+            db,
+            procstat.machine_cpu(),
+        )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n", 1)[0])
+    p.add_argument(
+        "--devices", type=int, default=10_000, help="registered devices publishing (default 10000)"
+    )
+    p.add_argument("--seconds", type=float, default=60.0, help="publishing time (default 60)")
+    p.add_argument("--rate", type=float, default=10_000.0, help="target msgs/s over all publishers")
+    p.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    p.add_argument("--publishers", type=int, default=3, help="load generator processes (default 3)")
+    p.add_argument("--connections", type=int, default=1, help="MQTT connections per publisher (default 1)")
+    p.add_argument("--no-rules", action="store_true", help="run the hub with an empty rule set")
+    p.add_argument(
+        "--batch-delay-ms", type=int, default=100, help="HUB_BATCH_MAX_DELAY_MS (default 100, the hub's own)"
+    )
+    p.add_argument("--drain-timeout", type=float, default=240.0, help="max wait for the hub to catch up")
+    p.add_argument("--settle", type=float, default=5.0, help="row count unchanged this long = drained")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="record the hub with py-spy during publishing into this file (collapsed stacks, --threads)",
+    )
+    p.add_argument("--profile-idle", action="store_true", help="include waiting threads in the profile")
+    args = p.parse_args(argv)
+    if args.devices < args.publishers * args.connections:
+        p.error("need at least one device per connection")
+    if min(args.seconds, args.rate, args.publishers, args.connections) <= 0:
+        p.error("--seconds, --rate, --publishers and --connections must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def terminate(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    stack = ExitStack()
+    try:
+        report = run(args, stack)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    except psycopg.OperationalError as exc:
+        # The cluster is shared with the test suite, which restarts PostgreSQL on purpose.
+        log(f"lost the database ({exc}); was PostgreSQL restarted by another process? No result.")
+        return 1
+    finally:
+        # A second Ctrl-C must not leave a broker, a hub or a database behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log("cleaning up: publishers, hub, broker, database")
+        try:
+            stack.close()
+        except Exception as exc:
+            # The measurement is complete; a failed clean-up is reported, not allowed to hide it.
+            log(f"clean-up failed: {exc!r}")
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
+    name, url = create_database()
+    stack.callback(drop_database, name)
+    log(f"database {name}: migrating")
+    migrate(url)
+    devices = fleet(args.devices)
+    probe_dev = probe_device()
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        register(conn, [*devices, probe_dev])
+    log(f"registered {len(devices)} devices (+1 probe) in {time.monotonic() - started:.2f}s: {_mix(devices)}")
+
+    broker = new_broker()
+    stack.callback(broker.cleanup)
+    broker.start()
+    workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    stack.callback(shutil.rmtree, workdir, True)
+    loadgen_pw = secrets.token_urlsafe(16)
+    env = {"HUB_MQTT_LOADGEN_PASSWORD": loadgen_pw, "HUB_BATCH_MAX_DELAY_MS": str(args.batch_delay_ms)}
+    if args.no_rules:
+        rules_dir = workdir / "rules"
+        rules_dir.mkdir()
+        (rules_dir / "none.yaml").write_text("rules: []\n")
+        env["HUB_RULES_DIR"] = str(rules_dir)
+    hub = new_hub(url, broker, workdir, **env)
+    stack.callback(hub.stop)
+    log(f"starting broker on :{broker.port} and hub ({'no rules' if args.no_rules else 'default rules'})")
+    hub.start(timeout=60)
+    assert hub.proc is not None
+    assert broker.proc is not None
+    hub_pid = hub.proc.pid
+    log(f"hub pid {hub_pid} healthy and subscribed")
+
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    go = ctx.Event()
+    start_at = ctx.Value("d", 0.0, lock=False)
+    progress = ctx.Array("q", 2 * args.publishers, lock=False)
+    procs = []
+    for i in range(args.publishers):
+        share = tuple(devices[i :: args.publishers])
+        spec = WorkerSpec(
+            index=i,
+            host=HOST,
+            port=broker.port,
+            username=LOADGEN_USER,
+            password=loadgen_pw,
+            prefix=PREFIX,
+            devices=share,
+            rate=args.rate * len(share) / len(devices),
+            seconds=args.seconds,
+            qos=args.qos,
+            connections=args.connections,
+            seed=args.seed,
+        )
+        procs.append(
+            ctx.Process(
+                target=run_worker,
+                args=(spec, events, go, start_at, progress),
+                name=f"loadgen-{i}",
+                daemon=True,
+            )
+        )
+    stack.callback(_stop_workers, procs)
+    for proc in procs:
+        proc.start()
+    _wait_ready(events, procs)
+    log(f"{args.publishers} publisher(s) × {args.connections} connection(s) connected as {LOADGEN_USER!r}")
+
+    monitor = psycopg.connect(url, autocommit=True)
+    stack.callback(monitor.close)
+    measured = Measured(hub_pid, broker.proc.pid, _postmaster_pid(monitor))
+    probe = Probe(url, HOST, broker.port, LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
+    stack.callback(probe.stop)
+
+    idle = procstat.machine_cpu()
+    time.sleep(1.0)
+    busy_before = procstat.machine_cpu().busy_pct_since(idle)
+    if busy_before > BUSY_WARN_PCT:
+        log(
+            f"warning: the machine was {busy_before:.0f}% busy before publishing; other load skews the results"
+        )
+    if args.profile is not None:
+        _start_profiler(args, hub_pid, stack)
+
+    before = measured.snapshot()
+    start_at.value = time.monotonic() + 0.2
+    go.set()
+    probe.start_publishing(at=start_at.value)
+    log(f"publishing {args.rate:.0f} msg/s at QoS {args.qos} for {args.seconds:.0f}s")
+    results = _publish_phase(args, events, procs, progress, hub, probe, monitor, before, measured)
+    probe.stop_publishing()
+
+    sent = sum(r.acked for r in results) + probe.acked
+    log(f"publishing done: {sent} acknowledged; waiting for the hub to commit the rest")
+    after, drain_s = _drain(args, monitor, measured, probe, hub, expected=sent)
+    probe.stop()
+    if probe.error is not None:
+        raise probe.error
+    sent = sum(r.acked for r in results) + probe.acked
+    hub_rss_mb = procstat.peak_rss_mb(hub_pid)
+    report = _report(args, monitor, results, probe, before, after, drain_s, sent, hub_rss_mb)
+    report["machine_busy_before_pct"] = round(busy_before, 1)
+    return report
+
+
+def _start_profiler(args: argparse.Namespace, hub_pid: int, stack: ExitStack) -> None:
+    exe = Path(sys.executable).with_name("py-spy")
+    if not exe.exists():
+        found = shutil.which("py-spy")
+        if found is None:
+            raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
+        exe = Path(found)
+    cmd = [str(exe), "record", "-p", str(hub_pid), "-d", str(math.ceil(args.seconds))]
+    cmd += ["-r", "100", "--threads", "--nonblocking", "-f", "raw", "-o", str(args.profile)]
+    if args.profile_idle:
+        cmd.append("--idle")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - our own argv
+    stack.callback(_stop_profiler, proc, args.profile)
+    log(f"profiling hub pid {hub_pid} into {args.profile}")
+
+
+def _stop_profiler(proc: "subprocess.Popen[bytes]", path: Path) -> None:
+    """py-spy writes its file when its duration ends or on SIGINT; give it the chance to finish."""
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log(f"profile written to {path}" if path.exists() else f"py-spy wrote no profile ({proc.returncode})")
+
+
+def _mix(devices: list[Device]) -> str:
+    counts: dict[str, int] = {}
+    for d in devices:
+        counts[d.kind] = counts.get(d.kind, 0) + 1
+    communities = len({d.community for d in devices})
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) + f" in {communities} communities"
+
+
+def _wait_ready(events: Any, procs: list[Any]) -> None:
+    ready: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(ready) < len(procs):
+        if time.monotonic() > deadline:
+            raise RuntimeError("publishers did not connect within 120s")
+        for item in drain_events(events, 0.5):
+            if item[0] == "error":
+                raise RuntimeError(f"publisher {item[1]} failed:\n{item[2]}")
+            if item[0] == "ready":
+                ready.add(item[1])
+        dead = [p.name for p in procs if p.exitcode is not None]
+        if dead and len(ready) < len(procs):
+            raise RuntimeError(f"publisher process(es) {', '.join(dead)} exited before connecting")
+
+
+def _publish_phase(
+    args: argparse.Namespace,
+    events: Any,
+    procs: list[Any],
+    progress: Any,
+    hub: HubProcess,
+    probe: Probe,
+    monitor: psycopg.Connection[Any],
+    before: Snapshot,
+    measured: Measured,
+) -> list[WorkerResult]:
+    done: dict[int, WorkerResult] = {}
+    deadline = time.monotonic() + args.seconds + OVERRUN_S + ACK_GRACE_S + 30
+    next_report = time.monotonic() + PROGRESS_EVERY_S
+    while len(done) < len(procs):
+        for item in drain_events(events, 0.5):
+            if item[0] == "error":
+                raise RuntimeError(f"publisher {item[1]} failed:\n{item[2]}")
+            if item[0] == "done":
+                result: WorkerResult = item[2]
+                done[result.index] = result
+                for note in result.notes:
+                    log(note)
+        _check_alive(hub, probe)
+        lost_workers = [p.name for i, p in enumerate(procs) if p.exitcode is not None and i not in done]
+        if lost_workers:
+            # A result may still be in the queue's pipe when the process has just exited.
+            for item in drain_events(events, 2.0):
+                if item[0] == "done":
+                    done[item[2].index] = item[2]
+            lost_workers = [p.name for i, p in enumerate(procs) if p.exitcode is not None and i not in done]
+            if lost_workers:
+                raise RuntimeError(f"publisher process(es) {', '.join(lost_workers)} died")
+        now = time.monotonic()
+        if now > deadline:
+            raise RuntimeError("publishers did not finish in time")
+        if now >= next_report:
+            next_report = now + PROGRESS_EVERY_S
+            published = sum(progress[2 * i] for i in range(len(procs)))
+            acked = sum(progress[2 * i + 1] for i in range(len(procs)))
+            snap = measured.snapshot()
+            elapsed = max(now - before.at - 0.2, 1e-9)
+            lat = probe.latencies_s[-1] * 1000 if probe.latencies_s else float("nan")
+            log(
+                f"published {published} ({published / elapsed:.0f}/s), acked {acked}, stored {_count_rows(monitor)}, "
+                f"last probe {lat:.0f} ms, hub CPU {100 * (snap.hub - before.hub) / elapsed:.0f}%, "
+                f"machine busy {snap.machine.busy_pct_since(before.machine):.0f}%"
+            )
+    return [done[i] for i in sorted(done)]
+
+
+def _drain(
+    args: argparse.Namespace,
+    monitor: psycopg.Connection[Any],
+    measured: Measured,
+    probe: Probe,
+    hub: HubProcess,
+    expected: int,
+) -> tuple[Snapshot, float]:
+    """Wait until the stored count reaches `expected` (and every probe is seen) or stops growing.
+
+    The returned snapshot is the one taken when the final count was first observed, so idle time
+    spent confirming that nothing more arrives is not charged to the hub.
+    """
+    started = time.monotonic()
+    count = _count_rows(monitor)
+    final = measured.snapshot()
+    changed_at = time.monotonic()
+    next_report = started + PROGRESS_EVERY_S
+    while True:
+        _check_alive(hub, probe)
+        now = time.monotonic()
+        if count >= expected and probe.outstanding == 0:
+            break
+        if now - changed_at >= args.settle:
+            log(f"row count steady at {count} for {args.settle:.0f}s (expected {expected})")
+            break
+        if now - started > args.drain_timeout:
+            log(f"gave up waiting after {args.drain_timeout:.0f}s: {count} of {expected} stored")
+            break
+        if now >= next_report:
+            next_report = now + PROGRESS_EVERY_S
+            log(f"draining: {count} of {expected} stored, {probe.outstanding} probe(s) not yet visible")
+        time.sleep(DRAIN_POLL_S)
+        snap = measured.snapshot()
+        new_count = _count_rows(monitor)
+        if new_count != count:
+            count, final, changed_at = new_count, snap, time.monotonic()
+    return final, final.at - started
+
+
+def _check_alive(hub: HubProcess, probe: Probe) -> None:
+    if hub.proc is not None and hub.proc.poll() is not None:
+        raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
+    if probe.error is not None:
+        raise probe.error
+
+
+def _tables() -> list[sql.Identifier]:
+    return [sql.Identifier(t.name) for t in ALL_TABLES]
+
+
+def _count_rows(conn: psycopg.Connection[Any]) -> int:
+    query = sql.SQL("SELECT {}").format(
+        sql.SQL(" + ").join(sql.SQL("(SELECT count(*) FROM {})").format(t) for t in _tables())
+    )
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
+    """The cluster's postmaster is the parent of our backend; None if /proc does not show it."""
+    try:
+        return procstat.parent_pid(conn.info.backend_pid)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank: with few samples an interpolated p99 would invent a value never observed."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _report(
+    args: argparse.Namespace,
+    conn: psycopg.Connection[Any],
+    results: list[WorkerResult],
+    probe: Probe,
+    before: Snapshot,
+    after: Snapshot,
+    drain_s: float,
+    sent: int,
+    hub_rss_mb: float,
+) -> dict[str, Any]:
+    distinct_keys = duplicated = 0
+    for t in _tables():
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*), coalesce(sum(n - 1), 0) FROM "
+                "(SELECT count(*) AS n FROM {} GROUP BY device_id, time, seq) AS g"
+            ).format(t)
+        ).fetchone()
+        assert row is not None
+        distinct_keys += int(row[0])
+        duplicated += int(row[1])
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT time, received_at FROM {}").format(t) for t in _tables()
+    )
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at))::float8, "
+            "percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM received_at - time)::float8) FROM ({}) AS r"
+        ).format(union)
+    ).fetchone()
+    assert row is not None
+    stored, span_s, ingest = int(row[0]), float(row[1] or 0.0), row[2] or [None, None]
+    dead = conn.execute(
+        "SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY count(*) DESC LIMIT 5"
+    ).fetchall()
+    dead_lettered = sum(int(n) for _, n in dead)
+    for reason, n in dead:
+        log(f"dead-lettered {n}: {reason}")
+    alerts_row = conn.execute("SELECT count(*) FROM alerts").fetchone()
+    alerts = int(alerts_row[0]) if alerts_row else 0
+
+    published = sum(r.published for r in results) + probe.sent
+    publish_s = max((r.publish_s for r in results), default=0.0)
+    loadgen_cpu = sum(r.cpu_s for r in results)
+    per_msg = 1e6 / stored if stored else float("nan")
+    lat = probe.latencies_s
+    return {
+        "devices": args.devices,
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "qos": args.qos,
+        "rules": not args.no_rules,
+        "publishers": args.publishers,
+        "connections": args.connections,
+        "batch_delay_ms": args.batch_delay_ms,
+        "published": published,
+        "sent": sent,
+        "stored": stored,
+        "distinct_keys": distinct_keys,
+        "lost": max(0, sent - distinct_keys),
+        "duplicated": duplicated,
+        "dead_lettered": dead_lettered,
+        "alerts": alerts,
+        "msgs_per_s": round(stored / span_s, 1) if span_s > 0 else None,
+        "offered_msgs_per_s": round((published - probe.sent) / publish_s, 1) if publish_s > 0 else None,
+        "hub_cpu_us_per_msg": round((after.hub - before.hub) * per_msg, 1),
+        "hub_rss_mb": round(hub_rss_mb, 1),
+        "p50_commit_ms": _ms(_percentile(lat, 0.50)),
+        "p99_commit_ms": _ms(_percentile(lat, 0.99)),
+        "max_commit_ms": _ms(max(lat) if lat else None),
+        "probes": probe.sent,
+        "probes_not_seen": probe.sent - len(lat),
+        "p50_ingest_ms": _ms(ingest[0]),
+        "p99_ingest_ms": _ms(ingest[1]),
+        "drain_s": round(drain_s, 1),
+        "broker_cpu_us_per_msg": round((after.broker - before.broker) * per_msg, 1),
+        "db_cpu_us_per_msg": round((after.db - before.db) * per_msg, 1),
+        "loadgen_cpu_us_per_msg": round(loadgen_cpu * per_msg, 1),
+        "machine_cpu_busy_pct": round(after.machine.busy_pct_since(before.machine), 1),
+    }
+
+
+def _stop_workers(procs: list[Any]) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        if p.pid is None:  # never started
+            continue
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join(5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

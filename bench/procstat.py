@@ -1,0 +1,77 @@
+"""CPU and memory of processes from /proc, so the benchmark measures the hub without asking it.
+
+Reading the kernel's accounting needs no cooperation from the hub (no /metrics endpoint, no
+instrumentation that would itself cost CPU) and works the same for the broker and PostgreSQL.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields after the command name; the name is in parentheses and may itself contain spaces."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        f = _stat_fields(pid)
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return 0.0
+    return (int(f[11]) + int(f[12])) / _TICKS  # utime, stime: fields 14 and 15 of proc(5)
+
+
+def parent_pid(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
+
+
+def children(ppid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if parent_pid(int(entry.name)) == ppid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                continue
+    return found
+
+
+def family_cpu_seconds(root: int) -> float:
+    """CPU of a process and its direct children (PostgreSQL: postmaster, backends, background workers).
+
+    A child that exits between two samples takes its CPU with it; the benchmark keeps its own
+    connections open, so only short-lived helpers are missed.
+    """
+    return cpu_seconds(root) + sum(cpu_seconds(p) for p in children(root))
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the resident-set high-water mark since the process started."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+@dataclass(frozen=True)
+class MachineCpu:
+    busy: int
+    total: int
+
+    def busy_pct_since(self, earlier: "MachineCpu") -> float:
+        """Share of all cores' time spent busy between two samples (100 = every core saturated)."""
+        total = self.total - earlier.total
+        return 100.0 * (self.busy - earlier.busy) / total if total > 0 else 0.0
+
+
+def machine_cpu() -> MachineCpu:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return MachineCpu(total - idle, total)

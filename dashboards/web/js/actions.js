@@ -1,0 +1,105 @@
+// Case actions (POST /cases/{id}/actions) as buttons: one click for acknowledge/start/close/reopen, two
+// for those that need words (resolve: a note, cancel: a reason, assign: a team).
+import { api } from "./api.js";
+import { h, clear, label, toast } from "./dom.js";
+import { t } from "./i18n.js";
+
+// The actions each status allows; tests/test_dashboard_static.py checks it against hub/cases/lifecycle.py.
+// ACTIONS-BEGIN
+export const ACTIONS_BY_STATUS = {
+  "new": ["assign", "cancel"],
+  "dispatched": ["acknowledge", "assign", "cancel"],
+  "acknowledged": ["start", "assign", "cancel"],
+  "in_progress": ["resolve", "assign", "cancel"],
+  "resolved": ["close", "reopen"],
+  "reopened": ["acknowledge", "start", "assign", "cancel"],
+  "closed": [],
+  "cancelled": []
+};
+// ACTIONS-END
+
+const NEEDS = { resolve: "note", cancel: "reason", assign: "team" };
+const HANDLERS = new Set(["admin", "operator", "manager"]);
+const VERIFIERS = new Set(["admin", "operator"]);
+
+let teamList = null;
+async function teams() {
+  if (teamList === null) {
+    teamList = api("/teams").then((rows) => rows.map((r) => r.team)).catch(() => []);
+  }
+  return teamList;
+}
+
+export function allowedActions(c, role) {
+  if (!HANDLERS.has(role)) return [];
+  return (ACTIONS_BY_STATUS[c.status] || []).filter((a) => a !== "close" || VERIFIERS.has(role));
+}
+
+export async function act(caseId, action, extra = {}) {
+  return api(`/cases/${caseId}/actions`, { method: "POST", body: { action, ...extra } });
+}
+
+/**
+ * The action buttons of a case. `only` limits them (the queue shows the quick ones); onDone receives the
+ * updated case.
+ */
+export function actionBar(c, role, onDone, { only = null } = {}) {
+  const bar = h("div", { class: "actions", dataset: { caseId: c.id } });
+  const actions = allowedActions(c, role).filter((a) => !only || only.includes(a));
+
+  const run = async (action, extra, buttons) => {
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const updated = await act(c.id, action, extra);
+      toast(t("action.done", { id: c.id, status: label("status", updated.status) }), "ok");
+      onDone(updated);
+    } catch (err) {
+      toast(t("action.failed", { msg: err.message }), "error");
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  };
+
+  const showButtons = () => {
+    const buttons = actions.map((a) =>
+      h("button", {
+        type: "button",
+        class: ["btn", `btn-${a}`],
+        dataset: { action: a },
+        onclick: (ev) => {
+          ev.stopPropagation();
+          if (NEEDS[a]) showForm(a);
+          else run(a, {}, buttons);
+        },
+      }, label("action", a) + (NEEDS[a] ? "…" : "")),
+    );
+    clear(bar, buttons);
+  };
+
+  const showForm = (a) => {
+    const field = NEEDS[a];
+    const input = h("input", {
+      name: field, required: true, maxlength: field === "team" ? 64 : 4000, "aria-label": t(`action.${field}`),
+      placeholder: t(`action.${field}`), autocomplete: "off",
+      ...(field === "team" ? { list: `teams-${c.id}`, pattern: "[a-z0-9][a-z0-9_.\\-]{0,63}" } : {}),
+    });
+    const datalist = field === "team" ? h("datalist", { id: `teams-${c.id}` }) : null;
+    if (datalist) teams().then((names) => datalist.append(...names.map((n) => h("option", { value: n }))));
+    const confirm = h("button", { type: "submit", class: ["btn", `btn-${a}`, "btn-confirm"], dataset: { confirm: a } }, t("action.confirm"));
+    const back = h("button", { type: "button", class: "btn btn-plain", onclick: (ev) => { ev.stopPropagation(); showButtons(); } }, t("action.back"));
+    const form = h("form", {
+      class: "action-form",
+      onclick: (ev) => ev.stopPropagation(),
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const value = input.value.trim();
+        if (!value) { input.focus(); return; }
+        run(a, { [field]: value }, [confirm, back]);
+      },
+    }, h("span", { class: "action-name" }, label("action", a)), input, datalist, confirm, back);
+    clear(bar, form);
+    input.focus();
+  };
+
+  showButtons();
+  return bar;
+}

@@ -1,0 +1,157 @@
+// One device: registry data and live state, its latest values, telemetry charts over 1 h to 30 d, and its
+// alerts and cases.
+import { api } from "../api.js";
+import { chartFigure } from "../charts.js";
+import { ago, badge, clear, fmtNumber, fmtTime, h, label, notice } from "../dom.js";
+import { t } from "../i18n.js";
+
+const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
+const UNITS = [
+  ["_pct_per_m", "%/m"], ["_pct_lel", "% LEL"], ["_ug_m3", "µg/m³"], ["_pct", "%"], ["_dbm", "dBm"], ["_db", "dB"],
+  ["_deg", "°"], ["_ppm", "ppm"], ["_cm", "cm"], ["_c", "°C"], ["_w", "W"], ["_v", "V"], ["_a", "A"], ["_s", "s"],
+];
+
+// Boolean telemetry fields (charted as yes/no); tests/test_dashboard_static.py checks them against the hub.
+// BOOLEANS-BEGIN
+export const BOOLEAN_METRICS = [
+  "alarm", "cabinet_door_open", "cover_open", "door_open", "emergency_call", "fault", "lamp_on", "tamper", "test_button"
+];
+// BOOLEANS-END
+
+export const unitOf = (metric) => (UNITS.find(([suffix]) => metric.endsWith(suffix)) || [null, ""])[1];
+
+export function deviceState(d, alerts) {
+  if (alerts.some((a) => a.status === "open")) return "alerting";
+  if (!d.online) return "offline";
+  if (d.battery_pct !== null && d.battery_pct < 20) return "low_battery";
+  return "ok";
+}
+
+export function deviceView(root, { user, params }) {
+  const id = decodeURIComponent(params[0]);
+  let range = sessionStorage.getItem("device.range") || "24h";
+  if (!(range in RANGES)) range = "24h";
+  let stopped = false;
+  let device = null;
+  const charts = h("div", { class: "charts" });
+  clear(root, notice(t("common.loading")));
+
+  async function load() {
+    let alerts;
+    let cases;
+    try {
+      [device, alerts, cases] = await Promise.all([
+        api(`/devices/${encodeURIComponent(id)}`),
+        api(`/devices/${encodeURIComponent(id)}/alerts`, { query: { limit: 20 } }),
+        api(`/devices/${encodeURIComponent(id)}/cases`, { query: { limit: 20 } }),
+      ]);
+    } catch (err) {
+      if (stopped) return;
+      if (err.status === 404) clear(root, h("section", { class: "view-device" }, notice(t("device.notFound", { id }), "error")));
+      else if (err.status !== 401) clear(root, notice(t("common.error", { msg: err.message }), "error"));
+      return;
+    }
+    if (stopped) return;
+    const d = device;
+    const state = deviceState(d, alerts);
+    const latest = d.last_values || {};
+    const values = Object.entries(latest).filter(([k]) => !["ts", "seq"].includes(k)).sort(([a], [b]) => a.localeCompare(b));
+    const rangeButtons = Object.keys(RANGES).map((r) => h("button", {
+      type: "button", class: ["btn", "range"], dataset: { range: r }, "aria-pressed": String(r === range),
+      onclick: () => {
+        range = r;
+        sessionStorage.setItem("device.range", r);
+        rangeButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.range === r)));
+        drawCharts();
+      },
+    }, t(`range.${r}`)));
+    clear(root, h("section", { class: "view-device", dataset: { deviceId: d.id, state } },
+      h("div", { class: "toolbar" },
+        h("h2", {}, t("device.title", { id: d.id })), badge("state", state),
+        user.role !== "resident" ? h("a", { href: `#/plan/${encodeURIComponent(d.community_id)}` }, t("device.onPlan")) : null),
+      h("dl", { class: "facts" }, [
+        [t("device.kind"), label("kind", d.kind)],
+        [t("device.community"), d.community_id],
+        [t("device.building"), d.building || "–"],
+        [t("device.grid"), d.grid || "–"],
+        [t("device.lastSeen"), d.last_seen ? `${fmtTime(d.last_seen, true)} (${ago(d.last_seen)})` : t("device.never")],
+        latest.ts ? [t("device.readingTime"), fmtTime(latest.ts, true)] : null,
+        [t("device.battery"), d.battery_pct === null ? "–" : `${fmtNumber(d.battery_pct, 0)} %`],
+        [t("device.rssi"), d.rssi_dbm === null ? "–" : `${d.rssi_dbm} dBm`],
+        [t("device.installed"), d.installed_on || "–"],
+      ].filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      h("h3", {}, t("device.latest")),
+      values.length
+        ? h("table", { class: "values" }, h("tbody", {}, values.map(([k, v]) =>
+          h("tr", {}, h("th", { scope: "row" }, label("metric", k)), h("td", {}, `${fmtNumber(v)} ${typeof v === "number" ? unitOf(k) : ""}`)))))
+        : notice(t("device.noValues")),
+      h("div", { class: "toolbar" }, h("h3", {}, t("device.history")), h("div", { class: "ranges", role: "group" }, rangeButtons)),
+      charts,
+      h("h3", {}, t("device.alerts")),
+      alerts.length
+        ? h("ul", { class: "item-list" }, alerts.map((a) => h("li", { class: `alert-${a.status}` },
+          badge("severity", a.severity), " ", badge("alertStatus", a.status), " ", a.title, " · ", fmtTime(a.opened_at),
+          a.case_ids.map((c) => [" ", h("a", { href: `#/case/${c}` }, `#${c}`)]))))
+        : notice(t("common.none")),
+      h("h3", {}, t("device.cases")),
+      cases.length
+        ? h("ul", { class: "item-list" }, cases.map((c) => h("li", {},
+          h("a", { href: `#/case/${c.id}` }, `#${c.id}`), " ", badge("severity", c.severity), " ", badge("status", c.status), " ",
+          c.title, " · ", fmtTime(c.created_at))))
+        : notice(t("common.none"))));
+    drawCharts();
+  }
+
+  async function drawCharts() {
+    const to = Date.now();
+    const from = to - RANGES[range];
+    clear(charts, notice(t("common.loading")));
+    let data;
+    try {
+      data = await api(`/devices/${encodeURIComponent(id)}/telemetry`, {
+        query: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+      });
+    } catch (err) {
+      if (!stopped) clear(charts, notice(t("common.error", { msg: err.message }), "error"));
+      return;
+    }
+    if (stopped) return;
+    const figures = [];
+    const quiet = [];
+    for (const metric of data.metrics) {
+      const points = [];
+      const band = [];
+      let bool = false;
+      for (const p of data.points) {
+        const v = p[metric];
+        const ts = Date.parse(p.t);
+        if (v === null || v === undefined) { points.push({ t: ts, v: null }); continue; }
+        if (typeof v === "object") {
+          points.push({ t: ts, v: v.avg });
+          band.push({ t: ts, lo: v.min, hi: v.max });
+        } else {
+          bool = bool || typeof v === "boolean";
+          points.push({ t: ts, v: Number(v) });
+        }
+      }
+      if (!points.some((p) => p.v !== null)) continue;
+      const isBool = bool || BOOLEAN_METRICS.includes(metric);
+      if (isBool && points.every((p) => p.v === null || p.v === 0) && band.every((b) => b.hi === 0)) {
+        quiet.push(label("metric", metric));
+        continue;
+      }
+      const unit = unitOf(metric);
+      figures.push(chartFigure(`${label("metric", metric)}${unit ? ` (${unit})` : ""}`,
+        [{ name: label("metric", metric), points, band, step: isBool }], { from, to, bool: isBool, height: 140 }));
+    }
+    clear(charts,
+      h("p", { class: "muted" }, data.bucket === "raw" ? t("chart.raw") : t("chart.bucket", { bucket: data.bucket })),
+      figures.length ? figures : notice(t("chart.noData")),
+      quiet.length ? h("p", { class: "muted" }, t("device.alwaysNo", { names: quiet.join(", ") })) : null);
+    charts.dataset.bucket = data.bucket;
+    charts.dataset.points = String(data.points.length);
+  }
+
+  load();
+  return () => { stopped = true; };
+}

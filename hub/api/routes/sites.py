@@ -1,0 +1,123 @@
+"""The dashboard's site views: communities in the caller's scope, a community's plan with each device's
+state, and a device's alerts and cases. Scope as everywhere: outside one's communities looks absent."""
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from hub.api.deps import Conn, CurrentUser, community_scope, visible
+from hub.api.routes.devices import DeviceState
+from hub.domain.devices import DeviceKind
+from hub.store import devices as device_store
+
+router = APIRouter(tags=["sites"])
+
+
+class SiteSummary(BaseModel):
+    id: str
+    name: str
+    devices: int
+    states: dict[DeviceState, int] = Field(description="devices per state; states with none are left out")
+    kinds: dict[DeviceKind, int] = Field(description="devices per kind")
+    open_cases: int = Field(
+        description="cases not yet resolved, closed or cancelled, that the caller may see"
+    )
+
+
+class Box(BaseModel):
+    grid: str | None
+    building: str | None = None
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    devices: int
+
+
+class PlanDevice(BaseModel):
+    id: str
+    kind: DeviceKind
+    building: str | None
+    grid: str | None
+    plan_x: float | None
+    plan_y: float | None
+    state: DeviceState
+    battery_pct: float | None
+    open_alerts: int
+    last_seen: datetime | None
+
+
+class SitePlan(BaseModel):
+    id: str
+    name: str
+    grids: list[Box] = Field(description="per grid, the box around its placed devices (plan units 0–1000)")
+    buildings: list[Box] = Field(description="per building, the box around its placed devices")
+    devices: list[PlanDevice]
+    unplaced: int = Field(description="devices without plan_x/plan_y, listed but not drawn")
+
+
+class DeviceAlert(BaseModel):
+    id: int
+    rule_id: str
+    title: str
+    severity: str
+    category: str
+    status: str
+    started_at: datetime
+    opened_at: datetime
+    cleared_at: datetime | None
+    clear_reason: str | None
+    silence_id: int | None
+    case_ids: list[int]
+
+
+class DeviceCase(BaseModel):
+    id: int
+    title: str
+    category: str
+    severity: str
+    status: str
+    source: str
+    team: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.get("/sites", response_model=list[SiteSummary])
+def list_sites(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
+    """The communities the caller may see, with device states and open cases at a glance."""
+    return device_store.site_summaries(conn, community_scope(user), _resident(user))
+
+
+@router.get("/sites/{community}", response_model=SitePlan)
+def get_site(community: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
+    """A community's plan: devices with position and state, and boxes for its grids and buildings."""
+    scope = community_scope(user)
+    plan = device_store.site_plan(conn, community) if scope is None or community in scope else None
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {community} in your communities")
+    return plan
+
+
+@router.get("/devices/{device_id}/alerts", response_model=list[DeviceAlert], tags=["devices"])
+def get_device_alerts(
+    device_id: str, conn: Conn, user: CurrentUser, limit: int = Query(default=50, ge=1, le=500)
+) -> list[dict[str, Any]]:
+    """A device's alerts, newest first, with the cases each one is linked to."""
+    visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
+    return device_store.device_alerts(conn, device_id, limit)
+
+
+@router.get("/devices/{device_id}/cases", response_model=list[DeviceCase], tags=["devices"])
+def get_device_cases(
+    device_id: str, conn: Conn, user: CurrentUser, limit: int = Query(default=50, ge=1, le=500)
+) -> list[dict[str, Any]]:
+    """The cases about a device, newest first (residents: alert-raised ones and their own reports)."""
+    visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
+    return device_store.device_cases(conn, device_id, limit, _resident(user))
+
+
+def _resident(user: CurrentUser) -> int | None:
+    return user.id if user.role == "resident" else None

@@ -1,0 +1,100 @@
+"""Devices behind a down parent: their alerts are recorded, but go into the parent's case.
+
+A device may hang under a parent (`devices.parent_id`: a gateway, a lamp feeder cabinet). A parent is
+down while it is offline (its Last Will, an offline status, or the offline job) or has an open
+device-level alert of one of `topology.down_categories` (config/routing.yaml; device_health and
+infrastructure by default). An alert of a child — or grandchild — of a down parent, of one of
+`topology.suppress_categories` (device_health, infrastructure and lighting by default; life-safety
+categories are never suppressed unless listed), opens no case of its own: it is linked to the parent's
+case (`case_alerts`), marked `suppressed_by` the parent, and noted in the parent case's history. The
+parent's case is the open case of its down alert; when the parent is only offline, it is the open
+`device_health` case of the parent (subject = the parent's id), opened here if needed — the parent's own
+alert joins it later, as alerts on one subject and category always do. So a gateway outage makes one
+case, not one per device behind it.
+"""
+
+from typing import Any
+
+import psycopg
+
+from hub.cases import service
+from hub.cases.config import DispatchConfig
+from hub.cases.lifecycle import CaseStatus
+from hub.cases.routing import CaseFacts, route
+from hub.cases.sla import deadlines_for
+from hub.engine.evaluator import AlertOpened
+from hub.store import alerts as alert_store
+from hub.store import cases as case_store
+from hub.store import topology as topology_store
+
+PARENT_CATEGORY = "device_health"
+
+
+def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig) -> int | None:
+    """Returns the parent's case the alert went into, or None when no ancestor is down (or the alert
+    is not a device's own, or of a category that is never suppressed)."""
+    if a.subject != a.device.id or a.rule.category not in cfg.topology.suppress_categories:
+        return None
+    for parent in topology_store.ancestors(conn, a.device.id):
+        down = topology_store.down_alert_case(conn, parent["id"], cfg.topology.down_categories)
+        if down is None and parent["online"]:
+            continue
+        why = (
+            f"parent {parent['id']} has open alert {down[1]}"
+            if down is not None
+            else f"parent {parent['id']} is offline"
+        )
+        alert_id = alert_store.open_alert(conn, a)
+        if alert_id is None:
+            return None
+        case_id = (
+            down[2] if down is not None and down[2] is not None else _parent_case(conn, parent, a, cfg, why)
+        )
+        case_store.link_alert(conn, case_id, alert_id)
+        topology_store.mark_suppressed(conn, alert_id, parent["id"])
+        case_store.add_event(
+            conn,
+            case_id,
+            actor=service.SYSTEM,
+            action="alert_suppressed",
+            at=a.opened_at,
+            note=f"alert {a.rule.id} on {a.subject} taken in: {why}",
+            detail={
+                "alert_id": alert_id,
+                "rule_id": a.rule.id,
+                "device_id": a.device.id,
+                "parent": parent["id"],
+            },
+        )
+        return case_id
+    return None
+
+
+def _parent_case(
+    conn: psycopg.Connection[Any], parent: dict[str, Any], a: AlertOpened, cfg: DispatchConfig, why: str
+) -> int:
+    facts = CaseFacts(PARENT_CATEGORY, parent["community_id"], parent["building"], parent["grid"], "alert")
+    routed = route(cfg.routes, facts, rule_team=cfg.topology.team, default_team=cfg.default_team)
+    due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, a.opened_at, cfg.calendar)
+    case_id, created = case_store.insert_open_case(
+        conn,
+        title=f"{parent['id']} is down: devices behind it alert",
+        category=PARENT_CATEGORY,
+        severity=a.rule.severity,
+        status=CaseStatus.DISPATCHED,
+        source="alert",
+        subject=parent["id"],
+        community_id=parent["community_id"],
+        building=parent["building"],
+        grid=parent["grid"],
+        device_id=parent["id"],
+        team=routed.team,
+        at=a.opened_at,
+        ack_due_at=due.ack_due_at,
+        resolve_due_at=due.resolve_due_at,
+        ack_clock=due.ack_clock,
+        resolve_clock=due.resolve_clock,
+    )
+    if created:
+        service.record_opening(conn, case_id, service.SYSTEM, a.opened_at, why, routed.team, routed.reason)
+    return case_id

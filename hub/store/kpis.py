@@ -1,0 +1,81 @@
+"""The rows behind the case KPIs (`hub.cases.kpis`): the cohort of cases created in `[start, end)` in the
+caller's communities, with their status-changing events and ratings before `as_of`, and the alerts
+linked to them. Every query repeats the cohort's condition on `cases c`, so scope is applied in each of
+them: `communities` None means every community."""
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from hub.cases.kpis import AlertLink, CaseRow, Cohort, EventRow, RatingRow
+
+
+def cohort(
+    conn: psycopg.Connection[Any],
+    *,
+    communities: list[str] | None,
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+) -> Cohort:
+    params = {"start": start, "end": end, "as_of": as_of, "communities": communities}
+    cases = [
+        CaseRow(*row)
+        for row in conn.execute(
+            """
+            SELECT c.id, c.community_id, c.category, c.team, c.grid, c.severity, c.source, c.status,
+                   c.created_at, c.resolve_due_at, c.cancel_reason
+            FROM cases c
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+            ORDER BY c.id
+            """,
+            params,
+        )
+    ]
+    events = [
+        EventRow(*row)
+        for row in conn.execute(
+            """
+            SELECT e.case_id, e.id, e.at, e.to_status, e.note
+            FROM case_events e JOIN cases c ON c.id = e.case_id
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+              AND e.to_status IS NOT NULL AND e.at < %(as_of)s
+            ORDER BY e.case_id, e.at, e.id
+            """,
+            params,
+        )
+    ]
+    ratings = [
+        RatingRow(*row)
+        for row in conn.execute(
+            """
+            SELECT r.case_id, r.stars, r.created_at
+            FROM case_ratings r JOIN cases c ON c.id = r.case_id
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+              AND r.created_at < %(as_of)s
+            """,
+            params,
+        )
+    ]
+    alerts = [
+        AlertLink(*row)
+        for row in conn.execute(
+            """
+            SELECT DISTINCT ca.case_id, a.rule_id, a.device_id
+            FROM case_alerts ca JOIN cases c ON c.id = ca.case_id JOIN alerts a ON a.id = ca.alert_id
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+            """,
+            params,
+        )
+    ]
+    return Cohort(cases, events, ratings, alerts)
+
+
+def community_name(conn: psycopg.Connection[Any], community_id: str) -> str | None:
+    row = conn.execute("SELECT name FROM communities WHERE id = %s", (community_id,)).fetchone()
+    return None if row is None else str(row[0])

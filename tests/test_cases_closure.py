@@ -1,0 +1,293 @@
+"""Verified closure and rework against the real database: an alert case closes only once its alerts
+cleared long enough ago (never while one has no data), with a resolution note, a photo where the
+category asks for one and a supervisor's on-site confirmation where it asks for one; a reopen counts as
+rework, and rework is counted per case, team and category (`hub.store.cases.rework_counts`)."""
+
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+
+from hub.api.app import create_app
+from hub.cases import data_gaps, handling, service, verification
+from hub.cases.actions import Action, ActionRequest, HoldAction
+from hub.cases.config import DispatchConfig, VerificationRule
+from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused
+from hub.domain.devices import DeviceKind, DeviceRef
+from hub.engine.evaluator import AlertCleared, AlertOpened
+from hub.engine.schema import Rule
+from hub.settings import Settings
+from hub.store import cases as case_store
+from hub.store import db
+from hub.store import devices as device_store
+from hub.store.users import User, upsert_user
+
+T0 = datetime(2022, 3, 1, 2, 0, tzinfo=UTC)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(100)
+CFG = DispatchConfig(
+    default_team="cl-desk",
+    verification=[
+        VerificationRule(category=["gas"], normal_for=1800, photo=True, on_site=True),
+        VerificationRule(normal_for=600),
+    ],
+)
+
+
+def gas_rule(rule_id: str = "cl-ch4") -> Rule:
+    return TypeAdapter(Rule).validate_python(
+        {
+            "type": "threshold",
+            "id": rule_id,
+            "title": "Methane",
+            "kinds": ["manhole"],
+            "severity": "critical",
+            "category": "gas",
+            "when": "ch4_pct_lel > 10",
+            "dispatch": {"team": "gas-emergency"},
+        }
+    )
+
+
+def world(conn: psycopg.Connection[Any]) -> tuple[DeviceRef, User, User, User]:
+    where = f"cl-{uuid.uuid4().hex[:8]}"
+    device_store.ensure_community(conn, where)
+    ref = DeviceRef(f"{where}-mh1", DeviceKind.MANHOLE, where, "b1", "g1")
+    device_store.upsert_device(
+        conn, device_store.NewDevice(ref.id, ref.kind, where, building="b1", grid="g1"), None
+    )
+    people = []
+    for role in ("operator", "manager", "admin"):
+        name = f"{where}-{role}"
+        uid = upsert_user(conn, name, "pw", role, [where])
+        people.append(User(uid, name, role, (where,)))
+    return ref, people[0], people[1], people[2]
+
+
+def act(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    by: User,
+    at: datetime,
+    action: Action | HoldAction,
+    **kw: Any,
+) -> None:
+    handling.act(conn, case_id, by, ActionRequest(action, **kw), at, CFG)
+
+
+def refused(conn: psycopg.Connection[Any], case_id: int, by: User, at: datetime) -> list[str]:
+    with pytest.raises(ClosureRefused) as exc:
+        act(conn, case_id, by, at, Action.CLOSE)
+    assert str(exc.value).startswith(f"case {case_id} cannot be closed yet: ")
+    return exc.value.missing
+
+
+def work_and_resolve(conn: psycopg.Connection[Any], case_id: int, by: User, at: datetime, note: str) -> None:
+    act(conn, case_id, by, at, Action.START)
+    act(conn, case_id, by, at + timedelta(seconds=1), Action.RESOLVE, note=note)
+
+
+def test_what_closure_needs_is_named_one_by_one() -> None:
+    rule = VerificationRule(normal_for=900, photo=True, on_site=True)
+    now = T0 + timedelta(hours=1)
+    facts = ClosureFacts(
+        case_id=7,
+        alerts=[
+            AlertFacts("r1", "d1", "open", None, "live", None),
+            AlertFacts("r2", "d2", "open", None, "no_data", T0),
+            AlertFacts("r3", "d3", "cleared", now - timedelta(minutes=5), "live", None),
+            AlertFacts("r4", "d4", "cleared", now - timedelta(minutes=20), "live", None),
+        ],
+        resolve_note="  ",
+        evidence_photos=0,
+        confirmed_on_site_by=None,
+    )
+    assert verification.missing(rule, facts, now) == [
+        "alert r1 on d1 has not cleared",
+        f"alert r2 on d2 has no data since {T0.isoformat()}: a silent device is not a recovered one",
+        f"alert r3 on d3 cleared at {(now - timedelta(minutes=5)).isoformat()}; readings must stay normal for "
+        f"15 min, until {(now + timedelta(minutes=10)).isoformat()}",
+        "no resolution note saying what was done (resolve with a note)",
+        "no photo of the finished work (attach one with POST /api/v1/cases/7/attachments)",
+        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+    ]
+    done = ClosureFacts(7, facts.alerts[3:], "replaced the seal", 1, "op")
+    assert verification.missing(rule, done, now) == []
+    assert verification.missing(VerificationRule(normal_for=0), ClosureFacts(7, [], "ok", 0, None), now) == []
+
+
+def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
+    conn: psycopg.Connection[Any],
+) -> None:
+    device, op, mgr, admin = world(conn)
+    rule = gas_rule()
+    case_id = service.on_alert_opened(
+        conn, AlertOpened(rule, device, device.id, T0, T0, {"readings": []}), CFG
+    )
+    assert case_id is not None
+    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
+    work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "ventilated the chamber")
+    assert refused(conn, case_id, op, T0 + timedelta(minutes=5)) == [
+        f"alert cl-ch4 on {device.id} has not cleared",
+        f"no photo of the finished work (attach one with POST /api/v1/cases/{case_id}/attachments)",
+        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+    ]
+
+    # the device falls silent: its alert freezes, and a frozen alert is not a recovery
+    data_gaps.device_silent(conn, [device.id], T0 + timedelta(minutes=6), "test: gone quiet")
+    assert any("has no data since" in m for m in refused(conn, case_id, op, T0 + timedelta(minutes=7)))
+    data_gaps.readings_arrived(conn, [device.id], T0 + timedelta(minutes=8))
+    cleared_at = T0 + timedelta(minutes=10)
+    service.on_alert_cleared(conn, AlertCleared(rule, device.id, cleared_at, "ch4_pct_lel < 10 held"))
+
+    handling.attach_evidence(conn, case_id, op, "image/png", PNG, T0 + timedelta(minutes=11))
+    act(
+        conn,
+        case_id,
+        admin,
+        T0 + timedelta(minutes=12),
+        HoldAction.CONFIRM_ON_SITE,
+        note="no smell, seal new",
+    )
+    assert refused(conn, case_id, op, T0 + timedelta(minutes=20)) == [
+        f"alert cl-ch4 on {device.id} cleared at {cleared_at.isoformat()}; readings must stay normal for 30 min, "
+        f"until {(cleared_at + timedelta(minutes=30)).isoformat()}"
+    ]
+
+    # the verifier rejects the resolution: rework, and the next round needs its own evidence
+    act(conn, case_id, op, T0 + timedelta(minutes=41), Action.REOPEN, note="still smells")
+    case = case_store.get_case(conn, case_id)
+    assert case is not None and case["rework_count"] == 1
+    assert case["history"][-1]["detail"] == {"team": "gas-emergency", "rework_count": 1}
+    work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=50), "replaced the pipe joint")
+    assert refused(conn, case_id, op, T0 + timedelta(minutes=55)) == [
+        f"no photo of the finished work (attach one with POST /api/v1/cases/{case_id}/attachments)",
+        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+    ]
+    handling.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
+    act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE)
+    act(conn, case_id, op, T0 + timedelta(minutes=58), Action.CLOSE, note="verified")
+    case = case_store.get_case(conn, case_id)
+    assert case is not None
+    assert (case["status"], case["rework_count"]) == ("closed", 1)
+    actions = [h["action"] for h in case["history"]]
+    assert actions.count("evidence_added") == 2 and actions.count("confirmed_on_site") == 2
+    assert [a["purpose"] for a in case["attachments"]] == ["evidence", "evidence"]
+    assert "alert_no_data" in actions and "alert_data_back" in actions
+
+
+def test_rework_is_counted_per_case_team_and_category(conn: psycopg.Connection[Any]) -> None:
+    device, op, _, _ = world(conn)
+    where = device.community
+    start = datetime(2022, 5, 1, tzinfo=UTC)
+    cases = []
+    for n, (category, team) in enumerate((("noise", "t-a"), ("noise", "t-b"), ("other", "t-a"))):
+        r = service.Report(where, category, "x", "text", "b1", None, None, "minor")  # type: ignore[arg-type]
+        cases.append(
+            service.open_report(conn, r, op, DispatchConfig(default_team=team), start + timedelta(minutes=n))
+        )
+    at = start + timedelta(hours=1)
+    for case_id, reworks in zip(cases, (2, 1, 0), strict=True):
+        act(conn, case_id, op, at, Action.ACKNOWLEDGE)
+        work_and_resolve(conn, case_id, op, at, "done")
+        for _ in range(reworks):
+            act(conn, case_id, op, at + timedelta(seconds=5), Action.REOPEN)
+            work_and_resolve(conn, case_id, op, at + timedelta(seconds=10), "done again")
+    by_case = case_store.rework_counts(conn, start, start + timedelta(days=1), by="case", communities=[where])
+    assert [(r["key"], r["reworks"], r["resolutions"], r["rework_count"], r["team"]) for r in by_case] == [
+        (cases[0], 2, 3, 2, "t-a"),
+        (cases[1], 1, 2, 1, "t-b"),
+        (cases[2], 0, 1, 0, "t-a"),
+    ]
+    by_team = case_store.rework_counts(conn, start, start + timedelta(days=1), by="team", communities=[where])
+    assert [(r["key"], r["reworks"], r["reworked_cases"], r["resolutions"]) for r in by_team] == [
+        ("t-a", 2, 1, 4),
+        ("t-b", 1, 1, 2),
+    ]
+    by_category = case_store.rework_counts(
+        conn, start, start + timedelta(days=1), by="category", communities=[where]
+    )
+    assert [(r["key"], r["reworks"], r["resolutions"]) for r in by_category] == [
+        ("noise", 3, 5),
+        ("other", 0, 1),
+    ]
+    assert (
+        case_store.rework_counts(
+            conn, start + timedelta(days=1), start + timedelta(days=2), by="team", communities=[where]
+        )
+        == []
+    )
+
+
+ROUTING = """
+default_team: cl-api
+verification:
+  - {category: lighting, normal_for: 0s, photo: true, on_site: true}
+  - {normal_for: 0s}
+"""
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    routing = tmp_path_factory.mktemp("closure") / "routing.yaml"
+    routing.write_text(ROUTING)
+    settings = Settings(database_url=database_url, environment="test", routing_file=routing)
+    pool = db.make_pool(database_url)
+    with TestClient(create_app(settings, pool)) as c:
+        yield c
+    pool.close()
+
+
+def test_closure_evidence_and_confirmation_through_the_api(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    device, op, mgr, _ = world(conn)
+
+    def login(user: User) -> dict[str, str]:
+        r = client.post("/api/v1/auth/login", json={"username": user.username, "password": "pw"})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    o, m = login(op), login(mgr)
+    body = {
+        "community": device.community,
+        "category": "lighting",
+        "description": "lamp out",
+        "building": "b1",
+    }
+    case_id = client.post("/api/v1/cases", json=body, headers=o).json()["id"]
+
+    def action(headers: dict[str, str], name: str, **fields: Any) -> Any:
+        return client.post(
+            f"/api/v1/cases/{case_id}/actions", json={"action": name, **fields}, headers=headers
+        )
+
+    for name, fields in (("acknowledge", {}), ("start", {}), ("resolve", {"note": "new lamp"})):
+        assert action(o, name, **fields).status_code == 200
+    r = action(o, "close")
+    assert r.status_code == 409
+    assert r.json()["error"]["message"] == (
+        f"case {case_id} cannot be closed yet: no photo of the finished work (attach one with "
+        f"POST /api/v1/cases/{case_id}/attachments); no on-site confirmation by a supervisor (action "
+        "confirm_on_site by an admin or operator)"
+    )
+    photo = base64.b64encode(PNG).decode()
+    up = client.post(f"/api/v1/cases/{case_id}/attachments", json={"photo": photo, "note": "lit"}, headers=m)
+    assert up.status_code == 201 and up.json()["content_type"] == "image/png"
+    gif = client.post(
+        f"/api/v1/cases/{case_id}/attachments",
+        json={"photo": base64.b64encode(b"GIF89a" + bytes(9)).decode()},
+        headers=m,
+    )
+    assert gif.status_code == 415
+    assert action(m, "confirm_on_site").status_code == 403, "managers do not confirm on site"
+    assert action(o, "confirm_on_site", note="checked at dusk").status_code == 200
+    done = action(o, "close")
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "closed" and done.json()["rework_count"] == 0
+    late = client.post(f"/api/v1/cases/{case_id}/attachments", json={"photo": photo}, headers=m)
+    assert late.status_code == 409

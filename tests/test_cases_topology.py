@@ -1,0 +1,272 @@
+"""Topology: devices behind a down parent (offline, or an open device_health/infrastructure alert) have
+their alerts recorded but folded into the parent's case. The API that hangs devices under parents, the
+rules on the real database, and a gateway outage through the real broker and hub making one case."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+
+from hub.api.app import create_app
+from hub.cases import service, topology
+from hub.cases.config import DispatchConfig, TopologyConfig
+from hub.devices.service import register
+from hub.domain.devices import DeviceKind, DeviceRef
+from hub.engine.evaluator import AlertOpened
+from hub.engine.schema import Rule
+from hub.settings import Settings
+from hub.store import cases as case_store
+from hub.store import db
+from hub.store import devices as device_store
+from hub.store import topology as topology_store
+from hub.store.users import upsert_user
+from tests.support.processes import HubProcess, poll
+from tests.support.publisher import Publisher, smoke
+from tests.support.services import Broker
+
+T0 = datetime(2023, 4, 3, 2, 0, tzinfo=UTC)
+CFG = DispatchConfig(default_team="tp-desk", topology=TopologyConfig(team="tp-maint"))
+
+
+def rule(rule_id: str, category: str, kind: str = "smoke_detector") -> Rule:
+    return TypeAdapter(Rule).validate_python(
+        {
+            "type": "absence",
+            "id": rule_id,
+            "title": f"{rule_id} (test)",
+            "kinds": [kind],
+            "severity": "minor",
+            "category": category,
+            "period": "1m",
+            "dispatch": {"team": "maintenance"},
+        }
+    )
+
+
+def site(conn: psycopg.Connection[Any], children: int = 3) -> tuple[DeviceRef, list[DeviceRef]]:
+    where = f"tp-{uuid.uuid4().hex[:8]}"
+    device_store.ensure_community(conn, where)
+    gw = DeviceRef(f"{where}-gw", DeviceKind.ACCESS_GATE, where, "b1", "g1")
+    kids = [
+        DeviceRef(f"{where}-sd{n}", DeviceKind.SMOKE_DETECTOR, where, "b1", "g1") for n in range(children)
+    ]
+    for d in (gw, *kids):
+        device_store.upsert_device(
+            conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
+        )
+    for k in kids:
+        topology_store.set_parent(conn, k.id, gw.id)
+    return gw, kids
+
+
+def opened(r: Rule, d: DeviceRef, at: datetime) -> AlertOpened:
+    return AlertOpened(r, d, d.id, at, at, {"readings": []})
+
+
+def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycopg.Connection[Any]) -> None:
+    gw, kids = site(conn)
+    silent = rule("tp-silent", "device_health")
+    assert topology.suppress_into_parent(conn, opened(silent, kids[0], T0), CFG) is None, "the parent is up"
+    own = service.on_alert_opened(conn, opened(silent, kids[0], T0), CFG)
+    device_store.record_seen(conn, [device_store.StateUpdate(gw.id, T0, 1, None, None, None)])
+    device_store.set_offline(conn, [gw.id], T0 + timedelta(minutes=1), "last will")
+    parent_cases = {
+        topology.suppress_into_parent(conn, opened(silent, k, T0 + timedelta(minutes=2)), CFG)
+        for k in kids[1:]
+    }
+    assert len(parent_cases) == 1
+    [parent_case] = parent_cases
+    assert parent_case is not None and parent_case != own
+    case = case_store.get_case(conn, parent_case)
+    assert case is not None
+    assert (case["subject"], case["category"], case["team"], case["device_id"]) == (
+        gw.id,
+        "device_health",
+        "tp-maint",
+        gw.id,
+    )
+    assert case["history"][0]["note"] == f"parent {gw.id} is offline"
+    assert [a["subject"] for a in case["alerts"]] == [k.id for k in kids[1:]]
+    assert {a["suppressed_by"] for a in case["alerts"]} == {gw.id}
+    assert [h["action"] for h in case["history"]].count("alert_suppressed") == 2
+    assert conn.execute(
+        "SELECT count(*) FROM cases WHERE device_id = ANY(%s)", ([k.id for k in kids[1:]],)
+    ).fetchone() == (0,)
+    # the parent's own alert joins the same case: one case for the outage
+    joined = service.on_alert_opened(
+        conn, opened(rule("tp-gw-silent", "device_health", "access_gate"), gw, T0 + timedelta(minutes=3)), CFG
+    )
+    assert joined == parent_case
+
+
+def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psycopg.Connection[Any]) -> None:
+    gw, kids = site(conn, children=2)
+    cabinet_case = service.on_alert_opened(
+        conn, opened(rule("tp-cabinet", "infrastructure", "access_gate"), gw, T0), CFG
+    )
+    assert cabinet_case is not None
+    dark = rule("tp-dark", "lighting")
+    assert (
+        topology.suppress_into_parent(conn, opened(dark, kids[0], T0 + timedelta(seconds=5)), CFG)
+        == cabinet_case
+    )
+    # life-safety alerts are never suppressed
+    fire = rule("tp-fire", "fire")
+    assert topology.suppress_into_parent(conn, opened(fire, kids[1], T0 + timedelta(seconds=5)), CFG) is None
+    # a grandchild goes to the nearest down ancestor
+    grandchild = DeviceRef(f"{gw.community}-sd9", DeviceKind.SMOKE_DETECTOR, gw.community, "b1", "g1")
+    device_store.upsert_device(
+        conn, device_store.NewDevice(grandchild.id, grandchild.kind, gw.community), None
+    )
+    topology_store.set_parent(conn, grandchild.id, kids[0].id)
+    assert (
+        topology.suppress_into_parent(conn, opened(dark, grandchild, T0 + timedelta(seconds=6)), CFG)
+        == cabinet_case
+    )
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=database_url,
+        environment="test",
+        routing_file=tmp_path_factory.mktemp("tp") / "none.yaml",
+    )
+    pool = db.make_pool(database_url)
+    with pool.connection() as c:
+        upsert_user(c, "tp-admin", "pw", "admin")
+        upsert_user(c, "tp-op", "pw", "operator")
+    with TestClient(create_app(settings, pool)) as c:
+        yield c
+    pool.close()
+
+
+def test_hanging_devices_under_parents_through_the_api(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    gw, kids = site(conn, children=2)
+    other, _ = site(conn, children=0)
+    admin = {
+        "Authorization": f"Bearer {client.post('/api/v1/auth/login', json={'username': 'tp-admin', 'password': 'pw'}).json()['access_token']}"
+    }
+    op = {
+        "Authorization": f"Bearer {client.post('/api/v1/auth/login', json={'username': 'tp-op', 'password': 'pw'}).json()['access_token']}"
+    }
+
+    def put(device: str, parent: str | None, headers: dict[str, str] = admin) -> Any:
+        return client.put(f"/api/v1/devices/{device}/parent", json={"parent_id": parent}, headers=headers)
+
+    r = put(kids[1].id, kids[0].id)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "id": kids[1].id,
+        "parent_id": kids[0].id,
+        "ancestors": [
+            {"id": kids[0].id, "kind": "smoke_detector", "depth": 1, "online": True},
+            {"id": gw.id, "kind": "access_gate", "depth": 2, "online": True},
+        ],
+        "children": [],
+    }
+    cycle = put(gw.id, kids[1].id)
+    assert cycle.status_code == 409
+    assert (
+        cycle.json()["error"]["message"]
+        == f"that would make a cycle: {gw.id} → {kids[1].id} → {kids[0].id} → {gw.id}"
+    )
+    assert put(gw.id, gw.id).status_code == 409
+    assert put(kids[0].id, other.id).status_code == 422
+    assert put(kids[0].id, "no-such-device").status_code == 422
+    assert put("no-such-device", gw.id).status_code == 404
+    assert put(kids[1].id, None, op).status_code == 403
+    assert put(kids[1].id, None).json()["parent_id"] is None
+    topo = client.get(f"/api/v1/devices/{gw.id}/topology", headers=op).json()
+    assert topo["children"] == [kids[0].id]
+
+
+LOADGEN = "loadgen-topology-pw"
+RULES = """
+rules:
+  - id: tp-live-silent
+    type: absence
+    title: Device silent (topology test)
+    kinds: [smoke_detector, access_gate]
+    devices: [tpl-gw, tpl-sd0, tpl-sd1, tpl-sd2]
+    period: 4s
+    severity: minor
+    category: device_health
+    dispatch: {team: maintenance}
+"""
+
+
+@pytest.fixture
+def hub(database_url: str, broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "topology.yaml").write_text(RULES)
+    h = HubProcess(
+        database_url, broker, tmp_path, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN, HUB_RULES_DIR=str(rules)
+    )
+    yield h
+    h.stop()
+
+
+def test_a_gateway_outage_yields_one_case_not_one_per_child(hub: HubProcess, database_url: str) -> None:
+    kids = ["tpl-sd0", "tpl-sd1", "tpl-sd2"]
+    with psycopg.connect(database_url, autocommit=True) as c:
+        register(
+            c,
+            [{"id": "tpl-gw", "kind": "access_gate", "community": "tpl", "building": "b1"}]
+            + [{"id": k, "kind": "smoke_detector", "community": "tpl", "building": "b1"} for k in kids],
+        )
+        for k in kids:
+            topology_store.set_parent(c, k, "tpl-gw")
+    hub.start()
+    port = int(hub.env["HUB_MQTT_PORT"])
+    gw_status = "sc/v1/tpl/access_gate/tpl-gw/status"
+    gateway = Publisher(
+        port, "loadgen", LOADGEN, client_id="tpl-gw", will=(gw_status, '{"state": "offline"}')
+    )
+    fleet = Publisher(port, "loadgen", LOADGEN)
+    now = datetime.now(UTC)
+    gateway.publish(
+        "sc/v1/tpl/access_gate/tpl-gw/telemetry",
+        {"device_id": "tpl-gw", "ts": now.isoformat(), "seq": 1, "door_open": False},
+    ).wait_for_publish(5)
+    for k in kids:
+        fleet.publish(f"sc/v1/tpl/smoke_detector/{k}/telemetry", smoke(k, 1, at=now)).wait_for_publish(5)
+    fleet.close()
+
+    def state(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(database_url) as c:
+            return c.execute(sql).fetchall()
+
+    assert poll(
+        lambda: state("SELECT online FROM device_state WHERE device_id = 'tpl-gw'") == [(True,)], timeout=10
+    )
+    gateway.drop()  # the gateway loses power: the broker publishes its Last Will
+    assert poll(
+        lambda: state("SELECT online FROM device_state WHERE device_id = 'tpl-gw'") == [(False,)], timeout=10
+    )
+    alerts = "SELECT subject, suppressed_by FROM alerts WHERE rule_id = 'tp-live-silent' ORDER BY subject"
+    assert poll(lambda: len(state(alerts)) == 4, timeout=20), hub.log()
+    assert state(alerts) == [
+        ("tpl-gw", None),
+        ("tpl-sd0", "tpl-gw"),
+        ("tpl-sd1", "tpl-gw"),
+        ("tpl-sd2", "tpl-gw"),
+    ]
+    cases = state("SELECT id, subject, category, status FROM cases WHERE community_id = 'tpl'")
+    assert len(cases) == 1, cases
+    case_id, subject, category, status = cases[0]
+    assert (subject, category, status) == ("tpl-gw", "device_health", "dispatched")
+    linked = state(
+        "SELECT a.subject FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id "
+        f"WHERE ca.case_id = {int(case_id)} ORDER BY a.subject"
+    )
+    assert [s for (s,) in linked] == ["tpl-gw", *kids]

@@ -1,0 +1,138 @@
+"""The dashboard's files without a browser: nothing the CSP would block, no third-party code, every
+module import resolvable, both languages complete, and the tables the pages keep in step with the hub
+(case actions per status, boolean metrics, label codes)."""
+
+import json
+import re
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from hub.cases.actions import EVENT, TARGET, VERIFIERS, Action
+from hub.cases.config import ReportCategory
+from hub.cases.lifecycle import ALLOWED, CaseStatus
+from hub.domain.devices import DeviceKind
+from hub.engine.schema import Category, Severity
+from hub.store import history
+from hub.store.devices import DEVICE_STATES
+from tests.support.services import ROOT
+
+WEB = ROOT / "dashboards" / "web"
+SCRIPTS = sorted(WEB.rglob("*.js"))
+I18N = (WEB / "js" / "i18n.js").read_text(encoding="utf-8")
+
+
+def _dictionary(name: str) -> dict[str, str]:
+    body = re.search(rf"^const {name} = \{{\n(.*?)^\}};", I18N, re.S | re.M)
+    assert body, f"no dictionary {name} in i18n.js"
+    pairs = re.findall(r'^\s*"([^"]+)":\s*"((?:[^"\\]|\\.)*)",?$', body.group(1), re.M)
+    assert pairs
+    return {k: json.loads(f'"{v}"') for k, v in pairs}
+
+
+EN, ZH = _dictionary("en"), _dictionary("zh")
+
+
+def _block(path: Path, marker: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    found = re.search(rf"// {marker}-BEGIN\n(.*?)// {marker}-END", text, re.S)
+    assert found, f"{path.name}: no {marker} block"
+    return found.group(1)
+
+
+def test_the_page_has_no_inline_script_or_style_and_no_third_party_code() -> None:
+    html = (WEB / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script> is blocked by the CSP"
+    assert "<style" not in html and "style=" not in html
+    assert not re.search(r"\son[a-z]+=", html), "inline event handlers are blocked by the CSP"
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert ref.startswith("/static/"), f"{ref}: only the hub's own files (no CDN)"
+        assert (WEB / ref.removeprefix("/static/")).is_file(), ref
+    for path in SCRIPTS:
+        code = "\n".join(
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if not line.strip().startswith("//")
+        )
+        name = path.relative_to(WEB)
+        assert "innerHTML" not in code and "insertAdjacentHTML" not in code, f"{name}: build DOM nodes"
+        assert not re.search(r"\beval\(|new Function\(|setTimeout\(\s*[\"'`]", code), f"{name}: no eval"
+        assert not re.search(r"setAttribute\(\s*[\"']style|\.style\.|\.cssText", code), f"{name}: use classes"
+        urls = set(re.findall(r"https?://[^\s\"'`]+", code)) - {"http://www.w3.org/2000/svg"}  # a namespace
+        assert urls == set(), f"{name}: no absolute URLs (CSP default-src 'self')"
+
+
+def test_every_module_import_resolves_to_a_file() -> None:
+    for path in SCRIPTS:
+        for target in re.findall(r'^import .*? from "([^"]+)";$', path.read_text(encoding="utf-8"), re.M):
+            assert target.startswith("./") or target.startswith("../"), f"{path.name}: bare import {target}"
+            assert (path.parent / target).resolve().is_file(), f"{path.name} imports missing {target}"
+            assert target.endswith(".js")
+
+
+def test_both_languages_have_every_label() -> None:
+    singular = {k for k in EN if k.endswith(".one")}  # English singulars; Chinese has no plural forms
+    assert set(EN) - singular == set(ZH)
+    placeholders = re.compile(r"\{(\w+)\}")
+    for key, text in EN.items():
+        if key in singular:
+            continue
+        assert set(placeholders.findall(text)) == set(placeholders.findall(ZH[key])), key
+    used: set[str] = set()
+    for path in SCRIPTS:
+        used |= set(re.findall(r'\bt\("([^"]+)"', path.read_text(encoding="utf-8")))
+    assert used - set(EN) == set(), "labels used but not defined"
+
+
+@pytest.mark.parametrize(
+    ("group", "codes"),
+    [
+        ("status", [s.value for s in CaseStatus]),
+        ("severity", list(get_args(Severity))),
+        ("category", sorted(set(get_args(Category)) | set(get_args(ReportCategory)))),
+        ("kind", [k.value for k in DeviceKind]),
+        ("state", list(DEVICE_STATES)),
+        ("action", [a.value for a in Action]),
+        ("escalation", ["team", "supervisor", "street_office"]),
+        ("metric", sorted({m for metrics in history.METRICS.values() for m in metrics})),
+        ("source", ["alert", "resident", "operator"]),
+        ("alertStatus", ["open", "cleared"]),
+        (
+            "event",
+            sorted(
+                set(EVENT.values())
+                | {
+                    "opened",
+                    "dispatched",
+                    "claimed",
+                    "escalated",
+                    "alert_cleared",
+                    "alert_joined",
+                    "rated",
+                    "absorbed",
+                }
+            ),
+        ),
+    ],
+)
+def test_every_code_the_hub_sends_has_a_label(group: str, codes: list[str]) -> None:
+    assert [c for c in codes if f"{group}.{c}" not in EN] == []
+
+
+def test_the_action_buttons_follow_the_case_lifecycle() -> None:
+    """A button for each action the lifecycle allows from a status, and none it would refuse."""
+    shown = json.loads(_block(WEB / "js" / "actions.js", "ACTIONS").split("=", 1)[1].strip().rstrip(";"))
+    expected = {
+        status.value: sorted(a.value for a in Action if TARGET[a] in ALLOWED[status]) for status in CaseStatus
+    }
+    assert {s: sorted(a) for s, a in shown.items()} == expected
+    assert {"admin", "operator"} == VERIFIERS, "actions.js hides close from other roles"
+
+
+def test_the_device_page_knows_the_boolean_metrics() -> None:
+    shown = json.loads(
+        _block(WEB / "js" / "views" / "device.js", "BOOLEANS").split("=", 1)[1].strip().rstrip(";")
+    )
+    hub_booleans = {m for metrics in history.METRICS.values() for m, t in metrics.items() if t == "boolean"}
+    assert set(shown) == hub_booleans

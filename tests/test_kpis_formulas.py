@@ -1,0 +1,206 @@
+"""The KPI formulas of hub.cases.kpis on plain rows: no database."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub.cases.kpis import (
+    AlertLink,
+    CaseRow,
+    Cohort,
+    EventRow,
+    Outcome,
+    RatingRow,
+    breakdown,
+    false_alarms_by,
+    is_due,
+    is_false_alarm,
+    kpis,
+    median,
+    outcome,
+    outcomes,
+    p90,
+    pooled,
+    public_count,
+    public_summary,
+    ratio,
+)
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+def case(
+    n: int,
+    *,
+    category: str = "fire",
+    source: str = "alert",
+    severity: str = "major",
+    due: timedelta | None = None,
+) -> CaseRow:
+    return CaseRow(
+        id=n,
+        community_id="c",
+        category=category,
+        team=None if n % 2 else "t",
+        grid=None,
+        severity=severity,
+        source=source,
+        status="dispatched",
+        created_at=T0 + n * 60 * M,
+        resolve_due_at=None if due is None else T0 + n * 60 * M + due,
+        cancel_reason=None,
+    )
+
+
+def moves(c: CaseRow, *steps: tuple[int, str, str | None]) -> list[EventRow]:
+    """(minutes after the case opened, to_status, note)"""
+    return [EventRow(c.id, i, c.created_at + m * M, to, note) for i, (m, to, note) in enumerate(steps)]
+
+
+def test_ratios_means_and_percentiles() -> None:
+    assert ratio(1, 0) is None and ratio(1, 4) == 0.25
+    assert p90([]) is None and p90([7.0]) == 7.0
+    assert p90([float(v) for v in range(1, 11)]) == 9.0  # rank ⌈9⌉ = 9
+    assert p90([float(v) for v in range(1, 12)]) == 10.0  # rank ⌈9.9⌉ = 10
+    assert p90([5.0, 1.0, 3.0]) == 5.0
+    assert median([]) is None and median([3.0, 1.0, 2.0]) == 2.0 and median([1.0, 2.0, 3.0, 10.0]) == 2.5
+
+
+@pytest.mark.parametrize(
+    ("reason", "false_alarm"),
+    [
+        ("false alarm", True),
+        ("False Alarm: burnt toast", True),
+        ("false-alarm", True),
+        ("FALSE_ALARM", True),
+        ("误报", True),
+        ("merged into #12", False),
+        ("absorbed into case #4", False),
+        ("duplicate report", False),
+        (None, False),
+    ],
+)
+def test_what_counts_as_a_false_alarm(reason: str | None, false_alarm: bool) -> None:
+    assert is_false_alarm(reason) is false_alarm
+
+
+def test_an_outcome_reads_the_events_in_order_and_a_rejected_resolution_does_not_count() -> None:
+    c = case(1, due=timedelta(hours=3))
+    events = moves(
+        c,
+        (0, "new", None),
+        (0, "dispatched", None),
+        (5, "acknowledged", None),
+        (6, "in_progress", None),
+        (30, "resolved", "first"),
+        (40, "reopened", None),
+        (41, "acknowledged", None),
+    )
+    o = outcome(c, reversed(events))  # order comes from the timestamps, not from the input
+    assert (o.status, o.acknowledged_at, o.resolved_at, o.closed_at) == (
+        "acknowledged",
+        c.created_at + 5 * M,
+        None,
+        None,
+    )
+    assert o.ever_resolved and o.reopened
+    done = outcome(
+        c, [*events, *moves(c, (50, "in_progress", None), (70, "resolved", "x"), (80, "closed", None))]
+    )
+    assert (done.resolve_seconds, done.closed_at) == (70 * 60, c.created_at + 80 * M)
+
+
+def test_without_events_the_stored_status_stands_and_later_events_are_ignored() -> None:
+    c = case(1)
+    assert outcome(c, []).status == "dispatched"
+    cohort = Cohort(
+        [c, case(2, category="fire")],
+        events=moves(c, (0, "new", None), (10, "cancelled", "false alarm")),
+        ratings=[RatingRow(1, 5, c.created_at + 5 * M)],
+        alerts=[AlertLink(1, "r1", "d1"), AlertLink(1, "r2", None)],
+    )
+    early = outcomes(cohort, c.created_at + 10 * M)
+    assert [o.case.id for o in early] == [1], "case 2 opened after as_of"
+    assert (early[0].status, early[0].false_alarm, early[0].stars) == ("new", False, (5,))
+    late = outcomes(cohort, END)
+    assert late[0].status == "cancelled" and late[0].false_alarm
+    assert (late[0].rules, late[0].devices) == ({"r1", "r2"}, {"d1"})
+
+
+def test_due_means_deadline_in_the_period_or_closed_and_never_cancelled() -> None:
+    start, as_of = T0, T0 + timedelta(days=1)
+    on_start = outcome(case(0, due=timedelta(0)), [])
+    assert is_due(on_start, start, as_of), "a deadline at the start is in the period"
+    c = case(1, due=timedelta(days=1) - 60 * M)  # deadline exactly at as_of: not yet due
+    assert not is_due(outcome(c, []), start, as_of)
+    assert is_due(outcome(c, moves(c, (5, "closed", None))), start, as_of), "closed counts as due"
+    assert not is_due(outcome(c, moves(c, (5, "cancelled", "x"))), start, as_of)
+
+
+def test_kpis_over_a_few_cases() -> None:
+    a, b, r = case(1, due=60 * M), case(2, due=60 * M), case(3, source="resident", due=10 * M)
+    rows = [
+        outcome(
+            a, moves(a, (10, "acknowledged", None), (50, "resolved", "x"), (55, "closed", None)), stars=[5, 3]
+        ),
+        outcome(b, moves(b, (5, "cancelled", "False alarm")), rules=["r1"], devices=["d1"]),
+        outcome(r, moves(r, (20, "acknowledged", None), (30, "resolved", "y")), stars=[4]),
+    ]
+    k = kpis(rows, T0, END)
+    assert (k.opened, k.closed, k.due, k.closure_rate) == (3, 1, 2, 0.5)
+    assert (k.resolved, k.resolved_on_time, k.on_time_rate) == (2, 1, 0.5)
+    assert (k.ack_seconds_mean, k.ack_seconds_p90) == (15 * 60, 20 * 60)
+    assert (k.ratings, k.rating_avg, k.satisfied, k.satisfaction_rate) == (3, 4.0, 2, pytest.approx(2 / 3))
+    assert (k.alert_cases, k.false_alarms, k.false_alarm_rate) == (2, 1, 0.5)
+    assert (k.ever_resolved, k.reworked, k.rework_rate) == (2, 0, 0.0)
+    empty = kpis([], T0, END)
+    assert empty.opened == 0 and empty.closure_rate is None and empty.ack_seconds_p90 is None
+
+
+def test_breakdown_and_false_alarms_per_key() -> None:
+    rows = [
+        outcome(case(1), [], rules=["r1", "r2"], devices=["d1"]),
+        outcome(case(2), moves(case(2), (1, "cancelled", "false alarm")), rules=["r1"], devices=["d1"]),
+        outcome(case(3), [], rules=["r2"]),
+        outcome(case(4), [], rules=["r9"]),
+        outcome(case(5, source="resident"), moves(case(5), (1, "cancelled", "false alarm")), rules=["r9"]),
+    ]
+    teams = breakdown(rows, "team", T0, END)
+    assert [(key, k.opened) for key, k in teams] == [(None, 3), ("t", 2)]
+    by_rule = false_alarms_by(rows, "rule")
+    assert [(r.key, r.alert_cases, r.false_alarms) for r in by_rule] == [
+        ("r1", 2, 1),
+        ("r2", 2, 0),
+        ("r9", 1, 0),
+    ], "a resident's report is no alert case, even with an alert linked"
+    assert [(r.key, r.false_alarm_rate) for r in false_alarms_by(rows, "device")] == [("d1", 0.5)]
+
+
+def test_small_counts_are_hidden_or_pooled() -> None:
+    assert [public_count(n) for n in (0, 1, 2, 3, 40)] == [0, "<3", "<3", 3, 40]
+    assert pooled({"fire": 5, "gas": 1, "flood": 1}) == {"fire": 5, "other": "<3"}
+    assert pooled({"fire": 5, "gas": 2, "flood": 1}) == {"fire": 5, "other": 3}
+    assert pooled({"gas": 1}) == {"other": "<3"}
+    assert pooled({}) == {}
+
+
+def test_the_public_summary_needs_three_of_everything() -> None:
+    def resolved(n: int, stars: list[int]) -> Outcome:
+        c = case(n, category="lighting", due=60 * M)
+        return outcome(c, moves(c, (n, "acknowledged", None), (10 * n, "resolved", "x")), stars=stars)
+
+    two = public_summary([resolved(1, [5]), resolved(2, [1])], T0, END)
+    assert (two.cases, two.by_category, two.ratings, two.average_rating) == (
+        "<3",
+        {"other": "<3"},
+        "<3",
+        None,
+    )
+    assert (two.median_minutes_to_acknowledge, two.closure_rate, two.on_time_rate) == (None, None, None)
+    three = public_summary([resolved(1, [5]), resolved(2, [1]), resolved(3, [4])], T0, END)
+    assert (three.cases, three.by_category, three.by_status) == (3, {"lighting": 3}, {"resolved": 3})
+    assert (three.ratings, three.average_rating) == (3, 3.3)
+    assert (three.median_minutes_to_acknowledge, three.median_minutes_to_resolve) == (2.0, 20.0)
+    assert (three.on_time_rate, three.closure_rate) == (1.0, 0.0)
