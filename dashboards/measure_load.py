@@ -28,19 +28,10 @@ from device_simulators.site import SiteSpec  # noqa: E402
 from device_simulators.site import devices as site_devices  # noqa: E402
 from hub.store.migrations import migrate  # noqa: E402
 from hub.store.users import upsert_user  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.processes import HubProcess  # noqa: E402
 from tests.support.services import Broker, create_database, drop_database  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "measure-pw"  # noqa: S105 - a throw-away account in a throw-away database
 OPEN = ("dispatched", "dispatched", "dispatched", "acknowledged", "in_progress", "reopened")
 SEVERITIES = ("critical", "major", "major", "minor", "minor", "info")
@@ -145,7 +136,7 @@ def measure(
     )
     out = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         for _ in range(runs):
             context = browser.new_context(viewport={"width": 1440, "height": 900})  # cold cache every run
             context.add_init_script(f"sessionStorage.setItem('hub.session', {json.dumps(session)});")

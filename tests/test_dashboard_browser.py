@@ -24,23 +24,13 @@ from device_simulators.site import devices as site_devices
 from hub.devices.service import register
 from hub.store import cases as case_store
 from hub.store.users import upsert_user
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import ROOT, Broker
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 LOADGEN_PW = "dash-loadgen-pw"
 PW = "dash-pw"

@@ -496,37 +496,21 @@ def _html(report: _Report, where: str, month: str, zone: ZoneInfo) -> str:
         groups = report.groups[by]
         labels = [key if key is not None else "(none)" for key, _ in groups]
         out.append(f"<h2>By {e(by)}</h2>")
-        opened = [float(k.opened) for _, k in groups]
-        out.append("<p>")
-        out.append(
-            _bar_chart(
-                f"Cases opened by {by}",
-                list(zip(labels, opened, strict=True)),
-                max(opened, default=0.0),
-                [str(k.opened) for _, k in groups],
-            )
-        )
-        out.append("</p><p>")
+        opened: list[float | None] = [float(k.opened) for _, k in groups]
         closure: list[float | None] = [k.closure_rate for _, k in groups]
-        out.append(
-            _bar_chart(
-                f"Closure rate by {by}",
-                list(zip(labels, closure, strict=True)),
-                1.0,
-                [_shown("closure_rate", v) for v in closure],
-            )
-        )
-        out.append("</p><p>")
         on_time: list[float | None] = [k.on_time_rate for _, k in groups]
-        out.append(
-            _bar_chart(
-                f"On-time rate by {by}",
-                list(zip(labels, on_time, strict=True)),
-                1.0,
-                [_shown("on_time_rate", v) for v in on_time],
-            )
+        charts = (
+            (
+                f"Cases opened by {by}",
+                opened,
+                max((float(k.opened) for _, k in groups), default=0.0),
+                [str(k.opened) for _, k in groups],
+            ),
+            (f"Closure rate by {by}", closure, 1.0, [_shown("closure_rate", v) for v in closure]),
+            (f"On-time rate by {by}", on_time, 1.0, [_shown("on_time_rate", v) for v in on_time]),
         )
-        out.append("</p>")
+        for title, bars, top, shown in charts:
+            out.append("<p>" + _bar_chart(title, list(zip(labels, bars, strict=True)), top, shown) + "</p>")
         out.append('<table border="1" cellpadding="4" cellspacing="0"><thead><tr>')
         out.append(f"<th>{e(by)}</th>" + "".join(f"<th>{e(_LABELS[f])}</th>" for f in _TABLE_FIELDS))
         out.append("</tr></thead><tbody>")
