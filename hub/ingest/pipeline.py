@@ -30,7 +30,14 @@ from hub.ingest.decode import Accepted, Rejected, decode
 from hub.ingest.metrics import IngestMetrics
 from hub.store import deadletters
 from hub.store import devices as device_store
-from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new
+from hub.store.telemetry import (
+    ACCESS_EVENTS,
+    DEVICE_EVENTS,
+    TELEMETRY_TABLES,
+    Table,
+    ensure_staging,
+    insert_new,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +188,7 @@ class Pipeline:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
+            ensure_staging(self._conn)
             self.metrics.db_reconnects += 1
         return self._conn
 

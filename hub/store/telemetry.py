@@ -1,6 +1,7 @@
 """Batched, idempotent writes of telemetry and events: COPY into a per-connection staging table, then
 one INSERT … ON CONFLICT DO NOTHING per hypertable, returning the rows that were new."""
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,17 +67,31 @@ ACCESS_EVENTS = Table("access_events", ("result", "method", "direction", "person
 ALL_TABLES = (*TELEMETRY_TABLES.values(), DEVICE_EVENTS, ACCESS_EVENTS)
 
 
+_staged: "weakref.WeakSet[psycopg.Connection[Any]]" = weakref.WeakSet()
+
+
+def ensure_staging(conn: psycopg.Connection[Any]) -> None:
+    """Create the per-connection staging tables once, not once per batch. Call it outside a transaction
+    (the pipeline does, right after connecting): created inside one that rolls back, they would vanish
+    while this connection still counts them as made."""
+    if conn in _staged:
+        return
+    for table in ALL_TABLES:
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(f"stage_{table.name}"), sql.Identifier(table.name)
+            )
+        )
+    _staged.add(conn)
+
+
 def insert_new(conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]]) -> set[Key]:
     """Insert rows, skipping ones already stored; returns the keys that were new."""
     if not rows:
         return set()
     stage = sql.Identifier(f"stage_{table.name}")
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.all_columns)
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-            stage, sql.Identifier(table.name)
-        )
-    )
+    ensure_staging(conn)
     with conn.cursor() as cur:
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
             for row in rows:
