@@ -1,19 +1,37 @@
 """Working-calendar arithmetic (pure): adding working hours and days, working time between two instants,
 weekends, holidays, make-up working days, lunch breaks, crossing midnight, a zone without daylight saving
-time (Asia/Shanghai) and one with it; limits as configured; deadlines after a suspension."""
+time (Asia/Shanghai) and one with it; limits as configured; deadlines after a suspension. Then alert-raised
+cases on the real database: their deadlines follow the SLA table's working time too."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from hub.cases import service
 from hub.cases.calendar import CalendarError, Limit, WorkCalendar, parse_limit
 from hub.cases.config import DispatchConfig
 from hub.cases.lifecycle import CaseStatus
-from hub.cases.sla import Level, SlaRule, SlaState, deadlines_for, next_escalation, resumed_deadline
+from hub.cases.sla import (
+    Level,
+    SlaRule,
+    SlaState,
+    alert_deadlines,
+    deadlines_for,
+    next_escalation,
+    resumed_deadline,
+)
+from hub.domain.devices import DeviceKind, DeviceRef
+from hub.engine.evaluator import AlertOpened
+from hub.engine.schema import Rule
+from hub.store import cases as case_store
+from hub.store import devices as device_store
 
 SH = ZoneInfo("Asia/Shanghai")
 H = 3600.0
@@ -229,3 +247,72 @@ def test_a_suspended_case_never_escalates() -> None:
         suspended=True,
     )
     assert next_escalation(s, sh(11, FRI, 12)) is None
+
+
+# -- alert-raised cases -------------------------------------------------------------------------------------
+
+ALERT_SLA = [
+    SlaRule.model_validate({"severity": "critical", "ack_within": "5m", "resolve_within": "2h"}),
+    SlaRule.model_validate({"ack_within": "2wh", "resolve_within": "2wd"}),
+]
+
+
+def test_an_alert_case_takes_the_tables_working_time_and_the_shorter_plain_limit() -> None:
+    friday = sh(11, FRI, 17, 30)
+    lamp = alert_deadlines(ALERT_SLA, "lighting", "minor", friday, (900.0, 86400.0), CAL)
+    assert (lamp.ack_due_at, lamp.resolve_due_at) == (sh(11, MON + 7, 10, 30), sh(12, 1, 17, 30))
+    assert (lamp.ack_clock, lamp.resolve_clock) == ("working", "working")
+    strict = alert_deadlines(ALERT_SLA, "fire", "critical", friday, (120.0, 1800.0), CAL)
+    assert (strict.ack_due_at, strict.resolve_due_at) == (sh(11, FRI, 17, 32), sh(11, FRI, 18))
+    lax = alert_deadlines(ALERT_SLA, "fire", "critical", friday, (3600.0, 86400.0), CAL)
+    assert (lax.ack_due_at, lax.resolve_due_at) == (sh(11, FRI, 17, 35), sh(11, FRI, 19, 30))
+    assert (lax.ack_clock, lax.resolve_clock) == ("calendar", "calendar")
+
+
+def alert_rule(rule_id: str, severity: str, category: str) -> Rule:
+    return TypeAdapter(Rule).validate_python(
+        {
+            "type": "threshold",
+            "id": rule_id,
+            "title": f"rule {rule_id}",
+            "kinds": ["manhole"],
+            "severity": severity,
+            "category": category,
+            "when": "ch4_pct_lel > 10",
+            "dispatch": {"team": "night-shift", "ack_within": "15m", "resolve_within": "1d"},
+        }
+    )
+
+
+def alert_case(conn: psycopg.Connection[Any], cfg: DispatchConfig, r: Rule, at: datetime) -> dict[str, Any]:
+    where = f"ca-{uuid.uuid4().hex[:8]}"
+    device_store.ensure_community(conn, where)
+    d = DeviceRef(f"{where}-mh1", DeviceKind.MANHOLE, where, "b1", "g1")
+    device_store.upsert_device(
+        conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
+    )
+    case_id = service.on_alert_opened(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg)
+    assert case_id is not None
+    case = case_store.get_case(conn, case_id)
+    assert case is not None
+    return case
+
+
+def test_an_alert_case_opened_on_friday_evening_is_due_on_monday_and_a_holiday_does_not_count(
+    conn: psycopg.Connection[Any],
+) -> None:
+    friday = sh(11, FRI, 17, 30)
+    cfg = DispatchConfig(default_team="ca-desk", sla=ALERT_SLA, calendar=CAL)
+    lamp = alert_case(conn, cfg, alert_rule("ca-dark", "minor", "lighting"), friday)
+    # 30 working minutes on Friday, then 1.5 h on Monday; two working days end on Tuesday at 17:30
+    assert (lamp["ack_due_at"], lamp["resolve_due_at"]) == (sh(11, MON + 7, 10, 30), sh(12, 1, 17, 30))
+    assert (lamp["ack_clock"], lamp["resolve_clock"]) == ("working", "working")
+
+    monday_off = cfg.model_copy(update={"calendar": WorkCalendar(holidays=[date(2026, 11, MON + 7)])})
+    bridged = alert_case(conn, monday_off, alert_rule("ca-dark2", "minor", "lighting"), friday)
+    assert (bridged["ack_due_at"], bridged["resolve_due_at"]) == (sh(12, 1, 10, 30), sh(12, 2, 17, 30))
+
+    # an emergency runs round the clock: the table's 5 min and 2 h are shorter than the rule's 15 min and 1 d
+    gas = alert_case(conn, cfg, alert_rule("ca-gas", "critical", "gas"), friday)
+    assert (gas["ack_due_at"], gas["resolve_due_at"]) == (sh(11, FRI, 17, 35), sh(11, FRI, 19, 30))
+    assert (gas["ack_clock"], gas["resolve_clock"]) == ("calendar", "calendar")

@@ -1,9 +1,12 @@
 """Topology: devices behind a down parent (offline, or an open device_health/infrastructure alert) have
 their alerts recorded but folded into the parent's case. The API that hangs devices under parents, the
-rules on the real database, and a gateway outage through the real broker and hub making one case."""
+rules on the real database, a parent's outage racing its children's alerts in concurrent transactions,
+and a gateway outage through the real broker and hub making one case."""
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from hub.api.app import create_app
-from hub.cases import service, topology
+from hub.cases import dispatch, service, topology
 from hub.cases.config import DispatchConfig, TopologyConfig
 from hub.devices.service import register
 from hub.domain.devices import DeviceKind, DeviceRef
@@ -72,8 +75,9 @@ def opened(r: Rule, d: DeviceRef, at: datetime) -> AlertOpened:
 def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycopg.Connection[Any]) -> None:
     gw, kids = site(conn)
     silent = rule("tp-silent", "device_health")
-    assert topology.suppress_into_parent(conn, opened(silent, kids[0], T0), CFG) is None, "the parent is up"
-    own = service.on_alert_opened(conn, opened(silent, kids[0], T0), CFG)
+    hour_before = T0 - timedelta(hours=1)  # long before the outage: a problem of its own, never folded
+    assert topology.suppress_into_parent(conn, opened(silent, kids[0], hour_before), CFG) is None, "parent up"
+    own = service.on_alert_opened(conn, opened(silent, kids[0], hour_before), CFG)
     device_store.record_seen(conn, [device_store.StateUpdate(gw.id, T0, 1, None, None, None)])
     device_store.set_offline(conn, [gw.id], T0 + timedelta(minutes=1), "last will")
     parent_cases = {
@@ -129,6 +133,164 @@ def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psyc
         topology.suppress_into_parent(conn, opened(dark, grandchild, T0 + timedelta(seconds=6)), CFG)
         == cabinet_case
     )
+
+
+# -- a parent's outage racing its children's alerts ----------------------------------------------------------
+
+
+def threshold(rule_id: str, category: str) -> Rule:
+    return TypeAdapter(Rule).validate_python(
+        {
+            "type": "threshold",
+            "id": rule_id,
+            "title": f"{rule_id} (test)",
+            "kinds": ["smoke_detector", "access_gate"],
+            "severity": "minor",
+            "category": category,
+            "when": "battery_pct < 5",
+            "dispatch": {"team": "maintenance"},
+        }
+    )
+
+
+CABINET = threshold("tp-cabinet-down", "infrastructure")
+DARK = threshold("tp-lamp-dark", "lighting")
+FIRE = threshold("tp-lamp-fire", "fire")
+S = timedelta(seconds=1)
+
+
+def in_own_transaction(
+    database_url: str, a: AlertOpened, ready: Callable[[], object] = lambda: None
+) -> int | None:
+    """What ingest does with an opened alert (`dispatch.alert_opened`), in a transaction of its own."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        ready()
+        with c.transaction():
+            return dispatch.alert_opened(c, a)
+
+
+def cases_of(conn: psycopg.Connection[Any], community: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT id, device_id, category, status, cancel_reason, acknowledged_at FROM cases "
+        "WHERE community_id = %s ORDER BY id",
+        (community,),
+    ).fetchall()
+
+
+def assert_one_case_for_the_outage(
+    conn: psycopg.Connection[Any], gw: DeviceRef, kids: list[DeviceRef], category: str
+) -> int:
+    """One live case, the parent's; every child's alert in it, suppressed by the parent; any case a child
+    opened on its own was absorbed before anybody took it up."""
+    rows = cases_of(conn, gw.community)
+    live = [r for r in rows if r[3] != "cancelled"]
+    assert [(r[1], r[2], r[3]) for r in live] == [(gw.id, category, "dispatched")], rows
+    parent_case = int(live[0][0])
+    for _, device, _, status, reason, acknowledged in rows:
+        if device != gw.id:
+            assert (status, acknowledged) == ("cancelled", None)
+            assert reason == f"absorbed into case #{parent_case}: parent {gw.id} is down"
+    linked = conn.execute(
+        "SELECT a.subject, a.suppressed_by FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id "
+        "WHERE ca.case_id = %s AND a.subject <> %s ORDER BY a.subject",
+        (parent_case, gw.id),
+    ).fetchall()
+    assert linked == [(k.id, gw.id) for k in kids]
+    return parent_case
+
+
+def advisory_waiters(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()"
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_children_alerting_while_the_outage_is_being_written_wait_for_it_and_open_nothing(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    gw, kids = site(conn, children=6)
+    with (
+        psycopg.connect(database_url, autocommit=True) as writer,
+        ThreadPoolExecutor(len(kids)) as pool,
+    ):
+        with writer.transaction():
+            parent_case = dispatch.alert_opened(writer, opened(CABINET, gw, T0))
+            children = [pool.submit(in_own_transaction, database_url, opened(DARK, k, T0 + S)) for k in kids]
+            # every child's transaction is held up by the outage that is not committed yet
+            waited = poll(lambda: advisory_waiters(conn) == len(kids), timeout=10)
+        landed = [f.result(timeout=30) for f in children]
+    assert waited, "the children's alerts did not wait for the parent's outage"
+    assert landed == [parent_case] * len(kids)
+    assert assert_one_case_for_the_outage(conn, gw, kids, "infrastructure") == parent_case
+    assert conn.execute(
+        "SELECT count(*) FROM case_events e JOIN cases c ON c.id = e.case_id "
+        "WHERE c.device_id = ANY(%s) AND e.action = 'dispatched'",
+        ([k.id for k in kids],),
+    ).fetchone() == (0,), "no child was dispatched on its own"
+
+
+def test_cases_children_opened_just_before_the_outage_are_folded_into_the_parents_case(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    gw, kids = site(conn, children=5)
+    early, fire, taken, *raced = kids
+    own_problem = in_own_transaction(database_url, opened(DARK, early, T0 - timedelta(hours=1)))
+    life_safety = in_own_transaction(database_url, opened(FIRE, fire, T0 - 10 * S))
+    busy = in_own_transaction(database_url, opened(DARK, taken, T0 - 10 * S))
+    conn.execute("UPDATE cases SET status = 'acknowledged', acknowledged_at = %s WHERE id = %s", (T0, busy))
+    first = [in_own_transaction(database_url, opened(DARK, k, T0 - 5 * S)) for k in raced]
+    parent_case = in_own_transaction(database_url, opened(CABINET, gw, T0))
+    assert parent_case is not None and parent_case not in first
+    rows = {r[0]: r for r in cases_of(conn, gw.community)}
+    assert [rows[c][3] for c in (own_problem, life_safety, busy)] == [
+        "dispatched",
+        "dispatched",
+        "acknowledged",
+    ]
+    for c in first:
+        assert (rows[c][3], rows[c][4]) == (
+            "cancelled",
+            f"absorbed into case #{parent_case}: parent {gw.id} is down",
+        )
+    case = case_store.get_case(conn, parent_case)
+    assert case is not None
+    assert sorted(a["subject"] for a in case["alerts"]) == sorted([gw.id, *(k.id for k in raced)])
+    assert {a["suppressed_by"] for a in case["alerts"] if a["subject"] != gw.id} == {gw.id}
+    assert [h["action"] for h in case["history"]].count("case_absorbed") == len(raced)
+    absorbed = case_store.get_case(conn, first[0])
+    assert absorbed is not None and absorbed["history"][-1]["action"] == "absorbed"
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_an_outage_and_many_childrens_alerts_at_once_make_one_case(
+    conn: psycopg.Connection[Any], database_url: str, round_: int
+) -> None:
+    gw, kids = site(conn, children=10)
+    start = threading.Barrier(len(kids) + 1)
+    alerts = [opened(CABINET, gw, T0)] + [opened(DARK, k, T0 + S) for k in kids]
+    with ThreadPoolExecutor(len(alerts)) as pool:
+        futures = [pool.submit(in_own_transaction, database_url, a, start.wait) for a in alerts]
+        landed = [f.result(timeout=60) for f in futures]
+    parent_case = assert_one_case_for_the_outage(conn, gw, kids, "infrastructure")
+    assert landed[0] == parent_case
+
+
+def test_many_children_behind_an_offline_parent_open_one_case_between_them(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    gw, kids = site(conn, children=10)
+    device_store.record_seen(conn, [device_store.StateUpdate(gw.id, T0, 1, None, None, None)])
+    device_store.set_offline(conn, [gw.id], T0 + S, "last will")
+    start = threading.Barrier(len(kids))
+    with ThreadPoolExecutor(len(kids)) as pool:
+        futures = [
+            pool.submit(in_own_transaction, database_url, opened(DARK, k, T0 + 2 * S), start.wait)
+            for k in kids
+        ]
+        landed = {f.result(timeout=60) for f in futures}
+    assert landed == {assert_one_case_for_the_outage(conn, gw, kids, "device_health")}
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ D = timedelta(days=1)
 
 @dataclass
 class Spec:
-    """One seeded case: `events` are (offset from created_at, action, to_status, note)."""
+    """One seeded case: `events` are (offset from created_at, action, to_status, note); an approved
+    extension is an event `deadline_extended`. `suspensions` are (start, end or None) offsets from
+    created_at; `ack` is the acknowledgement limit."""
 
     name: str
     category: str
@@ -58,10 +60,16 @@ class Spec:
     stars: list[tuple[timedelta, int]] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)
     cancel_reason: str | None = None
+    suspensions: list[tuple[timedelta, timedelta | None]] = field(default_factory=list)
+    ack: timedelta = 30 * M
 
     @property
     def resolve_due_at(self) -> datetime | None:
         return None if self.due is None else self.created + self.due
+
+    @property
+    def ack_due_at(self) -> datetime:
+        return self.created + self.ack
 
 
 def opened(
@@ -87,11 +95,15 @@ def specs() -> list[Spec]:
                     (3 * D + H, "closed", "closed", None)),
              "closed", stars=[(4 * D, 2)], alerts=[("lamp-power-mismatch", "lp1")]),
         Spec("D", "lighting", "lighting", "g2", "minor", "resident", utc("2026-10-06T09:00"), 2 * D,
-             opened((2 * H, "acknowledged", "acknowledged", None), (150 * M, "started", "in_progress", None),
+             opened((H, "deadline_extended", None, "parts on order"),
+                    (2 * H, "acknowledged", "acknowledged", None), (150 * M, "started", "in_progress", None),
                     (D, "resolved", "resolved", "bulb")),
-             "resolved", stars=[(2 * D, 4)]),
+             "resolved", stars=[(2 * D, 4)], suspensions=[(3 * H, 5 * H)]),
+        # extended, then suspended from the 10th until 5 November: suspended over the end of October
         Spec("E", "infrastructure", "street-works", None, "major", "operator", utc("2026-10-10T00:00"), 8 * H,
-             opened((9 * H, "escalated", None, "resolve deadline missed")), "dispatched"),
+             opened((30 * M, "deadline_extended", None, "road closure"),
+                    (9 * H, "escalated", None, "resolve deadline missed")), "dispatched",
+             suspensions=[(10 * H, utc("2026-11-05T00:00") - utc("2026-10-10T00:00"))]),
         Spec("F", "infrastructure", "street-works", "g1", "major", "alert", utc("2026-10-12T00:00"), 8 * H,
              opened((10 * M, "acknowledged", "acknowledged", None), (20 * M, "cancelled", "cancelled", "duplicate")),
              "cancelled", alerts=[("manhole-cover", "mh1")], cancel_reason="duplicate"),
@@ -101,7 +113,8 @@ def specs() -> list[Spec]:
         # created on Oct 31 local time; closed and rated in November: as of the month's end only resolved
         Spec("H", "fire", "fire-safety", "g1", "critical", "resident", utc("2026-10-31T07:00"), 2 * H,
              opened((2 * M, "acknowledged", "acknowledged", None), (5 * M, "started", "in_progress", None),
-                    (40 * M, "resolved", "resolved", "extinguished"), (2 * D, "closed", "closed", None)),
+                    (40 * M, "resolved", "resolved", "extinguished"), (D + 18 * H, "deadline_extended", None, "x"),
+                    (2 * D, "closed", "closed", None)),
              "closed", stars=[(3 * D, 1)]),
         # 01:00 on Oct 1 in Shanghai: in October although it is still September in UTC
         Spec("I", "infrastructure", "contractor-x", "g1", "minor", "operator", utc("2026-09-30T17:00"), 2 * D,
@@ -117,6 +130,13 @@ def specs() -> list[Spec]:
 
 
 # -- the expected figures, from the seed alone ------------------------------------------------------------
+
+
+def suspended_at(s: Spec, as_of: datetime) -> bool:
+    return any(
+        s.created + start < as_of and (end is None or s.created + end >= as_of)
+        for start, end in s.suspensions
+    )
 
 
 def facts(s: Spec, as_of: datetime) -> dict[str, Any]:
@@ -138,6 +158,8 @@ def facts(s: Spec, as_of: datetime) -> dict[str, Any]:
         "reopened": any(to == "reopened" for _, to in moves),
         "false_alarm": status == "cancelled" and "false" in (cancel_note or "").lower(),
         "stars": [st for off, st in s.stars if s.created + off < as_of],
+        "suspended": suspended_at(s, as_of),
+        "extended": any(a == "deadline_extended" and s.created + off < as_of for off, a, _, _ in s.events),
     }
 
 
@@ -157,6 +179,16 @@ def expected(cases: list[Spec], start: datetime, as_of: datetime) -> dict[str, A
         if f[s.name]["status"] != "cancelled"
         and ((s.resolve_due_at is not None and start <= s.resolve_due_at < as_of) or f[s.name]["closed"])
     ]
+    counted = [s for s in due if f[s.name]["closed"] or not f[s.name]["suspended"]]
+    closed_on_time = [s for s in closed if s.resolve_due_at and f[s.name]["closed"] <= s.resolve_due_at]
+    extended = [s for s in due if f[s.name]["extended"]]
+    ack_due = [
+        s
+        for s in cases
+        if f[s.name]["status"] != "cancelled"
+        and (f[s.name]["ack"] or (start <= s.ack_due_at < as_of and not f[s.name]["suspended"]))
+    ]
+    acked_in_time = [s for s in ack_due if f[s.name]["ack"] and f[s.name]["ack"] <= s.ack_due_at]
     resolved = [s for s in cases if f[s.name]["resolved"] is not None]
     with_deadline = [s for s in resolved if s.resolve_due_at is not None]
     on_time = [s for s in with_deadline if f[s.name]["resolved"] <= s.resolve_due_at]
@@ -177,12 +209,20 @@ def expected(cases: list[Spec], start: datetime, as_of: datetime) -> dict[str, A
         "cancelled": sum(1 for s in cases if f[s.name]["status"] == "cancelled"),
         "closed": len(closed),
         "due": len(due),
-        "closure_rate": rate(closed, due),
+        "suspended": len(due) - len(counted),
+        "closure_rate": rate(closed, counted),
+        "closed_on_time": len(closed_on_time),
+        "on_time_closure_rate": rate(closed_on_time, counted),
+        "extended": len(extended),
+        "extension_rate": rate(extended, due),
         "resolved": len(resolved),
         "resolved_with_deadline": len(with_deadline),
         "resolved_on_time": len(on_time),
         "on_time_rate": rate(on_time, with_deadline),
         "acknowledged": len(acks),
+        "ack_due": len(ack_due),
+        "acknowledged_in_time": len(acked_in_time),
+        "response_rate": rate(acked_in_time, ack_due),
         "ack_seconds_mean": sum(acks) / len(acks) if acks else None,
         "ack_seconds_p90": nearest_rank_p90(acks),
         "resolve_seconds_mean": sum(fixes) / len(fixes) if fixes else None,
@@ -267,7 +307,7 @@ def seed(conn: psycopg.Connection[Any], community: str, cases: list[Spec]) -> di
                 s.created,
                 s.created,
                 s.resolve_due_at,
-                s.created + 30 * M,
+                s.ack_due_at,
                 f"{SECRET}: what the reporter wrote",
                 reporter if s.source == "resident" else None,
                 s.cancel_reason,
@@ -289,6 +329,12 @@ def seed(conn: psycopg.Connection[Any], community: str, cases: list[Spec]) -> di
                 "INSERT INTO case_ratings (case_id, resident_id, stars, comment, created_at)"
                 " VALUES (%s, %s, %s, %s, %s)",
                 (case_id, rater, stars, f"{SECRET} comment", s.created + off),
+            )
+        for start, end in s.suspensions:
+            conn.execute(
+                "INSERT INTO case_suspensions (case_id, reason, approved_by, started_at, ended_at)"
+                " VALUES (%s, 'waiting for parts', 'seed', %s, %s)",
+                (case_id, s.created + start, None if end is None else s.created + end),
             )
         for rule, dev in s.alerts:
             alert = conn.execute(
@@ -345,6 +391,7 @@ def world(
         "integration": ("integration", []),
         "manager": ("manager", [here]),
         "stranger": ("manager", [there]),
+        "both": ("manager", [here, there]),
         "resident": ("resident", [here]),
     }
     tokens: dict[str, dict[str, str]] = {}
@@ -384,8 +431,17 @@ def test_totals_match_figures_computed_from_the_seed(world: World) -> None:
 
 def test_the_figures_written_out_by_hand(world: World) -> None:
     t = get_kpis(world).json()["totals"]
-    # closed: A, C, I (H closed only in November); due: A C D E H I (B F G were cancelled)
-    assert (t["opened"], t["emergencies"], t["closed"], t["due"], t["closure_rate"]) == (9, 3, 3, 6, 0.5)
+    # closed: A, C, I (H closed only in November); due: A C D E H I (B F G were cancelled); E was
+    # suspended over the end of the month (until 5 November), D's suspension ended on the day it began
+    assert (t["opened"], t["emergencies"], t["closed"], t["due"], t["suspended"]) == (9, 3, 3, 6, 1)
+    assert t["closure_rate"] == 3 / 5
+    # closed by the deadline: A (90 min of 2 h) and I (4 h of 2 d), not C (3 d 1 h of 2 d)
+    assert (t["closed_on_time"], t["on_time_closure_rate"]) == (2, 2 / 5)
+    # extended: D and E; H's extension came in November
+    assert (t["extended"], t["extension_rate"]) == (2, 2 / 6)
+    # due to be acknowledged (limit 30 min): A C D H I, not E (suspended, never acknowledged), not the
+    # cancelled B F G; in time A (5 min), C (30 min) and H (2 min), late D (2 h) and I (1 h)
+    assert (t["ack_due"], t["acknowledged_in_time"], t["response_rate"]) == (5, 3, 3 / 5)
     # standing resolutions A C D H I; C's final one came a day late
     assert (t["resolved"], t["resolved_on_time"], t["on_time_rate"]) == (5, 4, 0.8)
     # acknowledged after 5, 30, 120, 10, 2 and 60 minutes
@@ -418,15 +474,28 @@ def test_false_alarms_per_rule_and_per_device(world: World) -> None:
     ]
 
 
-@pytest.mark.parametrize("by", ["category", "team", "grid"])
-def test_breakdown_by_category_team_and_grid(world: World, by: str) -> None:
+@pytest.mark.parametrize("by", ["category", "community", "team", "grid"])
+def test_breakdown_by_category_community_team_and_grid(world: World, by: str) -> None:
     body = get_kpis(world, group_by=by).json()
     month = in_month(world.cases)
-    keys = {getattr(s, by) for s in month}
+
+    def key(s: Spec) -> str | None:
+        return world.community if by == "community" else getattr(s, by)
+
+    keys = {key(s) for s in month}
     assert {g["key"] for g in body["groups"]} == keys
     for g in body["groups"]:
-        assert_block(g, expected([s for s in month if getattr(s, by) == g["key"]], START, END))
+        assert_block(g, expected([s for s in month if key(s) == g["key"]], START, END))
     assert sum(g["opened"] for g in body["groups"]) == body["totals"]["opened"]
+
+
+def test_breakdown_per_community_over_a_managers_communities(world: World) -> None:
+    body = get_kpis(world, "both", community=None, group_by="community").json()
+    groups = {g["key"]: g for g in body["groups"]}
+    assert set(groups) == {world.community, world.other}
+    assert_block(groups[world.community], expected(in_month(world.cases), START, END))
+    assert (groups[world.other]["opened"], groups[world.other]["due"]) == (1, 1)
+    assert (groups[world.other]["ack_due"], groups[world.other]["response_rate"]) == (1, 0.0)
 
 
 def test_a_period_still_running_counts_up_to_now(world: World) -> None:
@@ -515,7 +584,7 @@ def test_the_csv_report_parses_and_matches_the_api(world: World) -> None:
     api = get_kpis(world).json()
     assert by_dim["total"] == {"": {f: api["totals"][f] for f in fields}}
     assert by_dim["emergencies"] == {"": {f: api["emergencies"][f] for f in fields}}
-    for by in ("category", "team", "grid"):
+    for by in ("category", "community", "team", "grid"):
         groups = get_kpis(world, group_by=by).json()["groups"]
         assert by_dim[by] == {(g["key"] or ""): {f: g[f] for f in fields} for g in groups}, by
     for dim, key in (("rule", "by_rule"), ("device", "by_device")):
@@ -540,7 +609,9 @@ def test_the_printable_page_has_charts_and_obeys_the_csp(world: World) -> None:
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["content-security-policy"] == "default-src 'self'; img-src 'self' data:"
     page = r.text.lower()
-    assert page.count("<svg") == 9 and "<rect" in page
+    assert page.count("<svg") == 12 and "<rect" in page  # three charts per category, community, team, grid
+    for label in ("extension rate", "response rate", "on-time closure rate", "due but suspended at the end"):
+        assert label in page, label
     for forbidden in (
         "<script",
         "<style",

@@ -9,10 +9,13 @@ from hub.cases.kpis import (
     CaseRow,
     Cohort,
     EventRow,
+    ExtensionRow,
     Outcome,
     RatingRow,
+    SuspensionRow,
     breakdown,
     false_alarms_by,
+    is_ack_due,
     is_due,
     is_false_alarm,
     kpis,
@@ -38,6 +41,7 @@ def case(
     source: str = "alert",
     severity: str = "major",
     due: timedelta | None = None,
+    ack: timedelta | None = None,
 ) -> CaseRow:
     return CaseRow(
         id=n,
@@ -51,6 +55,7 @@ def case(
         created_at=T0 + n * 60 * M,
         resolve_due_at=None if due is None else T0 + n * 60 * M + due,
         cancel_reason=None,
+        ack_due_at=None if ack is None else T0 + n * 60 * M + ack,
     )
 
 
@@ -157,6 +162,42 @@ def test_kpis_over_a_few_cases() -> None:
     assert (k.ever_resolved, k.reworked, k.rework_rate) == (2, 0, 0.0)
     empty = kpis([], T0, END)
     assert empty.opened == 0 and empty.closure_rate is None and empty.ack_seconds_p90 is None
+
+
+def test_suspended_extended_and_acknowledged_in_time_as_city_management_counts_them() -> None:
+    """Five cases, all with a 2 h deadline and a 30 min acknowledgement limit inside the day."""
+    as_of = T0 + timedelta(days=1)
+    cs = [case(n, due=120 * M, ack=30 * M) for n in range(1, 6)]
+    cohort = Cohort(
+        cs,
+        events=[
+            *moves(cs[0], (10, "acknowledged", None), (60, "resolved", "x"), (100, "closed", None)),
+            *moves(cs[1], (45, "acknowledged", None), (150, "resolved", "x"), (160, "closed", None)),
+            *moves(cs[3], (5, "cancelled", "duplicate")),
+        ],
+        suspensions=[
+            SuspensionRow(cs[2].id, cs[2].created_at + 20 * M, None),  # in force at as_of
+            SuspensionRow(cs[4].id, cs[4].created_at + 20 * M, as_of),  # ends at as_of: still in force
+            SuspensionRow(cs[0].id, cs[0].created_at + 20 * M, cs[0].created_at + 30 * M),  # over
+        ],
+        extensions=[ExtensionRow(cs[1].id, cs[1].created_at + 50 * M), ExtensionRow(cs[2].id, as_of)],
+    )
+    rows = outcomes(cohort, as_of)
+    assert [(o.suspended, o.extended) for o in rows] == [
+        (False, False),
+        (False, True),
+        (True, False),
+        (False, False),
+        (True, False),
+    ]
+    assert [is_ack_due(o, T0, as_of) for o in rows] == [True, True, False, False, False]
+    k = kpis(rows, T0, as_of)
+    # due: 1, 2 (closed), 3 and 5 (deadline passed); 4 was cancelled; 3 and 5 suspended over the end
+    assert (k.due, k.suspended, k.closed, k.closure_rate) == (4, 2, 2, 1.0)
+    assert (k.closed_on_time, k.on_time_closure_rate) == (1, 0.5), "case 2 closed after its 2 h"
+    assert (k.extended, k.extension_rate) == (1, 0.25), "case 3's extension came at as_of"
+    assert (k.ack_due, k.acknowledged_in_time, k.response_rate) == (2, 1, 0.5)
+    assert kpis([], T0, as_of).response_rate is None and kpis([], T0, as_of).extension_rate is None
 
 
 def test_breakdown_and_false_alarms_per_key() -> None:

@@ -65,7 +65,8 @@ class MergeConfig(BaseModel):
 
 class TopologyConfig(BaseModel):
     """A parent device (a gateway, a lamp feeder cabinet) is down when it is offline or has an open
-    alert of `down_categories`; its children's alerts of `suppress_categories` then go into its case."""
+    alert of `down_categories`; its children's alerts of `suppress_categories` then go into its case,
+    and so do the cases its children opened just before (`fold_within`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,6 +77,11 @@ class TopologyConfig(BaseModel):
     )
     team: TeamName | None = Field(
         default=None, description="team of a parent's case opened for its children; routing otherwise"
+    )
+    fold_within: Seconds = Field(
+        default=300.0,
+        description="children's untouched cases opened at most this long before their parent went down "
+        "are folded into its case (their alerts raced the parent's outage)",
     )
 
 

@@ -1,9 +1,10 @@
 """Case KPIs as pure formulas over plain rows, so every definition can be read and tested in one place.
 
 The store (`hub.store.kpis`) reads the cohort — the cases created in `[start, end)` in the caller's
-scope — with their status-changing events, residents' ratings and linked alerts. Everything here works
-on those rows as of `as_of` (`min(end, now)`): an event or rating at or after `as_of` does not count, so
-a past month's report gives the same numbers whenever it is run.
+scope — with their status-changing events, deadline extensions, suspensions, residents' ratings and
+linked alerts. Everything here works on those rows as of `as_of` (`min(end, now)`): an event, extension,
+suspension or rating at or after `as_of` does not count, so a past month's report gives the same numbers
+whenever it is run.
 
 Per case (`outcome`):
 
@@ -14,11 +15,21 @@ Per case (`outcome`):
 - closed at: while its status is `closed`, the time of that event;
 - false alarm: its status is `cancelled` and the cancel reason (the note of the cancelling event, else
   the case's `cancel_reason`) says "false alarm" (any case, also `false-alarm`, `false_alarm`, `误报`);
-  merged and absorbed cases are never false alarms.
+  merged and absorbed cases are never false alarms;
+- suspended: a suspension began before `as_of` and had not ended before it (a suspended case's deadlines
+  stand still, so it is not due while the period ends inside its suspension);
+- extended: an approved extension (`deadline_extended`) before `as_of`.
 
 Over a set of cases (`kpis`), with n/d = None when d = 0:
 
-- closure rate = closed / due; due = not cancelled, and resolve deadline in `[start, as_of)` or closed;
+- due = not cancelled, and resolve deadline in `[start, as_of)` or closed; suspended = due, not closed and
+  suspended at `as_of`;
+- closure rate = closed / (due − suspended); on-time closure rate = closed at or before `resolve_due_at`
+  / (due − suspended) — as city management counts them;
+- extension rate = due cases whose deadline was extended / due;
+- response rate = acknowledged at or before `ack_due_at` / cases due to be acknowledged (not cancelled,
+  with an acknowledgement deadline, and acknowledged or that deadline in `[start, as_of)` and not
+  suspended at `as_of`);
 - on-time rate = resolved at or before `resolve_due_at` / resolved with a deadline;
 - times to acknowledge and to resolve are measured from `created_at`: mean, and p90 by nearest rank
   (the ⌈0.9·n⌉-th smallest value);
@@ -42,8 +53,8 @@ SATISFIED_STARS = 4
 MIN_PUBLIC_COUNT = 3
 SUPPRESSED = "<3"
 FALSE_ALARM = re.compile(r"false[\s_-]*alarm|误报", re.IGNORECASE)
-GroupBy = Literal["category", "team", "grid"]
-GROUP_BY: tuple[GroupBy, ...] = ("category", "team", "grid")
+GroupBy = Literal["category", "community", "team", "grid"]
+GROUP_BY: tuple[GroupBy, ...] = ("category", "community", "team", "grid")
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class CaseRow:
     created_at: datetime
     resolve_due_at: datetime | None
     cancel_reason: str | None
+    ack_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,11 +99,28 @@ class AlertLink:
 
 
 @dataclass(frozen=True)
+class SuspensionRow:
+    case_id: int
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ExtensionRow:
+    """An approved (or an admin's self-approved) extension of a case's resolve deadline."""
+
+    case_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Cohort:
     cases: Sequence[CaseRow]
     events: Sequence[EventRow] = ()
     ratings: Sequence[RatingRow] = ()
     alerts: Sequence[AlertLink] = ()
+    suspensions: Sequence[SuspensionRow] = ()
+    extensions: Sequence[ExtensionRow] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +138,8 @@ class Outcome:
     stars: tuple[int, ...] = ()
     rules: frozenset[str] = field(default_factory=frozenset)
     devices: frozenset[str] = field(default_factory=frozenset)
+    suspended: bool = False
+    extended: bool = False
 
     @property
     def emergency(self) -> bool:
@@ -136,12 +167,20 @@ class Kpis:
     cancelled: int
     closed: int
     due: int
+    suspended: int
     closure_rate: float | None
+    closed_on_time: int
+    on_time_closure_rate: float | None
+    extended: int
+    extension_rate: float | None
     resolved: int
     resolved_with_deadline: int
     resolved_on_time: int
     on_time_rate: float | None
     acknowledged: int
+    ack_due: int
+    acknowledged_in_time: int
+    response_rate: float | None
     ack_seconds_mean: float | None
     ack_seconds_p90: float | None
     resolve_seconds_mean: float | None
@@ -209,8 +248,22 @@ def outcomes(cohort: Cohort, as_of: datetime) -> list[Outcome]:
         rules[a.case_id].add(a.rule_id)
         if a.device_id is not None:
             devices[a.case_id].add(a.device_id)
+    suspended = {
+        s.case_id
+        for s in cohort.suspensions
+        if s.started_at < as_of and (s.ended_at is None or s.ended_at >= as_of)
+    }
+    extended = {x.case_id for x in cohort.extensions if x.at < as_of}
     return [
-        outcome(c, events[c.id], stars[c.id], rules[c.id], devices[c.id])
+        outcome(
+            c,
+            events[c.id],
+            stars[c.id],
+            rules[c.id],
+            devices[c.id],
+            suspended=c.id in suspended,
+            extended=c.id in extended,
+        )
         for c in cohort.cases
         if c.created_at < as_of
     ]
@@ -222,8 +275,12 @@ def outcome(
     stars: Iterable[int] = (),
     rules: Iterable[str] = (),
     devices: Iterable[str] = (),
+    *,
+    suspended: bool = False,
+    extended: bool = False,
 ) -> Outcome:
-    """`events`: the case's status-changing events before `as_of`."""
+    """`events`: the case's status-changing events before `as_of`; `suspended`: under a suspension at
+    `as_of`; `extended`: its deadline was extended before `as_of`."""
     ordered = sorted(events, key=lambda e: (e.at, e.id))
     last = ordered[-1] if ordered else None
     status = last.to_status if last is not None and last.to_status is not None else case.status
@@ -244,6 +301,8 @@ def outcome(
         stars=tuple(stars),
         rules=frozenset(rules),
         devices=frozenset(devices),
+        suspended=suspended,
+        extended=extended,
     )
 
 
@@ -254,9 +313,29 @@ def is_due(o: Outcome, start: datetime, as_of: datetime) -> bool:
     return due_in_period or o.closed_at is not None
 
 
+def is_ack_due(o: Outcome, start: datetime, as_of: datetime) -> bool:
+    """Due to be acknowledged: acknowledged, or its acknowledgement deadline fell in the period while
+    the case was not suspended at its end (a suspension stops that deadline too)."""
+    if o.cancelled or o.case.ack_due_at is None:
+        return False
+    if o.acknowledged_at is not None:
+        return True
+    return start <= o.case.ack_due_at < as_of and not o.suspended
+
+
+def _by(at: datetime | None, deadline: datetime | None) -> bool:
+    return at is not None and deadline is not None and at <= deadline
+
+
 def kpis(cases: Sequence[Outcome], start: datetime, as_of: datetime) -> Kpis:
     closed = sum(1 for o in cases if o.closed_at is not None)
-    due = sum(1 for o in cases if is_due(o, start, as_of))
+    due_cases = [o for o in cases if is_due(o, start, as_of)]
+    due = len(due_cases)
+    suspended = sum(1 for o in due_cases if o.suspended and o.closed_at is None)
+    closed_on_time = sum(1 for o in cases if _by(o.closed_at, o.case.resolve_due_at))
+    extended = sum(1 for o in due_cases if o.extended)
+    ack_due = [o for o in cases if is_ack_due(o, start, as_of)]
+    ack_in_time = sum(1 for o in ack_due if _by(o.acknowledged_at, o.case.ack_due_at))
     resolved = [o for o in cases if o.resolved_at is not None]
     with_deadline = [o for o in resolved if o.case.resolve_due_at is not None]
     on_time = sum(
@@ -280,12 +359,20 @@ def kpis(cases: Sequence[Outcome], start: datetime, as_of: datetime) -> Kpis:
         cancelled=sum(1 for o in cases if o.cancelled),
         closed=closed,
         due=due,
-        closure_rate=ratio(closed, due),
+        suspended=suspended,
+        closure_rate=ratio(closed, due - suspended),
+        closed_on_time=closed_on_time,
+        on_time_closure_rate=ratio(closed_on_time, due - suspended),
+        extended=extended,
+        extension_rate=ratio(extended, due),
         resolved=len(resolved),
         resolved_with_deadline=len(with_deadline),
         resolved_on_time=on_time,
         on_time_rate=ratio(on_time, len(with_deadline)),
         acknowledged=len(ack),
+        ack_due=len(ack_due),
+        acknowledged_in_time=ack_in_time,
+        response_rate=ratio(ack_in_time, len(ack_due)),
         ack_seconds_mean=mean(ack),
         ack_seconds_p90=p90(ack),
         resolve_seconds_mean=mean(res),
@@ -306,6 +393,8 @@ def kpis(cases: Sequence[Outcome], start: datetime, as_of: datetime) -> Kpis:
 def group_key(o: Outcome, by: GroupBy) -> str | None:
     if by == "category":
         return o.case.category
+    if by == "community":
+        return o.case.community_id
     if by == "team":
         return o.case.team
     return o.case.grid
@@ -399,7 +488,7 @@ def public_summary(cases: Sequence[Outcome], start: datetime, as_of: datetime) -
         by_status=pooled(statuses),
         median_minutes_to_acknowledge=_public_minutes([s for o in cases if (s := o.ack_seconds) is not None]),
         median_minutes_to_resolve=_public_minutes([s for o in cases if (s := o.resolve_seconds) is not None]),
-        closure_rate=_public_rate(k.closed, k.due),
+        closure_rate=_public_rate(k.closed, k.due - k.suspended),
         on_time_rate=_public_rate(k.resolved_on_time, k.resolved_with_deadline),
         ratings=public_count(len(stars)),
         average_rating=None if len(stars) < MIN_PUBLIC_COUNT else round(sum(stars) / len(stars), 1),

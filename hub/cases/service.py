@@ -1,9 +1,10 @@
 """Opening cases, inside the caller's transaction: from alerts (ingest) and from people (the API).
 
 Every new case is routed to a team (`routing`), gets its deadlines (`sla`, on the working calendar where
-the SLA table says so) and starts its history with `opened → dispatched`, so the claim queue and the
+the SLA table says so, for alert-raised cases too) and starts its history with `opened → dispatched`, so the claim queue and the
 escalation job see every case the same way. A resident's report and an alert-raised case about the same
-place and time become one case (`merging`).
+place and time become one case (`merging`). A device's outage alert locks the device and takes in the
+cases its children opened moments before (`topology`).
 """
 
 import uuid
@@ -13,12 +14,12 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import config, merging
+from hub.cases import config, merging, topology
 from hub.cases.config import DispatchConfig
 from hub.cases.lifecycle import CaseStatus
 from hub.cases.photos import Photo
 from hub.cases.routing import CaseFacts, route
-from hub.cases.sla import Deadlines, deadlines_for
+from hub.cases.sla import alert_deadlines, deadlines_for
 from hub.engine.evaluator import AlertCleared, AlertOpened
 from hub.settings import get_settings
 from hub.store import alerts as alert_store
@@ -35,13 +36,21 @@ def on_alert_opened(
 
     `dispatch` defaults to the configuration file named by the settings (HUB_ROUTING_FILE).
     """
+    cfg = dispatch or config.current(get_settings().routing_file)
+    outage = topology.lock_outage(conn, a, cfg)
     alert_id = alert_store.open_alert(conn, a)
     if alert_id is None:
         return None
-    cfg = dispatch or config.current(get_settings().routing_file)
     facts = CaseFacts(a.rule.category, a.device.community, a.device.building, a.device.grid, "alert")
     routed = route(cfg.routes, facts, rule_team=a.rule.dispatch.team, default_team=cfg.default_team)
-    due = Deadlines.after(a.opened_at, a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within)
+    due = alert_deadlines(
+        cfg.sla,
+        a.rule.category,
+        a.rule.severity,
+        a.opened_at,
+        (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
+        cfg.calendar,
+    )
     case_id, created = case_store.insert_open_case(
         conn,
         title=a.rule.title,
@@ -58,6 +67,8 @@ def on_alert_opened(
         at=a.opened_at,
         ack_due_at=due.ack_due_at,
         resolve_due_at=due.resolve_due_at,
+        ack_clock=due.ack_clock,
+        resolve_clock=due.resolve_clock,
     )
     case_store.link_alert(conn, case_id, alert_id)
     if created:
@@ -89,6 +100,8 @@ def on_alert_opened(
             at=a.opened_at,
             note=f"alert {a.rule.id} on {a.subject}",
         )
+    if outage:
+        topology.fold_children(conn, a.device.id, case_id, a.opened_at, cfg, a.opened_at)
     return case_id
 
 

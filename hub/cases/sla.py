@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.cases.calendar import Clock, LimitField, WorkCalendar
+from hub.cases.calendar import Clock, Limit, LimitField, WorkCalendar
 from hub.cases.lifecycle import OPEN_STATUSES, CaseStatus
 from hub.cases.routing import OneOrMore
 
@@ -35,8 +35,9 @@ DEADLINE_WORDS: dict[Deadline, str] = {"ack": "acknowledgement", "resolve": "res
 
 
 class SlaRule(BaseModel):
-    """Targets for resident and operator cases; alert cases take theirs from the alert rule. A limit is
-    plain time (`5m`, `2h`, `3d`) or working time on the configured calendar (`4wh`, `2wd`)."""
+    """Targets per category and severity, for every case (see `alert_deadlines` for how an alert
+    rule's own limits combine with them). A limit is plain time (`5m`, `2h`, `3d`) or working time on
+    the configured calendar (`4wh`, `2wd`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,9 +58,13 @@ class Deadlines:
     ack_clock: Clock = "calendar"
     resolve_clock: Clock = "calendar"
 
-    @classmethod
-    def after(cls, at: datetime, ack_within_s: float, resolve_within_s: float) -> "Deadlines":
-        return cls(at + timedelta(seconds=ack_within_s), at + timedelta(seconds=resolve_within_s))
+
+def sla_rule_for(rules: Sequence[SlaRule], category: str, severity: str) -> SlaRule:
+    """The first rule that fits; the configuration guarantees a catch-all at the end."""
+    for r in rules:
+        if (r.category is None or category in r.category) and (r.severity is None or severity in r.severity):
+            return r
+    raise LookupError(f"no SLA rule fits category {category} and severity {severity}")
 
 
 def deadlines_for(
@@ -69,18 +74,43 @@ def deadlines_for(
     at: datetime,
     calendar: WorkCalendar | None = None,
 ) -> Deadlines:
-    """The first rule that fits; the configuration guarantees a catch-all at the end. Working-time
-    limits count on `calendar` (default: Monday to Friday, 09:00-18:00, Asia/Shanghai)."""
+    """Working-time limits count on `calendar` (default: Monday to Friday, 09:00-18:00, Asia/Shanghai)."""
     cal = calendar or WorkCalendar()
-    for r in rules:
-        if (r.category is None or category in r.category) and (r.severity is None or severity in r.severity):
-            return Deadlines(
-                cal.add_limit(at, r.ack_within),
-                cal.add_limit(at, r.resolve_within),
-                r.ack_within.clock,
-                r.resolve_within.clock,
-            )
-    raise LookupError(f"no SLA rule fits category {category} and severity {severity}")
+    r = sla_rule_for(rules, category, severity)
+    return Deadlines(
+        cal.add_limit(at, r.ack_within),
+        cal.add_limit(at, r.resolve_within),
+        r.ack_within.clock,
+        r.resolve_within.clock,
+    )
+
+
+def alert_deadlines(
+    rules: Sequence[SlaRule],
+    category: str,
+    severity: str,
+    at: datetime,
+    rule_limits: tuple[float, float],
+    calendar: WorkCalendar | None = None,
+) -> Deadlines:
+    """Deadlines of an alert-raised case. The SLA table's limit for its category and severity applies
+    as it does to people's cases. Where that limit is working time, the work waits for working hours,
+    so the alert rule's own round-the-clock limit (`rule_limits`: ack, resolve seconds) is not used;
+    where it is plain time (emergencies), the rule's limit wins when it is shorter, as a rule may be
+    stricter than its category (a smoke alarm against a reported fire)."""
+    cal = calendar or WorkCalendar()
+    r = sla_rule_for(rules, category, severity)
+    ack, ack_clock = _alert_deadline(cal, at, r.ack_within, rule_limits[0])
+    resolve, resolve_clock = _alert_deadline(cal, at, r.resolve_within, rule_limits[1])
+    return Deadlines(ack, resolve, ack_clock, resolve_clock)
+
+
+def _alert_deadline(
+    cal: WorkCalendar, at: datetime, limit: Limit, rule_seconds: float
+) -> tuple[datetime, Clock]:
+    if limit.clock == "working":
+        return cal.add_limit(at, limit), "working"
+    return at + timedelta(seconds=min(limit.seconds, rule_seconds)), "calendar"
 
 
 def resumed_deadline(

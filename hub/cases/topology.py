@@ -11,8 +11,16 @@ parent's case is the open case of its down alert; when the parent is only offlin
 `device_health` case of the parent (subject = the parent's id), opened here if needed — the parent's own
 alert joins it later, as alerts on one subject and category always do. So a gateway outage makes one
 case, not one per device behind it.
+
+A child's alert and its parent's outage often arrive within moments of each other, in transactions
+that run side by side. Both lock the parent (`topology_store.lock_devices`, an advisory lock per device),
+so a child's alert waits for an outage being written and then sees it. A child's alert that got in just
+before its parent went down opened a case of its own; when the parent's case takes in an alert or the
+parent's own outage alert opens, such cases — opened at most `topology.fold_within` before the parent
+went down and not yet taken up by anyone — are folded into the parent's case (`fold_children`).
 """
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -35,6 +43,10 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
     is not a device's own, or of a category that is never suppressed)."""
     if a.subject != a.device.id or a.rule.category not in cfg.topology.suppress_categories:
         return None
+    ancestors = topology_store.ancestors(conn, a.device.id)
+    if not ancestors:
+        return None
+    topology_store.lock_devices(conn, [a.device.id, *(p["id"] for p in ancestors)])
     for parent in topology_store.ancestors(conn, a.device.id):
         down = topology_store.down_alert_case(conn, parent["id"], cfg.topology.down_categories)
         if down is None and parent["online"]:
@@ -66,8 +78,38 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
                 "parent": parent["id"],
             },
         )
+        down_since = down[3] if down is not None else parent["online_changed_at"] or a.opened_at
+        fold_children(conn, parent["id"], case_id, down_since, cfg, a.opened_at)
         return case_id
     return None
+
+
+def lock_outage(conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig) -> bool:
+    """Before an alert that puts its device down (a device-level alert of `down_categories`) is
+    written: lock the device, so its children's alerts wait for it. True for such an alert."""
+    if a.subject != a.device.id or a.rule.category not in cfg.topology.down_categories:
+        return False
+    topology_store.lock_devices(conn, [a.device.id])
+    return True
+
+
+def fold_children(
+    conn: psycopg.Connection[Any],
+    parent_id: str,
+    case_id: int,
+    down_since: datetime,
+    cfg: DispatchConfig,
+    at: datetime,
+) -> list[int]:
+    return topology_store.fold_descendant_cases(
+        conn,
+        parent_id,
+        case_id,
+        categories=cfg.topology.suppress_categories,
+        since=down_since - timedelta(seconds=cfg.topology.fold_within),
+        at=at,
+        actor=service.SYSTEM,
+    )
 
 
 def _parent_case(

@@ -1,6 +1,6 @@
 """The rows behind the case KPIs (`hub.cases.kpis`): the cohort of cases created in `[start, end)` in the
-caller's communities, with their status-changing events and ratings before `as_of`, and the alerts
-linked to them. Every query repeats the cohort's condition on `cases c`, so scope is applied in each of
+caller's communities, with their status-changing events, deadline extensions, suspensions and ratings
+from before `as_of`, and the alerts linked to them. Every query repeats the cohort's condition on `cases c`, so scope is applied in each of
 them: `communities` None means every community."""
 
 from datetime import datetime
@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases.kpis import AlertLink, CaseRow, Cohort, EventRow, RatingRow
+from hub.cases.kpis import AlertLink, CaseRow, Cohort, EventRow, ExtensionRow, RatingRow, SuspensionRow
 
 
 def cohort(
@@ -25,7 +25,7 @@ def cohort(
         for row in conn.execute(
             """
             SELECT c.id, c.community_id, c.category, c.team, c.grid, c.severity, c.source, c.status,
-                   c.created_at, c.resolve_due_at, c.cancel_reason
+                   c.created_at, c.resolve_due_at, c.cancel_reason, c.ack_due_at
             FROM cases c
             WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
               AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
@@ -73,7 +73,33 @@ def cohort(
             params,
         )
     ]
-    return Cohort(cases, events, ratings, alerts)
+    suspensions = [
+        SuspensionRow(*row)
+        for row in conn.execute(
+            """
+            SELECT s.case_id, s.started_at, s.ended_at
+            FROM case_suspensions s JOIN cases c ON c.id = s.case_id
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+              AND s.started_at < %(as_of)s
+            """,
+            params,
+        )
+    ]
+    extensions = [
+        ExtensionRow(*row)
+        for row in conn.execute(
+            """
+            SELECT e.case_id, e.at
+            FROM case_events e JOIN cases c ON c.id = e.case_id
+            WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+              AND (%(communities)s::text[] IS NULL OR c.community_id = ANY(%(communities)s::text[]))
+              AND e.action = 'deadline_extended' AND e.at < %(as_of)s
+            """,
+            params,
+        )
+    ]
+    return Cohort(cases, events, ratings, alerts, suspensions, extensions)
 
 
 def community_name(conn: psycopg.Connection[Any], community_id: str) -> str | None:

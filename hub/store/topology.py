@@ -1,11 +1,24 @@
 """Device topology: a device may hang under a parent (a gateway, a lamp feeder cabinet)."""
 
+import json
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from hub.store import case_merges
+
 MAX_DEPTH = 16
+
+
+def lock_devices(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
+    """Transaction-scoped advisory locks, one per device, taken in id order so that two transactions
+    locking overlapping sets cannot deadlock. A child's alert and its parent's outage lock the parent,
+    so whichever commits second sees the first (READ COMMITTED reads committed rows per statement)."""
+    for device_id in sorted(set(device_ids)):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('topology:' || %s, 0))", (device_id,))
 
 
 def ancestors(conn: psycopg.Connection[Any], device_id: str) -> list[dict[str, Any]]:
@@ -21,7 +34,7 @@ def ancestors(conn: psycopg.Connection[Any], device_id: str) -> list[dict[str, A
                 WHERE d.parent_id IS NOT NULL AND up.depth < %(max)s AND NOT d.parent_id = ANY(up.path)
             )
             SELECT d.id, d.kind, d.community_id, d.building, d.grid, up.depth,
-                   coalesce(s.online, true) AS online
+                   coalesce(s.online, true) AS online, s.online_changed_at
             FROM up JOIN devices d ON d.id = up.id LEFT JOIN device_state s ON s.device_id = d.id
             ORDER BY up.depth
             """,
@@ -53,12 +66,12 @@ def set_parent(conn: psycopg.Connection[Any], device_id: str, parent_id: str | N
 
 def down_alert_case(
     conn: psycopg.Connection[Any], device_id: str, categories: list[str]
-) -> tuple[int, str, int | None] | None:
+) -> tuple[int, str, int | None, datetime] | None:
     """The device's open alert of one of `categories` (a device-level alert, subject = device id):
-    (alert id, rule id, its open case or None)."""
+    (alert id, rule id, its open case or None, when it opened)."""
     row = conn.execute(
         """
-        SELECT a.id, a.rule_id,
+        SELECT a.id, a.rule_id, a.opened_at,
                (SELECT c.id FROM case_alerts ca JOIN cases c ON c.id = ca.case_id
                 WHERE ca.alert_id = a.id AND c.status NOT IN ('resolved', 'closed', 'cancelled')
                 ORDER BY c.id LIMIT 1)
@@ -69,8 +82,83 @@ def down_alert_case(
         """,
         (device_id, categories),
     ).fetchone()
-    return None if row is None else (int(row[0]), str(row[1]), None if row[2] is None else int(row[2]))
+    if row is None:
+        return None
+    return int(row[0]), str(row[1]), None if row[3] is None else int(row[3]), row[2]
 
 
 def mark_suppressed(conn: psycopg.Connection[Any], alert_id: int, parent_id: str) -> None:
     conn.execute("UPDATE alerts SET suppressed_by = %s WHERE id = %s", (parent_id, alert_id))
+
+
+def fold_descendant_cases(
+    conn: psycopg.Connection[Any],
+    parent_id: str,
+    into: int,
+    *,
+    categories: list[str],
+    since: datetime,
+    at: datetime,
+    actor: str,
+) -> list[int]:
+    """Cases that the parent's descendants opened on their own for alerts of `categories` since `since`,
+    and that nobody has taken up yet (dispatched, unassigned, unacknowledged, not suspended, no request
+    waiting), are folded into the parent's case `into`: their alerts move over as suppressed by the
+    parent, they are cancelled ("absorbed into case #N"), and reports merged into them follow. A case
+    somebody is changing right now is locked and left alone. Returns the folded cases."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        folded = cur.execute(
+            """
+            WITH RECURSIVE down(id, depth) AS (
+                SELECT id, 1 FROM devices WHERE parent_id = %(parent)s
+                UNION ALL
+                SELECT d.id, down.depth + 1 FROM devices d JOIN down ON d.parent_id = down.id
+                WHERE down.depth < %(max)s
+            )
+            SELECT c.id, c.status, c.device_id FROM cases c
+            WHERE c.device_id IN (SELECT id FROM down) AND c.subject = c.device_id AND c.source = 'alert'
+              AND c.id <> %(into)s AND c.category = ANY(%(categories)s)
+              AND c.status IN ('new', 'dispatched') AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL
+              AND c.suspended_at IS NULL AND c.created_at >= %(since)s
+              AND NOT EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.decision IS NULL)
+            ORDER BY c.id
+            FOR UPDATE OF c SKIP LOCKED
+            """,
+            {"parent": parent_id, "max": MAX_DEPTH, "into": into, "categories": categories, "since": since},
+        ).fetchall()
+    reason = f"absorbed into case #{into}: parent {parent_id} is down"
+    for case in folded:
+        alerts = [
+            int(r[0])
+            for r in conn.execute(
+                "UPDATE alerts SET suppressed_by = %s "
+                "WHERE id IN (SELECT alert_id FROM case_alerts WHERE case_id = %s) RETURNING id",
+                (parent_id, case["id"]),
+            )
+        ]
+        conn.execute(
+            "INSERT INTO case_alerts (case_id, alert_id) SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+            (into, alerts),
+        )
+        conn.execute(
+            "UPDATE cases SET status = 'cancelled', cancel_reason = %s, updated_at = %s WHERE id = %s",
+            (reason, at, case["id"]),
+        )
+        case_merges.repoint(conn, case["id"], into)
+        conn.execute(
+            "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note) "
+            "VALUES (%s, %s, %s, 'absorbed', %s, 'cancelled', %s)",
+            (case["id"], at, actor, case["status"], reason),
+        )
+        conn.execute(
+            "INSERT INTO case_events (case_id, at, actor, action, note, detail) "
+            "VALUES (%s, %s, %s, 'case_absorbed', %s, %s)",
+            (
+                into,
+                at,
+                actor,
+                f"case #{case['id']} of {case['device_id']} taken in: parent {parent_id} is down",
+                json.dumps({"case_id": case["id"], "device_id": case["device_id"], "alert_ids": alerts}),
+            ),
+        )
+    return [int(c["id"]) for c in folded]

@@ -47,12 +47,23 @@ class KpiBlock(BaseModel):
     cancelled: int = Field(description="cancelled by the end of the period (merged ones included)")
     closed: int = Field(description="closed (verified) by the end of the period")
     due: int = Field(description="not cancelled, and resolve deadline in the period or closed")
-    closure_rate: float | None = Field(description="closed / due")
+    suspended: int = Field(description="of the due cases, not closed and suspended at the end of the period")
+    closure_rate: float | None = Field(description="closed / (due - suspended)")
+    closed_on_time: int = Field(description="closed at or before the resolve deadline")
+    on_time_closure_rate: float | None = Field(description="closed_on_time / (due - suspended)")
+    extended: int = Field(description="of the due cases, those whose resolve deadline was extended")
+    extension_rate: float | None = Field(description="extended / due")
     resolved: int = Field(description="resolution standing at the end of the period (resolved or closed)")
     resolved_with_deadline: int = Field(description="of them with a resolve deadline")
     resolved_on_time: int = Field(description="of them resolved at or before the deadline")
     on_time_rate: float | None = Field(description="resolved_on_time / resolved_with_deadline")
     acknowledged: int = Field(description="cases acknowledged (or claimed) by the end of the period")
+    ack_due: int = Field(
+        description="due to be acknowledged: not cancelled, with an acknowledgement deadline, and "
+        "acknowledged or that deadline in the period (and not suspended at its end)"
+    )
+    acknowledged_in_time: int = Field(description="of them acknowledged at or before the deadline")
+    response_rate: float | None = Field(description="acknowledged_in_time / ack_due")
     ack_seconds_mean: float | None
     ack_seconds_p90: float | None = Field(description="nearest rank")
     resolve_seconds_mean: float | None = Field(description="to the standing (last) resolution")
@@ -70,7 +81,9 @@ class KpiBlock(BaseModel):
 
 
 class _Keyed(BaseModel):
-    key: str | None = Field(description="the category, team or grid; null for cases without team or grid")
+    key: str | None = Field(
+        description="the category, community, team or grid; null for cases without team or grid"
+    )
 
 
 class KpiGroup(KpiBlock, _Keyed):
@@ -123,7 +136,9 @@ class PublicSummaryOut(BaseModel):
     by_status: dict[str, Count] = Field(description='statuses with fewer than 3 cases are pooled as "other"')
     median_minutes_to_acknowledge: float | None = Field(description="null with fewer than 3 values")
     median_minutes_to_resolve: float | None = Field(description="null with fewer than 3 values")
-    closure_rate: float | None = Field(description="closed / due; null when fewer than 3 cases are due")
+    closure_rate: float | None = Field(
+        description="closed / (due - suspended); null when fewer than 3 cases count"
+    )
     on_time_rate: float | None = Field(description="null with fewer than 3 resolved cases with a deadline")
     ratings: Count
     average_rating: float | None = Field(description="null with fewer than 3 ratings")
@@ -141,7 +156,8 @@ def get_kpis(
     group_by: GroupBy = Query(default="category"),
 ) -> KpisOut:
     """KPIs of the cases created in `[from, to)` (at most 400 days), in total, for the emergencies
-    (severity critical) apart, and per category, team or grid; false alarms per rule and device."""
+    (severity critical) apart, and per category, community, team or grid; false alarms per rule and
+    device."""
     start, end = _period(from_, to)
     communities = _scope(conn, user, community)
     report = _report(conn, communities, start, end)
@@ -174,7 +190,7 @@ MonthParam = Query(
     responses={
         200: {
             "content": {"text/csv": {}},
-            "description": "one row per total, category, team, grid, rule and device",
+            "description": "one row per total, category, community, team, grid, rule and device",
         }
     },
 )
@@ -185,8 +201,9 @@ def get_report_csv(
     month: str = MonthParam,
     community: str | None = CommunityParam,
 ) -> Response:
-    """The monthly report: columns month, community, dimension (total, emergencies, category, team, grid,
-    rule, device), key, then the KPIs of `/kpis`; rule and device rows fill only the false-alarm columns."""
+    """The monthly report: columns month, community, dimension (total, emergencies, category, community,
+    team, grid, rule, device), key, then the KPIs of `/kpis`; rule and device rows fill only the
+    false-alarm columns."""
     zone = config.current(settings.routing_file).calendar.zone
     start, end = _month(month, zone)
     report = _report(conn, _scope(conn, user, community), start, end)
@@ -377,12 +394,20 @@ _LABELS: dict[str, str] = {
     "cancelled": "Cancelled",
     "closed": "Closed",
     "due": "Due",
+    "suspended": "Due but suspended at the end",
     "closure_rate": "Closure rate",
+    "closed_on_time": "Closed on time",
+    "on_time_closure_rate": "On-time closure rate",
+    "extended": "Deadline extended",
+    "extension_rate": "Extension rate",
     "resolved": "Resolved",
     "resolved_with_deadline": "Resolved with a deadline",
     "resolved_on_time": "Resolved on time",
     "on_time_rate": "On-time rate",
     "acknowledged": "Acknowledged",
+    "ack_due": "Due to be acknowledged",
+    "acknowledged_in_time": "Acknowledged in time",
+    "response_rate": "Response rate",
     "ack_seconds_mean": "Time to acknowledge, mean",
     "ack_seconds_p90": "Time to acknowledge, p90",
     "resolve_seconds_mean": "Time to resolve, mean",
@@ -403,7 +428,11 @@ _TABLE_FIELDS = (
     "emergencies",
     "closed",
     "due",
+    "suspended",
     "closure_rate",
+    "on_time_closure_rate",
+    "extension_rate",
+    "response_rate",
     "on_time_rate",
     "ack_seconds_mean",
     "ack_seconds_p90",
