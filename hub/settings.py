@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr = SecretStr(_DEV_SECRET)
     mqtt_client_id: str = "sc-hub-ingest-1"
     mqtt_keepalive_s: int = 30
+    mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
+    """MQTT 5 keeps the session with clean start off and a session expiry; paho's v5 path costs more CPU
+    (README, Benchmark)."""
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, gt=0)
     mqtt_tls_ca_file: Path | None = None
     topic_prefix: str = "sc/v1"
     mqtt_auth_dir: Path | None = Field(
@@ -74,6 +78,7 @@ class Settings(BaseSettings):
     retention_rollup_1m_days: int = Field(default=30, gt=0)
     retention_rollup_1h_days: int = Field(default=800, gt=0)
     retention_notifications_days: int = Field(default=14, gt=0, description="delivered notifications")
+    retention_audit_days: int = Field(default=400, gt=0, description="audit_log rows, deleted by age")
     retention_interval_s: int = Field(default=3600, gt=0)
     rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(

@@ -39,7 +39,8 @@ passes HUB_NO_DATA_AFTER_S, whose default is the same)."""
 class Engine:
     def __init__(self, rules: Iterable[Rule], data_gap_s: float | None = DATA_GAP_S) -> None:
         self._data_gap_s = data_gap_s
-        self._states: dict[StateKey, State] = {}
+        self._states: dict[str, dict[str, State]] = {}
+        """Rule id → subject → committed state: absence ticks walk one rule's subjects, not all."""
         self._by_kind: dict[str, list[kinds.Compiled]] = {}
         self._correlations: dict[str, list[CorrelationRule]] = {}
         self._absence: list[kinds.Compiled] = []
@@ -49,7 +50,6 @@ class Engine:
     def replace_rules(self, rules: Iterable[Rule]) -> None:
         """Swap the rule set; state is kept for rules whose content did not change."""
         rules = list(rules)
-        versions = {r.id: r.version for r in rules}
         old = {r.id: r.version for r in self.rules}
         by_kind: dict[str, list[kinds.Compiled]] = {}
         correlations: dict[str, list[CorrelationRule]] = {}
@@ -65,7 +65,10 @@ class Engine:
             for kind in rule.kinds:
                 by_kind.setdefault(kind, []).append(compiled)
         self._by_kind, self._correlations, self._absence, self.rules = by_kind, correlations, absence, rules
-        self._states = {k: s for k, s in self._states.items() if old.get(k[0]) == versions.get(k[0])}
+        self._states = {
+            r.id: self._states[r.id] if old.get(r.id) == r.version and r.id in self._states else {}
+            for r in rules
+        }
 
     def seed_absence(
         self, devices: Iterable[DeviceRef], last_seen: Mapping[str, datetime], now: datetime
@@ -75,8 +78,8 @@ class Engine:
         for c in self._absence:
             for d in devices:
                 if d.kind in c.rule.kinds and (c.rule.devices is None or d.id in c.rule.devices):
-                    self._states.setdefault(
-                        (c.rule.id, d.id), kinds.AbsenceState(last_ts=last_seen.get(d.id, now), device=d)
+                    self._states[c.rule.id].setdefault(
+                        d.id, kinds.AbsenceState(last_ts=last_seen.get(d.id, now), device=d)
                     )
 
     def seed_open(
@@ -100,32 +103,43 @@ class Engine:
                 state = kinds.ThresholdState(last_ts=opened_at, active=True)
             else:
                 state = kinds.WindowState(last_ts=opened_at, active=True)
-            self._states[(rule_id, subject)] = state
+            self._states[rule_id][subject] = state
 
     def evaluate(self, readings: Iterable[Reading]) -> Evaluation:
         out = Evaluation()
+        staged = out.staged
         for reading in readings:
-            for c in self._by_kind.get(reading.device.kind, ()):
-                if c.rule.devices is not None and reading.device.id not in c.rule.devices:
+            device = reading.device
+            for c in self._by_kind.get(device.kind, ()):
+                rule = c.rule
+                if rule.devices is not None and device.id not in rule.devices:
                     continue
-                key = (c.rule.id, reading.device.id)
-                self._record(out, key, *c.step(self._get(out, key), reading))
+                key = (rule.id, device.id)
+                state, transition = c.step(staged.get(key) or self._states[rule.id].get(device.id), reading)
+                staged[key] = state
+                if transition is not None:
+                    self._transition(out, key, transition, device)
         return out
 
     def tick(self, now: datetime) -> Evaluation:
-        """Time passing without messages: absence rules."""
+        """Time passing without messages: absence rules. Only states that changed are staged."""
         out = Evaluation()
         for c in self._absence:
-            for key in [k for k in self._states if k[0] == c.rule.id]:
-                self._record(out, key, *c.tick(self._get(out, key), now))
+            for subject, old in self._states[c.rule.id].items():
+                state, transition = c.tick(old, now)
+                if state is not old:
+                    out.staged[(c.rule.id, subject)] = state
+                if transition is not None:
+                    self._transition(out, (c.rule.id, subject), transition, getattr(old, "device", None))
         return out
 
     def commit(self, evaluation: Evaluation) -> None:
-        self._states.update(evaluation.staged)
+        for (rule_id, subject), state in evaluation.staged.items():
+            self._states[rule_id][subject] = state
 
     @property
     def state_count(self) -> int:
-        return len(self._states)
+        return sum(len(s) for s in self._states.values())
 
     def tick_resolution(self) -> timedelta | None:
         """How finely a replay must let time pass for absence rules to fire when the live hub would."""
@@ -133,31 +147,24 @@ class Engine:
         return timedelta(seconds=max(1.0, min(periods) / 20)) if periods else None
 
     def _get(self, out: Evaluation, key: StateKey) -> Any:
-        return out.staged.get(key) or self._states.get(key)
+        return out.staged.get(key) or self._states[key[0]].get(key[1])
 
-    def _record(self, out: Evaluation, key: StateKey, state: State, transition: Transition | None) -> None:
-        out.staged[key] = state
-        if transition is None:
-            return
-        out.transitions.append(transition)
+    def _transition(self, out: Evaluation, key: StateKey, t: Transition, device: DeviceRef | None) -> None:
+        out.transitions.append(t)
         for corr in self._correlations.get(key[0], ()):
-            self._correlate(out, corr, transition)
+            self._correlate(out, corr, t, device)
 
-    def _correlate(self, out: Evaluation, corr: CorrelationRule, t: Transition) -> None:
+    def _correlate(
+        self, out: Evaluation, corr: CorrelationRule, t: Transition, device: DeviceRef | None
+    ) -> None:
         if isinstance(t, AlertOpened):
             group = kinds.group_subject(corr, t.device)
         else:
-            found = next(
-                (
-                    k
-                    for k, s in {**self._states, **out.staged}.items()
-                    if k[0] == corr.id and isinstance(s, kinds.GroupState) and t.subject in s.members
-                ),
-                None,
-            )
+            group_of_device = kinds.group_subject(corr, device) if device is not None else None
+            found = self._group_of(out, corr, t.subject, group_of_device)
             if found is None:
                 return
-            group = found[1]
+            group = found
         key = (corr.id, group)
         state, result = kinds.correlate(corr, self._get(out, key), group, t)
         out.staged[key] = state
@@ -165,3 +172,18 @@ class Engine:
             out.transitions[out.transitions.index(t)] = result
         elif result is not None:
             out.transitions.append(result)
+
+    def _group_of(
+        self, out: Evaluation, corr: CorrelationRule, member: str, likely: str | None
+    ) -> str | None:
+        """The group whose alert counts `member`: where the device is now, unless it moved while its
+        alert was open, in which case every group of the rule is searched."""
+
+        def holds(group: str) -> bool:
+            s = self._get(out, (corr.id, group))
+            return isinstance(s, kinds.GroupState) and member in s.members
+
+        if likely is not None and holds(likely):
+            return likely
+        groups = set(self._states[corr.id]) | {g for r, g in out.staged if r == corr.id}
+        return next((g for g in sorted(groups) if holds(g)), None)

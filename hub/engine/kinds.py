@@ -135,7 +135,9 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
     # Telemetry fields the clear condition reads; a reading without one of them (an optional field left
     # out) says nothing about recovery, although `not (when)` over a missing value would be true.
     clear_metrics = tuple(
-        sorted((referenced_names(rule.clear_when) if rule.clear_when else referenced_names(rule.when)) & names)
+        sorted(
+            (referenced_names(rule.clear_when) if rule.clear_when else referenced_names(rule.when)) & names
+        )
     )
     needs_values = rule.source == "telemetry"
 
@@ -149,15 +151,13 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             state = ThresholdState(last_ts=r.ts)
         elif r.ts < state.last_ts:
             return state, None
-        after_gap = data_gap_s is not None and (r.ts - state.last_ts).total_seconds() > data_gap_s
-        state = replace(state, last_ts=r.ts)
         if not state.active:
             if not (when(r.values) and _opens(rule, r.ts)):
-                return replace(state, cond_since=None, first_values=None), None
+                return ThresholdState(r.ts), None
             since = state.cond_since or r.ts
             first = state.first_values or pick(r.values)
             if (r.ts - since).total_seconds() < rule.hold:
-                return replace(state, cond_since=since, first_values=first), None
+                return ThresholdState(r.ts, cond_since=since, first_values=first), None
             expl = _explain(
                 rule,
                 since,
@@ -172,13 +172,12 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             return ThresholdState(last_ts=r.ts, active=True), AlertOpened(
                 rule, r.device, r.device.id, since, r.ts, expl
             )
-        if needs_values and any(r.values.get(m) is None for m in clear_metrics):
-            return replace(state, clear_since=None), None
-        if not clear(r.values):
-            return replace(state, clear_since=None), None
+        if (needs_values and any(r.values.get(m) is None for m in clear_metrics)) or not clear(r.values):
+            return ThresholdState(r.ts, active=True), None
+        after_gap = data_gap_s is not None and (r.ts - state.last_ts).total_seconds() > data_gap_s
         clear_since = r.ts if after_gap or state.clear_since is None else state.clear_since
         if (r.ts - clear_since).total_seconds() < rule.clear_for:
-            return replace(state, clear_since=clear_since), None
+            return ThresholdState(r.ts, active=True, clear_since=clear_since), None
         condition = rule.clear_when or f"not ({rule.when})"
         reason = f"{condition} held from {clear_since.isoformat()} for at least {rule.clear_for:g}s"
         return ThresholdState(last_ts=r.ts), AlertCleared(rule, r.device.id, r.ts, reason)
@@ -203,7 +202,7 @@ def _absence(rule: AbsenceRule) -> Compiled:
         if state.active:
             reason = f"message received at {r.ts.isoformat()} after {(r.ts - state.last_ts).total_seconds():g}s of silence"
             return AbsenceState(last_ts=r.ts, device=r.device), AlertCleared(rule, r.device.id, r.ts, reason)
-        return replace(state, last_ts=r.ts), None
+        return AbsenceState(r.ts, r.device), None
 
     def tick(state: AbsenceState, now: datetime) -> tuple[State, Transition | None]:
         if state.active or now - state.last_ts < period or not _opens(rule, now):

@@ -6,12 +6,16 @@ import logging
 import queue
 import ssl
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from hub.ingest.client import BatchingClient
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.pipeline import Inbound
 from hub.settings import Settings
@@ -27,11 +31,12 @@ class MqttSource:
         self._accepting = threading.Event()
         self._accepting.set()
         self.subscribed = threading.Event()
-        c = mqtt.Client(
+        v5 = settings.mqtt_protocol == "5"
+        c = BatchingClient(
             CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         c.username_pw_set(settings.mqtt_username, settings.mqtt_password.get_secret_value())
@@ -47,11 +52,19 @@ class MqttSource:
 
     def start(self) -> None:
         s = self._settings
-        self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
+        if s.mqtt_protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = s.mqtt_session_expiry_s
+            self._client.connect_async(
+                s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
         self._client.loop_start()
 
-    def ack(self, mid: int, qos: int) -> None:
-        self._client.ack(mid, qos)
+    def ack(self, mids: Sequence[int]) -> None:
+        """Acknowledge QoS 1 messages once the batch holding them is committed."""
+        self._client.ack_many(mids)
 
     def stop_accepting(self) -> None:
         """Stop taking new messages; the broker keeps (and later redelivers) what is not acknowledged."""

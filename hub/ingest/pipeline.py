@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +54,8 @@ class Inbound:
     client_id: str | None = None
 
 
-Ack = Callable[[int, int], None]
+Ack = Callable[[Sequence[int]], None]
+"""Acknowledges the QoS 1 messages with these ids."""
 
 
 class Pipeline:
@@ -160,7 +161,7 @@ class Pipeline:
                         ],
                     )
                 if m.qos > 0:
-                    self._ack(m.mid, m.qos)
+                    self._ack([m.mid])
                 self.metrics.received += 1
                 self.metrics.dead_lettered += 1
 
@@ -261,9 +262,7 @@ class Pipeline:
         elapsed = time.perf_counter() - started
         self.metrics.commit_seconds_sum += elapsed
         self.metrics.commit_seconds_max = max(self.metrics.commit_seconds_max, elapsed)
-        for m in batch:
-            if m.qos > 0:
-                self._ack(m.mid, m.qos)
+        self._ack([m.mid for m in batch if m.qos > 0])
         self._count(batch, offered, stored, rejects, evaluation)
 
     def _route(

@@ -37,7 +37,7 @@ def readings_arrived(
         UPDATE alerts a SET last_reading_at = %(at)s, data_state = 'live',
             data_state_since = CASE WHEN o.data_state = 'no_data' THEN %(at)s ELSE a.data_state_since END
         FROM (SELECT id, data_state FROM alerts
-              WHERE status = 'open' AND device_id = ANY(%(ids)s::text[]) AND subject = device_id
+              WHERE status = 'open' AND device_id = ANY(%(ids)b::text[]) AND subject = device_id
                 AND (data_state = 'no_data' OR last_reading_at < %(stale)s)
               ORDER BY id
               FOR UPDATE) o

@@ -102,7 +102,7 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
     came_online = [
         r[0]
         for r in conn.execute(
-            "SELECT d FROM unnest(%s::text[]) AS d WHERE NOT EXISTS "
+            "SELECT d FROM unnest(%b::text[]) AS d WHERE NOT EXISTS "
             "(SELECT 1 FROM device_state s WHERE s.device_id = d AND s.online)",
             ([u.device_id for u in ups],),
         )
@@ -113,7 +113,7 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
                                        battery_pct, rssi_dbm, last_values)
         SELECT u.device_id, u.last_seen, u.last_seq, true, u.last_seen, u.battery_pct, u.rssi_dbm,
                COALESCE(u.last_values::jsonb, '{}'::jsonb)
-        FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::real[], %s::smallint[], %s::text[])
+        FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::real[], %b::smallint[], %b::text[])
              AS u(device_id, last_seen, last_seq, battery_pct, rssi_dbm, last_values)
         ON CONFLICT (device_id) DO UPDATE SET
             last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
