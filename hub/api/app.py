@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from hub.api import errors, guards
 from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
+from hub.api.routes.access import router as access_router
+from hub.api.routes.audit import router as audit_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.sites import router as sites_router
@@ -66,6 +68,8 @@ def create_app(
         silences.router,
         topology_router,
         kpis_router,
+        access_router,
+        audit_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 
 from hub.settings import Settings
+from hub.store import audit, outbox
 from hub.store import maintenance as store
-from hub.store import outbox
 from hub.store.telemetry import TELEMETRY_TABLES
 
 RETENTION_LOCK = 0x5C_4855_4210
@@ -36,6 +36,7 @@ class RetentionPolicy:
     hypertables: Mapping[str, timedelta]
     dead_letters: timedelta
     delivered_notifications: timedelta
+    audit_log: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionPolicy":
@@ -51,15 +52,16 @@ class RetentionPolicy:
             },
             dead_letters=timedelta(days=settings.retention_dead_letters_days),
             delivered_notifications=timedelta(days=settings.retention_notifications_days),
+            audit_log=timedelta(days=settings.retention_audit_days),
         )
 
 
 def run_retention(
     conn: psycopg.Connection[Any], policy: RetentionPolicy, now: datetime
 ) -> dict[str, int] | None:
-    """Returns chunks dropped per hypertable and rows deleted from dead_letters and the notification
-    outbox (delivered rows only: dead ones stay listed until someone looks), or None when another worker
-    holds the job."""
+    """Returns chunks dropped per hypertable and rows deleted from dead_letters, the notification outbox
+    (delivered rows only: dead ones stay listed until someone looks) and audit_log, or None when another
+    worker holds the job."""
     with conn.transaction():
         if not _try_lock(conn, RETENTION_LOCK):
             return None
@@ -70,6 +72,7 @@ def run_retention(
         done["notification_outbox"] = outbox.delete_delivered_before(
             conn, now - policy.delivered_notifications
         )
+        done["audit_log"] = audit.delete_before(conn, now - policy.audit_log)
         return done
 
 

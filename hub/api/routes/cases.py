@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
+from hub.api.routes.audit import Audit, audited
 from hub.cases import config, feedback, handling, merging, service
 from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
 from hub.cases.lifecycle import CaseStatus, TransitionRefused
@@ -159,11 +160,13 @@ def list_cases(
 @router.post("/cases", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
 def report_case(
     body: ReportIn,
+    audit: Annotated[Audit, audited("case.create", "case")],
     conn: Conn,
     settings: AppSettings,
     user: Annotated[User, Depends(require("admin", "operator", "resident"))],
 ) -> dict[str, Any]:
     """A resident's report (in their own communities) or an operator's case (anywhere)."""
+    audit.community = body.community
     if user.role == "resident":
         if body.community not in user.communities:
             raise HTTPException(
@@ -198,11 +201,14 @@ def report_case(
         photo=photo,
     )
     case_id = service.open_report(conn, report, user, dispatch, datetime.now(UTC))
+    audit.target_id = str(case_id)
     return _found(case_store.get_case(conn, case_id), case_id)
 
 
 @router.post("/cases/next", response_model=CaseDetail)
-def claim_next_case(conn: Conn, user: Handler) -> dict[str, Any]:
+def claim_next_case(
+    audit: Annotated[Audit, audited("case.claim", "case")], conn: Conn, user: Handler
+) -> dict[str, Any]:
     """The most urgent unclaimed case of the caller's teams (critical first, then oldest), acknowledged
     in the caller's name. 404 when the queue is empty."""
     try:
@@ -214,6 +220,7 @@ def claim_next_case(conn: Conn, user: Handler) -> dict[str, Any]:
         ) from None
     if case_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no unclaimed case waits for your teams")
+    audit.target_id = str(case_id)
     return _found(case_store.get_case(conn, case_id), case_id)
 
 
@@ -224,23 +231,39 @@ def get_case(case_id: int, conn: Conn, user: CurrentUser) -> dict[str, Any]:
 
 @router.post("/cases/{case_id}/actions", response_model=CaseDetail)
 def act_on_case(
-    case_id: int, body: ActionIn, conn: Conn, user: CurrentUser, settings: AppSettings
+    case_id: int,
+    body: ActionIn,
+    audit: Annotated[Audit, audited("case.action", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+    settings: AppSettings,
 ) -> dict[str, Any]:
     """acknowledge, start, resolve (with a note), close (admin/operator: the verifier; verified
     closure), reopen (counts as rework), cancel (with a reason), assign (to a team), confirm_on_site
     (admin/operator), suspend / extend (reason; extend_by) and approve_… / decline_… (admin/operator,
     not the requester), resume. A move the lifecycle or a check does not allow answers 409."""
-    _case_for(user, case_store.get_case(conn, case_id), case_id)
+    audit.action = f"case.{body.action}"
+    before = _case_for(user, case_store.get_case(conn, case_id), case_id)
+    audit.details.update(body.model_dump(include={"team", "extend_by"}, exclude_none=True))
+    audit.details["from_status"] = before["status"]
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
     with _refusals():
         handling.act(conn, case_id, user, request, datetime.now(UTC), config.current(settings.routing_file))
-    return _found(case_store.get_case(conn, case_id), case_id)
+    after = _found(case_store.get_case(conn, case_id), case_id)
+    audit.details["to_status"] = after["status"]
+    return after
 
 
 @router.post("/cases/{case_id}/attachments", response_model=EvidenceOut, status_code=status.HTTP_201_CREATED)
-def attach_evidence(case_id: int, body: EvidenceIn, conn: Conn, user: Handler) -> EvidenceOut:
+def attach_evidence(
+    case_id: int,
+    body: EvidenceIn,
+    audit: Annotated[Audit, audited("case.attach_evidence", "case", "case_id")],
+    conn: Conn,
+    user: Handler,
+) -> EvidenceOut:
     """A handler's photo of the finished work; verified closure asks for one where the category
     requires it."""
     _case_for(user, case_store.get_case(conn, case_id), case_id)
@@ -249,15 +272,23 @@ def attach_evidence(case_id: int, body: EvidenceIn, conn: Conn, user: Handler) -
         attachment_id = handling.attach_evidence(
             conn, case_id, user, photo.content_type, photo.data, datetime.now(UTC), body.note
         )
+    audit.details.update(attachment_id=attachment_id, content_type=photo.content_type, size=len(photo.data))
     return EvidenceOut(
         id=attachment_id, case_id=case_id, content_type=photo.content_type, size=len(photo.data)
     )
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)
-def merge_case(case_id: int, body: MergeIn, conn: Conn, user: Verifier) -> dict[str, Any]:
+def merge_case(
+    case_id: int,
+    body: MergeIn,
+    audit: Annotated[Audit, audited("case.merge", "case", "case_id")],
+    conn: Conn,
+    user: Verifier,
+) -> dict[str, Any]:
     """Merge this case into `into` (one case per problem): this case is cancelled with "merged into
     #N"; its reporter follows the surviving case, which is returned. 409 when either is not open."""
+    audit.details["into"] = body.into
     _case_for(user, case_store.get_case(conn, case_id), case_id)
     _case_for(user, case_store.get_case(conn, body.into), body.into)
     with _refusals():
@@ -268,18 +299,32 @@ def merge_case(case_id: int, body: MergeIn, conn: Conn, user: Verifier) -> dict[
 
 
 @router.post("/cases/{case_id}/split", response_model=CaseDetail)
-def split_case(case_id: int, body: SplitIn, conn: Conn, user: Verifier) -> dict[str, Any]:
+def split_case(
+    case_id: int,
+    body: SplitIn,
+    audit: Annotated[Audit, audited("case.split", "case", "case_id")],
+    conn: Conn,
+    user: Verifier,
+) -> dict[str, Any]:
     """Undo the merge of this case: it gets back the status it had, and its alerts leave the surviving
     case. 409 when it is not merged."""
     _case_for(user, case_store.get_case(conn, case_id), case_id)
     with _refusals():
-        merging.split(conn, case_id, by=user.username, now=datetime.now(UTC), note=body.note)
+        surviving_id = merging.split(conn, case_id, by=user.username, now=datetime.now(UTC), note=body.note)
+    audit.details["was_merged_into"] = surviving_id
     return _found(case_store.get_case(conn, case_id), case_id)
 
 
 @router.post("/cases/{case_id}/rating", response_model=RatingOut, status_code=status.HTTP_201_CREATED)
-def rate_case(case_id: int, body: RatingIn, conn: Conn, user: CurrentUser) -> RatingOut:
+def rate_case(
+    case_id: int,
+    body: RatingIn,
+    audit: Annotated[Audit, audited("case.rate", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+) -> RatingOut:
     """Once per resident and case, after the case is resolved or closed."""
+    audit.details["stars"] = body.stars
     case = _case_for(user, case_store.get_case(conn, case_id), case_id)
     with _refusals():
         feedback.rate(conn, case, user, body.stars, body.comment, datetime.now(UTC))

@@ -1,0 +1,89 @@
+"""A gate's access events: personal data (pseudonymized at ingest), so only the people who handle
+incidents may read them, managers only in their own communities, and every read — allowed or
+refused — leaves an audit row with the time range and the number of rows handed out."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.deps import Conn, require, visible
+from hub.api.routes.audit import Audit, audited, decode_cursor, encode_cursor, ordered, utc
+from hub.store import access as access_store
+from hub.store import devices as device_store
+from hub.store.users import User
+
+router = APIRouter(tags=["access"])
+
+DEFAULT_RANGE = timedelta(hours=24)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class AccessEvent(BaseModel):
+    time: datetime = Field(description="device time of the event")
+    result: Literal["granted", "denied"]
+    method: Literal["card", "face", "qr", "pin"]
+    direction: Literal["in", "out"]
+    person_pseudonym: str | None = Field(
+        description="keyed HMAC of the gate's person reference; the raw identity is never stored"
+    )
+
+
+class AccessEvents(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    device_id: str
+    community_id: str
+    from_: datetime = Field(alias="from", description="start of the range, inclusive")
+    to: datetime = Field(description="end of the range, exclusive")
+    events: list[AccessEvent] = Field(description="newest first; devices other than gates have none")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+@router.get(
+    "/devices/{device_id}/access-events",
+    response_model=AccessEvents,
+    responses={
+        403: {"description": "residents and integrations may not read access events"},
+        404: {"description": "no such device in the caller's communities"},
+        422: {"description": "bad range, result or cursor"},
+    },
+)
+def read_access_events(
+    device_id: str,
+    audit: Annotated[Audit, audited("access_events.read", "device", "device_id")],
+    conn: Conn,
+    user: Annotated[User, Depends(require("admin", "operator", "manager"))],
+    from_: datetime | None = Query(
+        default=None, alias="from", description="ISO 8601; without an offset it is UTC. Default: `to` − 24 h"
+    ),
+    to: datetime | None = Query(
+        default=None, description="ISO 8601; without an offset it is UTC. Default: now"
+    ),
+    result: Literal["granted", "denied"] | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, max_length=50, description="`next_cursor` of the previous page"),
+) -> AccessEvents:
+    """Who came and went through a gate, as pseudonyms, newest first."""
+    end = utc(to) if to is not None else datetime.now(UTC)
+    # a default `from` stops at year 1 rather than overflowing
+    start = utc(from_) if from_ is not None else end - min(DEFAULT_RANGE, end - _EARLIEST)
+    ordered(start, end)
+    audit.details.update({"from": start.isoformat(), "to": end.isoformat(), "result": result})
+    device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
+    rows = access_store.page(
+        conn, device_id, start, end, result=result, after=decode_cursor(cursor), limit=limit + 1
+    )
+    audit.details["rows"] = min(len(rows), limit)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return AccessEvents.model_validate(
+        {
+            "device_id": device_id,
+            "community_id": device["community_id"],
+            "from": start,
+            "to": end,
+            "events": rows[:limit],
+            "next_cursor": None if last is None else encode_cursor(last["time"], last["seq"]),
+        }
+    )
