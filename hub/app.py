@@ -14,6 +14,7 @@ from hub.ingest import recovery
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.mqtt import MqttSource
 from hub.ingest.pipeline import Inbound, Pipeline
+from hub.ingest.ratelimit import DeviceRateLimit
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
@@ -47,6 +48,7 @@ class Hub:
             dead_letter_bytes=settings.dead_letter_payload_bytes,
             metrics=self.metrics,
             no_data_after_s=settings.no_data_after_s,
+            rate_limit=DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst),
         )
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     batch_max_delay_ms: int = Field(default=100, gt=0, le=250)
     ingest_queue_max: int = Field(default=50_000, gt=0)
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
+    ingest_device_rate_per_s: float = Field(default=10.0, gt=0)
+    """Sustained messages a second one device may send; devices report about once a minute."""
+    ingest_device_burst: int = Field(default=600, gt=0)
+    """Messages a device may send at once before the rate applies (a gateway flushing its buffer)."""
     offline_after_s: int = Field(default=300, gt=0)
     offline_check_interval_s: int = Field(default=30, gt=0)
     notify_poll_interval_ms: int = Field(

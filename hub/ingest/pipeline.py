@@ -28,6 +28,7 @@ from hub.engine.evaluator import AlertOpened, Engine, Evaluation, Reading
 from hub.engine.schema import Rule
 from hub.ingest.decode import Accepted, Rejected, decode
 from hub.ingest.metrics import IngestMetrics
+from hub.ingest.ratelimit import DeviceRateLimit
 from hub.store import deadletters
 from hub.store import devices as device_store
 from hub.store.telemetry import (
@@ -74,6 +75,7 @@ class Pipeline:
         metrics: IngestMetrics | None = None,
         tick_interval_s: float = 1.0,
         no_data_after_s: float = 300.0,
+        rate_limit: DeviceRateLimit | None = None,
     ) -> None:
         self._url = database_url
         self._prefix = prefix
@@ -93,6 +95,8 @@ class Pipeline:
         self._tick_every = tick_interval_s
         self._next_tick = time.monotonic() + tick_interval_s
         self._no_data_after_s = no_data_after_s
+        self._limit = rate_limit
+        self._limit_logged: dict[str, float] = {}
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
@@ -100,7 +104,8 @@ class Pipeline:
             batch = self._collect(stop)
             if batch:
                 self.idle.clear()
-                self._with_retry(functools.partial(self._process_or_isolate, batch))
+                limited = self._over_limit(batch)
+                self._with_retry(functools.partial(self._process_or_isolate, batch, limited))
             else:
                 self.idle.set()
             if time.monotonic() >= self._next_tick:
@@ -127,11 +132,29 @@ class Pipeline:
         self.metrics.queue_depth = self._inbox.qsize()
         return batch
 
-    def _process_or_isolate(self, batch: list[Inbound]) -> None:
+    def _over_limit(self, batch: list[Inbound]) -> dict[int, str]:
+        """Decided once per message, before any retry, so a batch retried after a database error refuses
+        exactly what it refused the first time. Keyed by `id()` of the message."""
+        if self._limit is None:
+            return {}
+        out: dict[int, str] = {}
+        for m in batch:
+            device_id = m.topic.rsplit("/", 2)[-2] if m.topic.count("/") >= 2 else m.topic
+            if not self._limit.allow(device_id, m.received_at.timestamp()):
+                out[id(m)] = f"rate_limited: device {device_id} sent more than its limit"
+                now = time.monotonic()
+                if now - self._limit_logged.get(device_id, -60.0) >= 60.0:
+                    self._limit_logged[device_id] = now
+                    log.warning(
+                        "device %s is over its rate limit; excess messages are dead-lettered", device_id
+                    )
+        return out
+
+    def _process_or_isolate(self, batch: list[Inbound], limited: dict[int, str] | None = None) -> None:
         """A bug must not stop ingest: on an unexpected error the batch is retried message by message, and
         a message that still fails is dead-lettered with the error (kept, acknowledged, countable)."""
         try:
-            self.process(batch)
+            self.process(batch, limited)
             return
         except psycopg.Error:
             raise
@@ -141,7 +164,7 @@ class Pipeline:
             )
         for m in batch:
             try:
-                self.process([m])
+                self.process([m], limited)
             except psycopg.Error:
                 raise
             except Exception as exc:
@@ -209,7 +232,7 @@ class Pipeline:
             self._registry_loaded_at = time.monotonic()
         return self._registry
 
-    def process(self, batch: list[Inbound]) -> None:
+    def process(self, batch: list[Inbound], limited: dict[int, str] | None = None) -> None:
         conn = self._connection()
         now = datetime.now(UTC)
         wanted = {m.topic.rsplit("/", 2)[-2] for m in batch}
@@ -221,6 +244,9 @@ class Pipeline:
         statuses: list[tuple[str, Status, datetime]] = []
         rejects: list[tuple[Inbound, str]] = []
         for m in batch:
+            if limited and id(m) in limited:
+                rejects.append((m, limited[id(m)]))
+                continue
             result = decode(m.topic, m.payload, prefix=self._prefix, registry=registry, now=now)
             if isinstance(result, Rejected):
                 rejects.append((m, result.reason))
