@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,6 +271,8 @@ class Sender:
         self.transport = transport
         self.qos = qos
         self.pacer = pacer
+        self.by_channel: Counter[str] = Counter()
+        """Messages per channel: only telemetry and events are stored, so only they can be lost."""
 
     def send(
         self, device: SimDevice, channel: str, payload: dict[str, Any] | bytes, *, retain: bool = False
@@ -277,4 +280,5 @@ class Sender:
         self.pacer.wait()
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         qos = 1 if channel == "status" else self.qos
+        self.by_channel[channel] += 1
         return self.transport.publish(device, channel, body, qos=qos, retain=retain)

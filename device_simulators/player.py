@@ -32,6 +32,8 @@ class Played:
     finished: datetime
     messages: int
     unacknowledged: int
+    last_message: dict[str, datetime]
+    """Device time of each device's last message: where the hub's absence clock starts counting."""
 
 
 def lead_s(steps: list[Step]) -> float:
@@ -69,6 +71,7 @@ def play(
     t0 = clock() + timedelta(seconds=lead_s(steps))
     start = monotonic()
     pending: dict[str, list[mqtt.MQTTMessageInfo]] = {}
+    last_message: dict[str, datetime] = {}
     messages = unacknowledged = 0
 
     def flush(infos: list[mqtt.MQTTMessageInfo]) -> int:
@@ -103,8 +106,9 @@ def play(
                 assert isinstance(action, Event)
                 payload, channel = model.event(at, **action.fields), "event"
             pending.setdefault(action.device.id, []).append(sender.send(action.device, channel, payload))
+            last_message[action.device.id] = at
             messages += 1
     for infos in pending.values():
         unacknowledged += flush(infos)
     last = steps[-1].at_s - base if steps else 0.0
-    return Played(t0, t0 + timedelta(seconds=last), messages, unacknowledged)
+    return Played(t0, t0 + timedelta(seconds=last), messages, unacknowledged, last_message)

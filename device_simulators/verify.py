@@ -5,17 +5,23 @@ scenario's devices (`GET /cases`, then `GET /cases/{id}` with its alerts). Only 
 before the scenario played count (not "opened after its start": scenario clocks run ahead, so an earlier
 run's alerts can carry later device times). One still open from an earlier run is named in the failure,
 since the hub keeps a single open alert per rule and subject and cannot raise it again.
+
+Absence rules are the exception to device time: the hub runs them on its own clock, from the device
+time of a device's last message. So an absence expectation is timed from each device's last message,
+against the rule's period as the hub reports it (a test hub may run a shorter one than the pack's), and
+the verifier waits for it in real seconds whatever `--compress` says.
 """
 
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from device_simulators.player import Played
 from device_simulators.scenarios import Cast, Expect, Scenario
 
 SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
@@ -63,6 +69,11 @@ class HubApi:
             if len(page) < PAGE:
                 return out
 
+    def absence_periods(self) -> dict[str, float]:
+        """Period in seconds of each absence rule in force."""
+        rules = self.call("GET", "/rules")["rules"]
+        return {r["id"]: float(r["definition"]["period"]) for r in rules if r["type"] == "absence"}
+
 
 @dataclass(frozen=True)
 class SeenAlert:
@@ -107,7 +118,18 @@ def observe(api: HubApi, cast_: Cast) -> list[SeenAlert]:
     return seen
 
 
-Verdict = Literal["pass", "fail", "pending"]
+Verdict = Literal["pass", "fail"]
+
+
+@dataclass(frozen=True)
+class HubClock:
+    """What absence expectations are judged by."""
+
+    periods: Mapping[str, float]
+    """Absence rules in force at the hub: id → period in seconds (`HubApi.absence_periods`)."""
+    margin_s: float
+    """How long after its period the alert may take to show: the hub checks absence once a second,
+    then writes the alert and its case, and may be busy with ingest meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -136,17 +158,23 @@ def group_subject(cast_: Cast, level: str) -> str | None:
 
 
 def judge(
-    scenario: Scenario, cast_: Cast, started: datetime, seen: list[SeenAlert], before: frozenset[int]
+    scenario: Scenario,
+    cast_: Cast,
+    played: Played,
+    seen: list[SeenAlert],
+    before: frozenset[int],
+    hub: HubClock,
 ) -> list[Outcome]:
     """`before`: ids of the alerts that existed before the scenario played."""
     out = []
+    started = played.started
     for e in scenario.expect:
         for subject in subjects(e, cast_):
             what = f"{e.rule_id} on {subject}"
-            if e.pending_rule_kind:
-                out.append(Outcome("pending", what, f"waits for a rule of kind {e.pending_rule_kind}"))
+            if e.within_s is None:
+                out.append(_silent(e, what, subject, played.last_message[subject], seen, before, hub))
             else:
-                out.append(_expected(e, what, subject, started, seen, before))
+                out.append(_expected(e, e.within_s, what, subject, started, seen, before))
     targets = {d.id for d in cast_.targets}
     for rule_id in scenario.forbid:
         hits = [a for a in seen if a.rule_id == rule_id and a.subject in targets and a.alert_id not in before]
@@ -163,34 +191,89 @@ def judge(
     return out
 
 
-def _expected(
-    e: Expect, what: str, subject: str, started: datetime, seen: list[SeenAlert], before: frozenset[int]
-) -> Outcome:
+def _first_new(
+    e: Expect, subject: str, seen: list[SeenAlert], before: frozenset[int], within: str
+) -> SeenAlert | str:
+    """The first alert of the rule on the subject raised since the scenario began, or why there is none."""
     mine = [a for a in seen if a.rule_id == e.rule_id and a.subject == subject]
     new = sorted((a for a in mine if a.alert_id not in before), key=lambda a: a.opened_at)
-    if not new:
-        stale = [a for a in mine if a.status == "open"]
-        why = f"no alert within {e.within_s:g} s"
-        if stale:
-            why += (
-                f": one from an earlier run is still open (case {stale[0].case_id}) and the hub keeps one open"
-                " alert per rule and subject; wait until it clears or play on other devices"
-            )
-        return Outcome("fail", what, why)
-    a = new[0]
-    after = (a.opened_at - started).total_seconds()
-    if after > e.within_s:
-        return Outcome(
-            "fail", what, f"opened {after:.0f} s after the start, expected within {e.within_s:g} s"
+    if new:
+        return new[0]
+    stale = [a for a in mine if a.status == "open"]
+    why = f"no alert within {within}"
+    if stale:
+        why += (
+            f": one from an earlier run is still open (case {stale[0].case_id}) and the hub keeps one open"
+            " alert per rule and subject; wait until it clears or play on other devices"
         )
+    return why
+
+
+def _severity(e: Expect, a: SeenAlert) -> tuple[str, bool]:
+    """How to name the alert's severity, and whether it is the expected one."""
     have, want = SEVERITY_RANK.get(a.severity, -1), SEVERITY_RANK[e.severity]
-    severity = a.severity if a.exact_severity else f"case {a.severity} (≥ {e.severity})"
-    if (have != want) if a.exact_severity else (have < want):
+    if a.exact_severity:
+        return a.severity, have == want
+    return f"case {a.severity} (≥ {e.severity})", have >= want
+
+
+def _expected(
+    e: Expect,
+    within_s: float,
+    what: str,
+    subject: str,
+    started: datetime,
+    seen: list[SeenAlert],
+    before: frozenset[int],
+) -> Outcome:
+    a = _first_new(e, subject, seen, before, f"{within_s:g} s")
+    if isinstance(a, str):
+        return Outcome("fail", what, a)
+    after = (a.opened_at - started).total_seconds()
+    if after > within_s:
+        return Outcome("fail", what, f"opened {after:.0f} s after the start, expected within {within_s:g} s")
+    severity, right = _severity(e, a)
+    if not right:
         return Outcome("fail", what, f"severity {severity}, expected {e.severity} (case {a.case_id})")
     return Outcome(
         "pass",
         what,
-        f"{severity}, opened {after:.0f} s after the start (within {e.within_s:g} s), case {a.case_id}",
+        f"{severity}, opened {after:.0f} s after the start (within {within_s:g} s), case {a.case_id}",
+    )
+
+
+def _silent(
+    e: Expect,
+    what: str,
+    subject: str,
+    last_message: datetime,
+    seen: list[SeenAlert],
+    before: frozenset[int],
+    hub: HubClock,
+) -> Outcome:
+    """An absence alert opens on the hub's clock once the device has been silent for the period, so it
+    must open neither sooner nor much later than that after the device's last message."""
+    period = hub.periods.get(e.rule_id)
+    if period is None:
+        return Outcome("fail", what, f"the hub has no absence rule {e.rule_id} in force (GET /api/v1/rules)")
+    window = f"its {period:g} s period + {hub.margin_s:g} s of its last message (hub clock)"
+    a = _first_new(e, subject, seen, before, window)
+    if isinstance(a, str):
+        return Outcome("fail", what, a)
+    after = (a.opened_at - last_message).total_seconds()
+    if after < period:
+        return Outcome(
+            "fail", what, f"opened {after:.1f} s after its last message, before its {period:g} s period"
+        )
+    if after > period + hub.margin_s:
+        return Outcome("fail", what, f"opened {after:.0f} s after its last message, expected within {window}")
+    severity, right = _severity(e, a)
+    if not right:
+        return Outcome("fail", what, f"severity {severity}, expected {e.severity} (case {a.case_id})")
+    return Outcome(
+        "pass",
+        what,
+        f"{severity}, opened {after:.0f} s after its last message (within {window}), case {a.case_id}",
     )
 
 
@@ -199,36 +282,49 @@ def settled(outcomes: list[Outcome]) -> bool:
     return not any(o.verdict == "fail" and not o.forbidden for o in outcomes)
 
 
+def silence_wait_s(scenario: Scenario, cast_: Cast, played: Played, hub: HubClock, now: datetime) -> float:
+    """Real seconds from `now` until the last absence expectation is due: its device's last message
+    (device time, which a compressed scenario runs ahead of the clock) plus the period and the margin."""
+    due = [
+        (played.last_message[subject] - now).total_seconds() + period + hub.margin_s
+        for e in scenario.expect
+        if e.within_s is None and (period := hub.periods.get(e.rule_id)) is not None
+        for subject in subjects(e, cast_)
+    ]
+    return max(due, default=0.0)
+
+
 def verify(
     api: HubApi,
     scenario: Scenario,
     cast_: Cast,
-    started: datetime,
+    played: Played,
     before: frozenset[int],
+    hub: HubClock,
     *,
     timeout_s: float,
     settle_s: float = 1.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Outcome]:
-    """Poll until every expected alert is there or `timeout_s` passes, then wait `settle_s` more so a
-    forbidden alert raised by the last readings is seen too."""
-    deadline = monotonic() + timeout_s
+    """Poll until every expected alert is there, or `timeout_s` passes and every absence expectation is
+    due, then wait `settle_s` more so a forbidden alert raised by the last readings is seen too."""
+    wait = max(timeout_s, silence_wait_s(scenario, cast_, played, hub, clock()))
+    deadline = monotonic() + wait
     while True:
-        outcomes = judge(scenario, cast_, started, observe(api, cast_), before)
+        outcomes = judge(scenario, cast_, played, observe(api, cast_), before, hub)
         if settled(outcomes) or monotonic() >= deadline:
             break
         sleep(0.5)
     sleep(settle_s)
-    return judge(scenario, cast_, started, observe(api, cast_), before)
+    return judge(scenario, cast_, played, observe(api, cast_), before, hub)
 
 
 def report(scenario: Scenario, outcomes: list[Outcome]) -> str:
-    counts = {v: sum(o.verdict == v for o in outcomes) for v in ("pass", "fail", "pending")}
+    failed = sum(o.verdict == "fail" for o in outcomes)
     width = max((len(o.what) for o in outcomes), default=0)
     lines = [f"  {o.verdict.upper():<8} {o.what:<{width}}  {o.detail}" for o in outcomes]
-    result = "FAIL" if counts["fail"] else "PASS"
-    lines.append(
-        f"{scenario.name}: {result}: {counts['pass']} passed, {counts['fail']} failed, {counts['pending']} pending"
-    )
+    result = "FAIL" if failed else "PASS"
+    lines.append(f"{scenario.name}: {result}: {len(outcomes) - failed} passed, {failed} failed")
     return "\n".join(lines)

@@ -3,20 +3,22 @@ and bad payloads that are bad in the way they claim (judged by the hub's own dec
 
 import itertools
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from device_simulators import scenarios, site
+from device_simulators import fleet, scenarios, site
 from device_simulators.environment import Place, RainProcess
 from device_simulators.faults import FAULTS, FaultContext
+from device_simulators.measure_fleet import PER_GRID_DEVICES, site_file
 from device_simulators.models import AccessGate, Lamppost, Manhole, SmokeDetector, build
 from device_simulators.mqtt import Pacer
-from device_simulators.player import check_ahead, play
+from device_simulators.player import Played, check_ahead, play
 from device_simulators.scenarios import SCENARIOS, Cast, Event, Reading, ScenarioError
-from device_simulators.verify import SeenAlert, judge
+from device_simulators.verify import HubClock, SeenAlert, judge, silence_wait_s
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.ingest.decode import Accepted, Rejected, decode
 
@@ -342,6 +344,7 @@ def test_compression_plays_device_minutes_in_wall_seconds_a_little_ahead_of_the_
     assert played.started == stamps[0] == now + timedelta(seconds=11), "one step's gap plus a second ahead"
     assert stamps[-1] - stamps[0] == timedelta(seconds=180)
     assert wall[0] == pytest.approx(3.0), "180 s of device time in 3 s"
+    assert played.last_message == {c.targets[0].id: stamps[-1]}, "where the hub's absence clock starts"
     assert max(p["ch4_pct_lel"] for _, _, p in sender.sent) == 35.0
 
 
@@ -361,6 +364,46 @@ def test_power_cut_ends_with_the_lampposts_dropping_off() -> None:
     assert all(p["voltage_v"] == 0 for _, channel, p in sender.sent if channel == "telemetry")
 
 
+class FakeTime:
+    """Monotonic clock and stop event in one: waiting moves the clock instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float) -> bool:
+        self.now += timeout
+        return False
+
+
+def test_a_large_fleet_reports_steadily_at_its_nominal_rate(tmp_path: Path) -> None:
+    spec = site_file(tmp_path / "site.yaml", PER_GRID_DEVICES)
+    models = [build(d, 1, spec.place()) for d in site.devices(spec)]
+    nominal = sum(1 / fleet.INTERVAL_S[m.device.kind] for m in models)
+    sender, t = FakeSender(), FakeTime()
+    fleet.run(
+        models,
+        sender,  # type: ignore[arg-type]
+        seconds=120,
+        speed=1,
+        stop=t,  # type: ignore[arg-type]
+        clock=lambda: DAY + timedelta(seconds=t.now),
+        monotonic=t.monotonic,
+    )
+    sent = [datetime.fromisoformat(p["ts"]) for _, channel, p in sender.sent if channel == "telemetry"]
+    assert len(sent) == pytest.approx(nominal * 120), "every device at its kind's interval"
+    per_10s = Counter(int((ts - DAY).total_seconds() // 10) for ts in sent)
+    assert sorted(per_10s) == list(range(12))
+    assert all(0.5 * nominal * 10 < n < 1.5 * nominal * 10 for n in per_10s.values()), (
+        f"devices report at their own phases, not all at once: {sorted(per_10s.items())}"
+    )
+
+
 def test_the_pacer_keeps_to_the_rate() -> None:
     wall = [0.0]
     pacer = Pacer(5, clock=lambda: wall[0], sleep=lambda s: wall.__setitem__(0, wall[0] + s))
@@ -376,23 +419,34 @@ def seen(alert_id: int, rule_id: str, subject: str, after_s: float, severity: st
     return SeenAlert(alert_id, rule_id, subject, "open", DAY + timedelta(seconds=after_s), 1, severity, True)
 
 
-def test_verdicts_pass_fail_and_pending() -> None:
+def at(started: datetime, **last_message: float) -> Played:
+    """A played scenario that started at `started`, each named device's last message so many seconds in."""
+    last = {d: started + timedelta(seconds=after) for d, after in last_message.items()}
+    return Played(started, started, 0, 0, last)
+
+
+NO_ABSENCE = HubClock({}, 30)
+
+
+def test_verdicts_pass_and_fail() -> None:
     c, _ = timeline("gas-leak")
     mh = c.targets[0].id
     ok = judge(
         SCENARIOS["gas-leak"],
         c,
-        DAY,
+        at(DAY),
         [seen(1, "manhole-gas-ch4", mh, 90), seen(2, "manhole-gas-h2s", mh, 100, "major")],
         frozenset(),
+        NO_ABSENCE,
     )
     assert [o.verdict for o in ok] == ["pass"] * 4
     late_and_forbidden = judge(
         SCENARIOS["gas-leak"],
         c,
-        DAY,
+        at(DAY),
         [seen(1, "manhole-gas-ch4", mh, 200), seen(3, "manhole-water-high", mh, 50, "major")],
         frozenset(),
+        NO_ABSENCE,
     )
     details = {o.what: (o.verdict, o.detail) for o in late_and_forbidden}
     assert details[f"manhole-gas-ch4 on {mh}"] == (
@@ -401,11 +455,48 @@ def test_verdicts_pass_fail_and_pending() -> None:
     )
     assert details[f"manhole-gas-h2s on {mh}"][0] == "fail"
     assert details["no manhole-water-high"][0] == "fail"
-    stale = judge(SCENARIOS["gas-leak"], c, DAY, [seen(1, "manhole-gas-ch4", mh, 90)], frozenset({1}))
+    stale = judge(
+        SCENARIOS["gas-leak"], c, at(DAY), [seen(1, "manhole-gas-ch4", mh, 90)], frozenset({1}), NO_ABSENCE
+    )
     assert "still open" in stale[0].detail
     c, _ = timeline("brute-force")
-    assert [o.verdict for o in judge(SCENARIOS["brute-force"], c, DAY, [], frozenset())] == ["fail", "pass"]
+    verdicts = [o.verdict for o in judge(SCENARIOS["brute-force"], c, at(DAY), [], frozenset(), NO_ABSENCE)]
+    assert verdicts == ["fail", "pass"]
+
+
+def test_absence_alerts_are_timed_from_each_devices_last_message_by_the_hubs_period() -> None:
     c, _ = timeline("offline")
-    verdicts = [o.verdict for o in judge(SCENARIOS["offline"], c, DAY, [], frozenset())]
-    assert verdicts
-    assert set(verdicts) == {"pending"}, "absence rules run on the hub clock: reported, not judged"
+    a, b = (d.id for d in c.targets)
+    played = at(DAY, **{a: 0, b: 40})  # b's device clock ran 40 s further, so the hub counts from there
+    hub = HubClock({"device-offline": 600}, 30)
+
+    def verdicts(*alerts: SeenAlert, clock: HubClock = hub) -> dict[str, tuple[str, str]]:
+        found = judge(SCENARIOS["offline"], c, played, list(alerts), frozenset(), clock)
+        return {o.what.removeprefix("device-offline on "): (o.verdict, o.detail) for o in found}
+
+    on_time = verdicts(seen(1, "device-offline", a, 601, "minor"), seen(2, "device-offline", b, 645, "minor"))
+    assert on_time == {
+        a: ("pass", on_time[a][1]),
+        b: ("pass", on_time[b][1]),
+    }, "605 s after b's last message is within 600 s + 30 s"
+    assert "opened 601 s after its last message" in on_time[a][1]
+    wrong = verdicts(seen(1, "device-offline", a, 599, "minor"), seen(2, "device-offline", b, 671, "minor"))
+    assert wrong[a] == ("fail", "opened 599.0 s after its last message, before its 600 s period")
+    assert wrong[b][0] == "fail" and "opened 631 s after its last message, expected within" in wrong[b][1]
+    assert verdicts(seen(1, "device-offline", a, 601, "major"))[a][0] == "fail", "minor expected"
+    missing = verdicts()
+    assert missing[a] == (
+        "fail",
+        "no alert within its 600 s period + 30 s of its last message (hub clock)",
+    )
+    gone = verdicts(clock=HubClock({}, 30))
+    assert gone[b] == ("fail", "the hub has no absence rule device-offline in force (GET /api/v1/rules)")
+    # Checked on the hub's clock: the wait runs until the later device's deadline, in real seconds.
+    assert silence_wait_s(SCENARIOS["offline"], c, played, hub, DAY) == 40 + 600 + 30
+    assert (
+        silence_wait_s(
+            SCENARIOS["offline"], c, played, HubClock({"device-offline": 3}, 5), DAY + timedelta(seconds=50)
+        )
+        == -2
+    )
+    assert silence_wait_s(SCENARIOS["gas-leak"], c, played, hub, DAY) == 0, "no absence expectation"
