@@ -2,17 +2,17 @@
 
 import logging
 import queue
+import signal
 import threading
-from datetime import UTC, datetime
+from types import FrameType
 
 import uvicorn
 
 from hub.api.app import create_app
 from hub.devices import service as device_service
 from hub.engine.evaluator import Engine
-from hub.ingest import recovery
+from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics
-from hub.ingest.mqtt import MqttSource
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.ingest.ratelimit import DeviceRateLimit
 from hub.ingest.rules import RuleSet
@@ -20,7 +20,6 @@ from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
 from hub.settings import Settings
 from hub.store import db, migrations, users
-from hub.store import devices as device_store
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +34,22 @@ class Hub:
         self.pool = db.make_pool(settings.database_url)
         self.metrics = IngestMetrics()
         inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
-        self.source = MqttSource(settings, inbox, self.metrics)
         self.pipeline = Pipeline(
             database_url=settings.database_url,
             prefix=settings.topic_prefix,
             engine=self.engine,
             pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
             inbox=inbox,
-            ack=self.source.ack,
+            ack=lambda messages: self.partitions.ack(messages),
             batch_max_rows=settings.batch_max_rows,
             batch_max_delay_s=settings.batch_max_delay_ms / 1000,
             dead_letter_bytes=settings.dead_letter_payload_bytes,
             metrics=self.metrics,
             no_data_after_s=settings.no_data_after_s,
             rate_limit=DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst),
+            partitioned=True,
         )
+        self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics)
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
         self._pipeline_thread = threading.Thread(
@@ -61,9 +61,8 @@ class Hub:
             device_service.export_auth(conn, self.settings)
             if self.settings.admin_password is not None:
                 users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), "admin")
-            recovery.rebuild(conn, self.engine, device_store.device_refs(conn), datetime.now(UTC))
         self._pipeline_thread.start()
-        self.source.start()
+        self.partitions.start()
         self.scheduler = jobs.start(self.settings, self.pool)
         self.scheduler.add_job(
             self.rule_set.reload_if_changed,
@@ -78,11 +77,11 @@ class Hub:
 
     def stop(self) -> None:
         """Stop taking messages, commit and acknowledge what was taken, then disconnect."""
-        self.source.stop_accepting()
+        self.partitions.stop_accepting()
         self._stop.set()
         self._pipeline_thread.join(timeout=30)
         self.scheduler.shutdown(wait=False)
-        self.source.close()
+        self.partitions.close()
         self.notify.stop()
         self.pool.close()
 
@@ -90,15 +89,24 @@ class Hub:
         app = create_app(
             self.settings,
             self.pool,
-            ingest_ready=self.source.subscribed.is_set,
+            ingest_ready=self.partitions.ready,
             metrics=self.metrics,
             rule_set=self.rule_set,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False
         )
+        # uvicorn puts these handlers back after its own shutdown and raises the signal again; with the
+        # default action that would kill the process before `stop` flushes and acknowledges.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stopping)
         self.start()
         try:
             uvicorn.Server(config).run()
         finally:
             self.stop()
+        log.info("hub stopped")
+
+
+def _stopping(sig: int, _frame: FrameType | None) -> None:
+    log.info("%s received again while stopping; the hub finishes its shutdown", signal.Signals(sig).name)

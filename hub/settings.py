@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     batch_max_delay_ms: int = Field(default=100, gt=0, le=250)
     ingest_queue_max: int = Field(default=50_000, gt=0)
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
+    ingest_partitions: int = Field(default=1, gt=0, le=1024)
+    """Parts the stream is split into (by community), each one MQTT session served by one worker. Keep it
+    the same on every worker; with several workers use a few per worker (README, Scaling out)."""
+    worker_id: str = ""
+    """This worker's name in the lease table; empty: host name and API port."""
+    lease_ttl_s: float = Field(default=10.0, gt=0)
+    lease_renew_s: float = Field(default=2.0, gt=0)
     ingest_device_rate_per_s: float = Field(default=10.0, gt=0)
     """Sustained messages a second one device may send; devices report about once a minute."""
     ingest_device_burst: int = Field(default=600, gt=0)

@@ -48,7 +48,7 @@ def test_a_failing_message_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
         engine=BrokenOnOneDevice([]),
         pseudonym_key=b"k",
         inbox=queue.Queue(),
-        ack=acked.extend,
+        ack=lambda ms: acked.extend(m.mid for m in ms),
         batch_max_rows=10,
         batch_max_delay_s=0.05,
         dead_letter_bytes=64,

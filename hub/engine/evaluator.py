@@ -10,7 +10,7 @@ them with `commit` once the batch's transaction is committed, so a failed write 
 counting a reading twice.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,6 +136,13 @@ class Engine:
     def commit(self, evaluation: Evaluation) -> None:
         for (rule_id, subject), state in evaluation.staged.items():
             self._states[rule_id][subject] = state
+
+    def forget(self, subjects: Callable[[str], bool]) -> None:
+        """Drop the state of matching subjects (devices or groups), as if never seen: for a worker
+        handing their partition to another, or about to rebuild it from the database."""
+        for states in self._states.values():
+            for subject in [s for s in states if subjects(s)]:
+                del states[subject]
 
     @property
     def state_count(self) -> int:

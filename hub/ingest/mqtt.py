@@ -24,17 +24,31 @@ log = logging.getLogger(__name__)
 
 
 class MqttSource:
-    def __init__(self, settings: Settings, inbox: "queue.Queue[Inbound]", metrics: IngestMetrics) -> None:
+    """One persistent MQTT session: the whole stream, or one ingest partition's communities."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        inbox: "queue.Queue[Inbound]",
+        metrics: IngestMetrics,
+        *,
+        client_id: str,
+        topics: Sequence[str],
+        partition: int = 0,
+    ) -> None:
         self._settings = settings
         self._inbox = inbox
         self._metrics = metrics
+        self.partition = partition
+        self._topics = list(topics)
+        self._topics_lock = threading.Lock()
         self._accepting = threading.Event()
         self._accepting.set()
         self.subscribed = threading.Event()
         v5 = settings.mqtt_protocol == "5"
         c = BatchingClient(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            client_id=client_id,
             clean_session=None if v5 else False,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
@@ -83,7 +97,20 @@ class MqttSource:
         self._subscribe()
 
     def _subscribe(self) -> None:
-        self._client.subscribe(f"{self._settings.topic_prefix}/+/+/+/+", qos=1)
+        with self._topics_lock:
+            topics = list(self._topics)
+        if topics:
+            self._client.subscribe([(t, 1) for t in topics])
+        else:
+            self.subscribed.set()
+
+    def add_topics(self, topics: Sequence[str]) -> None:
+        """A community registered since the session started: subscribe it now and after reconnects."""
+        with self._topics_lock:
+            new = [t for t in topics if t not in self._topics]
+            self._topics += new
+        if new:
+            self._client.subscribe([(t, 1) for t in new])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         """A broker whose ACL is not loaded yet refuses the subscription: retry rather than go deaf."""
@@ -103,4 +130,8 @@ class MqttSource:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if not self._accepting.is_set():
             return
-        self._inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))
+        self._inbox.put(
+            Inbound(
+                msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), partition=self.partition
+            )
+        )

@@ -26,8 +26,10 @@ from hub.domain.contract import AccessEvent, DeviceEvent, DevicePayload, Status
 from hub.domain.devices import Channel, DeviceRef
 from hub.engine.evaluator import AlertOpened, Engine, Evaluation, Reading
 from hub.engine.schema import Rule
+from hub.ingest import recovery
 from hub.ingest.decode import Accepted, Rejected, decode
 from hub.ingest.metrics import IngestMetrics
+from hub.ingest.partitions import subject_community
 from hub.ingest.ratelimit import DeviceRateLimit
 from hub.store import deadletters
 from hub.store import devices as device_store
@@ -53,10 +55,11 @@ class Inbound:
     qos: int
     received_at: datetime
     client_id: str | None = None
+    partition: int = 0
 
 
-Ack = Callable[[Sequence[int]], None]
-"""Acknowledges the QoS 1 messages with these ids."""
+Ack = Callable[[Sequence[Inbound]], None]
+"""Acknowledges these messages (the QoS 1 ones) on the session each came from."""
 
 
 class Pipeline:
@@ -76,6 +79,7 @@ class Pipeline:
         tick_interval_s: float = 1.0,
         no_data_after_s: float = 300.0,
         rate_limit: DeviceRateLimit | None = None,
+        partitioned: bool = False,
     ) -> None:
         self._url = database_url
         self._prefix = prefix
@@ -97,11 +101,17 @@ class Pipeline:
         self._no_data_after_s = no_data_after_s
         self._limit = rate_limit
         self._limit_logged: dict[str, float] = {}
+        self._owned: set[int] | None = set() if partitioned else None
+        """Partitions whose messages this pipeline takes; None: every message (a single, unleased hub)."""
+        self._control: queue.Queue[tuple[Callable[[], None], threading.Event, list[BaseException]]] = (
+            queue.Queue()
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
         while not (stop.is_set() and self._inbox.empty()):
-            batch = self._collect(stop)
+            self._run_control()
+            batch = self._owned_only(self._collect(stop))
             if batch:
                 self.idle.clear()
                 limited = self._over_limit(batch)
@@ -131,6 +141,55 @@ class Pipeline:
                 break
         self.metrics.queue_depth = self._inbox.qsize()
         return batch
+
+    def between_batches(self, work: Callable[[], None], timeout: float = 300.0) -> None:
+        """Run `work` on the pipeline thread between two batches and wait for it; its exception is
+        raised here. Rule state and partition ownership change only there, never under a batch."""
+        done = threading.Event()
+        error: list[BaseException] = []
+        self._control.put((work, done, error))
+        if not done.wait(timeout):
+            raise TimeoutError("the pipeline did not take the request in time")
+        if error:
+            raise error[0]
+
+    def _run_control(self) -> None:
+        while True:
+            try:
+                work, done, error = self._control.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._with_retry(work)
+            except BaseException as exc:
+                error.append(exc)
+            finally:
+                done.set()
+
+    def adopt(self, partition: int, in_partition: Callable[[str], bool]) -> None:
+        """Start serving a partition: rebuild its rule state from the database (what the previous owner
+        committed), then take its messages. `in_partition` tells whether a community belongs to it."""
+        conn = self._connection()
+        registry = device_store.device_refs(conn)
+        self._registry, self._registry_loaded_at = registry, time.monotonic()
+        communities = {d.community for d in registry.values() if in_partition(d.community)}
+        self.engine.forget(lambda s: _in(s, registry, in_partition))
+        recovery.rebuild(conn, self.engine, registry, datetime.now(UTC), communities)
+        self._owned = {*(self._owned or ()), partition}
+
+    def drop(self, partition: int, in_partition: Callable[[str], bool]) -> None:
+        """Stop serving a partition: messages of it still queued here are left unacknowledged, so the
+        broker gives them to the next owner, and its rule state goes."""
+        if self._owned is not None:
+            self._owned.discard(partition)
+        registry = self._registry
+        self.engine.forget(lambda s: _in(s, registry, in_partition))
+
+    def _owned_only(self, batch: list[Inbound]) -> list[Inbound]:
+        owned = self._owned
+        if owned is None or all(m.partition in owned for m in batch):
+            return batch
+        return [m for m in batch if m.partition in owned]
 
     def _over_limit(self, batch: list[Inbound]) -> dict[int, str]:
         """Decided once per message, before any retry, so a batch retried after a database error refuses
@@ -183,8 +242,7 @@ class Pipeline:
                             )
                         ],
                     )
-                if m.qos > 0:
-                    self._ack([m.mid])
+                self._ack([m])
                 self.metrics.received += 1
                 self.metrics.dead_lettered += 1
 
@@ -224,12 +282,14 @@ class Pipeline:
                 self._conn = None
 
     def _devices(self, conn: psycopg.Connection[Any], wanted: set[str]) -> dict[str, DeviceRef]:
-        """The registry cache, refreshed when a message names a device it does not know (at most once a
-        second), and every minute for changes to known devices (moved to another building, say)."""
-        age = time.monotonic() - self._registry_loaded_at
-        if age > 60.0 or ((not self._registry or not wanted <= self._registry.keys()) and age > 1.0):
+        """The registry cache: devices it does not know are looked up as their messages arrive (a device
+        registered a moment ago is not refused), and all of it is reloaded every minute for changes to
+        known devices (moved to another building, say)."""
+        if time.monotonic() - self._registry_loaded_at > 60.0:
             self._registry = device_store.device_refs(conn)
             self._registry_loaded_at = time.monotonic()
+        elif unknown := wanted - self._registry.keys():
+            self._registry.update(device_store.device_refs(conn, unknown))
         return self._registry
 
     def process(self, batch: list[Inbound], limited: dict[int, str] | None = None) -> None:
@@ -288,7 +348,7 @@ class Pipeline:
         elapsed = time.perf_counter() - started
         self.metrics.commit_seconds_sum += elapsed
         self.metrics.commit_seconds_max = max(self.metrics.commit_seconds_max, elapsed)
-        self._ack([m.mid for m in batch if m.qos > 0])
+        self._ack(batch)
         self._count(batch, offered, stored, rejects, evaluation)
 
     def _route(
@@ -392,6 +452,11 @@ class Pipeline:
         mt.batch_rows_sum += len(batch)
         mt.alerts_opened += sum(isinstance(t, AlertOpened) for t in evaluation.transitions)
         mt.alerts_cleared += sum(not isinstance(t, AlertOpened) for t in evaluation.transitions)
+
+
+def _in(subject: str, registry: dict[str, DeviceRef], in_partition: Callable[[str], bool]) -> bool:
+    community = subject_community(subject, registry)
+    return community is not None and in_partition(community)
 
 
 def _state_update(

@@ -8,6 +8,7 @@ the difference is written, so the table and the engine agree before ingest resum
 """
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -26,14 +27,22 @@ log = logging.getLogger(__name__)
 
 
 def rebuild(
-    conn: psycopg.Connection[Any], engine: Engine, registry: dict[str, DeviceRef], now: datetime
+    conn: psycopg.Connection[Any],
+    engine: Engine,
+    registry: dict[str, DeviceRef],
+    now: datetime,
+    communities: Collection[str] | None = None,
 ) -> int:
-    """Returns the number of readings replayed."""
-    open_alerts = alert_store.open_alerts(conn)
+    """Returns the number of readings replayed. With `communities`, only their devices and groups are
+    rebuilt (a worker taking over an ingest partition); `registry` still names every device."""
+    devices = registry
+    if communities is not None:
+        devices = {k: d for k, d in registry.items() if d.community in communities}
+    open_alerts = alert_store.open_alerts(conn, communities)
     engine.seed_open(
         (a.rule_id, a.subject, registry.get(a.device_id or ""), a.opened_at, a.members) for a in open_alerts
     )
-    engine.seed_absence(registry.values(), device_store.last_seen(conn), now)
+    engine.seed_absence(devices.values(), device_store.last_seen(conn), now)
     counted = 0
 
     def progress(n: int, _at: datetime) -> None:
@@ -42,7 +51,9 @@ def rebuild(
 
     transitions = replay(
         engine,
-        stored_readings(conn, registry, now - lookback(engine.rules), now),
+        stored_readings(
+            conn, devices, now - lookback(engine.rules), now, None if communities is None else list(devices)
+        ),
         until=now,
         tick_every=None,
         progress=progress,

@@ -1,6 +1,7 @@
 """Alerts: at most one open per (rule, subject), enforced by a partial unique index."""
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,11 +61,13 @@ class OpenAlert:
     members: list[str]
 
 
-def open_alerts(conn: psycopg.Connection[Any]) -> list[OpenAlert]:
+def open_alerts(conn: psycopg.Connection[Any], communities: Collection[str] | None = None) -> list[OpenAlert]:
     return [
         OpenAlert(r[0], r[1], r[2], r[3], list(r[4] or []))
         for r in conn.execute(
-            "SELECT rule_id, subject, device_id, opened_at, explanation->'members' FROM alerts WHERE status = 'open'"
+            "SELECT rule_id, subject, device_id, opened_at, explanation->'members' FROM alerts "
+            "WHERE status = 'open' AND (%s::text[] IS NULL OR community_id = ANY(%s::text[]))",
+            (None if communities is None else list(communities),) * 2,
         )
     ]
 

@@ -1,7 +1,7 @@
 """The device registry and live device state."""
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -78,8 +78,15 @@ def upsert_device(conn: psycopg.Connection[Any], d: NewDevice, password_hash: st
     return bool(row and row[0])
 
 
-def device_refs(conn: psycopg.Connection[Any]) -> dict[str, DeviceRef]:
-    rows = conn.execute("SELECT id, kind, community_id, building, grid FROM devices").fetchall()
+def device_refs(conn: psycopg.Connection[Any], ids: Collection[str] | None = None) -> dict[str, DeviceRef]:
+    """Every device, or only those of `ids` that exist."""
+    if ids is None:
+        rows = conn.execute("SELECT id, kind, community_id, building, grid FROM devices").fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT id, kind, community_id, building, grid FROM devices WHERE id = ANY(%b::text[])",
+            (list(ids),),
+        ).fetchall()
     return {r[0]: DeviceRef(r[0], DeviceKind(r[1]), r[2], r[3], r[4]) for r in rows}
 
 
