@@ -1,7 +1,7 @@
 """Ingest benchmark: how many messages a second the hub stores, at what CPU and memory, losing none.
 
     cd /work/main && .venv/bin/python -m bench.ingest --devices 10000 --seconds 60 \\
-        [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules]
+        [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules] [--workers 1,2]
 
 It sets up what the tests set up (a fresh database in the private TimescaleDB cluster, migrated; a
 private Mosquitto rendered from deploy/mosquitto/mosquitto.conf), registers the fleet with one COPY,
@@ -32,7 +32,11 @@ Definitions (all counts include the probe messages, which are ordinary readings)
   window gives `broker_cpu_us_per_msg`, `db_cpu_us_per_msg` (every process of the PostgreSQL
   cluster), `loadgen_cpu_us_per_msg` and `machine_cpu_busy_pct`, to show where a small machine's
   CPU goes.
-- `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped.
+- `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped; with
+  several workers, the largest of them. With several workers `hub_cpu_us_per_msg` is their sum.
+- `--workers 1,2` runs the whole benchmark once per count, each on a fresh database and broker with one
+  ingest partition per worker (`--partitions` to change it); each run prints its JSON line, and the last
+  line compares them.
 - `machine_busy_before_pct`: how busy the machine was in the second before publishing, with the hub
   idle. Anything well above a few percent means something else (a test run restarting the shared
   PostgreSQL, say) competes for the two cores, and the numbers are not comparable.
@@ -99,8 +103,8 @@ class Snapshot:
 
 
 class Measured:
-    def __init__(self, hub_pid: int, broker_pid: int, postmaster_pid: int | None) -> None:
-        self.hub_pid = hub_pid
+    def __init__(self, hub_pids: list[int], broker_pid: int, postmaster_pid: int | None) -> None:
+        self.hub_pids = hub_pids
         self.broker_pid = broker_pid
         self.postmaster_pid = postmaster_pid
 
@@ -108,7 +112,7 @@ class Measured:
         db = procstat.family_cpu_seconds(self.postmaster_pid) if self.postmaster_pid else 0.0
         return Snapshot(
             time.monotonic(),
-            procstat.cpu_seconds(self.hub_pid),
+            sum(procstat.cpu_seconds(pid) for pid in self.hub_pids),
             procstat.cpu_seconds(self.broker_pid),
             db,
             procstat.machine_cpu(),
@@ -127,6 +131,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=1, help="MQTT connections per publisher (default 1)")
     p.add_argument("--no-rules", action="store_true", help="run the hub with an empty rule set")
     p.add_argument(
+        "--workers",
+        default="1",
+        help="hub workers; a comma list (1,2) runs each count in turn on a fresh stack (default 1)",
+    )
+    p.add_argument("--partitions", type=int, help="HUB_INGEST_PARTITIONS (default: one per worker)")
+    p.add_argument(
         "--batch-delay-ms", type=int, default=100, help="HUB_BATCH_MAX_DELAY_MS (default 100, the hub's own)"
     )
     p.add_argument("--drain-timeout", type=float, default=240.0, help="max wait for the hub to catch up")
@@ -143,6 +153,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("need at least one device per connection")
     if min(args.seconds, args.rate, args.publishers, args.connections) <= 0:
         p.error("--seconds, --rate, --publishers and --connections must be positive")
+    try:
+        args.worker_counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        p.error("--workers takes whole numbers separated by commas, e.g. 1,2")
+    if min(args.worker_counts) <= 0:
+        p.error("--workers must be positive")
     return args
 
 
@@ -153,31 +169,45 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    stack = ExitStack()
-    try:
-        report = run(args, stack)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    except psycopg.OperationalError as exc:
-        # The cluster is shared with the test suite, which restarts PostgreSQL on purpose.
-        log(f"lost the database ({exc}); was PostgreSQL restarted by another process? No result.")
-        return 1
-    finally:
-        # A second Ctrl-C must not leave a broker, a hub or a database behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        log("cleaning up: publishers, hub, broker, database")
+    reports = []
+    for workers in args.worker_counts:
+        stack = ExitStack()
         try:
-            stack.close()
-        except Exception as exc:
-            # The measurement is complete; a failed clean-up is reported, not allowed to hide it.
-            log(f"clean-up failed: {exc!r}")
-    print(json.dumps(report), flush=True)
+            reports.append(run(args, stack, workers))
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        except psycopg.OperationalError as exc:
+            # The cluster is shared with the test suite, which restarts PostgreSQL on purpose.
+            log(f"lost the database ({exc}); was PostgreSQL restarted by another process? No result.")
+            return 1
+        finally:
+            # A second Ctrl-C must not leave a broker, a hub or a database behind.
+            handlers = (
+                signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.signal(signal.SIGTERM, signal.SIG_IGN),
+            )
+            log("cleaning up: publishers, hubs, broker, database")
+            try:
+                stack.close()
+            except Exception as exc:
+                # The measurement is complete; a failed clean-up is reported, not allowed to hide it.
+                log(f"clean-up failed: {exc!r}")
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
+        if len(args.worker_counts) > 1:
+            print(json.dumps(reports[-1]), flush=True)
+    if len(reports) == 1:
+        print(json.dumps(reports[0]), flush=True)
+    else:
+        keys = ("msgs_per_s", "lost", "duplicated", "hub_cpu_us_per_msg", "hub_rss_mb", "p99_commit_ms")
+        print(
+            json.dumps({"workers": {str(r["workers"]): {k: r[k] for k in keys} for r in reports}}), flush=True
+        )
     return 0
 
 
-def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
+def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, Any]:
     name, url = create_database()
     stack.callback(drop_database, name)
     log(f"database {name}: migrating")
@@ -201,14 +231,20 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
         rules_dir.mkdir()
         (rules_dir / "none.yaml").write_text("rules: []\n")
         env["HUB_RULES_DIR"] = str(rules_dir)
-    hub = new_hub(url, broker, workdir, **env)
-    stack.callback(hub.stop)
-    log(f"starting broker on :{broker.port} and hub ({'no rules' if args.no_rules else 'default rules'})")
-    hub.start(timeout=60)
-    assert hub.proc is not None
+    partitions = args.partitions or workers
+    env |= {"HUB_INGEST_PARTITIONS": str(partitions), "HUB_MQTT_CLIENT_ID": "bench-hub"}
+    hubs = [new_hub(url, broker, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
+    for hub in hubs:
+        stack.callback(hub.stop)
+    rules = "no rules" if args.no_rules else "default rules"
+    log(f"starting broker on :{broker.port} and {workers} hub worker(s) ({rules}, {partitions} partition(s))")
+    for hub in hubs:
+        hub.start(timeout=60)
+    _wait_shared(url, workers, partitions)
     assert broker.proc is not None
-    hub_pid = hub.proc.pid
-    log(f"hub pid {hub_pid} healthy and subscribed")
+    hub_pids = [h.proc.pid for h in hubs if h.proc is not None]
+    hub_pid = hub_pids[0]
+    log(f"hub pid(s) {hub_pids} healthy, partitions shared out")
 
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
@@ -248,7 +284,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
 
     monitor = psycopg.connect(url, autocommit=True)
     stack.callback(monitor.close)
-    measured = Measured(hub_pid, broker.proc.pid, _postmaster_pid(monitor))
+    measured = Measured(hub_pids, broker.proc.pid, _postmaster_pid(monitor))
     probe = Probe(url, HOST, broker.port, LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
     stack.callback(probe.stop)
 
@@ -267,18 +303,19 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     go.set()
     probe.start_publishing(at=start_at.value)
     log(f"publishing {args.rate:.0f} msg/s at QoS {args.qos} for {args.seconds:.0f}s")
-    results = _publish_phase(args, events, procs, progress, hub, probe, monitor, before, measured)
+    results = _publish_phase(args, events, procs, progress, hubs, probe, monitor, before, measured)
     probe.stop_publishing()
 
     sent = sum(r.acked for r in results) + probe.acked
     log(f"publishing done: {sent} acknowledged; waiting for the hub to commit the rest")
-    after, drain_s = _drain(args, monitor, measured, probe, hub, expected=sent)
+    after, drain_s = _drain(args, monitor, measured, probe, hubs, expected=sent)
     probe.stop()
     if probe.error is not None:
         raise probe.error
     sent = sum(r.acked for r in results) + probe.acked
-    hub_rss_mb = procstat.peak_rss_mb(hub_pid)
-    report = _report(args, monitor, results, probe, before, after, drain_s, sent, hub_rss_mb)
+    hub_rss_mb = max(procstat.peak_rss_mb(pid) for pid in hub_pids)
+    report = {"workers": workers, "partitions": partitions}
+    report |= _report(args, monitor, results, probe, before, after, drain_s, sent, hub_rss_mb)
     report["machine_busy_before_pct"] = round(busy_before, 1)
     return report
 
@@ -342,7 +379,7 @@ def _publish_phase(
     events: Any,
     procs: list[Any],
     progress: Any,
-    hub: HubProcess,
+    hubs: list[HubProcess],
     probe: Probe,
     monitor: psycopg.Connection[Any],
     before: Snapshot,
@@ -360,7 +397,7 @@ def _publish_phase(
                 done[result.index] = result
                 for note in result.notes:
                     log(note)
-        _check_alive(hub, probe)
+        _check_alive(hubs, probe)
         lost_workers = [p.name for i, p in enumerate(procs) if p.exitcode is not None and i not in done]
         if lost_workers:
             # A result may still be in the queue's pipe when the process has just exited.
@@ -393,7 +430,7 @@ def _drain(
     monitor: psycopg.Connection[Any],
     measured: Measured,
     probe: Probe,
-    hub: HubProcess,
+    hubs: list[HubProcess],
     expected: int,
 ) -> tuple[Snapshot, float]:
     """Wait until the stored count reaches `expected` (and every probe is seen) or stops growing.
@@ -407,7 +444,7 @@ def _drain(
     changed_at = time.monotonic()
     next_report = started + PROGRESS_EVERY_S
     while True:
-        _check_alive(hub, probe)
+        _check_alive(hubs, probe)
         now = time.monotonic()
         if count >= expected and probe.outstanding == 0:
             break
@@ -428,9 +465,30 @@ def _drain(
     return final, final.at - started
 
 
-def _check_alive(hub: HubProcess, probe: Probe) -> None:
-    if hub.proc is not None and hub.proc.poll() is not None:
-        raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
+def _wait_shared(url: str, workers: int, partitions: int) -> None:
+    """Every worker serves its share before publishing starts, so a run measures N workers, not one
+    worker and a hand-over."""
+    share = -(-partitions // workers)
+    deadline = time.monotonic() + 60
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            owners = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT owner FROM ingest_partitions WHERE partition < %s", (partitions,)
+                )
+            ]
+            held = [owners.count(f"bench-{i}") for i in range(workers)]
+            if len(owners) == partitions and sum(held) == partitions and max(held) <= share:
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the hub workers did not share the partitions out within 60 s")
+
+
+def _check_alive(hubs: list[HubProcess], probe: Probe) -> None:
+    for hub in hubs:
+        if hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
     if probe.error is not None:
         raise probe.error
 
