@@ -9,8 +9,10 @@ from typing import get_args
 
 import pytest
 
-from hub.cases.actions import EVENT, TARGET, VERIFIERS, Action
+from hub.cases.actions import EVENT, HANDLERS, TARGET, VERIFIERS, Action, HoldAction
 from hub.cases.config import ReportCategory
+from hub.cases.holds import CONFIRMABLE
+from hub.cases.kpis import KPI_FIELDS
 from hub.cases.lifecycle import ALLOWED, CaseStatus
 from hub.domain.devices import DeviceKind
 from hub.engine.schema import Category, Severity
@@ -93,7 +95,12 @@ def test_both_languages_have_every_label() -> None:
         ("category", sorted(set(get_args(Category)) | set(get_args(ReportCategory)))),
         ("kind", [k.value for k in DeviceKind]),
         ("state", list(DEVICE_STATES)),
-        ("action", [a.value for a in Action]),
+        (
+            "action",
+            [a.value for a in Action] + [a.value for a in HoldAction] + ["evidence", "merge", "split"],
+        ),
+        ("kpi", list(KPI_FIELDS)),
+        ("dataState", ["live", "no_data"]),
         ("escalation", ["team", "supervisor", "street_office"]),
         ("metric", sorted({m for metrics in history.METRICS.values() for m in metrics})),
         ("source", ["alert", "resident", "operator"]),
@@ -111,6 +118,23 @@ def test_both_languages_have_every_label() -> None:
                     "alert_joined",
                     "rated",
                     "absorbed",
+                    "suspension_requested",
+                    "suspended",
+                    "suspension_declined",
+                    "resumed",
+                    "extension_requested",
+                    "deadline_extended",
+                    "extension_declined",
+                    "confirmed_on_site",
+                    "evidence_added",
+                    "merged",
+                    "merge_received",
+                    "split",
+                    "merge_undone",
+                    "reporter_notified",
+                    "alert_no_data",
+                    "alert_data_back",
+                    "alert_suppressed",
                 }
             ),
         ),
@@ -136,3 +160,20 @@ def test_the_device_page_knows_the_boolean_metrics() -> None:
     )
     hub_booleans = {m for metrics in history.METRICS.values() for m, t in metrics.items() if t == "boolean"}
     assert set(shown) == hub_booleans
+
+
+def _js_strings(path: Path, name: str) -> set[str]:
+    found = re.search(rf"^const {name} = (?:new Set\()?\[([^\]]*)\]", path.read_text(encoding="utf-8"), re.M)
+    assert found, f"{path.name}: no {name}"
+    return set(re.findall(r'"([^"]+)"', found.group(1)))
+
+
+def test_the_closed_loop_buttons_follow_the_hubs_roles_and_states() -> None:
+    """loop.js offers suspend/extend to handlers, decisions, merges and on-site checks to verifiers, and
+    on-site confirmation only where hub/cases/holds.py accepts it."""
+    loop = WEB / "js" / "loop.js"
+    assert _js_strings(loop, "HANDLERS") == set(HANDLERS)
+    assert _js_strings(loop, "VERIFIERS") == set(VERIFIERS)
+    assert _js_strings(loop, "CONFIRMABLE") == {s.value for s in CONFIRMABLE}
+    offered = set(re.findall(r'out\.push\("([a-z_]+)"\)', loop.read_text(encoding="utf-8")))
+    assert offered == {a.value for a in HoldAction} | {"evidence", "merge", "split"}

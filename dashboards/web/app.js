@@ -7,8 +7,10 @@ import { connect, disconnect, liveState, onLiveState } from "./js/live.js";
 import { setSound, soundOn, unlock } from "./js/sound.js";
 import { caseView } from "./js/views/case.js";
 import { deviceView } from "./js/views/device.js";
+import { kpisView } from "./js/views/kpis.js";
 import { mineView } from "./js/views/mine.js";
 import { planView } from "./js/views/plan.js";
+import { publicView, recentCommunities } from "./js/views/public.js";
 import { queueView } from "./js/views/queue.js";
 import { reportView } from "./js/views/report.js";
 
@@ -20,11 +22,14 @@ const ROUTES = [
   { pattern: /^#\/device\/([^/]+)$/, view: deviceView, roles: [...STAFF, "resident"], nav: "plan" },
   { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
   { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
+  { pattern: /^#\/kpis$/, view: kpisView, roles: STAFF, nav: "kpis" },
 ];
+// Open to everyone, logged in or not.
+const PUBLIC = /^#\/public\/([^/]+)$/;
 const NAV = {
-  admin: ["queue", "plan"],
-  operator: ["queue", "plan", "report"],
-  manager: ["queue", "plan"],
+  admin: ["queue", "plan", "kpis"],
+  operator: ["queue", "plan", "kpis", "report"],
+  manager: ["queue", "plan", "kpis"],
   resident: ["mine", "report"],
   integration: [],
 };
@@ -55,7 +60,8 @@ function renderHeader() {
     : null;
   const lang = h("button", { type: "button", id: "locale", class: "btn btn-plain", lang: locale() === "zh" ? "en" : "zh", "aria-label": t("locale.switchLabel"),
     onclick: () => setLocale(locale() === "zh" ? "en" : "zh") }, t("locale.switch"));
-  clear(tools, s ? live : null, sound, lang,
+  const login = !s && PUBLIC.test(location.hash) ? h("a", { href: "#/login", id: "login-link", class: "btn btn-plain" }, t("login.title")) : null;
+  clear(tools, s ? live : null, sound, lang, login,
     s ? h("span", { id: "who" }, `${s.user.username} (${s.user.role})`) : null,
     s ? h("button", { type: "button", id: "logout", class: "btn btn-plain", onclick: logout }, t("nav.logout")) : null);
 }
@@ -88,8 +94,30 @@ function showLogin() {
   h("label", { class: "field" }, h("span", {}, t("login.password")), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
   h("button", { type: "submit", class: "btn btn-primary" }, t("login.submit")),
   error);
-  clear(main, form);
+  clear(main, form, publicEntry());
   form.elements.username.focus();
+}
+
+/** The way to a community's public figures, which need no log-in. */
+function publicEntry() {
+  const input = h("input", { name: "community", required: true, maxlength: 100, autocomplete: "off", "aria-label": t("public.community"), placeholder: t("public.community") });
+  const recent = recentCommunities();
+  return h("section", { class: "public-entry", id: "public-entry" },
+    h("h2", {}, t("public.entry")),
+    h("p", { class: "muted" }, t("public.entryHint")),
+    recent.length ? h("ul", { class: "recent" }, recent.map((c) => h("li", {}, h("a", { href: `#/public/${encodeURIComponent(c)}` }, c)))) : null,
+    h("form", { class: "inline-form", onsubmit: (ev) => {
+      ev.preventDefault();
+      const value = input.value.trim();
+      if (value) navigate(`#/public/${encodeURIComponent(value)}`);
+    } }, input, h("button", { type: "submit", class: "btn" }, t("public.show"))));
+}
+
+function showPublic(match) {
+  cleanup();
+  renderHeader();
+  main.replaceChildren();
+  cleanup = publicView(main, { params: match.slice(1), navigate }) || (() => {});
 }
 
 function logout() {
@@ -102,6 +130,8 @@ function logout() {
 }
 
 function route() {
+  const publicPage = (location.hash || "").match(PUBLIC);
+  if (publicPage) { showPublic(publicPage); return; }
   const s = session();
   if (!s) { showLogin(); return; }
   cleanup();

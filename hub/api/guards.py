@@ -35,12 +35,22 @@ def install(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         content_type = request.headers.get("content-type", "")
-        reads_body = request.method in ("POST", "PUT", "PATCH") and any(t in content_type for t in _TEXT_BODIES)
+        reads_body = request.method in ("POST", "PUT", "PATCH") and any(
+            t in content_type for t in _TEXT_BODIES
+        )
         where = nul_in(request, await request.body() if reads_body else b"")
         if where is not None:
-            message = f"invalid request: the {where} contains a NUL character (\\u0000), which cannot be stored"
+            message = (
+                f"invalid request: the {where} contains a NUL character (\\u0000), which cannot be stored"
+            )
             return JSONResponse(
-                {"error": {"status": 422, "message": message, "details": [{"field": where, "message": message}]}},
+                {
+                    "error": {
+                        "status": 422,
+                        "message": message,
+                        "details": [{"field": where, "message": message}],
+                    }
+                },
                 422,
             )
         return await call_next(request)

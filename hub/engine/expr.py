@@ -74,9 +74,7 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
         return lambda v: v.get(key)
     if isinstance(node, ast.BoolOp):
         parts = [_build(p, names) for p in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda v: all(p(v) for p in parts)
-        return lambda v: any(p(v) for p in parts)
+        return _all(parts) if isinstance(node.op, ast.And) else _any(parts)
     if isinstance(node, ast.UnaryOp):
         inner = _build(node.operand, names)
         if isinstance(node.op, ast.Not):
@@ -96,6 +94,12 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
         ops = [_COMPARE.get(type(op)) for op in node.ops]
         if None in ops:
             raise ExprError("only == != < <= > >= comparisons are allowed")
+        if len(ops) == 1 and isinstance(node.left, ast.Name) and node.left.id not in _CONSTS:
+            _build(node.left, names)
+            right_node = node.comparators[0]
+            if isinstance(right_node, ast.Constant):
+                _build(right_node, names)
+                return _metric_vs_constant(node.left.id, ops[0], right_node.value)  # type: ignore[arg-type]
         rights = [_build(c, names) for c in node.comparators]
         pairs = list(zip(ops, rights, strict=True))
 
@@ -143,3 +147,41 @@ def _build(node: ast.expr, names: frozenset[str]) -> Compiled:
 
         return call
     raise ExprError(f"{type(node).__name__} is not allowed in a rule expression")
+
+
+def _metric_vs_constant(key: str, op: Callable[[Any, Any], bool], const: Any) -> Compiled:
+    """The shape of almost every rule condition (`water_level_cm > 40`), evaluated per reading per rule,
+    so it gets its own closure; same semantics as the general comparison."""
+
+    def compare(v: Values) -> bool:
+        a = v.get(key)
+        if a is None:
+            return False
+        try:
+            return bool(op(a, const))
+        except TypeError:
+            return False
+
+    return compare
+
+
+def _all(parts: list[Compiled]) -> Compiled:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda v: bool(first(v)) and bool(second(v))
+
+    def every(v: Values) -> bool:
+        return all(p(v) for p in parts)
+
+    return every
+
+
+def _any(parts: list[Compiled]) -> Compiled:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda v: bool(first(v)) or bool(second(v))
+
+    def some(v: Values) -> bool:
+        return any(p(v) for p in parts)
+
+    return some

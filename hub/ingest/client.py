@@ -4,8 +4,8 @@ Stock paho reads each packet with three or four `recv` calls and one trip throug
 and sends each acknowledgement as its own socket write plus a wake-up of the network thread. At
 10,000 messages a second that costs the hub more CPU than decoding and storing them. This subclass
 reads the socket in large chunks (exposed through `pending()`, the hook paho already honours for TLS
-buffers), handles every complete packet it has before going back to select, and writes a batch's
-acknowledgements as one packet. It overrides paho internals, so paho-mqtt is pinned to 2.2.x.
+buffers), handles every complete packet it has before going back to select, hands messages straight to
+`on_message`, and writes a batch's acknowledgements as one packet. It overrides paho internals, so paho-mqtt is pinned to 2.2.x.
 """
 
 import struct
@@ -61,6 +61,13 @@ class BatchingClient(mqtt.Client):
             if rc > 0:
                 return self._loop_rc_handle(rc)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        """The hub adds no per-topic callbacks, so paho's topic matcher, which costs more than the
+        callback itself, is skipped."""
+        on_message = self.on_message
+        if on_message is not None:
+            on_message(self, self._userdata, message)
 
     def ack_many(self, mids: Sequence[int]) -> None:
         """Acknowledge QoS 1 messages (MQTT 3.1.1 PUBACKs) in one write."""

@@ -30,9 +30,12 @@ async function teams() {
   return teamList;
 }
 
+/** A suspended case takes no status action but cancel until it is resumed (hub/cases/handling.py). */
 export function allowedActions(c, role) {
   if (!HANDLERS.has(role)) return [];
-  return (ACTIONS_BY_STATUS[c.status] || []).filter((a) => a !== "close" || VERIFIERS.has(role));
+  return (ACTIONS_BY_STATUS[c.status] || [])
+    .filter((a) => a !== "close" || VERIFIERS.has(role))
+    .filter((a) => !c.suspended_at || a === "cancel");
 }
 
 export async function act(caseId, action, extra = {}) {

@@ -123,3 +123,42 @@ export function chartFigure(caption, series, options = {}) {
     : null;
   return h("figure", { class: "chart-figure" }, h("figcaption", {}, caption), lineChart(series, { ...options, title: caption }), legend);
 }
+
+/**
+ * Horizontal bars, one row per item: bars: [{key, label, value: number|null, text}], scaled to `max`
+ * (default: the largest value). A null value draws no bar but keeps its row and text ("–", "<3"), so a
+ * missing figure is never shown as zero. Each row carries data-key and data-value for tests and tools.
+ */
+export function barChart(bars, { max = null, title = "" } = {}) {
+  // Narrower than the line charts, so the labels stay legible when a phone scales the chart down.
+  const BW = 400;
+  const LABEL = 124;
+  const VALUE = 64;
+  const ROW = 24;
+  const TOP = 4;
+  const H = TOP * 2 + ROW * Math.max(bars.length, 1);
+  const svg = s("svg", { viewBox: `0 0 ${BW} ${H}`, class: "chart chart-bars", role: "img", "aria-label": title, preserveAspectRatio: "xMidYMid meet" });
+  if (!bars.length) {
+    svg.append(s("text", { x: BW / 2, y: H / 2 + 4, class: "chart-empty", "text-anchor": "middle" }, t("chart.noData")));
+    return svg;
+  }
+  const top = max ?? Math.max(0, ...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)));
+  const room = BW - LABEL - VALUE - 8;
+  bars.forEach((b, i) => {
+    const y = TOP + i * ROW;
+    const known = b.value !== null && b.value !== undefined && Number.isFinite(b.value);
+    const width = known && top > 0 ? Math.max(0, Math.min(1, b.value / top)) * room : 0;
+    const name = String(b.label ?? b.key);
+    svg.append(s("g", { class: ["chart-bar-row", `series-${i % 6}`], dataset: { key: b.key ?? "", value: known ? String(b.value) : "" } },
+      s("title", {}, `${name}: ${b.text}`),
+      s("text", { x: LABEL - 6, y: y + 16, class: "chart-bar-label", "text-anchor": "end" }, name.length > 18 ? `${name.slice(0, 17)}…` : name),
+      s("rect", { x: LABEL, y: y + 4, width: width.toFixed(1), height: ROW - 8, rx: 2, class: "chart-bar" }),
+      s("text", { x: (LABEL + width + 6).toFixed(1), y: y + 16, class: "chart-bar-value" }, b.text)));
+  });
+  return svg;
+}
+
+/** A bar chart as a <figure> with its caption. */
+export function barFigure(caption, bars, options = {}) {
+  return h("figure", { class: "chart-figure" }, h("figcaption", {}, caption), barChart(bars, { ...options, title: caption }));
+}

@@ -124,7 +124,8 @@ def get_telemetry(
         start = _utc(from_) if from_ is not None else end - DEFAULT_RANGE
     except OverflowError:  # year 1 with a positive offset, or a default `from` before year 1
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "`from` and `to` must lie between the years 1 and 9999 in UTC"
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "`from` and `to` must lie between the years 1 and 9999 in UTC",
         ) from None
     if end <= start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`to` must be later than `from`")

@@ -6,6 +6,7 @@ import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { onCaseEvent } from "../live.js";
+import { caseScope, loopPanel, silencePanel } from "../loop.js";
 
 const MINUTE = 60e3;
 
@@ -15,7 +16,10 @@ export function caseView(root, { user, params }) {
   let debounce = 0;
   clear(root, notice(t("common.loading")));
 
-  async function load() {
+  const formOpen = () => root.querySelector("form.action-form") !== null;
+
+  /** `live`: a refresh for a case event, which must not throw away a half-filled action form. */
+  async function load({ live = false } = {}) {
     let c;
     try {
       c = await api(`/cases/${id}`);
@@ -30,7 +34,9 @@ export function caseView(root, { user, params }) {
       }
       return;
     }
-    if (!stopped) render(c);
+    if (stopped) return;
+    if (live && formOpen()) refreshSoon();
+    else render(c);
   }
 
   function render(c) {
@@ -51,9 +57,13 @@ export function caseView(root, { user, params }) {
       backLink(user),
       h("header", { class: `case-head sev-${c.severity}` },
         h("h2", {}, t("case.title", { id: c.id }), " ", c.title),
-        h("p", {}, badge("severity", c.severity), " ", badge("status", c.status), " ", badge("category", c.category))),
+        h("p", {}, badge("severity", c.severity), " ", badge("status", c.status), " ", badge("category", c.category),
+          c.suspended_at ? [" ", badge("hold", "suspended")] : null,
+          c.alerts.some((a) => a.status === "open" && a.data_state === "no_data") ? [" ", badge("dataState", "no_data", "no-data")] : null)),
       actionBar(c, user.role, (updated) => render(updated)),
+      resident ? null : loopPanel(c, user, (updated) => render(updated)),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      resident || !(c.device_id || c.alerts.length) ? null : silencePanel(caseScope(c), user),
       c.description ? h("section", {}, h("h3", {}, t("case.description")), h("p", { class: "description" }, c.description)) : null,
       photos(c),
       rating(c),
@@ -133,7 +143,11 @@ export function caseView(root, { user, params }) {
     ].filter(Boolean);
     const chartBox = h("div", { class: "evidence" });
     const card = h("article", { class: ["alert-card", `alert-${a.status}`], dataset: { alertId: a.id } },
-      h("h4", {}, a.rule_id, " ", badge("alertStatus", a.status)),
+      h("h4", {}, a.rule_id, " ", badge("alertStatus", a.status),
+        a.data_state === "no_data" ? [" ", badge("dataState", "no_data", "no-data")] : null),
+      a.data_state === "no_data"
+        ? h("p", { class: "no-data-note" }, t("alert.noDataSince", { at: fmtTime(a.last_reading_at || a.data_state_since, true) }))
+        : null,
       h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       chartBox);
     evidence(a, c, chartBox);
@@ -200,8 +214,12 @@ export function caseView(root, { user, params }) {
       `${fmtTime(r.ts, true)}: ${r.values ? Object.entries(r.values).map(([k, v]) => `${k}=${fmtNumber(v)}`).join(", ") : fmtNumber(r.value)}`).join(" · ")));
   }
 
+  function refreshSoon() {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => (formOpen() ? refreshSoon() : load({ live: true })), 200);
+  }
   const off = onCaseEvent((ev) => {
-    if (ev.case_id === id) { clearTimeout(debounce); debounce = setTimeout(load, 200); }
+    if (ev.case_id === id) refreshSoon();
   });
   load();
   return () => { stopped = true; off(); clearTimeout(debounce); };

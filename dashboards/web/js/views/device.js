@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, notice } from "../dom.js";
 import { t } from "../i18n.js";
+import { silencePanel } from "../loop.js";
 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
 const UNITS = [
@@ -90,9 +91,12 @@ export function deviceView(root, { user, params }) {
       h("h3", {}, t("device.alerts")),
       alerts.length
         ? h("ul", { class: "item-list" }, alerts.map((a) => h("li", { class: `alert-${a.status}` },
-          badge("severity", a.severity), " ", badge("alertStatus", a.status), " ", a.title, " · ", fmtTime(a.opened_at),
+          badge("severity", a.severity), " ", badge("alertStatus", a.status), a.silence_id ? [" ", badge("hold", "silenced")] : null,
+          " ", a.title, " · ", fmtTime(a.opened_at),
           a.case_ids.map((c) => [" ", h("a", { href: `#/case/${c}` }, `#${c}`)]))))
         : notice(t("common.none")),
+      user.role === "resident" ? null
+        : silencePanel({ deviceId: d.id, community: d.community_id, rules: [...new Set(alerts.map((a) => a.rule_id))].sort() }, user),
       h("h3", {}, t("device.cases")),
       cases.length
         ? h("ul", { class: "item-list" }, cases.map((c) => h("li", {},
