@@ -48,6 +48,7 @@ class Hub:
             no_data_after_s=settings.no_data_after_s,
             rate_limit=DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst),
             partitioned=True,
+            state_flush_s=settings.state_flush_s,
         )
         self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics)
         self.notify = DrainerThread(settings, self.pool)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     batch_max_delay_ms: int = Field(default=100, gt=0, le=250)
     ingest_queue_max: int = Field(default=50_000, gt=0)
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
+    state_flush_s: float = Field(default=2.0, ge=0)
+    """Live device state (last seen, last values) is written at most this often, one row per device for
+    all its messages meanwhile; the readings themselves are committed per batch as always."""
     ingest_partitions: int = Field(default=1, gt=0, le=1024)
     """Parts the stream is split into (by community), each one MQTT session served by one worker. Keep it
     the same on every worker; with several workers use a few per worker (README, Scaling out)."""

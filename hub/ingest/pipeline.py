@@ -80,6 +80,7 @@ class Pipeline:
         no_data_after_s: float = 300.0,
         rate_limit: DeviceRateLimit | None = None,
         partitioned: bool = False,
+        state_flush_s: float = 0.0,
     ) -> None:
         self._url = database_url
         self._prefix = prefix
@@ -100,6 +101,9 @@ class Pipeline:
         self._next_tick = time.monotonic() + tick_interval_s
         self._no_data_after_s = no_data_after_s
         self._limit = rate_limit
+        self._state_flush_s = state_flush_s
+        self._state_flush_at = 0.0
+        self._state_pending: dict[str, device_store.StateUpdate] = {}
         self._limit_logged: dict[str, float] = {}
         self._owned: set[int] | None = set() if partitioned else None
         """Partitions whose messages this pipeline takes; None: every message (a single, unleased hub)."""
@@ -118,9 +122,13 @@ class Pipeline:
                 self._with_retry(functools.partial(self._process_or_isolate, batch, limited))
             else:
                 self.idle.set()
+            if self._state_pending and time.monotonic() >= self._state_flush_at:
+                self._with_retry(self._flush_state)
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self._tick_every
                 self._with_retry(self._tick_now)
+        if self._state_pending:
+            self._with_retry(self._flush_state)
         if self._conn is not None:
             self._conn.close()
 
@@ -313,6 +321,10 @@ class Pipeline:
                 continue
             self._route(result, m, rows, readings, seen, statuses)
 
+        pending = self._state_pending.copy()
+        for device_id, update in seen.items():
+            pending[device_id] = _newer(pending.get(device_id), update)
+        flush_state = bool(statuses) or time.monotonic() >= self._state_flush_at
         started = time.perf_counter()
         with conn.transaction():
             new_readings: list[Reading] = []
@@ -322,7 +334,8 @@ class Pipeline:
                 new_keys = insert_new(conn, table, table_rows)
                 stored += len(new_keys)
                 new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
-            device_store.record_seen(conn, seen.values())
+            if flush_state:
+                device_store.record_seen(conn, pending.values())
             for device_id, status, at in statuses:
                 self._apply_status(conn, device_id, status, at)
             if rejects:
@@ -345,6 +358,9 @@ class Pipeline:
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
             self._apply_transitions(conn, evaluation)
         self.engine.commit(evaluation)
+        self._state_pending = {} if flush_state else pending
+        if flush_state:
+            self._state_flush_at = time.monotonic() + self._state_flush_s
         elapsed = time.perf_counter() - started
         self.metrics.commit_seconds_sum += elapsed
         self.metrics.commit_seconds_max = max(self.metrics.commit_seconds_max, elapsed)
@@ -387,6 +403,13 @@ class Pipeline:
             event: dict[str, Any] = {"event": p.event, "held_s": p.held_s, "count": p.count}
             readings[(DEVICE_EVENTS.name, device.id, p.ts, p.seq)] = Reading(device, p.ts, event, "event")
         seen[device.id] = _state_update(device, p, m.received_at, values, seen.get(device.id))
+
+    def _flush_state(self) -> None:
+        conn = self._connection()
+        with conn.transaction():
+            device_store.record_seen(conn, self._state_pending.values())
+        self._state_pending = {}
+        self._state_flush_at = time.monotonic() + self._state_flush_s
 
     def _pseudonym(self, person_ref: str | None) -> str | None:
         """A keyed hash: stable per person for counting and follow-up, useless without the key."""
@@ -457,6 +480,17 @@ class Pipeline:
 def _in(subject: str, registry: dict[str, DeviceRef], in_partition: Callable[[str], bool]) -> bool:
     community = subject_community(subject, registry)
     return community is not None and in_partition(community)
+
+
+def _newer(old: device_store.StateUpdate | None, new: device_store.StateUpdate) -> device_store.StateUpdate:
+    if (
+        old is not None
+        and old.last_seq is not None
+        and new.last_seq is not None
+        and old.last_seq > new.last_seq
+    ):
+        return old
+    return new
 
 
 def _state_update(

@@ -129,7 +129,8 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
             online = true,
             battery_pct = COALESCE(EXCLUDED.battery_pct, s.battery_pct),
             rssi_dbm = COALESCE(EXCLUDED.rssi_dbm, s.rssi_dbm),
-            last_values = s.last_values || EXCLUDED.last_values
+            last_values = CASE WHEN EXCLUDED.last_values = '{}'::jsonb THEN s.last_values
+                               ELSE EXCLUDED.last_values END
         """,
         (
             [u.device_id for u in ups],

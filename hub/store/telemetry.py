@@ -86,9 +86,26 @@ def ensure_staging(conn: psycopg.Connection[Any]) -> None:
 
 
 def insert_new(conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]]) -> set[Key]:
-    """Insert rows, skipping ones already stored; returns the keys that were new."""
+    """Insert rows, skipping ones already stored; returns the keys that were new.
+
+    Almost every batch is new data, so it is copied straight into the hypertable; only when that meets
+    a row already stored (a redelivery after a crash) is the batch rolled back to a savepoint and sent
+    through the staging table, which skips the duplicates."""
     if not rows:
         return set()
+    keys = {(r[1], r[0], r[2]) for r in rows}
+    if len(keys) == len(rows):
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.all_columns)
+                with cur.copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), cols)
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return keys
+        except psycopg.errors.UniqueViolation:
+            pass
     stage = sql.Identifier(f"stage_{table.name}")
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.all_columns)
     ensure_staging(conn)
