@@ -1,7 +1,7 @@
 """Ingest benchmark: how many messages a second the hub stores, at what CPU and memory, losing none.
 
     cd /work/main && .venv/bin/python -m bench.ingest --devices 10000 --seconds 60 \\
-        [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules] [--workers 1,2]
+        [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules] [--workers 1,2] [--mqtt5]
 
 It sets up what the tests set up (a fresh database in the private TimescaleDB cluster, migrated; a
 private Mosquitto rendered from deploy/mosquitto/mosquitto.conf), registers the fleet with one COPY,
@@ -137,6 +137,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--partitions", type=int, help="HUB_INGEST_PARTITIONS (default: one per worker)")
     p.add_argument(
+        "--mqtt5",
+        action="store_true",
+        help="the hub subscribes with MQTT 5 (clean start off, session expiry)",
+    )
+    p.add_argument(
         "--batch-delay-ms", type=int, default=100, help="HUB_BATCH_MAX_DELAY_MS (default 100, the hub's own)"
     )
     p.add_argument("--drain-timeout", type=float, default=240.0, help="max wait for the hub to catch up")
@@ -226,6 +231,8 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
     stack.callback(shutil.rmtree, workdir, True)
     loadgen_pw = secrets.token_urlsafe(16)
     env = {"HUB_MQTT_LOADGEN_PASSWORD": loadgen_pw, "HUB_BATCH_MAX_DELAY_MS": str(args.batch_delay_ms)}
+    if args.mqtt5:
+        env["HUB_MQTT_PROTOCOL"] = "5"
     if args.no_rules:
         rules_dir = workdir / "rules"
         rules_dir.mkdir()
@@ -579,6 +586,7 @@ def _report(
         "rate": args.rate,
         "qos": args.qos,
         "rules": not args.no_rules,
+        "mqtt": "5" if args.mqtt5 else "3.1.1",
         "publishers": args.publishers,
         "connections": args.connections,
         "batch_delay_ms": args.batch_delay_ms,
