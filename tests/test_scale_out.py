@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -184,6 +185,36 @@ def test_a_standby_worker_takes_over_a_single_partition(db: str, broker: Broker,
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
         assert poll(lambda: owners(db) == {0: "solo-b"}, timeout=15), owners(db)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_two_workers_running_the_rollup_job_count_every_reading_once(
+    db: str, broker: Broker, tmp_path: Path
+) -> None:
+    """Both workers run the rollup job every second; the advisory lock and the watermark written in the
+    job's transaction mean each closed minute is rolled up by exactly one of them."""
+    jobs = {"HUB_ROLLUP_INTERVAL_S": "1"}
+    a = HubProcess(db, broker, tmp_path, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW, HUB_WORKER_ID="job-a", **jobs)
+    b = HubProcess(db, broker, tmp_path, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW, HUB_WORKER_ID="job-b", **jobs)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+    try:
+        a.start()
+        b.start()
+        pub = Publisher(broker.port, "loadgen", LOADGEN_PW)
+        for n in range(600):
+            d = DEVICES[n % len(DEVICES)]
+            at = start + timedelta(seconds=n)
+            pub.publish(f"sc/v1/{d.split('-')[0]}/smoke_detector/{d}/telemetry", smoke(d, n, at=at))
+        assert poll(lambda: pub.acked == 600, timeout=30)
+        pub.close()
+        assert poll(lambda: scalar(db, "SELECT count(*) FROM telemetry_smoke") == 600, timeout=30)
+        rolled = "SELECT coalesce(sum(n), 0) FROM telemetry_1m WHERE metric = 'temperature_c'"
+        assert poll(lambda: scalar(db, rolled) == 600, timeout=60), scalar(db, rolled)
+        time.sleep(3)
+        assert scalar(db, rolled) == 600, "no minute rolled up twice"
+        assert "Traceback" not in a.log() + b.log(), "no job failed on a conflict"
     finally:
         a.stop()
         b.stop()
