@@ -4,6 +4,7 @@ import logging
 import queue
 import signal
 import threading
+import time
 from types import FrameType
 
 import uvicorn
@@ -59,7 +60,10 @@ class Hub:
 
     def start(self) -> None:
         with self.pool.connection() as conn:
-            device_service.export_auth(conn, self.settings)
+            if device_service.export_auth(conn, self.settings):
+                # let the broker finish its reload before the hub's session resumes: Mosquitto 2.0 can
+                # drop queued messages it hands to a client connecting during a reload
+                time.sleep(1.0)
             if self.settings.admin_password is not None:
                 users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), "admin")
         self._pipeline_thread.start()

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             if target.mqtt_auth_dir is None:
                 print("error: give --out or set HUB_MQTT_AUTH_DIR", file=sys.stderr)
                 return 2
-            count = export_auth(conn, target)
-            print(f"wrote {count} broker account(s) to {target.mqtt_auth_dir}")
+            changed = export_auth(conn, target)
+            print(f"{'wrote' if changed else 'unchanged:'} broker accounts in {target.mqtt_auth_dir}")
             return 0
         if args.command == "users":
             from hub.store.users import upsert_user

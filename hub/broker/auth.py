@@ -65,10 +65,26 @@ def render_acl(accounts: Iterable[BrokerAccount]) -> str:
     return "".join(lines)
 
 
-def write_auth_files(directory: Path, accounts: list[BrokerAccount], reload_pidfile: Path | None) -> None:
-    """Write atomically (a broker never reads half a file), then ask the broker to re-read them."""
+def current_hashes(directory: Path) -> dict[str, str]:
+    """Username → password hash in the passwd file the broker has now (empty if there is none)."""
+    path = directory / "passwd"
+    if not path.exists():
+        return {}
+    return dict(line.split(":", 1) for line in path.read_text(encoding="utf-8").splitlines() if ":" in line)
+
+
+def write_auth_files(directory: Path, accounts: list[BrokerAccount], reload_pidfile: Path | None) -> bool:
+    """Write atomically (a broker never reads half a file), then ask the broker to re-read them; returns
+    whether it did. Nothing is written, and the broker is not disturbed, when the files would not change:
+    Mosquitto 2.0 can drop QoS 1 messages it is handing to a client that connects while it reloads."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in (("passwd", render_passwd(accounts)), ("acl", render_acl(accounts))):
+    files = (("passwd", render_passwd(accounts)), ("acl", render_acl(accounts)))
+    if all(
+        (directory / name).exists() and (directory / name).read_text(encoding="utf-8") == text
+        for name, text in files
+    ):
+        return False
+    for name, text in files:
         tmp = directory / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.chmod(0o644)
@@ -78,3 +94,4 @@ def write_auth_files(directory: Path, accounts: list[BrokerAccount], reload_pidf
         if pid > 0:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGHUP)
+    return True

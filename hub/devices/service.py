@@ -10,7 +10,15 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.broker.auth import BrokerAccount, device_topic_root, hash_password, new_password, write_auth_files
+from hub.broker.auth import (
+    BrokerAccount,
+    current_hashes,
+    device_topic_root,
+    hash_password,
+    new_password,
+    verify_password,
+    write_auth_files,
+)
 from hub.domain.contract import DeviceId
 from hub.domain.devices import DeviceKind
 from hub.settings import Settings
@@ -100,13 +108,23 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[BrokerAccount]:
-    """The hub's own account (read everything under the prefix) and one write-only account per device."""
+def broker_accounts(
+    conn: psycopg.Connection[Any], settings: Settings, current: dict[str, str] | None = None
+) -> list[BrokerAccount]:
+    """The hub's own account (read everything under the prefix) and one write-only account per device.
+    `current`: hashes the broker has now; one that still matches its password is kept, so an unchanged
+    registry gives unchanged files."""
     prefix = settings.topic_prefix
+    current = current or {}
+
+    def hashed(username: str, password: str) -> str:
+        old = current.get(username)
+        return old if old is not None and verify_password(password, old) else hash_password(password)
+
     accounts = [
         BrokerAccount(
             settings.mqtt_username,
-            hash_password(settings.mqtt_password.get_secret_value()),
+            hashed(settings.mqtt_username, settings.mqtt_password.get_secret_value()),
             read_topics=(f"{prefix}/#",),
             write_topics=("hub/#",),
         )
@@ -115,7 +133,7 @@ def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[B
         accounts.append(
             BrokerAccount(
                 LOADGEN_USER,
-                hash_password(settings.mqtt_loadgen_password.get_secret_value()),
+                hashed(LOADGEN_USER, settings.mqtt_loadgen_password.get_secret_value()),
                 write_topics=(f"{prefix}/#",),
             )
         )
@@ -130,10 +148,10 @@ def broker_accounts(conn: psycopg.Connection[Any], settings: Settings) -> list[B
     return accounts
 
 
-def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> int:
-    """Write the broker's auth files where settings say; returns the number of accounts."""
+def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> bool:
+    """Write the broker's auth files where settings say; returns whether they changed (and the broker
+    was asked to reload them)."""
     if settings.mqtt_auth_dir is None:
-        return 0
-    accounts = broker_accounts(conn, settings)
-    write_auth_files(settings.mqtt_auth_dir, accounts, settings.mqtt_reload_pidfile)
-    return len(accounts)
+        return False
+    accounts = broker_accounts(conn, settings, current_hashes(settings.mqtt_auth_dir))
+    return write_auth_files(settings.mqtt_auth_dir, accounts, settings.mqtt_reload_pidfile)
