@@ -114,3 +114,60 @@ def aggregated(
             point[m] = {"n": n, "avg": avg, "min": low, "max": high} if n else None
         points.append(point)
     return points
+
+
+def hourly_rollup_until(conn: psycopg.Connection[Any]) -> datetime | None:
+    """Every hour before this is complete in `telemetry_1h` (the rollup job's watermark)."""
+    row = conn.execute("SELECT done_until FROM job_watermarks WHERE job = 'telemetry_1h'").fetchone()
+    return row[0] if row else None
+
+
+def from_hourly_rollup(
+    conn: psycopg.Connection[Any],
+    device_id: str,
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    width: timedelta,
+) -> list[dict[str, Any]]:
+    """Like `aggregated`, from the hourly rollup: [start, end) on hour boundaries, `width` whole hours.
+    Each hour's mean is weighted by its count, so the result equals the raw aggregate of the readings
+    the rollup holds."""
+    rows = conn.execute(
+        "SELECT time_bucket(%s, bucket) AS t, metric, sum(n)::bigint, sum(avg * n) / sum(n), min(min), max(max) "
+        "FROM telemetry_1h WHERE device_id = %s AND metric = ANY(%s) AND bucket >= %s AND bucket < %s "
+        "GROUP BY 1, 2 ORDER BY 1",
+        (width, device_id, metrics, start, end),
+    ).fetchall()
+    points: dict[datetime, dict[str, Any]] = {}
+    for t, metric, n, avg, low, high in rows:
+        point = points.setdefault(t, {"t": t, **dict.fromkeys(metrics)})
+        point[metric] = {"n": int(n), "avg": avg, "min": low, "max": high}
+    return list(points.values())
+
+
+def merge(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join aggregated points from adjacent ranges; a bucket split between two of them is combined."""
+    out: dict[datetime, dict[str, Any]] = {}
+    for part in parts:
+        for point in part:
+            have = out.get(point["t"])
+            if have is None:
+                out[point["t"]] = dict(point)
+                continue
+            for metric, agg in point.items():
+                if metric == "t" or agg is None:
+                    continue
+                old = have.get(metric)
+                have[metric] = agg if old is None else _combined(old, agg)
+    return [out[t] for t in sorted(out)]
+
+
+def _combined(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    n = a["n"] + b["n"]
+    return {
+        "n": n,
+        "avg": (a["avg"] * a["n"] + b["avg"] * b["n"]) / n,
+        "min": min(a["min"], b["min"]),
+        "max": max(a["max"], b["max"]),
+    }
