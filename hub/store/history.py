@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from hub.domain.contract import GateTelemetry, LamppostTelemetry, ManholeTelemetry, SmokeTelemetry
 from hub.domain.devices import DeviceKind
+from hub.store.maintenance import bucket_start
 from hub.store.telemetry import TELEMETRY_TABLES
 
 MetricType = Literal["number", "boolean"]
@@ -31,6 +32,7 @@ BUCKET_WIDTH: dict[Bucket, timedelta] = {
     Bucket.HOUR: timedelta(hours=1),
     Bucket.DAY: timedelta(days=1),
 }
+_HOUR = timedelta(hours=1)
 _AUTO_LIMITS = (
     (timedelta(hours=2), Bucket.RAW),
     (timedelta(days=2), Bucket.MINUTE),
@@ -114,6 +116,31 @@ def aggregated(
             point[m] = {"n": n, "avg": avg, "min": low, "max": high} if n else None
         points.append(point)
     return points
+
+
+def buckets(
+    conn: psycopg.Connection[Any],
+    kind: DeviceKind,
+    device_id: str,
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    width: timedelta,
+) -> list[dict[str, Any]]:
+    """Hourly and daily buckets come from the hourly rollup for the whole hours it has finished, and
+    from the raw readings for the rest of the range (its ragged ends and the last hours)."""
+    rolled = hourly_rollup_until(conn) if width >= _HOUR else None
+    lo = bucket_start(start, _HOUR)
+    lo = lo if lo == start else lo + _HOUR
+    hi = bucket_start(min(end, rolled), _HOUR) if rolled is not None else lo
+    if hi <= lo:
+        return aggregated(conn, kind, device_id, metrics, start, end, width)
+    parts = [from_hourly_rollup(conn, device_id, metrics, lo, hi, width)]
+    if start < lo:
+        parts.append(aggregated(conn, kind, device_id, metrics, start, lo, width))
+    if hi < end:
+        parts.append(aggregated(conn, kind, device_id, metrics, hi, end, width))
+    return merge(*parts)
 
 
 def hourly_rollup_until(conn: psycopg.Connection[Any]) -> datetime | None:

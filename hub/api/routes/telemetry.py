@@ -1,5 +1,4 @@
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,8 +14,6 @@ router = APIRouter(tags=["telemetry"])
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_RANGE = timedelta(days=400)
 MAX_POINTS = 20_000
-HOUR = timedelta(hours=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Aggregate(BaseModel):
@@ -156,7 +153,7 @@ def get_telemetry(
                 f"{chosen} buckets over {_days(end - start)} would be more than {MAX_POINTS} points; "
                 "choose a coarser bucket or a shorter range",
             )
-        points = _buckets(conn, kind, device_id, wanted, start, end, width)
+        points = history.buckets(conn, kind, device_id, wanted, start, end, width)
     return History.model_validate(
         {
             "device_id": device_id,
@@ -168,35 +165,6 @@ def get_telemetry(
             "points": points,
         }
     )
-
-
-def _buckets(
-    conn: Conn,
-    kind: DeviceKind,
-    device_id: str,
-    metrics: list[str],
-    start: datetime,
-    end: datetime,
-    width: timedelta,
-) -> list[dict[str, Any]]:
-    """Hourly and daily buckets come from the hourly rollup for the whole hours it has finished, and
-    from the raw readings for the rest of the range (its ragged ends and the last hours)."""
-    rolled = history.hourly_rollup_until(conn) if width >= HOUR else None
-    lo, hi = _ceil(start, HOUR), min(end, rolled) if rolled is not None else start
-    hi = hi - (hi - EPOCH) % HOUR
-    if rolled is None or hi <= lo:
-        return history.aggregated(conn, kind, device_id, metrics, start, end, width)
-    parts = [history.from_hourly_rollup(conn, device_id, metrics, lo, hi, width)]
-    if start < lo:
-        parts.append(history.aggregated(conn, kind, device_id, metrics, start, lo, width))
-    if hi < end:
-        parts.append(history.aggregated(conn, kind, device_id, metrics, hi, end, width))
-    return history.merge(*parts)
-
-
-def _ceil(t: datetime, step: timedelta) -> datetime:
-    rest = (t - EPOCH) % step
-    return t + (step - rest) if rest else t
 
 
 def _utc(t: datetime) -> datetime:
