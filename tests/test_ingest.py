@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from hub.devices.service import register
+from hub.store.users import upsert_user
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import T0, Publisher, smoke
 from tests.support.services import Broker
@@ -313,6 +315,48 @@ def test_hub_killed_or_stopped_mid_stream_loses_nothing(
         == total
     )
     assert datetime.now(UTC) > T0
+
+
+def test_registering_devices_mid_stream_reloads_the_broker_without_losing_messages(
+    hub: HubProcess, conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    """Each registration rewrites the broker's auth files and makes Mosquitto reload them while the hub
+    is connected and messages stream to it."""
+    community = "reload"
+    ids = [f"reload-sd{i}" for i in range(10)]
+    devices(conn, community, [(d, "smoke_detector") for d in ids])
+    upsert_user(conn, "reload-admin", "reload-admin-pw", "admin", [])
+    hub.start()
+    headers = hub.login("reload-admin", "reload-admin-pw")
+    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN_PW)
+    total = 2000
+    done = threading.Event()
+
+    def stream() -> None:
+        for n in range(total):
+            d = ids[n % len(ids)]
+            pub.publish(topic(community, "smoke_detector", d), smoke(d, n))
+            if n % 20 == 0:
+                time.sleep(0.01)
+        done.set()
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    for i in range(8):
+        r = httpx.post(
+            f"{hub.url}/api/v1/devices",
+            json={"id": f"reload-new{i}", "kind": "smoke_detector", "community": community},
+            headers=headers,
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        time.sleep(0.25)
+    sender.join(60)
+    assert done.is_set()
+    assert poll(lambda: pub.acked == total, timeout=30)
+    pub.close()
+    stored = f"SELECT count(DISTINCT seq) FROM telemetry_smoke WHERE community_id = '{community}'"
+    assert poll(lambda: count(database_url, stored) == total, timeout=30), count(database_url, stored)
 
 
 PG_DATA = os.environ.get("HUB_TEST_PG_DATA", "/var/lib/sc-hub/pg15")
