@@ -94,7 +94,7 @@ class Hub:
         app = create_app(
             self.settings,
             self.pool,
-            ingest_ready=self.partitions.ready,
+            ingest_status=self.partitions.status,
             metrics=self.metrics,
             rule_set=self.rule_set,
         )

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     state_flush_s: float = Field(default=2.0, ge=0)
     """Live device state (last seen, last values) is written at most this often, one row per device for
     all its messages meanwhile; the readings themselves are committed per batch as always."""
+    ingest_enabled: bool = True
+    """False: this worker serves the API and runs the scheduled jobs but takes no ingest partitions."""
     ingest_partitions: int = Field(default=1, gt=0, le=1024)
     """Parts the stream is split into (by community), each one MQTT session served by one worker. Keep it
     the same on every worker; with several workers use a few per worker (README, Scaling out)."""

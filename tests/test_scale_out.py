@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from hub.devices.service import register
 from hub.ingest.partitions import partition_of
 from hub.store.migrations import migrate
+from hub.store.users import upsert_user
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher, smoke
 from tests.support.services import Broker, create_database, drop_database
@@ -218,3 +220,25 @@ def test_two_workers_running_the_rollup_job_count_every_reading_once(
     finally:
         a.stop()
         b.stop()
+
+
+def test_an_api_only_worker_takes_no_partitions_and_serves_the_api(
+    db: str, broker: Broker, tmp_path: Path
+) -> None:
+    ingest = worker(db, broker, tmp_path, "ingest-1")
+    api = HubProcess(db, broker, tmp_path, HUB_WORKER_ID="api-1", HUB_INGEST_ENABLED="false")
+    try:
+        api.start()
+        ingest.start()
+        assert poll(lambda: set(owners(db).values()) == {"ingest-1"}, timeout=20), owners(db)
+        assert httpx.get(f"{api.url}/api/v1/health").json()["ingest"] == "off"
+        with psycopg.connect(db, autocommit=True) as conn:
+            upsert_user(conn, "api-admin", "api-admin-pw", "admin", [])
+        r = httpx.get(f"{api.url}/api/v1/devices", headers=api.login("api-admin", "api-admin-pw"))
+        assert r.status_code == 200 and len(r.json()) >= len(DEVICES)
+        with psycopg.connect(db) as conn:
+            workers = [w for (w,) in conn.execute("SELECT worker_id FROM ingest_workers")]
+        assert workers == ["ingest-1"], "an API-only worker does not count in the partitions' fair share"
+    finally:
+        api.stop()
+        ingest.stop()

@@ -49,6 +49,9 @@ class Partitions:
         self._thread = threading.Thread(target=self._loop, name="partitions", daemon=True)
 
     def start(self) -> None:
+        if not self._settings.ingest_enabled:
+            log.info("ingest is off on this worker (HUB_INGEST_ENABLED=false): API and jobs only")
+            return
         self.cycle()
         self._thread.start()
 
@@ -56,10 +59,14 @@ class Partitions:
         with self._lock:
             return sorted(self._sources)
 
-    def ready(self) -> bool:
-        """Every partition this worker holds is subscribed (a standby worker holding none is ready)."""
+    def status(self) -> str:
+        """For the health check: `subscribed` once every partition this worker holds is subscribed (a
+        standby holding none is too), `off` on an API-only worker."""
+        if not self._settings.ingest_enabled:
+            return "off"
         with self._lock:
-            return all(s.subscribed.is_set() for s in self._sources.values())
+            ready = all(s.subscribed.is_set() for s in self._sources.values())
+        return "subscribed" if ready else "waiting for broker"
 
     def ack(self, messages: Sequence[Inbound]) -> None:
         by_partition: dict[int, list[int]] = defaultdict(list)

@@ -53,7 +53,7 @@ class HubProcess:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 r = httpx.get(f"{self.url}/api/v1/health", timeout=1)
-                if r.status_code == 200 and r.json()["ingest"] == "subscribed":
+                if r.status_code == 200 and r.json()["ingest"] in ("subscribed", "off"):
                     return
             except httpx.HTTPError:
                 pass
