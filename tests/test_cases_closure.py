@@ -1,6 +1,6 @@
 """Verified closure and rework against the real database: an alert case closes only once its alerts
 cleared long enough ago (never while one has no data), with a resolution note, a photo where the
-category asks for one and a supervisor's on-site confirmation where it asks for one; a reopen counts as
+category asks for evidence (a photo or a note alone) and a supervisor's on-site confirmation where it asks for one; a reopen counts as
 rework, and rework is counted per case, team and category (`hub.store.cases.rework_counts`)."""
 
 import base64
@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from hub.api.app import create_app
 from hub.cases import data_gaps, handling, service, verification
-from hub.cases.actions import Action, ActionRequest, HoldAction
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
 from hub.cases.config import DispatchConfig, VerificationRule
 from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused
 from hub.domain.devices import DeviceKind, DeviceRef
@@ -113,11 +113,13 @@ def test_what_closure_needs_is_named_one_by_one() -> None:
         f"alert r3 on d3 cleared at {(now - timedelta(minutes=5)).isoformat()}; readings must stay normal for "
         f"15 min, until {(now + timedelta(minutes=10)).isoformat()}",
         "no resolution note saying what was done (resolve with a note)",
-        "no photo of the finished work (attach one with POST /api/v1/cases/7/attachments)",
+        "no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/7/attachments)",
         "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
     ]
     done = ClosureFacts(7, facts.alerts[3:], "replaced the seal", 1, "op")
     assert verification.missing(rule, done, now) == []
+    noted = ClosureFacts(7, facts.alerts[3:], "replaced the seal", 0, "op", evidence_notes=1)
+    assert verification.missing(rule, noted, now) == [], "a note alone is evidence"
     assert verification.missing(VerificationRule(normal_for=0), ClosureFacts(7, [], "ok", 0, None), now) == []
 
 
@@ -134,7 +136,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "ventilated the chamber")
     assert refused(conn, case_id, op, T0 + timedelta(minutes=5)) == [
         f"alert cl-ch4 on {device.id} has not cleared",
-        f"no photo of the finished work (attach one with POST /api/v1/cases/{case_id}/attachments)",
+        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)",
         "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
     ]
 
@@ -166,7 +168,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     assert case["history"][-1]["detail"] == {"team": "gas-emergency", "rework_count": 1}
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=50), "replaced the pipe joint")
     assert refused(conn, case_id, op, T0 + timedelta(minutes=55)) == [
-        f"no photo of the finished work (attach one with POST /api/v1/cases/{case_id}/attachments)",
+        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)",
         "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
     ]
     handling.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
@@ -271,13 +273,14 @@ def test_closure_evidence_and_confirmation_through_the_api(
     r = action(o, "close")
     assert r.status_code == 409
     assert r.json()["error"]["message"] == (
-        f"case {case_id} cannot be closed yet: no photo of the finished work (attach one with "
-        f"POST /api/v1/cases/{case_id}/attachments); no on-site confirmation by a supervisor (action "
+        f"case {case_id} cannot be closed yet: no evidence of the finished work (attach a photo or a note "
+        f"with POST /api/v1/cases/{case_id}/attachments); no on-site confirmation by a supervisor (action "
         "confirm_on_site by an admin or operator)"
     )
     photo = base64.b64encode(PNG).decode()
     up = client.post(f"/api/v1/cases/{case_id}/attachments", json={"photo": photo, "note": "lit"}, headers=m)
-    assert up.status_code == 201 and up.json()["content_type"] == "image/png"
+    assert up.status_code == 201
+    assert (up.json()["kind"], up.json()["content_type"], up.json()["note"]) == ("photo", "image/png", "lit")
     gif = client.post(
         f"/api/v1/cases/{case_id}/attachments",
         json={"photo": base64.b64encode(b"GIF89a" + bytes(9)).decode()},
@@ -291,3 +294,104 @@ def test_closure_evidence_and_confirmation_through_the_api(
     assert done.json()["status"] == "closed" and done.json()["rework_count"] == 0
     late = client.post(f"/api/v1/cases/{case_id}/attachments", json={"photo": photo}, headers=m)
     assert late.status_code == 409
+
+
+def test_a_note_alone_is_evidence_and_counts_for_closure(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    device, op, mgr, _ = world(conn)
+
+    def login(user: User) -> dict[str, str]:
+        r = client.post("/api/v1/auth/login", json={"username": user.username, "password": "pw"})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    o, m = login(op), login(mgr)
+    body = {
+        "community": device.community,
+        "category": "lighting",
+        "description": "lamp out",
+        "building": "b1",
+    }
+    case_id = client.post("/api/v1/cases", json=body, headers=o).json()["id"]
+    url = f"/api/v1/cases/{case_id}/attachments"
+
+    def action(name: str, **fields: Any) -> Any:
+        return client.post(f"/api/v1/cases/{case_id}/actions", json={"action": name, **fields}, headers=o)
+
+    for name, fields in (("acknowledge", {}), ("start", {}), ("resolve", {"note": "new lamp"})):
+        assert action(name, **fields).status_code == 200
+    assert action("confirm_on_site").status_code == 200
+    assert action("close").json()["error"]["message"] == (
+        f"case {case_id} cannot be closed yet: no evidence of the finished work (attach a photo or a note "
+        f"with POST {url})"
+    )
+
+    # neither photo nor note, or a blank note, or an overlong one: 422 saying what to send
+    for bad, says in (
+        ({}, "evidence needs a photo or a note"),
+        ({"photo": None, "note": None}, "evidence needs a photo or a note"),
+        ({"note": ""}, "the note is blank"),
+        ({"note": " \n\t "}, "the note is blank"),
+        ({"note": "x" * 2001}, "at most 2000 characters"),
+    ):
+        r = client.post(url, json=bad, headers=m)
+        assert r.status_code == 422, (bad, r.text)
+        assert says in r.json()["error"]["message"], (bad, r.json())
+    assert conn.execute(
+        "SELECT count(*) FROM case_events WHERE case_id = %s AND action = 'evidence_added'", (case_id,)
+    ).fetchone() == (0,)
+    assert "no evidence" in action("close").json()["error"]["message"]
+
+    up = client.post(url, json={"note": "  replaced the lamp and the fuse  "}, headers=m)
+    assert up.status_code == 201, up.text
+    assert up.json() == {
+        "id": None,
+        "case_id": case_id,
+        "kind": "note",
+        "content_type": None,
+        "size": None,
+        "note": "replaced the lamp and the fuse",
+    }
+    assert conn.execute(
+        "SELECT actor, note, detail FROM case_events WHERE case_id = %s AND action = 'evidence_added'",
+        (case_id,),
+    ).fetchall() == [(mgr.username, "replaced the lamp and the fuse", {"kind": "note"})]
+    assert conn.execute(
+        "SELECT count(*) FROM case_attachments WHERE case_id = %s", (case_id,)
+    ).fetchone() == (0,)
+    assert verification.facts_of(conn, case_id).evidence_notes == 1
+    done = action("close")
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "closed"
+    late = client.post(url, json={"note": "one more thing"}, headers=m)
+    assert late.status_code == 409 and "takes no more evidence" in late.json()["error"]["message"]
+
+
+def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
+    conn: psycopg.Connection[Any],
+) -> None:
+    device, op, mgr, admin = world(conn)
+    case_id = service.on_alert_opened(
+        conn, AlertOpened(gas_rule("cl-ch4-note"), device, device.id, T0, T0, {"readings": []}), CFG
+    )
+    assert case_id is not None
+    service.on_alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"))
+    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
+    work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "sealed")
+    with pytest.raises(ActionForbidden):
+        handling.attach_evidence_note(conn, case_id, User(0, "nobody", "resident", ()), "x", T0)
+    with pytest.raises(ActionIncomplete):
+        handling.attach_evidence_note(conn, case_id, mgr, "   ", T0 + timedelta(minutes=3))
+    handling.attach_evidence_note(conn, case_id, mgr, "sealed the joint", T0 + timedelta(minutes=3))
+    act(conn, case_id, admin, T0 + timedelta(minutes=4), HoldAction.CONFIRM_ON_SITE)
+    assert verification.facts_of(conn, case_id).evidence_notes == 1
+    act(conn, case_id, op, T0 + timedelta(minutes=40), Action.REOPEN, note="still smells")
+    work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=41), "new joint")
+    act(conn, case_id, admin, T0 + timedelta(minutes=42), HoldAction.CONFIRM_ON_SITE)
+    assert refused(conn, case_id, op, T0 + timedelta(minutes=43)) == [
+        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)"
+    ]
+    handling.attach_evidence_note(conn, case_id, mgr, "joint replaced, tested", T0 + timedelta(minutes=44))
+    act(conn, case_id, op, T0 + timedelta(minutes=45), Action.CLOSE)
+    case = case_store.get_case(conn, case_id)
+    assert case is not None and case["status"] == "closed"

@@ -14,14 +14,18 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from hub.api.app import create_app
 from hub.cases import data_gaps, service
 from hub.cases.config import DispatchConfig
 from hub.devices.service import register
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.evaluator import AlertCleared, AlertOpened, Engine, Reading
 from hub.engine.schema import RuleFile
+from hub.settings import Settings
 from hub.store import cases as case_store
+from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
 from tests.support.processes import HubProcess, poll
@@ -164,6 +168,39 @@ def test_silence_freezes_open_alerts_and_a_reading_thaws_them(conn: psycopg.Conn
         ("alert_no_data", "device reported offline"),
     ]
     assert case["alerts"][0]["data_state_label"] == "no data"
+
+
+def test_the_device_alerts_api_reports_a_frozen_alert_as_no_data(
+    conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    d, case_id, alert_id = alert_on(conn, "nd-api-smoke")
+    user = f"{d.community}-op"
+    upsert_user(conn, user, "pw", "operator", [d.community])
+    frozen_at = T0 + timedelta(minutes=3)
+    pool = db.make_pool(database_url)
+    try:
+        with TestClient(create_app(Settings(database_url=database_url, environment="test"), pool)) as client:
+            r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+            def shown() -> tuple[str, str | None]:
+                r = client.get(f"/api/v1/devices/{d.id}/alerts", headers=headers)
+                assert r.status_code == 200, r.text
+                [alert] = r.json()
+                assert (alert["id"], alert["status"], alert["case_ids"]) == (alert_id, "open", [case_id])
+                return alert["data_state"], alert["data_state_since"]
+
+            assert shown() == ("live", None)
+            data_gaps.device_silent(conn, [d.id], frozen_at, "test: gone quiet")
+            state, since = shown()
+            assert state == "no_data" and since is not None
+            assert datetime.fromisoformat(since) == frozen_at
+            data_gaps.readings_arrived(conn, [d.id], frozen_at + timedelta(seconds=5))
+            state, since = shown()
+            assert state == "live" and since is not None
+            assert datetime.fromisoformat(since) == frozen_at + timedelta(seconds=5)
+    finally:
+        pool.close()
 
 
 def test_an_absence_rule_firing_freezes_the_devices_other_alerts(conn: psycopg.Connection[Any]) -> None:

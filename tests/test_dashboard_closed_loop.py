@@ -1,8 +1,9 @@
 """The dashboard's KPI page, public community page and closed-loop case actions in headless Chromium
 against a real hub process, broker and database: the KPI charts show what `/kpis` answers for a seeded set
 of cases, the public page opens without a token, suspend/resume, extend, merge/split, evidence and
-silences are done by clicking and then read back from the database, and an alert frozen because its
-device went silent shows a "no data" badge.
+silences are done by clicking and then read back from the database (evidence as a photo and as a note
+alone), and an alert frozen because its device went silent shows a "no data" badge on the case page and
+the device page.
 
 Screenshots of the new pages go to test-output/screenshots/.
 """
@@ -532,6 +533,23 @@ def test_evidence_before_resolve_and_what_each_role_is_offered(tab: Tab, loop: H
         == "new lamp fitted"
     )
 
+    # A note alone is evidence too; with neither photo nor note the form asks for the note.
+    loop_button(page, "evidence").click()
+    form = page.locator('.view-case form[data-form="evidence"]')
+    page.click('.view-case button[data-confirm="evidence"]')
+    assert form.locator('input[name="note"]').evaluate("e => e.validity.valueMissing")
+    expect(form).to_be_visible()
+    form.locator('input[name="note"]').fill("  cleaned the lamp glass too  ")
+    page.click('.view-case button[data-confirm="evidence"]')
+    expect(page.locator(".view-case .history")).to_contain_text("cleaned the lamp glass too")
+    assert loop.query(
+        "SELECT note, detail->>'kind' FROM case_events WHERE case_id = %s AND action = 'evidence_added' "
+        "ORDER BY id",
+        case_id,
+    ) == [("new lamp fitted", "photo"), ("cleaned the lamp glass too", "note")]
+    assert loop.one("SELECT count(*) FROM case_attachments WHERE case_id = %s", case_id) == 1
+    expect(page.locator(".view-case img.photo")).to_have_count(1)
+
     page = switch_user(tab, "loop-admin", f"#/case/{case_id}")
     assert shown_loop_buttons(page) == ["suspend", "extend", "confirm_on_site", "evidence", "merge"]
     loop_button(page, "confirm_on_site").click()
@@ -616,3 +634,23 @@ def test_an_alert_frozen_by_a_silent_device_shows_a_no_data_badge(tab: Tab, loop
     expect(view.locator(".loop-no-data")).to_contain_text("the device is silent")
     expect(view.locator(".history")).to_contain_text("no data from the device")
     tab.shot("case-no-data")
+
+    # The device page's alert list shows the same badge on the frozen alert (on its own device's page:
+    # after the other tests the case may also hold an alert of another detector in the building).
+    alert_id, frozen_device = loop.query(
+        "SELECT a.id, a.device_id FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id "
+        "WHERE ca.case_id = %s AND a.status = 'open' AND a.data_state = 'no_data' ORDER BY a.id LIMIT 1",
+        case_id,
+    )[0]
+    frozen = loop.one(
+        "SELECT count(*) FROM alerts WHERE device_id = %s AND status = 'open' AND data_state = 'no_data'",
+        frozen_device,
+    )
+    page.goto(f"{loop.url}/#/device/{frozen_device}")
+    view = page.locator(f'.view-device[data-device-id="{frozen_device}"]')
+    item = view.locator(f'li[data-alert-id="{alert_id}"]')
+    expect(item).to_have_attribute("data-data-state", "no_data")
+    expect(item.locator(".badge.no-data")).to_have_text("No data")
+    expect(view.locator("li[data-alert-id] .badge.no-data")).to_have_count(frozen)
+    expect(view.locator('li[data-data-state="live"] .badge.no-data')).to_have_count(0)
+    tab.shot("device-no-data")

@@ -46,7 +46,10 @@ class VerificationRule(BaseModel):
     normal_for: Seconds = Field(
         default=900.0, description="every alert of the case cleared at least this long ago"
     )
-    photo: bool = Field(default=False, description="a photo of the finished work attached by the handler")
+    photo: bool = Field(
+        default=False,
+        description="evidence of the finished work attached by the handler: a photo, or a note alone",
+    )
     on_site: bool = Field(default=False, description="a supervisor's confirm_on_site recorded")
 
     @property

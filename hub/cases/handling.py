@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from hub.cases import config, holds, merging, verification
-from hub.cases.actions import HANDLERS, Action, ActionForbidden, ActionRequest, plan
+from hub.cases.actions import HANDLERS, Action, ActionForbidden, ActionIncomplete, ActionRequest, plan
 from hub.cases.actions import CaseNotFound as CaseNotFound
 from hub.cases.config import DispatchConfig
 from hub.cases.lifecycle import CaseStatus, TransitionRefused
@@ -113,6 +113,20 @@ def claim_next(
         return case_id
 
 
+MAX_EVIDENCE_NOTE = 2000
+
+
+def _lock_for_evidence(conn: psycopg.Connection[Any], case_id: int, by: User) -> None:
+    """Inside the caller's transaction: only handlers add evidence, and only to a case still open."""
+    if by.role not in HANDLERS:
+        raise ActionForbidden("evidence comes from the people handling the case (admin, operator, manager)")
+    case = case_store.lock_case_row(conn, case_id)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}")
+    if case["status"] in (CaseStatus.CLOSED, CaseStatus.CANCELLED):
+        raise TransitionRefused(f"a case that is {case['status']} takes no more evidence")
+
+
 def attach_evidence(
     conn: psycopg.Connection[Any],
     case_id: int,
@@ -122,17 +136,9 @@ def attach_evidence(
     now: datetime,
     note: str | None = None,
 ) -> int:
-    """A handler's photo of the finished work (verified closure may ask for one); returns its id."""
-    if by.role not in HANDLERS:
-        raise ActionForbidden(
-            "evidence photos come from the people handling the case (admin, operator, manager)"
-        )
+    """A handler's photo of the finished work, with an optional note; returns the attachment's id."""
     with conn.transaction():
-        case = case_store.lock_case_row(conn, case_id)
-        if case is None:
-            raise CaseNotFound(f"no case {case_id}")
-        if case["status"] in (CaseStatus.CLOSED, CaseStatus.CANCELLED):
-            raise TransitionRefused(f"a case that is {case['status']} takes no more evidence")
+        _lock_for_evidence(conn, case_id, by)
         attachment_id = case_store.insert_attachment(
             conn, case_id, content_type, data, by.id, purpose="evidence", at=now
         )
@@ -142,7 +148,36 @@ def attach_evidence(
             actor=by.username,
             action="evidence_added",
             at=now,
-            note=note or f"photo {attachment_id} of the work",
-            detail={"attachment_id": attachment_id, "content_type": content_type, "size": len(data)},
+            note=(note.strip() if note else None) or f"photo {attachment_id} of the work",
+            detail={
+                "kind": "photo",
+                "attachment_id": attachment_id,
+                "content_type": content_type,
+                "size": len(data),
+            },
         )
         return attachment_id
+
+
+def attach_evidence_note(
+    conn: psycopg.Connection[Any], case_id: int, by: User, note: str, now: datetime
+) -> str:
+    """Evidence that is a note alone (what was done, no photo): an `evidence_added` event without an
+    attachment, which verified closure counts like a photo. Returns the stripped note."""
+    text = note.strip()
+    if not text:
+        raise ActionIncomplete("the evidence note is empty: say what was done, or attach a photo")
+    if len(text) > MAX_EVIDENCE_NOTE:
+        raise ActionIncomplete(f"the evidence note is longer than {MAX_EVIDENCE_NOTE} characters")
+    with conn.transaction():
+        _lock_for_evidence(conn, case_id, by)
+        case_store.add_event(
+            conn,
+            case_id,
+            actor=by.username,
+            action="evidence_added",
+            at=now,
+            note=text,
+            detail={"kind": "note"},
+        )
+    return text

@@ -2,13 +2,13 @@
 
 - every alert of the case has cleared — on real readings; an alert frozen for lack of data is not
   cleared — at least `normal_for` ago (per category, `verification` in config/routing.yaml);
-- the handler said what was done (the `resolve` note) and, where the category asks for it, attached a
-  photo of the finished work (`POST /cases/{id}/attachments`);
+- the handler said what was done (the `resolve` note) and, where the category asks for it, attached
+  evidence of the finished work (`POST /cases/{id}/attachments`): a photo, or a note alone;
 - where the category asks for it, a supervisor (admin or operator) confirmed the work on site
   (action `confirm_on_site`).
 
 Evidence counts for the current round only: after a `reopen`, the next resolution needs its own note,
-photo and confirmation. `missing` is pure; `require_closable` gathers the facts and raises.
+evidence and confirmation. `missing` is pure; `require_closable` gathers the facts and raises.
 """
 
 from dataclasses import dataclass
@@ -47,6 +47,7 @@ class ClosureFacts:
     resolve_note: str | None
     evidence_photos: int
     confirmed_on_site_by: str | None
+    evidence_notes: int = 0  # evidence given as a note without a photo
 
 
 def missing(rule: VerificationRule, facts: ClosureFacts, now: datetime) -> list[str]:
@@ -66,9 +67,10 @@ def missing(rule: VerificationRule, facts: ClosureFacts, now: datetime) -> list[
             )
     if not (facts.resolve_note and facts.resolve_note.strip()):
         out.append("no resolution note saying what was done (resolve with a note)")
-    if rule.photo and facts.evidence_photos == 0:
+    if rule.photo and facts.evidence_photos + facts.evidence_notes == 0:
         out.append(
-            f"no photo of the finished work (attach one with POST /api/v1/cases/{facts.case_id}/attachments)"
+            "no evidence of the finished work (attach a photo or a note with "
+            f"POST /api/v1/cases/{facts.case_id}/attachments)"
         )
     if rule.on_site and facts.confirmed_on_site_by is None:
         out.append("no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)")
@@ -83,6 +85,7 @@ def facts_of(conn: psycopg.Connection[Any], case_id: int) -> ClosureFacts:
         resolve_note=raw["resolve_note"],
         evidence_photos=raw["evidence_photos"],
         confirmed_on_site_by=raw["confirmed_on_site_by"],
+        evidence_notes=raw["evidence_notes"],
     )
 
 

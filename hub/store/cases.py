@@ -449,7 +449,8 @@ def community_exists(conn: psycopg.Connection[Any], community_id: str) -> bool:
 
 def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
     """What verified closure looks at, for the current round (since the last `reopen`, else since the
-    case opened): the case's alerts, the resolution note, evidence photos, the on-site confirmation."""
+    case opened): the case's alerts, the resolution note, evidence (photos, and notes given without a photo), the
+    on-site confirmation."""
     with conn.cursor(row_factory=dict_row) as cur:
         since_row = cur.execute(
             "SELECT COALESCE((SELECT max(at) FROM case_events WHERE case_id = c.id AND action = 'reopened'), "
@@ -473,6 +474,11 @@ def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
             "AND created_at >= %s",
             (case_id, since),
         ).fetchone()
+        notes = cur.execute(
+            "SELECT count(*) AS n FROM case_events WHERE case_id = %s AND action = 'evidence_added' "
+            "AND detail->>'kind' = 'note' AND at >= %s",
+            (case_id, since),
+        ).fetchone()
         on_site = cur.execute(
             "SELECT actor FROM case_events WHERE case_id = %s AND action = 'confirmed_on_site' AND at >= %s "
             "ORDER BY id DESC LIMIT 1",
@@ -482,6 +488,7 @@ def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
         "alerts": alerts,
         "resolve_note": None if note is None else note["note"],
         "evidence_photos": 0 if photos is None else int(photos["n"]),
+        "evidence_notes": 0 if notes is None else int(notes["n"]),
         "confirmed_on_site_by": None if on_site is None else on_site["actor"],
     }
 

@@ -398,12 +398,13 @@ def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] |
 
 
 def device_alerts(conn: psycopg.Connection[Any], device_id: str, limit: int) -> list[dict[str, Any]]:
-    """A device's alerts, newest first, each with the cases it is linked to."""
+    """A device's alerts, newest first, each with the cases it is linked to and its data state (an open
+    alert of a silent device is `no_data`, with `data_state_since`)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
             SELECT a.id, a.rule_id, a.title, a.severity, a.category, a.status, a.started_at, a.opened_at,
-                   a.cleared_at, a.clear_reason, a.silence_id,
+                   a.cleared_at, a.clear_reason, a.silence_id, a.data_state, a.data_state_since,
                    coalesce(array_agg(ca.case_id ORDER BY ca.case_id)
                             FILTER (WHERE ca.case_id IS NOT NULL), '{}') AS case_ids
             FROM alerts a LEFT JOIN case_alerts ca ON ca.alert_id = a.id

@@ -70,6 +70,11 @@ export function badge(group, code, extra) {
   return h("span", { class: ["badge", `${group}-${code}`, extra] }, label(group, code));
 }
 
+/** "No data": an alert frozen because its device went silent (case page, loop panel, device page). */
+export function noDataBadge() {
+  return badge("dataState", "no_data", "no-data");
+}
+
 /** A short status message region; role=status so screen readers announce it. */
 export function notice(text, kind = "info") {
   return h("p", { class: ["notice", `notice-${kind}`], role: kind === "error" ? "alert" : "status" }, text);

@@ -1,10 +1,10 @@
 // Closing the loop on a case, beyond its status: suspend and resume, deadline extensions (each asked by
-// a handler and decided by a second person unless an admin asks), merge and split, evidence photos,
-// on-site confirmation, and silences of a device or a rule. Only what the caller's role and the case's
-// state allow is offered; the hub checks everything again and a refusal is shown as it comes.
+// a handler and decided by a second person unless an admin asks), merge and split, evidence (a photo,
+// a note or both), on-site confirmation, and silences of a device or a rule. Only what the caller's role
+// and the case's state allow is offered; the hub checks everything again and a refusal is shown as it comes.
 import { act } from "./actions.js";
 import { OPEN_STATUSES, api } from "./api.js";
-import { ago, badge, clear, fmtTime, h, label, toast } from "./dom.js";
+import { ago, badge, clear, fmtTime, h, label, noDataBadge, toast } from "./dom.js";
 import { t } from "./i18n.js";
 
 const HANDLERS = new Set(["admin", "operator", "manager"]);
@@ -191,7 +191,7 @@ export function loopPanel(c, user, onUpdated) {
           ev.target.disabled = false;
         }
       } }, t("loop.splitOff"))] : null)),
-    frozen.length ? h("li", { class: "loop-no-data" }, badge("dataState", "no_data", "no-data"), " ",
+    frozen.length ? h("li", { class: "loop-no-data" }, noDataBadge(), " ",
       t("loop.noData", { n: frozen.length, since: fmtTime(frozen[0].data_state_since || frozen[0].last_reading_at) })) : null,
   ].filter(Boolean);
 
@@ -228,11 +228,16 @@ export function loopPanel(c, user, onUpdated) {
     split: () => inlineForm("split", [h("input", { name: "note", maxlength: 2000, autocomplete: "off", placeholder: t("loop.note"), "aria-label": t("loop.note") })],
       async (v) => done(await api(`/cases/${c.id}/split`, { method: "POST", body: { note: v.note.trim() || null } }), t("loop.splitDone", { id: c.id })), back),
     evidence: () => {
-      const file = h("input", { name: "photo", type: "file", accept: "image/jpeg,image/png", required: true, "aria-label": t("loop.photo") });
-      return inlineForm("evidence", [file, h("input", { name: "note", maxlength: 2000, autocomplete: "off", placeholder: t("loop.note"), "aria-label": t("loop.note") })],
+      // A photo with an optional note, or a note alone: without a photo the note is required.
+      const note = h("input", { name: "note", maxlength: 2000, required: true, autocomplete: "off", placeholder: t("loop.evidenceNote"), "aria-label": t("loop.evidenceNote") });
+      const file = h("input", { name: "photo", type: "file", accept: "image/jpeg,image/png", "aria-label": t("loop.photo"),
+        onchange: () => { note.required = !file.files.length; } });
+      return inlineForm("evidence", [file, note],
         async (v) => {
-          const photo = await readPhoto(file.files[0]);
-          await api(`/cases/${c.id}/attachments`, { method: "POST", body: { photo, note: v.note.trim() || null } });
+          const text = v.note.trim() || null;
+          if (!file.files.length && !text) throw new Error(t("loop.evidenceEmpty"));
+          const photo = file.files.length ? await readPhoto(file.files[0]) : null;
+          await api(`/cases/${c.id}/attachments`, { method: "POST", body: photo ? { photo, note: text } : { note: text } });
           done(await api(`/cases/${c.id}`), t("loop.evidenceDone", { id: c.id }));
         }, back);
     },

@@ -100,15 +100,33 @@ class ActionIn(BaseModel):
 
 
 class EvidenceIn(BaseModel):
-    photo: str = Field(description="base64 of a JPEG or PNG file, at most 2 MB")
-    note: str | None = Field(default=None, max_length=2000)
+    photo: str | None = Field(
+        default=None, description="base64 of a JPEG or PNG file, at most 2 MB; leave out to send a note alone"
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="what was done; optional with a photo, required (not blank) without one",
+    )
+
+    @model_validator(mode="after")
+    def _photo_or_note(self) -> "EvidenceIn":
+        note = self.note.strip() if self.note is not None else None
+        if self.photo is None and self.note is None:
+            raise ValueError("evidence needs a photo or a note: send photo (base64 JPEG/PNG), note, or both")
+        if self.photo is None and not note:
+            raise ValueError("the note is blank: say what was done in note, or attach a photo")
+        self.note = note or None
+        return self
 
 
 class EvidenceOut(BaseModel):
-    id: int
+    id: int | None = Field(description="the photo's attachment id; null for a note alone")
     case_id: int
-    content_type: str
-    size: int
+    kind: Literal["photo", "note"]
+    content_type: str | None = Field(description="the photo's type; null for a note alone")
+    size: int | None = Field(description="the photo's size in bytes; null for a note alone")
+    note: str | None
 
 
 class MergeIn(BaseModel):
@@ -264,17 +282,30 @@ def attach_evidence(
     conn: Conn,
     user: Handler,
 ) -> EvidenceOut:
-    """A handler's photo of the finished work; verified closure asks for one where the category
-    requires it."""
+    """A handler's evidence of the finished work: a photo with an optional note, or a note alone.
+    Verified closure asks for evidence where the category requires it; either kind counts."""
     _case_for(user, case_store.get_case(conn, case_id), case_id)
+    now = datetime.now(UTC)
+    if body.photo is None:
+        with _refusals():
+            note = handling.attach_evidence_note(conn, case_id, user, body.note or "", now)
+        audit.details.update(kind="note", length=len(note))
+        return EvidenceOut(id=None, case_id=case_id, kind="note", content_type=None, size=None, note=note)
     with _refusals():
         photo = decode_photo(body.photo)
         attachment_id = handling.attach_evidence(
-            conn, case_id, user, photo.content_type, photo.data, datetime.now(UTC), body.note
+            conn, case_id, user, photo.content_type, photo.data, now, body.note
         )
-    audit.details.update(attachment_id=attachment_id, content_type=photo.content_type, size=len(photo.data))
+    audit.details.update(
+        kind="photo", attachment_id=attachment_id, content_type=photo.content_type, size=len(photo.data)
+    )
     return EvidenceOut(
-        id=attachment_id, case_id=case_id, content_type=photo.content_type, size=len(photo.data)
+        id=attachment_id,
+        case_id=case_id,
+        kind="photo",
+        content_type=photo.content_type,
+        size=len(photo.data),
+        note=body.note,
     )
 
 

@@ -2,7 +2,7 @@
 state, and a device's alerts and cases. Scope as everywhere: outside one's communities looks absent."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
@@ -70,6 +70,10 @@ class DeviceAlert(BaseModel):
     cleared_at: datetime | None
     clear_reason: str | None
     silence_id: int | None
+    data_state: Literal["live", "no_data"] = Field(
+        description="no_data while the device is silent: the alert is frozen, neither cleared nor confirmed"
+    )
+    data_state_since: datetime | None = Field(description="when the alert last changed data state")
     case_ids: list[int]
 
 

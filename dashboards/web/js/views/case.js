@@ -3,7 +3,7 @@
 import { actionBar } from "../actions.js";
 import { OPEN_STATUSES, api, imageDataUrl } from "../api.js";
 import { chartFigure } from "../charts.js";
-import { ago, badge, clear, fmtNumber, fmtTime, h, label, notice, toast } from "../dom.js";
+import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { onCaseEvent } from "../live.js";
 import { caseScope, loopPanel, silencePanel } from "../loop.js";
@@ -59,7 +59,7 @@ export function caseView(root, { user, params }) {
         h("h2", {}, t("case.title", { id: c.id }), " ", c.title),
         h("p", {}, badge("severity", c.severity), " ", badge("status", c.status), " ", badge("category", c.category),
           c.suspended_at ? [" ", badge("hold", "suspended")] : null,
-          c.alerts.some((a) => a.status === "open" && a.data_state === "no_data") ? [" ", badge("dataState", "no_data", "no-data")] : null)),
+          c.alerts.some((a) => a.status === "open" && a.data_state === "no_data") ? [" ", noDataBadge()] : null)),
       actionBar(c, user.role, (updated) => render(updated)),
       resident ? null : loopPanel(c, user, (updated) => render(updated)),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
@@ -144,7 +144,7 @@ export function caseView(root, { user, params }) {
     const chartBox = h("div", { class: "evidence" });
     const card = h("article", { class: ["alert-card", `alert-${a.status}`], dataset: { alertId: a.id } },
       h("h4", {}, a.rule_id, " ", badge("alertStatus", a.status),
-        a.data_state === "no_data" ? [" ", badge("dataState", "no_data", "no-data")] : null),
+        a.data_state === "no_data" ? [" ", noDataBadge()] : null),
       a.data_state === "no_data"
         ? h("p", { class: "no-data-note" }, t("alert.noDataSince", { at: fmtTime(a.last_reading_at || a.data_state_since, true) }))
         : null,

@@ -2,7 +2,7 @@
 // alerts and cases.
 import { api } from "../api.js";
 import { chartFigure } from "../charts.js";
-import { ago, badge, clear, fmtNumber, fmtTime, h, label, notice } from "../dom.js";
+import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { silencePanel } from "../loop.js";
 
@@ -90,8 +90,9 @@ export function deviceView(root, { user, params }) {
       charts,
       h("h3", {}, t("device.alerts")),
       alerts.length
-        ? h("ul", { class: "item-list" }, alerts.map((a) => h("li", { class: `alert-${a.status}` },
+        ? h("ul", { class: "item-list" }, alerts.map((a) => h("li", { class: `alert-${a.status}`, dataset: { alertId: a.id, dataState: a.data_state } },
           badge("severity", a.severity), " ", badge("alertStatus", a.status), a.silence_id ? [" ", badge("hold", "silenced")] : null,
+          a.status === "open" && a.data_state === "no_data" ? [" ", noDataBadge()] : null,
           " ", a.title, " · ", fmtTime(a.opened_at),
           a.case_ids.map((c) => [" ", h("a", { href: `#/case/${c}` }, `#${c}`)]))))
         : notice(t("common.none")),
