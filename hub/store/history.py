@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from hub.domain.contract import GateTelemetry, LamppostTelemetry, ManholeTelemetry, SmokeTelemetry
 from hub.domain.devices import DeviceKind
-from hub.store.maintenance import bucket_start
+from hub.store.maintenance import bucket_start, get_watermark
 from hub.store.telemetry import TELEMETRY_TABLES
 
 MetricType = Literal["number", "boolean"]
@@ -129,7 +129,8 @@ def buckets(
 ) -> list[dict[str, Any]]:
     """Hourly and daily buckets come from the hourly rollup for the whole hours it has finished, and
     from the raw readings for the rest of the range (its ragged ends and the last hours)."""
-    rolled = hourly_rollup_until(conn) if width >= _HOUR else None
+    # every hour before the rollup job's watermark is complete in telemetry_1h
+    rolled = get_watermark(conn, "telemetry_1h") if width >= _HOUR else None
     lo = bucket_start(start, _HOUR)
     lo = lo if lo == start else lo + _HOUR
     hi = bucket_start(min(end, rolled), _HOUR) if rolled is not None else lo
@@ -141,12 +142,6 @@ def buckets(
     if hi < end:
         parts.append(aggregated(conn, kind, device_id, metrics, hi, end, width))
     return merge(*parts)
-
-
-def hourly_rollup_until(conn: psycopg.Connection[Any]) -> datetime | None:
-    """Every hour before this is complete in `telemetry_1h` (the rollup job's watermark)."""
-    row = conn.execute("SELECT done_until FROM job_watermarks WHERE job = 'telemetry_1h'").fetchone()
-    return row[0] if row else None
 
 
 def from_hourly_rollup(
