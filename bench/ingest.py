@@ -75,6 +75,7 @@ from bench.loadgen import ACK_GRACE_S, OVERRUN_S, WorkerResult, WorkerSpec, drai
 from bench.probe import Probe
 from bench.services import HubProcess, create_database, drop_database, new_broker, new_hub
 from hub.devices.service import LOADGEN_USER
+from hub.ingest.partitions import fair_share
 from hub.store.migrations import migrate
 from hub.store.telemetry import ALL_TABLES
 
@@ -475,7 +476,7 @@ def _drain(
 def _wait_shared(url: str, workers: int, partitions: int) -> None:
     """Every worker serves its share before publishing starts, so a run measures N workers, not one
     worker and a hand-over."""
-    share = -(-partitions // workers)
+    share = fair_share(partitions, workers)
     deadline = time.monotonic() + 60
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
