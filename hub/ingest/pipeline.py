@@ -321,10 +321,10 @@ class Pipeline:
                 continue
             self._route(result, m, rows, readings, seen, statuses)
 
-        pending = self._state_pending.copy()
-        for device_id, update in seen.items():
-            pending[device_id] = _newer(pending.get(device_id), update)
         flush_state = bool(statuses) or time.monotonic() >= self._state_flush_at
+        if flush_state:
+            # a copy only when writing, so a failed transaction leaves the pending state as it was
+            pending = _merged(self._state_pending.copy(), seen)
         started = time.perf_counter()
         with conn.transaction():
             new_readings: list[Reading] = []
@@ -358,9 +358,10 @@ class Pipeline:
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
             self._apply_transitions(conn, evaluation)
         self.engine.commit(evaluation)
-        self._state_pending = {} if flush_state else pending
         if flush_state:
-            self._state_flush_at = time.monotonic() + self._state_flush_s
+            self._state_written()
+        else:
+            _merged(self._state_pending, seen)
         elapsed = time.perf_counter() - started
         self.metrics.commit_seconds_sum += elapsed
         self.metrics.commit_seconds_max = max(self.metrics.commit_seconds_max, elapsed)
@@ -408,6 +409,9 @@ class Pipeline:
         conn = self._connection()
         with conn.transaction():
             device_store.record_seen(conn, self._state_pending.values())
+        self._state_written()
+
+    def _state_written(self) -> None:
         self._state_pending = {}
         self._state_flush_at = time.monotonic() + self._state_flush_s
 
@@ -482,15 +486,15 @@ def _in(subject: str, registry: dict[str, DeviceRef], in_partition: Callable[[st
     return community is not None and in_partition(community)
 
 
-def _newer(old: device_store.StateUpdate | None, new: device_store.StateUpdate) -> device_store.StateUpdate:
-    if (
-        old is not None
-        and old.last_seq is not None
-        and new.last_seq is not None
-        and old.last_seq > new.last_seq
-    ):
-        return old
-    return new
+def _merged(
+    pending: dict[str, device_store.StateUpdate], seen: dict[str, device_store.StateUpdate]
+) -> dict[str, device_store.StateUpdate]:
+    """`pending` updated in place with `seen`, keeping per device the update with the higher sequence."""
+    for device_id, new in seen.items():
+        old = pending.get(device_id)
+        if old is None or old.last_seq is None or new.last_seq is None or old.last_seq <= new.last_seq:
+            pending[device_id] = new
+    return pending
 
 
 def _state_update(
