@@ -245,9 +245,10 @@ def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     pool.close()
 
 
-def test_closure_evidence_and_confirmation_through_the_api(
+def lamp_case(
     client: TestClient, conn: psycopg.Connection[Any]
-) -> None:
+) -> tuple[int, dict[str, str], dict[str, str], User]:
+    """A lighting case opened by an operator: (case id, operator's and manager's headers, the manager)."""
     device, op, mgr, _ = world(conn)
 
     def login(user: User) -> dict[str, str]:
@@ -261,7 +262,13 @@ def test_closure_evidence_and_confirmation_through_the_api(
         "description": "lamp out",
         "building": "b1",
     }
-    case_id = client.post("/api/v1/cases", json=body, headers=o).json()["id"]
+    return int(client.post("/api/v1/cases", json=body, headers=o).json()["id"]), o, m, mgr
+
+
+def test_closure_evidence_and_confirmation_through_the_api(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    case_id, o, m, _ = lamp_case(client, conn)
 
     def action(headers: dict[str, str], name: str, **fields: Any) -> Any:
         return client.post(
@@ -299,20 +306,7 @@ def test_closure_evidence_and_confirmation_through_the_api(
 def test_a_note_alone_is_evidence_and_counts_for_closure(
     client: TestClient, conn: psycopg.Connection[Any]
 ) -> None:
-    device, op, mgr, _ = world(conn)
-
-    def login(user: User) -> dict[str, str]:
-        r = client.post("/api/v1/auth/login", json={"username": user.username, "password": "pw"})
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    o, m = login(op), login(mgr)
-    body = {
-        "community": device.community,
-        "category": "lighting",
-        "description": "lamp out",
-        "building": "b1",
-    }
-    case_id = client.post("/api/v1/cases", json=body, headers=o).json()["id"]
+    case_id, o, m, mgr = lamp_case(client, conn)
     url = f"/api/v1/cases/{case_id}/attachments"
 
     def action(name: str, **fields: Any) -> Any:
