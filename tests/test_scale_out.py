@@ -161,6 +161,8 @@ def test_three_workers_share_the_stream_and_hand_over_on_a_graceful_stop(
         stream.start()
         assert poll(lambda: scalar(db, "SELECT count(*) FROM telemetry_smoke") > 600, timeout=30)
         hubs[2].stop()
+        assert "hub stopped" in hubs[2].log(), "SIGTERM runs the whole graceful stop"
+        assert "w3" not in owners(db).values(), "a stopped worker hands its partitions back at once"
         assert poll(lambda: shared_evenly(db, names[:2]), timeout=10), owners(db)
         stream.finish()
         check_exactly_once(db, stream.total)
