@@ -10,12 +10,16 @@ from types import FrameType
 import uvicorn
 
 from hub.api.app import create_app
+from hub.cases import config as dispatch_config
 from hub.devices import service as device_service
+from hub.domain.roles import Role
 from hub.engine.evaluator import Engine
+from hub.ingest.database import IngestDatabase
+from hub.ingest.inbound import Inbound
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics
-from hub.ingest.pipeline import Inbound, Pipeline
-from hub.ingest.ratelimit import DeviceRateLimit
+from hub.ingest.pipeline import Pipeline, PipelineConfig
+from hub.ingest.ratelimit import DeviceRateLimit, RateGate
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
@@ -26,30 +30,26 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
+    """Wires the parts; `start` does the I/O (wait for the database, migrate, load rules, connect)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        db.wait_for_database(settings.database_url)
-        migrations.migrate(settings.database_url)
         self.rule_set = RuleSet(settings.rules_dir, apply=lambda rules: self.pipeline.swap_rules(rules))
-        self.engine = Engine(self.rule_set.rules, data_gap_s=settings.no_data_after_s)
-        self.pool = db.make_pool(settings.database_url)
+        self.engine = Engine([], data_gap_s=settings.no_data_after_s)
+        self.pool = db.new_pool(settings.database_url)
         self.metrics = IngestMetrics()
         inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
         self.pipeline = Pipeline(
-            database_url=settings.database_url,
-            prefix=settings.topic_prefix,
+            _pipeline_config(settings),
+            database=IngestDatabase(settings.database_url, self.metrics),
             engine=self.engine,
-            pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
             inbox=inbox,
             ack=lambda messages: self.partitions.ack(messages),
-            batch_max_rows=settings.batch_max_rows,
-            batch_max_delay_s=settings.batch_max_delay_ms / 1000,
-            dead_letter_bytes=settings.dead_letter_payload_bytes,
+            dispatch=lambda: dispatch_config.current(settings.routing_file),
             metrics=self.metrics,
-            no_data_after_s=settings.no_data_after_s,
-            rate_limit=DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst),
-            partitioned=True,
-            state_flush_s=settings.state_flush_s,
+            rate_gate=RateGate(
+                DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst)
+            ),
         )
         self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics)
         self.notify = DrainerThread(settings, self.pool)
@@ -59,13 +59,17 @@ class Hub:
         )
 
     def start(self) -> None:
+        db.wait_for_database(self.settings.database_url)
+        migrations.migrate(self.settings.database_url)
+        self.engine.replace_rules(self.rule_set.load())
+        self.pool.open(wait=True, timeout=30)
         with self.pool.connection() as conn:
             if device_service.export_auth(conn, self.settings):
                 # let the broker finish its reload before the hub's session resumes: Mosquitto 2.0 can
                 # drop queued messages it hands to a client connecting during a reload
                 time.sleep(1.0)
             if self.settings.admin_password is not None:
-                users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), "admin")
+                users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), Role.ADMIN)
         self._pipeline_thread.start()
         self.partitions.start()
         self.scheduler = jobs.start(self.settings, self.pool)
@@ -111,6 +115,19 @@ class Hub:
         finally:
             self.stop()
         log.info("hub stopped")
+
+
+def _pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        prefix=settings.topic_prefix,
+        batch_max_rows=settings.batch_max_rows,
+        batch_max_delay_s=settings.batch_max_delay_ms / 1000,
+        dead_letter_bytes=settings.dead_letter_payload_bytes,
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+        no_data_after_s=settings.no_data_after_s,
+        state_flush_s=settings.state_flush_s,
+        partitioned=True,
+    )
 
 
 def _stopping(sig: int, _frame: FrameType | None) -> None:

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from hub.cases.lifecycle import CaseStatus
+from hub.cases.opening import NewCase, open_case
+from hub.cases.routing import Routed
+from hub.cases.sla import Deadlines
 from hub.devices.service import register
-from hub.store import cases as case_store
 from hub.store.migrations import migrate
 from hub.store.users import upsert_user
 from tests.support.services import create_database, drop_database
@@ -66,25 +67,24 @@ def fill(url: str) -> int:
             (T0,),
         )
         user_id = upsert_user(conn, "bk-operator", "bk-password", "operator")
-        case_id, created = case_store.insert_open_case(
-            conn,
+        new = NewCase(
             title="Smoke in b1",
             category="fire",
             severity="critical",
-            status=CaseStatus.DISPATCHED,
             source="operator",
             subject="operator:backup-test",
             community_id="backup",
             building="b1",
             grid=None,
             device_id="bk-sd1",
-            team="fire-safety",
-            at=T0,
             description="seen from the street",
             reporter_id=user_id,
         )
+        due = Deadlines(T0 + timedelta(minutes=15), T0 + timedelta(hours=4))
+        case_id, created = open_case(
+            conn, new, Routed("fire-safety", "test"), due, actor="bk-operator", why="seeded", at=T0
+        )
         assert created
-        case_store.add_event(conn, case_id, actor="bk-operator", action="opened", at=T0, to_status="new")
         return case_id
 
 

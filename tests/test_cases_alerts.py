@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 from pydantic import TypeAdapter
 
-from hub.cases import service
+from hub.cases import intake
 from hub.cases.config import DispatchConfig
 from hub.cases.routing import Match, RouteRule
+from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertOpened
 from hub.engine.schema import Rule
 from hub.store import cases as case_store
 from hub.store import devices as device_store
@@ -57,7 +57,7 @@ DISPATCH = DispatchConfig(
 
 def test_a_routing_rule_beats_the_alert_rules_team(conn: psycopg.Connection[Any]) -> None:
     d = device(conn, "b7")
-    case_id = service.on_alert_opened(conn, opened(rule("al-ch4", "critical", "2m", "1h"), d, T0), DISPATCH)
+    case_id = intake.open_alert_case(conn, opened(rule("al-ch4", "critical", "2m", "1h"), d, T0), DISPATCH)
     assert case_id is not None
     case = case_store.get_case(conn, case_id)
     assert case is not None
@@ -70,7 +70,7 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     conn: psycopg.Connection[Any],
 ) -> None:
     d = device(conn, "b1")
-    first = service.on_alert_opened(conn, opened(rule("al-h2s", "major", "10m", "4h"), d, T0), DISPATCH)
+    first = intake.open_alert_case(conn, opened(rule("al-h2s", "major", "10m", "4h"), d, T0), DISPATCH)
     assert first is not None
     case = case_store.get_case(conn, first)
     assert case is not None
@@ -82,9 +82,7 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     )
 
     later = T0 + timedelta(minutes=1)
-    joined = service.on_alert_opened(
-        conn, opened(rule("al-ch4b", "critical", "2m", "1h"), d, later), DISPATCH
-    )
+    joined = intake.open_alert_case(conn, opened(rule("al-ch4b", "critical", "2m", "1h"), d, later), DISPATCH)
     assert joined == first
     case = case_store.get_case(conn, first)
     assert case is not None
@@ -96,7 +94,7 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     assert [h["action"] for h in case["history"]] == ["opened", "dispatched", "alert_joined"]
     assert len(case["alerts"]) == 2
 
-    slower = service.on_alert_opened(conn, opened(rule("al-slow", "minor", "1d", "7d"), d, later), DISPATCH)
+    slower = intake.open_alert_case(conn, opened(rule("al-slow", "minor", "1d", "7d"), d, later), DISPATCH)
     assert slower == first
     case = case_store.get_case(conn, first)
     assert case is not None

@@ -14,14 +14,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.api.app import create_app
-from hub.cases import handling
-from hub.cases.actions import TARGET, Action, ActionRequest
-from hub.cases.lifecycle import ALLOWED, CaseStatus, TransitionRefused, check
+from hub.cases import acting
+from hub.cases.actions import MOVE, Action, ActionRequest
+from hub.cases.config import DispatchConfig
+from hub.domain.cases import MOVES, CaseStatus, TransitionRefused, check, target_of
 from hub.domain.devices import DeviceKind
+from hub.domain.roles import Role
+from hub.domain.users import User
 from hub.settings import Settings
 from hub.store import db
 from hub.store import devices as device_store
-from hub.store.users import User, upsert_user
+from hub.store.users import upsert_user
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 ROUTING = """
@@ -111,8 +114,8 @@ def test_every_action_from_every_status_is_applied_or_refused_with_409(
         )
         last_before = "resolved"
     r = act(client, "cx-op", case["id"], action.value, **FIELDS)
-    target = TARGET[action]
-    if target in ALLOWED[current]:
+    target = target_of(MOVE[action])
+    if current in MOVES[MOVE[action]].sources:
         assert r.status_code == 200, r.text
         assert r.json()["status"] == target
         last = r.json()["history"][-1]
@@ -120,7 +123,7 @@ def test_every_action_from_every_status_is_applied_or_refused_with_409(
     else:
         assert r.status_code == 409, r.text
         with pytest.raises(TransitionRefused) as refused:
-            check(current, target)
+            check(MOVE[action], current, target)
         assert r.json()["error"] == {"status": 409, "message": str(refused.value), "details": []}
         after = client.get(f"/api/v1/cases/{case['id']}", headers=login(client, "cx-op")).json()
         assert after["status"] == current and after["history"][-1]["action"] == last_before
@@ -222,19 +225,21 @@ def test_concurrent_actions_on_one_case_serialize(
     case = open_case(client, community(setup_conn))
     row = setup_conn.execute("SELECT id FROM users WHERE username = 'cx-op'").fetchone()
     assert row is not None
-    op = User(int(row[0]), "cx-op", "operator", ())
+    op = User(int(row[0]), "cx-op", Role.OPERATOR, ())
     outcome: list[str] = []
 
     def second() -> None:
         with psycopg.connect(database_url, autocommit=True) as c2:
             try:
-                handling.act(c2, case["id"], op, ActionRequest(Action.ACKNOWLEDGE), datetime.now(UTC))
+                acting.act(
+                    c2, case["id"], op, ActionRequest(Action.ACKNOWLEDGE), datetime.now(UTC), DispatchConfig()
+                )
                 outcome.append("applied")
             except TransitionRefused as exc:
                 outcome.append(str(exc))
 
     with psycopg.connect(database_url, autocommit=True) as c1, c1.transaction():
-        handling.act(c1, case["id"], op, ActionRequest(Action.ACKNOWLEDGE), datetime.now(UTC))
+        acting.act(c1, case["id"], op, ActionRequest(Action.ACKNOWLEDGE), datetime.now(UTC), DispatchConfig())
         racer = threading.Thread(target=second)
         racer.start()
         time.sleep(0.5)

@@ -14,21 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from hub.cases import service
+from hub.cases import intake
 from hub.cases.calendar import CalendarError, Limit, WorkCalendar, parse_limit
 from hub.cases.config import DispatchConfig
-from hub.cases.lifecycle import CaseStatus
-from hub.cases.sla import (
-    Level,
-    SlaRule,
-    SlaState,
-    alert_deadlines,
-    deadlines_for,
-    next_escalation,
-    resumed_deadline,
-)
+from hub.cases.sla import SlaRule, SlaState, alert_deadlines, deadlines_for, next_escalation, resumed_deadline
+from hub.domain.alerts import AlertOpened
+from hub.domain.cases import CaseStatus, Level
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertOpened
 from hub.engine.schema import Rule
 from hub.store import cases as case_store
 from hub.store import devices as device_store
@@ -291,7 +283,7 @@ def alert_case(conn: psycopg.Connection[Any], cfg: DispatchConfig, r: Rule, at: 
     device_store.upsert_device(
         conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
     )
-    case_id = service.on_alert_opened(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg)
+    case_id = intake.open_alert_case(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg)
     assert case_id is not None
     case = case_store.get_case(conn, case_id)
     assert case is not None

@@ -7,10 +7,11 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import handling, service
+from hub.cases import acting, opening
 from hub.cases.config import DispatchConfig
+from hub.domain.roles import Role
+from hub.domain.users import User
 from hub.store import devices as device_store
-from hub.store.users import User
 
 CLAIMERS = 20
 CASES = 50
@@ -31,13 +32,13 @@ def setup(conn: psycopg.Connection[Any], claimers: int, cases: int) -> tuple[lis
         assert row is not None
         uid = int(row[0])
         conn.execute("INSERT INTO team_members (team, user_id) VALUES (%s, %s)", (team, uid))
-        users.append(User(uid, name, "operator", ()))
+        users.append(User(uid, name, Role.OPERATOR, ()))
     dispatch = DispatchConfig(default_team=team)
     t0 = datetime.now(UTC) - timedelta(hours=1)
     ids = []
     for n in range(cases):
-        report = service.Report(where, "other", f"case {n}", "text", "b1", None, None, SEVERITIES[n % 4])
-        ids.append(service.open_report(conn, report, users[0], dispatch, t0 + timedelta(seconds=n)))
+        report = opening.Report(where, "other", f"case {n}", "text", "b1", None, None, SEVERITIES[n % 4])
+        ids.append(opening.open_report(conn, report, users[0], dispatch, t0 + timedelta(seconds=n)))
     return users, ids, t0
 
 
@@ -53,7 +54,7 @@ def test_twenty_parallel_claimers_each_get_different_cases_and_all_are_handed_ou
         try:
             with psycopg.connect(database_url, autocommit=True) as own:
                 start.wait(10)
-                while (case_id := handling.claim_next(own, user, None, datetime.now(UTC))) is not None:
+                while (case_id := acting.claim_next(own, user, None, datetime.now(UTC))) is not None:
                     got[user.username].append(case_id)
         except BaseException as exc:  # reported below, a thread cannot fail the test itself
             errors.append(exc)
@@ -83,7 +84,7 @@ def test_twenty_parallel_claimers_each_get_different_cases_and_all_are_handed_ou
 def test_claims_come_most_severe_first_then_oldest(conn: psycopg.Connection[Any]) -> None:
     [user], ids, _ = setup(conn, 1, 8)
     order = []
-    while (case_id := handling.claim_next(conn, user, None, datetime.now(UTC))) is not None:
+    while (case_id := acting.claim_next(conn, user, None, datetime.now(UTC))) is not None:
         order.append(case_id)
     by_severity = {s: [i for n, i in enumerate(ids) if SEVERITIES[n % 4] == s] for s in SEVERITIES}
     assert (

@@ -15,18 +15,20 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from hub.api.app import create_app
-from hub.cases import data_gaps, handling, service, verification
+from hub.cases import acting, data_gaps, intake, opening, verification
 from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
 from hub.cases.config import DispatchConfig, VerificationRule
 from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused
+from hub.domain.alerts import AlertCleared, AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertCleared, AlertOpened
+from hub.domain.roles import Role
+from hub.domain.users import User
 from hub.engine.schema import Rule
 from hub.settings import Settings
 from hub.store import cases as case_store
 from hub.store import db
 from hub.store import devices as device_store
-from hub.store.users import User, upsert_user
+from hub.store.users import upsert_user
 
 T0 = datetime(2022, 3, 1, 2, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(100)
@@ -65,7 +67,7 @@ def world(conn: psycopg.Connection[Any]) -> tuple[DeviceRef, User, User, User]:
     for role in ("operator", "manager", "admin"):
         name = f"{where}-{role}"
         uid = upsert_user(conn, name, "pw", role, [where])
-        people.append(User(uid, name, role, (where,)))
+        people.append(User(uid, name, Role(role), (where,)))
     return ref, people[0], people[1], people[2]
 
 
@@ -77,7 +79,7 @@ def act(
     action: Action | HoldAction,
     **kw: Any,
 ) -> None:
-    handling.act(conn, case_id, by, ActionRequest(action, **kw), at, CFG)
+    acting.act(conn, case_id, by, ActionRequest(action, **kw), at, CFG)
 
 
 def refused(conn: psycopg.Connection[Any], case_id: int, by: User, at: datetime) -> list[str]:
@@ -128,7 +130,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
 ) -> None:
     device, op, mgr, admin = world(conn)
     rule = gas_rule()
-    case_id = service.on_alert_opened(
+    case_id = intake.open_alert_case(
         conn, AlertOpened(rule, device, device.id, T0, T0, {"readings": []}), CFG
     )
     assert case_id is not None
@@ -145,9 +147,9 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     assert any("has no data since" in m for m in refused(conn, case_id, op, T0 + timedelta(minutes=7)))
     data_gaps.readings_arrived(conn, [device.id], T0 + timedelta(minutes=8))
     cleared_at = T0 + timedelta(minutes=10)
-    service.on_alert_cleared(conn, AlertCleared(rule, device.id, cleared_at, "ch4_pct_lel < 10 held"))
+    intake.alert_cleared(conn, AlertCleared(rule, device.id, cleared_at, "ch4_pct_lel < 10 held"))
 
-    handling.attach_evidence(conn, case_id, op, "image/png", PNG, T0 + timedelta(minutes=11))
+    acting.attach_evidence(conn, case_id, op, "image/png", PNG, T0 + timedelta(minutes=11))
     act(
         conn,
         case_id,
@@ -171,7 +173,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
         f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)",
         "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
     ]
-    handling.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
+    acting.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
     act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE)
     act(conn, case_id, op, T0 + timedelta(minutes=58), Action.CLOSE, note="verified")
     case = case_store.get_case(conn, case_id)
@@ -189,9 +191,9 @@ def test_rework_is_counted_per_case_team_and_category(conn: psycopg.Connection[A
     start = datetime(2022, 5, 1, tzinfo=UTC)
     cases = []
     for n, (category, team) in enumerate((("noise", "t-a"), ("noise", "t-b"), ("other", "t-a"))):
-        r = service.Report(where, category, "x", "text", "b1", None, None, "minor")  # type: ignore[arg-type]
+        r = opening.Report(where, category, "x", "text", "b1", None, None, "minor")  # type: ignore[arg-type]
         cases.append(
-            service.open_report(conn, r, op, DispatchConfig(default_team=team), start + timedelta(minutes=n))
+            opening.open_report(conn, r, op, DispatchConfig(default_team=team), start + timedelta(minutes=n))
         )
     at = start + timedelta(hours=1)
     for case_id, reworks in zip(cases, (2, 1, 0), strict=True):
@@ -365,18 +367,18 @@ def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
     conn: psycopg.Connection[Any],
 ) -> None:
     device, op, mgr, admin = world(conn)
-    case_id = service.on_alert_opened(
+    case_id = intake.open_alert_case(
         conn, AlertOpened(gas_rule("cl-ch4-note"), device, device.id, T0, T0, {"readings": []}), CFG
     )
     assert case_id is not None
-    service.on_alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"))
+    intake.alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"))
     act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "sealed")
     with pytest.raises(ActionForbidden):
-        handling.attach_evidence_note(conn, case_id, User(0, "nobody", "resident", ()), "x", T0)
+        acting.attach_evidence_note(conn, case_id, User(0, "nobody", Role.RESIDENT, ()), "x", T0)
     with pytest.raises(ActionIncomplete):
-        handling.attach_evidence_note(conn, case_id, mgr, "   ", T0 + timedelta(minutes=3))
-    handling.attach_evidence_note(conn, case_id, mgr, "sealed the joint", T0 + timedelta(minutes=3))
+        acting.attach_evidence_note(conn, case_id, mgr, "   ", T0 + timedelta(minutes=3))
+    acting.attach_evidence_note(conn, case_id, mgr, "sealed the joint", T0 + timedelta(minutes=3))
     act(conn, case_id, admin, T0 + timedelta(minutes=4), HoldAction.CONFIRM_ON_SITE)
     assert verification.facts_of(conn, case_id).evidence_notes == 1
     act(conn, case_id, op, T0 + timedelta(minutes=40), Action.REOPEN, note="still smells")
@@ -385,7 +387,7 @@ def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
     assert refused(conn, case_id, op, T0 + timedelta(minutes=43)) == [
         f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)"
     ]
-    handling.attach_evidence_note(conn, case_id, mgr, "joint replaced, tested", T0 + timedelta(minutes=44))
+    acting.attach_evidence_note(conn, case_id, mgr, "joint replaced, tested", T0 + timedelta(minutes=44))
     act(conn, case_id, op, T0 + timedelta(minutes=45), Action.CLOSE)
     case = case_store.get_case(conn, case_id)
     assert case is not None and case["status"] == "closed"

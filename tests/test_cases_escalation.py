@@ -7,13 +7,14 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import handling, service
+from hub.cases import acting, opening
 from hub.cases.actions import Action, ActionRequest
 from hub.cases.config import DispatchConfig
 from hub.cases.sla import SlaRule
+from hub.domain.roles import Role
+from hub.domain.users import User
 from hub.jobs.escalation import ESCALATION_LOCK, escalate_breached
 from hub.store import devices as device_store
-from hub.store.users import User
 
 # Far in the past, so the other tests' cases (deadlines around the real now) are never due here.
 T0 = datetime(2021, 6, 1, 9, 0, tzinfo=UTC)
@@ -29,12 +30,12 @@ def world(conn: psycopg.Connection[Any]) -> tuple[str, User]:
         (f"{where}-op",),
     ).fetchone()
     assert row is not None
-    return where, User(int(row[0]), f"{where}-op", "operator", ())
+    return where, User(int(row[0]), f"{where}-op", Role.OPERATOR, ())
 
 
 def new_case(conn: psycopg.Connection[Any], where: str, by: User) -> int:
-    report = service.Report(where, "other", "broken bench", "text", "b1", None, None, "minor")
-    return service.open_report(conn, report, by, DISPATCH, T0)
+    report = opening.Report(where, "other", "broken bench", "text", "b1", None, None, "minor")
+    return opening.open_report(conn, report, by, DISPATCH, T0)
 
 
 def escalations(conn: psycopg.Connection[Any], case_id: int) -> list[tuple[str, str, str]]:
@@ -60,11 +61,16 @@ def test_each_missed_deadline_escalates_one_level_once_across_restarts(conn: psy
     ignored, acked_in_time, resolved_in_time = (new_case(conn, where, op) for _ in range(3))
     mine = {ignored, acked_in_time, resolved_in_time}
     ack = ActionRequest(Action.ACKNOWLEDGE)
-    handling.act(conn, acked_in_time, op, ack, T0 + timedelta(seconds=30))
-    handling.act(conn, resolved_in_time, op, ack, T0 + timedelta(seconds=30))
-    handling.act(conn, resolved_in_time, op, ActionRequest(Action.START), T0 + timedelta(seconds=40))
-    handling.act(
-        conn, resolved_in_time, op, ActionRequest(Action.RESOLVE, note="fixed"), T0 + timedelta(minutes=5)
+    acting.act(conn, acked_in_time, op, ack, T0 + timedelta(seconds=30), DISPATCH)
+    acting.act(conn, resolved_in_time, op, ack, T0 + timedelta(seconds=30), DISPATCH)
+    acting.act(conn, resolved_in_time, op, ActionRequest(Action.START), T0 + timedelta(seconds=40), DISPATCH)
+    acting.act(
+        conn,
+        resolved_in_time,
+        op,
+        ActionRequest(Action.RESOLVE, note="fixed"),
+        T0 + timedelta(minutes=5),
+        DISPATCH,
     )
 
     assert run(conn, T0 + timedelta(seconds=59), mine) == [], "nothing is due yet"

@@ -11,16 +11,17 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from hub.cases import handling, holds, service
+from hub.cases import acting, holds, opening
 from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
 from hub.cases.calendar import Limit, WorkCalendar
 from hub.cases.config import DispatchConfig
-from hub.cases.lifecycle import CaseStatus, TransitionRefused
 from hub.cases.sla import SlaRule
+from hub.domain.cases import CaseStatus, TransitionRefused
+from hub.domain.roles import Role
+from hub.domain.users import User
 from hub.jobs.escalation import escalate_breached
 from hub.store import cases as case_store
 from hub.store import devices as device_store
-from hub.store.users import User
 
 SH = ZoneInfo("Asia/Shanghai")
 # 2021, far in the past so the other tests' cases are never due here. National Day 2021: Friday 1 to
@@ -52,13 +53,13 @@ def world(conn: psycopg.Connection[Any]) -> tuple[str, dict[str, User]]:
             (f"{where}-{name}", role, [where]),
         ).fetchone()
         assert row is not None
-        people[name] = User(int(row[0]), f"{where}-{name}", role, (where,))
+        people[name] = User(int(row[0]), f"{where}-{name}", Role(role), (where,))
     return where, people
 
 
 def report(conn: psycopg.Connection[Any], where: str, by: User, at: datetime, cfg: DispatchConfig) -> int:
-    r = service.Report(where, "other", "broken bench", "text", "b1", None, None, "minor")
-    return service.open_report(conn, r, by, cfg, at)
+    r = opening.Report(where, "other", "broken bench", "text", "b1", None, None, "minor")
+    return opening.open_report(conn, r, by, cfg, at)
 
 
 def case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def act(
     cfg: DispatchConfig,
     **kw: Any,
 ) -> None:
-    handling.act(conn, case_id, by, ActionRequest(action, **kw), at, cfg)
+    acting.act(conn, case_id, by, ActionRequest(action, **kw), at, cfg)
 
 
 def test_a_holiday_does_not_count_against_a_working_day_limit(conn: psycopg.Connection[Any]) -> None:
@@ -274,9 +275,9 @@ def test_the_claim_queue_skips_suspended_cases(conn: psycopg.Connection[Any]) ->
     cfg = DispatchConfig(default_team=team)
     case_id = report(conn, where, p["op"], sh(11, 22, 10), cfg)
     act(conn, case_id, p["boss"], sh(11, 22, 10, 5), HoldAction.SUSPEND, cfg, reason="no access")
-    assert handling.claim_next(conn, p["op"], [where], sh(11, 22, 11)) is None
+    assert acting.claim_next(conn, p["op"], [where], sh(11, 22, 11)) is None
     act(conn, case_id, p["boss"], sh(11, 22, 12), HoldAction.RESUME, cfg)
-    assert handling.claim_next(conn, p["op"], [where], sh(11, 22, 13)) == case_id
+    assert acting.claim_next(conn, p["op"], [where], sh(11, 22, 13)) == case_id
 
 
 # --- the pure planner -----------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from hub.api.app import create_app
-from hub.cases import config, service
+from hub.cases import config, intake
+from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertOpened
 from hub.engine.schema import Rule
 from hub.settings import Settings
 from hub.store import case_groups, db
@@ -93,7 +93,7 @@ def alert_case(
     conn: psycopg.Connection[Any], routing: Path, lamp: DeviceRef, at: datetime, category: str = "lighting"
 ) -> int:
     a = AlertOpened(lamp_rule(category), lamp, lamp.id, at, at, {"readings": []})
-    case_id = service.on_alert_opened(conn, a, config.load(routing))
+    case_id = intake.open_alert_case(conn, a, config.load(routing))
     assert case_id is not None
     return case_id
 
@@ -301,11 +301,13 @@ def test_a_report_follows_its_case_into_a_correlated_group(
     [(member_alert,)] = conn.execute(
         "SELECT id FROM alerts WHERE subject = %s AND status = 'open'", (lamp.id,)
     ).fetchall()
-    case_groups.absorb(conn, group_case, member_alert, datetime.now(UTC))
+    intake.absorb(conn, group_case, member_alert, datetime.now(UTC))
     assert get(client, "mg-op", member_case).json()["status"] == "cancelled"
     assert get(client, "mg-op", mine["id"]).json()["merged_into"] == group_case
     assert get(client, alice, group_case).status_code == 200
     for action, fields in (("acknowledge", {}), ("start", {}), ("resolve", {"note": "feeder fixed"})):
         assert act(client, "mg-op", group_case, action, **fields).status_code == 200
-    told = [h for h in get(client, "mg-op", group_case).json()["history"] if h["action"] == "reporter_notified"]
+    told = [
+        h for h in get(client, "mg-op", group_case).json()["history"] if h["action"] == "reporter_notified"
+    ]
     assert [t["detail"]["merged_case_id"] for t in told] == [mine["id"]]

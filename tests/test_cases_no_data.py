@@ -17,11 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.api.app import create_app
-from hub.cases import data_gaps, service
+from hub.cases import data_gaps, intake
 from hub.cases.config import DispatchConfig
 from hub.devices.service import register
+from hub.domain.alerts import AlertCleared, AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertCleared, AlertOpened, Engine, Reading
+from hub.domain.readings import Reading
+from hub.engine.evaluator import Engine
 from hub.engine.schema import RuleFile
 from hub.settings import Settings
 from hub.store import cases as case_store
@@ -125,7 +127,7 @@ def alert_on(conn: psycopg.Connection[Any], rule_id: str = "nd-db-smoke") -> tup
     d = DeviceRef(f"{where}-sd1", DeviceKind.SMOKE_DETECTOR, where, "b1", "g1")
     device_store.upsert_device(conn, device_store.NewDevice(d.id, d.kind, where, building="b1"), None)
     rule = engine(SMOKE | {"id": rule_id}).rules[0]
-    case_id = service.on_alert_opened(conn, AlertOpened(rule, d, d.id, T0, T0, {}), DispatchConfig())
+    case_id = intake.open_alert_case(conn, AlertOpened(rule, d, d.id, T0, T0, {}), DispatchConfig())
     assert case_id is not None
     row = conn.execute(
         "SELECT id FROM alerts WHERE subject = %s AND rule_id = %s", (d.id, rule_id)

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from hub.api.app import create_app
-from hub.cases import dispatch, service, topology
+from hub.cases import intake, topology
 from hub.cases.config import DispatchConfig, TopologyConfig
 from hub.devices.service import register
+from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertOpened
 from hub.engine.schema import Rule
 from hub.settings import Settings
 from hub.store import cases as case_store
@@ -77,7 +77,7 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
     silent = rule("tp-silent", "device_health")
     hour_before = T0 - timedelta(hours=1)  # long before the outage: a problem of its own, never folded
     assert topology.suppress_into_parent(conn, opened(silent, kids[0], hour_before), CFG) is None, "parent up"
-    own = service.on_alert_opened(conn, opened(silent, kids[0], hour_before), CFG)
+    own = intake.open_alert_case(conn, opened(silent, kids[0], hour_before), CFG)
     device_store.record_seen(conn, [device_store.StateUpdate(gw.id, T0, 1, None, None, None)])
     device_store.set_offline(conn, [gw.id], T0 + timedelta(minutes=1), "last will")
     parent_cases = {
@@ -103,7 +103,7 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
         "SELECT count(*) FROM cases WHERE device_id = ANY(%s)", ([k.id for k in kids[1:]],)
     ).fetchone() == (0,)
     # the parent's own alert joins the same case: one case for the outage
-    joined = service.on_alert_opened(
+    joined = intake.open_alert_case(
         conn, opened(rule("tp-gw-silent", "device_health", "access_gate"), gw, T0 + timedelta(minutes=3)), CFG
     )
     assert joined == parent_case
@@ -111,7 +111,7 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
 
 def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psycopg.Connection[Any]) -> None:
     gw, kids = site(conn, children=2)
-    cabinet_case = service.on_alert_opened(
+    cabinet_case = intake.open_alert_case(
         conn, opened(rule("tp-cabinet", "infrastructure", "access_gate"), gw, T0), CFG
     )
     assert cabinet_case is not None
@@ -166,7 +166,7 @@ def in_own_transaction(
     with psycopg.connect(database_url, autocommit=True) as c:
         ready()
         with c.transaction():
-            return dispatch.alert_opened(c, a)
+            return intake.alert_opened(c, a, CFG)
 
 
 def cases_of(conn: psycopg.Connection[Any], community: str) -> list[tuple[Any, ...]]:
@@ -216,7 +216,7 @@ def test_children_alerting_while_the_outage_is_being_written_wait_for_it_and_ope
         ThreadPoolExecutor(len(kids)) as pool,
     ):
         with writer.transaction():
-            parent_case = dispatch.alert_opened(writer, opened(CABINET, gw, T0))
+            parent_case = intake.alert_opened(writer, opened(CABINET, gw, T0), CFG)
             children = [pool.submit(in_own_transaction, database_url, opened(DARK, k, T0 + S)) for k in kids]
             # every child's transaction is held up by the outage that is not committed yet
             waited = poll(lambda: advisory_waiters(conn) == len(kids), timeout=10)

@@ -9,13 +9,14 @@ from typing import get_args
 
 import pytest
 
-from hub.cases.actions import EVENT, HANDLERS, TARGET, VERIFIERS, Action, HoldAction
+from hub.cases.actions import MOVE, Action, HoldAction
 from hub.cases.config import ReportCategory
 from hub.cases.holds import CONFIRMABLE
 from hub.cases.kpis import KPI_FIELDS
-from hub.cases.lifecycle import ALLOWED, CaseStatus
+from hub.domain.alerts import Category, Severity
+from hub.domain.cases import EVENT, MOVES, CaseStatus
 from hub.domain.devices import DeviceKind
-from hub.engine.schema import Category, Severity
+from hub.domain.roles import HANDLERS, VERIFIERS
 from hub.store import history
 from hub.store.devices import DEVICE_STATES
 from tests.support.services import ROOT
@@ -148,7 +149,8 @@ def test_the_action_buttons_follow_the_case_lifecycle() -> None:
     """A button for each action the lifecycle allows from a status, and none it would refuse."""
     shown = json.loads(_block(WEB / "js" / "actions.js", "ACTIONS").split("=", 1)[1].strip().rstrip(";"))
     expected = {
-        status.value: sorted(a.value for a in Action if TARGET[a] in ALLOWED[status]) for status in CaseStatus
+        status.value: sorted(a.value for a in Action if status in MOVES[MOVE[a]].sources)
+        for status in CaseStatus
     }
     assert {s: sorted(a) for s, a in shown.items()} == expected
     assert {"admin", "operator"} == VERIFIERS, "actions.js hides close from other roles"

@@ -8,9 +8,11 @@ import pytest
 
 from device_simulators.models import build
 from device_simulators.site import SimDevice
+from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
+from hub.domain.readings import Reading
 from hub.engine import loader
-from hub.engine.evaluator import AlertOpened, Engine, Reading
+from hub.engine.evaluator import Engine
 
 RULES = loader.load(Path(__file__).resolve().parents[1] / "rules")
 DAY = datetime(2026, 11, 28, tzinfo=UTC)

@@ -9,9 +9,14 @@ from typing import Any
 
 import psycopg
 
+from hub.cases.config import DispatchConfig
 from hub.devices.service import register
-from hub.engine.evaluator import Engine, Evaluation, Reading
-from hub.ingest.pipeline import Inbound, Pipeline
+from hub.domain.readings import Reading
+from hub.engine.evaluator import Engine, Evaluation
+from hub.ingest.database import IngestDatabase
+from hub.ingest.inbound import Inbound
+from hub.ingest.metrics import IngestMetrics
+from hub.ingest.pipeline import Pipeline, PipelineConfig
 
 
 class BrokenOnOneDevice(Engine):
@@ -42,20 +47,25 @@ def test_a_failing_message_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
 ) -> None:
     register(conn, [{"id": d, "kind": "smoke_detector", "community": "iso"} for d in ("iso-ok", "iso-boom")])
     acked: list[int] = []
+    metrics = IngestMetrics()
     pipeline = Pipeline(
-        database_url=database_url,
-        prefix="sc/v1",
+        PipelineConfig(
+            prefix="sc/v1",
+            batch_max_rows=10,
+            batch_max_delay_s=0.05,
+            dead_letter_bytes=64,
+            pseudonym_key=b"k",
+        ),
+        database=IngestDatabase(database_url, metrics),
         engine=BrokenOnOneDevice([]),
-        pseudonym_key=b"k",
         inbox=queue.Queue(),
         ack=lambda ms: acked.extend(m.mid for m in ms),
-        batch_max_rows=10,
-        batch_max_delay_s=0.05,
-        dead_letter_bytes=64,
+        dispatch=DispatchConfig,
+        metrics=metrics,
     )
     batch = [message("iso-ok", 1), message("iso-boom", 2), message("iso-ok", 3)]
 
-    pipeline._process_or_isolate(batch)
+    pipeline._process_or_isolate(batch, {})
 
     assert sorted(acked) == [1, 2, 3], "every message is acknowledged: stored or dead-lettered"
     stored = conn.execute(

@@ -9,10 +9,14 @@ from typing import Any
 
 import psycopg
 
+from hub.cases.config import DispatchConfig
 from hub.devices.service import register
 from hub.engine.evaluator import Engine
-from hub.ingest.pipeline import Inbound, Pipeline
-from hub.ingest.ratelimit import DeviceRateLimit
+from hub.ingest.database import IngestDatabase
+from hub.ingest.inbound import Inbound
+from hub.ingest.metrics import IngestMetrics
+from hub.ingest.pipeline import Pipeline, PipelineConfig
+from hub.ingest.ratelimit import DeviceRateLimit, RateGate
 
 
 def test_a_burst_passes_then_the_sustained_rate_applies_per_device() -> None:
@@ -44,17 +48,22 @@ def test_the_flooder_is_dead_lettered_over_its_limit_and_the_others_are_stored(
     register(conn, [{"id": d, "kind": "smoke_detector", "community": "rl"} for d in ("rl-flood", "rl-calm")])
     inbox: queue.Queue[Inbound] = queue.Queue()
     acked: list[int] = []
+    metrics = IngestMetrics()
     pipeline = Pipeline(
-        database_url=database_url,
-        prefix="sc/v1",
+        PipelineConfig(
+            prefix="sc/v1",
+            batch_max_rows=50,
+            batch_max_delay_s=0.05,
+            dead_letter_bytes=64,
+            pseudonym_key=b"k",
+        ),
+        database=IngestDatabase(database_url, metrics),
         engine=Engine([]),
-        pseudonym_key=b"k",
         inbox=inbox,
         ack=lambda ms: acked.extend(m.mid for m in ms),
-        batch_max_rows=50,
-        batch_max_delay_s=0.05,
-        dead_letter_bytes=64,
-        rate_limit=DeviceRateLimit(rate_per_s=1.0, burst=5),
+        dispatch=DispatchConfig,
+        metrics=metrics,
+        rate_gate=RateGate(DeviceRateLimit(rate_per_s=1.0, burst=5)),
     )
     t0 = datetime.now(UTC) - timedelta(seconds=10)
     mid = 0

@@ -5,14 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.cases.kpis import (
-    AlertLink,
-    CaseRow,
-    Cohort,
-    EventRow,
-    ExtensionRow,
     Outcome,
-    RatingRow,
-    SuspensionRow,
     breakdown,
     false_alarms_by,
     is_ack_due,
@@ -28,6 +21,7 @@ from hub.cases.kpis import (
     public_summary,
     ratio,
 )
+from hub.domain.kpis import AlertLink, CaseRow, Cohort, EventRow, ExtensionRow, RatingRow, SuspensionRow
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 END = datetime(2026, 11, 1, tzinfo=UTC)

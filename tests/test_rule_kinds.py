@@ -6,8 +6,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hub.domain.alerts import AlertCleared, AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
-from hub.engine.evaluator import AlertCleared, AlertOpened, Engine, Reading
+from hub.domain.readings import Reading
+from hub.engine.evaluator import Engine
 from hub.engine.schema import RuleFile
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 11:00 in Asia/Shanghai

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from hub.domain.alerts import AlertCleared, AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
+from hub.domain.readings import Reading
 from hub.engine import loader
-from hub.engine.evaluator import AlertCleared, AlertOpened, Engine, Reading
+from hub.engine.evaluator import Engine
 from hub.engine.expr import ExprError, compile_expr
 from hub.engine.schema import ThresholdRule
 

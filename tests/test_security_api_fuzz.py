@@ -22,6 +22,9 @@ from schemathesis import GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
 
 from hub.api.app import create_app
+from hub.cases.opening import NewCase, open_case
+from hub.cases.routing import Routed
+from hub.cases.sla import Deadlines
 from hub.devices.service import register
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
@@ -52,26 +55,23 @@ class Seeded:
 
 def _case(conn: psycopg.Connection[Any], community: str, device: str | None, source: str, **kw: Any) -> int:
     now = datetime.now(UTC)
-    case_id, _ = case_store.insert_open_case(
-        conn,
+    new = NewCase(
         title=f"{source} case in {community}",
         category="fire",
         severity="major",
-        status="dispatched",
         source=source,
         subject=f"{source}:{community}:{device}:{kw.get('reporter_id')}",
         community_id=community,
         building="b1",
         grid="g1",
         device_id=device,
-        team="fire-safety",
-        at=now,
-        ack_due_at=now + timedelta(minutes=15),
-        resolve_due_at=now + timedelta(hours=4),
         description="seeded",
         **kw,
     )
-    case_store.add_event(conn, case_id, actor="seed", action="opened", at=now, to_status="new")
+    due = Deadlines(now + timedelta(minutes=15), now + timedelta(hours=4))
+    case_id, _ = open_case(
+        conn, new, Routed("fire-safety", "seeded"), due, actor="seed", why="seeded", at=now
+    )
     return case_id
 
 
@@ -155,6 +155,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         )
         pool = db.make_pool(url)
         rule_set = RuleSet(ROOT / "rules", apply=lambda _rules: None)
+        rule_set.load()
         app = create_app(settings, pool, rule_set=rule_set)
         with pool.connection() as conn:
             tokens = {role: users.create_session(conn, user_ids[role], 3600)[0] for role in ROLES}

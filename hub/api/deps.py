@@ -7,9 +7,9 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.domain.users import User
 from hub.settings import Settings
 from hub.store import users
-from hub.store.users import User
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -1,7 +1,7 @@
 """What a person may do to a case: each action, who may take it, what it needs, and the step it makes.
 
-Pure, so the rules that the API enforces can be read and tested in one place; the state machine itself
-stays in `lifecycle`. Status actions (`Action`) move the case along the lifecycle and are planned here;
+Pure, so the rules that the API enforces can be read and tested in one place; the lifecycle table
+itself is `hub.domain.cases.MOVES`. Status actions (`Action`) move the case along the lifecycle and are planned here;
 the others (`HoldAction`: on-site confirmation, suspensions, deadline extensions) leave the status alone
 and are planned in `holds`.
 """
@@ -9,7 +9,8 @@ and are planned in `holds`.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hub.cases.lifecycle import CaseStatus, check
+from hub.domain.cases import CaseStatus, Move, Step, check, target_of
+from hub.domain.roles import HANDLERS, VERIFIERS
 
 
 class Action(StrEnum):
@@ -35,27 +36,15 @@ class HoldAction(StrEnum):
     DECLINE_EXTENSION = "decline_extension"
 
 
-TARGET: dict[Action, CaseStatus] = {
-    Action.ACKNOWLEDGE: CaseStatus.ACKNOWLEDGED,
-    Action.START: CaseStatus.IN_PROGRESS,
-    Action.RESOLVE: CaseStatus.RESOLVED,
-    Action.CLOSE: CaseStatus.CLOSED,
-    Action.REOPEN: CaseStatus.REOPENED,
-    Action.CANCEL: CaseStatus.CANCELLED,
-    Action.ASSIGN: CaseStatus.DISPATCHED,
+MOVE: dict[Action, Move] = {
+    Action.ACKNOWLEDGE: Move.ACKNOWLEDGE,
+    Action.START: Move.START,
+    Action.RESOLVE: Move.RESOLVE,
+    Action.CLOSE: Move.CLOSE,
+    Action.REOPEN: Move.REOPEN,
+    Action.CANCEL: Move.CANCEL,
+    Action.ASSIGN: Move.ASSIGN,
 }
-STATUS_ACTIONS = frozenset(TARGET)
-EVENT: dict[Action, str] = {
-    Action.ACKNOWLEDGE: "acknowledged",
-    Action.START: "started",
-    Action.RESOLVE: "resolved",
-    Action.CLOSE: "closed",
-    Action.REOPEN: "reopened",
-    Action.CANCEL: "cancelled",
-    Action.ASSIGN: "assigned",
-}
-HANDLERS = frozenset({"admin", "operator", "manager"})
-VERIFIERS = frozenset({"admin", "operator"})
 
 
 class ActionForbidden(PermissionError):
@@ -79,20 +68,6 @@ class ActionRequest:
     extend_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Step:
-    """The change one action makes to a case row, applied by the store as one UPDATE."""
-
-    event: str
-    target: CaseStatus
-    note: str | None
-    team: str | None = None
-    take_case: bool = False
-    mark_resolved: bool = False
-    cancel_reason: str | None = None
-    rework: bool = False
-
-
 def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
     """Refuses in the order a caller can fix things: role (403), missing input (422), state (409)."""
     a = request.action
@@ -108,10 +83,11 @@ def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
         raise ActionIncomplete("cancel needs a reason")
     if a is Action.ASSIGN and not given(request.team):
         raise ActionIncomplete("assign needs the team to hand the case to")
-    target = TARGET[a]
-    check(current, target)
+    move = MOVE[a]
+    target = target_of(move)
+    check(move, current, target)
     return Step(
-        event=EVENT[a],
+        move=move,
         target=target,
         note=request.reason if a is Action.CANCEL else request.note,
         team=request.team if a is Action.ASSIGN else None,

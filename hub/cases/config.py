@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hub.cases.calendar import WorkCalendar
 from hub.cases.routing import OneOrMore, RouteRule, TeamName
 from hub.cases.sla import SlaRule
-from hub.engine.schema import Seconds, Severity
+from hub.domain.alerts import Severity
+from hub.engine.schema import Seconds
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from hub.engine.evaluator import AlertOpened
+from hub.domain.alerts import AlertOpened
 from hub.engine.schema import AbsenceRule
 from hub.store import alert_data
 from hub.store import cases as case_store

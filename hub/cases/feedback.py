@@ -6,9 +6,9 @@ from typing import Any
 import psycopg
 
 from hub.cases.actions import ActionForbidden
-from hub.cases.lifecycle import CaseStatus
+from hub.domain.cases import CaseStatus
+from hub.domain.users import User
 from hub.store import cases as case_store
-from hub.store.users import User
 
 RATEABLE = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED})
 

@@ -19,21 +19,14 @@ from typing import Any, Literal
 
 import psycopg
 
-from hub.cases.actions import (
-    HANDLERS,
-    VERIFIERS,
-    ActionForbidden,
-    ActionIncomplete,
-    ActionRequest,
-    HoldAction,
-    given,
-)
+from hub.cases.actions import ActionForbidden, ActionIncomplete, ActionRequest, HoldAction, given
 from hub.cases.calendar import Limit, WorkCalendar, parse_limit
-from hub.cases.lifecycle import OPEN_STATUSES, CaseStatus, TransitionRefused
 from hub.cases.sla import resumed_deadline
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, TransitionRefused
+from hub.domain.roles import HANDLERS, VERIFIERS
+from hub.domain.users import User
 from hub.store import case_holds
 from hub.store import cases as case_store
-from hub.store.users import User
 
 Kind = Literal["suspension", "extension"]
 CONFIRMABLE = frozenset({CaseStatus.IN_PROGRESS, CaseStatus.RESOLVED})
@@ -255,7 +248,7 @@ def apply_hold(
         }
         why = pending.reason if pending is not None else request.reason
         note = f"resolution due {new_due.isoformat()}" + (f": {why}" if why else "")
-    conn.execute("UPDATE cases SET updated_at = %s WHERE id = %s", (now, case_id))
+    case_holds.touch(conn, case_id, now)
     case_store.add_event(
         conn, case_id, actor=by.username, action=p.event, at=now, note=note, detail=detail or None
     )

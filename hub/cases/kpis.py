@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from hub.domain.kpis import CaseRow, Cohort, EventRow
+
 EMERGENCY = "critical"
 SATISFIED_STARS = 4
 MIN_PUBLIC_COUNT = 3
@@ -55,72 +57,6 @@ SUPPRESSED = "<3"
 FALSE_ALARM = re.compile(r"false[\s_-]*alarm|误报", re.IGNORECASE)
 GroupBy = Literal["category", "community", "team", "grid"]
 GROUP_BY: tuple[GroupBy, ...] = ("category", "community", "team", "grid")
-
-
-@dataclass(frozen=True)
-class CaseRow:
-    id: int
-    community_id: str
-    category: str
-    team: str | None
-    grid: str | None
-    severity: str
-    source: str
-    status: str
-    created_at: datetime
-    resolve_due_at: datetime | None
-    cancel_reason: str | None
-    ack_due_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """A status-changing event of a case (`to_status` set); other events are ignored."""
-
-    case_id: int
-    id: int
-    at: datetime
-    to_status: str | None
-    note: str | None
-
-
-@dataclass(frozen=True)
-class RatingRow:
-    case_id: int
-    stars: int
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class AlertLink:
-    case_id: int
-    rule_id: str
-    device_id: str | None
-
-
-@dataclass(frozen=True)
-class SuspensionRow:
-    case_id: int
-    started_at: datetime
-    ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ExtensionRow:
-    """An approved (or an admin's self-approved) extension of a case's resolve deadline."""
-
-    case_id: int
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Cohort:
-    cases: Sequence[CaseRow]
-    events: Sequence[EventRow] = ()
-    ratings: Sequence[RatingRow] = ()
-    alerts: Sequence[AlertLink] = ()
-    suspensions: Sequence[SuspensionRow] = ()
-    extensions: Sequence[ExtensionRow] = ()
 
 
 @dataclass(frozen=True)

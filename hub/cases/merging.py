@@ -21,8 +21,8 @@ import psycopg
 from hub.cases import holds
 from hub.cases.actions import CaseNotFound
 from hub.cases.config import DispatchConfig
-from hub.cases.lifecycle import OPEN_STATUSES, CaseStatus, TransitionRefused
-from hub.store import case_merges
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Step, TransitionRefused
+from hub.store import case_merges, case_status
 from hub.store import cases as case_store
 
 SYSTEM = "system"
@@ -65,10 +65,6 @@ def merge(
         holds.end_on_cancel(conn, merged_id, by, now)
         moved = case_merges.link_missing_alerts(conn, merged_id, surviving_id)
         reason = f"merged into #{surviving_id}"
-        conn.execute(
-            "UPDATE cases SET status = 'cancelled', cancel_reason = %s, updated_at = %s WHERE id = %s",
-            (reason, now, merged_id),
-        )
         merge_id = case_merges.insert_merge(
             conn,
             merged=merged_id,
@@ -81,15 +77,18 @@ def merge(
             moved_alerts=moved,
         )
         detail = {"merge_id": merge_id, "merged_case_id": merged_id, "surviving_case_id": surviving_id}
-        case_store.add_event(
+        case_status.move(
             conn,
             merged_id,
+            Step(
+                Move.MERGE,
+                CaseStatus.CANCELLED,
+                note=reason + (f": {note}" if note else ""),
+                cancel_reason=reason,
+            ),
+            current=CaseStatus(merged["status"]),
             actor=by,
-            action="merged",
             at=now,
-            from_status=merged["status"],
-            to_status=CaseStatus.CANCELLED,
-            note=reason + (f": {note}" if note else ""),
             detail=detail,
         )
         case_store.add_event(
@@ -115,33 +114,34 @@ def split(
                 raise CaseNotFound(f"no case {merged_id}")
             raise MergeRefused(f"case #{merged_id} is not merged into another case")
         surviving_id = int(record["surviving_case_id"])
-        for cid in sorted((merged_id, surviving_id)):
-            case_store.lock_case_row(conn, cid)
-        back = record["merged_from_status"]
-        try:
-            with conn.transaction():
-                conn.execute(
-                    "UPDATE cases SET status = %s, cancel_reason = NULL, updated_at = %s WHERE id = %s",
-                    (back, now, merged_id),
-                )
-        except psycopg.errors.UniqueViolation:
+        locked = {cid: case_store.lock_case_row(conn, cid) for cid in sorted((merged_id, surviving_id))}
+        merged = locked[merged_id]
+        assert merged is not None, "a merge record's case exists"
+        if case_store.last_move(conn, merged_id) != "merged":
             raise MergeRefused(
-                f"case #{merged_id} cannot be reopened: another open case has its subject and category"
-            ) from None
+                f"case #{merged_id} was {merged['status']} for another reason after its merge; it is not split"
+            )
+        back = CaseStatus(record["merged_from_status"])
+        detail = {"merge_id": record["id"], "merged_case_id": merged_id, "surviving_case_id": surviving_id}
+        try:
+            case_status.move(
+                conn,
+                merged_id,
+                Step(
+                    Move.SPLIT,
+                    back,
+                    note=f"split off #{surviving_id}" + (f": {note}" if note else ""),
+                    clear_cancel_reason=True,
+                ),
+                current=CaseStatus(merged["status"]),
+                actor=by,
+                at=now,
+                detail=detail,
+            )
+        except case_status.SubjectTaken as exc:
+            raise MergeRefused(str(exc)) from None
         case_merges.unlink_alerts(conn, surviving_id, list(record["moved_alerts"]))
         case_merges.mark_split(conn, record["id"], by, now)
-        detail = {"merge_id": record["id"], "merged_case_id": merged_id, "surviving_case_id": surviving_id}
-        case_store.add_event(
-            conn,
-            merged_id,
-            actor=by,
-            action="split",
-            at=now,
-            from_status=CaseStatus.CANCELLED,
-            to_status=back,
-            note=f"split off #{surviving_id}" + (f": {note}" if note else ""),
-            detail=detail,
-        )
         case_store.add_event(
             conn,
             surviving_id,

@@ -10,28 +10,12 @@ the suspension began, on its own clock (wall-clock or working time, see `calenda
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from hub.cases.calendar import Clock, Limit, LimitField, WorkCalendar
-from hub.cases.lifecycle import OPEN_STATUSES, CaseStatus
 from hub.cases.routing import OneOrMore
-
-
-class Level(IntEnum):
-    TEAM = 0
-    SUPERVISOR = 1
-    STREET_OFFICE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-Deadline = Literal["ack", "resolve"]
-DEADLINE_WORDS: dict[Deadline, str] = {"ack": "acknowledgement", "resolve": "resolution"}
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, Escalation, Level
 
 
 class SlaRule(BaseModel):
@@ -134,17 +118,6 @@ class SlaState:
     ack_escalated_at: datetime | None
     resolve_escalated_at: datetime | None
     suspended: bool = False
-
-
-@dataclass(frozen=True)
-class Escalation:
-    deadline: Deadline
-    due_at: datetime
-    level: Level
-
-    def describe(self) -> str:
-        to = self.level.label.replace("_", " ")
-        return f"{DEADLINE_WORDS[self.deadline]} was due {self.due_at.isoformat()}; escalated to {to}"
 
 
 def next_escalation(s: SlaState, now: datetime) -> Escalation | None:

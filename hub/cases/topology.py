@@ -25,13 +25,14 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import service
 from hub.cases.config import DispatchConfig
-from hub.cases.lifecycle import CaseStatus
+from hub.cases.opening import SYSTEM, NewCase, open_case
 from hub.cases.routing import CaseFacts, route
 from hub.cases.sla import deadlines_for
-from hub.engine.evaluator import AlertOpened
+from hub.domain.alerts import AlertOpened
+from hub.domain.cases import CaseStatus, Move, Step
 from hub.store import alerts as alert_store
+from hub.store import case_merges, case_status
 from hub.store import cases as case_store
 from hub.store import topology as topology_store
 
@@ -67,7 +68,7 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
         case_store.add_event(
             conn,
             case_id,
-            actor=service.SYSTEM,
+            actor=SYSTEM,
             action="alert_suppressed",
             at=a.opened_at,
             note=f"alert {a.rule.id} on {a.subject} taken in: {why}",
@@ -101,15 +102,39 @@ def fold_children(
     cfg: DispatchConfig,
     at: datetime,
 ) -> list[int]:
-    return topology_store.fold_descendant_cases(
+    """Fold the cases the parent's descendants opened just before it went down into its case `case_id`:
+    their alerts move over as suppressed by the parent, they are absorbed (the move `fold`), and
+    reports merged into them follow. Returns the folded cases."""
+    folded = topology_store.foldable_cases(
         conn,
         parent_id,
         case_id,
         categories=cfg.topology.suppress_categories,
         since=down_since - timedelta(seconds=cfg.topology.fold_within),
-        at=at,
-        actor=service.SYSTEM,
     )
+    reason = f"absorbed into case #{case_id}: parent {parent_id} is down"
+    for case in folded:
+        alerts = topology_store.move_suppressed_alerts(conn, case["id"], case_id, parent_id)
+        case_status.move(
+            conn,
+            case["id"],
+            Step(Move.FOLD, CaseStatus.CANCELLED, note=reason, cancel_reason=reason),
+            current=CaseStatus(case["status"]),
+            actor=SYSTEM,
+            at=at,
+            detail={"into": case_id, "parent": parent_id},
+        )
+        case_merges.repoint(conn, case["id"], case_id)
+        case_store.add_event(
+            conn,
+            case_id,
+            actor=SYSTEM,
+            action="case_absorbed",
+            at=at,
+            note=f"case #{case['id']} of {case['device_id']} taken in: parent {parent_id} is down",
+            detail={"case_id": case["id"], "device_id": case["device_id"], "alert_ids": alerts},
+        )
+    return [int(c["id"]) for c in folded]
 
 
 def _parent_case(
@@ -118,25 +143,16 @@ def _parent_case(
     facts = CaseFacts(PARENT_CATEGORY, parent["community_id"], parent["building"], parent["grid"], "alert")
     routed = route(cfg.routes, facts, rule_team=cfg.topology.team, default_team=cfg.default_team)
     due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, a.opened_at, cfg.calendar)
-    case_id, created = case_store.insert_open_case(
-        conn,
+    new = NewCase(
         title=f"{parent['id']} is down: devices behind it alert",
         category=PARENT_CATEGORY,
         severity=a.rule.severity,
-        status=CaseStatus.DISPATCHED,
         source="alert",
         subject=parent["id"],
         community_id=parent["community_id"],
         building=parent["building"],
         grid=parent["grid"],
         device_id=parent["id"],
-        team=routed.team,
-        at=a.opened_at,
-        ack_due_at=due.ack_due_at,
-        resolve_due_at=due.resolve_due_at,
-        ack_clock=due.ack_clock,
-        resolve_clock=due.resolve_clock,
     )
-    if created:
-        service.record_opening(conn, case_id, service.SYSTEM, a.opened_at, why, routed.team, routed.reason)
+    case_id, _ = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=a.opened_at)
     return case_id

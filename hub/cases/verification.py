@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from hub.cases.config import VerificationRule
-from hub.cases.lifecycle import TransitionRefused
+from hub.domain.cases import TransitionRefused
 from hub.store import cases as case_store
 
 

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.engine.evaluator import AlertOpened, Engine, Reading
+from hub.domain.alerts import AlertOpened
+from hub.domain.readings import Reading
+from hub.engine.evaluator import Engine
 from hub.engine.replay import replay
 from hub.engine.schema import Rule
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.domain.alerts import AlertCleared, AlertOpened, Transition
 from hub.domain.devices import DeviceRef
+from hub.domain.readings import Reading
 from hub.engine import kinds
-from hub.engine.kinds import AlertCleared, AlertOpened, Reading, State, Transition
+from hub.engine.kinds import State
 from hub.engine.schema import AbsenceRule, CorrelationRule, Rule, ThresholdRule
 
 __all__ = ["AlertCleared", "AlertOpened", "Engine", "Evaluation", "Reading", "Transition"]

@@ -5,7 +5,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.domain.alerts import AlertCleared, AlertOpened, Transition
 from hub.domain.devices import DeviceRef
+from hub.domain.readings import Reading
 from hub.engine.expr import compile_expr, referenced_names
 from hub.engine.schema import (
     AbsenceRule,
@@ -16,37 +18,6 @@ from hub.engine.schema import (
     ThresholdRule,
     names_for,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    device: DeviceRef
-    ts: datetime
-    values: Mapping[str, Any]
-    source: str = "telemetry"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertOpened:
-    rule: Rule
-    device: DeviceRef
-    subject: str
-    started_at: datetime
-    opened_at: datetime
-    explanation: dict[str, Any]
-    absorbs: tuple[tuple[str, str], ...] = ()
-    absorbed_into: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertCleared:
-    rule: Rule
-    subject: str
-    cleared_at: datetime
-    reason: str
-
-
-Transition = AlertOpened | AlertCleared
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ both give what the live engine gave."""
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from hub.engine.evaluator import Engine, Evaluation, Reading, Transition
+from hub.domain.alerts import Transition
+from hub.domain.readings import Reading
+from hub.engine.evaluator import Engine, Evaluation
 from hub.engine.schema import CorrelationRule, CountRule, RateRule, Rule, ThresholdRule
 
 

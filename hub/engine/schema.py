@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from hub.domain.alerts import Category, Severity
 from hub.domain.contract import EVENT_FIELDS, TELEMETRY_FIELDS
 from hub.domain.devices import DeviceKind
 from hub.engine.expr import ExprError, compile_expr
@@ -34,12 +35,7 @@ def _parse_duration(value: object) -> object:
 
 
 Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0, le=30 * 86400)]
-Severity = Literal["info", "minor", "major", "critical"]
-Category = Literal[
-    "fire", "flood", "gas", "security", "lighting", "infrastructure", "device_health", "safety"
-]
 Source = Literal["telemetry", "event"]
-SEVERITY_RANK: dict[str, int] = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 
 
 def names_for(kinds: list[DeviceKind], source: Source) -> frozenset[str]:

@@ -17,10 +17,11 @@ from functools import partial
 
 from psycopg_pool import ConnectionPool
 
+from hub.ingest.inbound import Inbound
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.mqtt import MqttSource
 from hub.ingest.partitions import fair_share, partition_of
-from hub.ingest.pipeline import Inbound, Pipeline
+from hub.ingest.pipeline import Pipeline
 from hub.settings import Settings
 from hub.store import partitions as store
 

@@ -1,6 +1,9 @@
 """Ingest counters, written by the pipeline thread and read by the `/metrics` endpoint."""
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from hub.domain.alerts import AlertOpened, Transition
 
 
 @dataclass
@@ -20,3 +23,26 @@ class IngestMetrics:
     alerts_opened: int = 0
     alerts_cleared: int = 0
     queue_depth: int = 0
+
+    def count_batch(self, received: int, offered: int, stored: int, refusals: Sequence[str]) -> None:
+        """A committed batch: messages taken, rows offered and newly stored, refusal reasons."""
+        self.received += received
+        self.stored += stored
+        self.duplicates += offered - stored
+        self.dead_lettered += len(refusals)
+        for reason in refusals:
+            key = reason.split(":", 1)[0].split(" ", 1)[0]
+            self.dead_letter_reasons[key] = self.dead_letter_reasons.get(key, 0) + 1
+        self.batches += 1
+        self.batch_rows_sum += received
+
+    def count_commit(self, seconds: float) -> None:
+        self.commit_seconds_sum += seconds
+        self.commit_seconds_max = max(self.commit_seconds_max, seconds)
+
+    def count_transitions(self, transitions: Iterable[Transition]) -> None:
+        for t in transitions:
+            if isinstance(t, AlertOpened):
+                self.alerts_opened += 1
+            else:
+                self.alerts_cleared += 1

@@ -16,8 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.ingest.client import BatchingClient
+from hub.ingest.inbound import Inbound
 from hub.ingest.metrics import IngestMetrics
-from hub.ingest.pipeline import Inbound
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,14 @@ dropped: the pipeline dead-letters them with reason `rate_limited`, so they stay
 inspectable. Pure logic, no I/O.
 """
 
+import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from hub.ingest.inbound import Inbound
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -33,3 +40,27 @@ class DeviceRateLimit:
             b.tokens -= 1.0
             return True
         return False
+
+
+class RateGate:
+    """The limit applied to a batch, logging each limited device at most once a minute."""
+
+    def __init__(self, limit: DeviceRateLimit) -> None:
+        self._limit = limit
+        self._logged: dict[str, float] = {}
+
+    def over_limit(self, batch: Sequence[Inbound]) -> dict[int, str]:
+        """Refusal reasons keyed by `id()` of the message. Decided once per message, before any
+        retry, so a batch retried after a database error refuses exactly what it refused the first time."""
+        out: dict[int, str] = {}
+        for m in batch:
+            device_id = m.topic.rsplit("/", 2)[-2] if m.topic.count("/") >= 2 else m.topic
+            if not self._limit.allow(device_id, m.received_at.timestamp()):
+                out[id(m)] = f"rate_limited: device {device_id} sent more than its limit"
+                now = time.monotonic()
+                if now - self._logged.get(device_id, -60.0) >= 60.0:
+                    self._logged[device_id] = now
+                    log.warning(
+                        "device %s is over its rate limit; excess messages are dead-lettered", device_id
+                    )
+        return out

@@ -14,10 +14,11 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import dispatch
-from hub.cases import service as cases
+from hub.cases import intake
+from hub.cases.config import DispatchConfig
+from hub.domain.alerts import AlertOpened, Transition
 from hub.domain.devices import DeviceRef
-from hub.engine.evaluator import AlertOpened, Engine, Transition
+from hub.engine.evaluator import Engine
 from hub.engine.replay import lookback, replay
 from hub.store import alerts as alert_store
 from hub.store import devices as device_store
@@ -31,6 +32,7 @@ def rebuild(
     engine: Engine,
     registry: dict[str, DeviceRef],
     now: datetime,
+    dispatch: DispatchConfig,
     communities: Collection[str] | None = None,
 ) -> int:
     """Returns the number of readings replayed. With `communities`, only their devices and groups are
@@ -58,20 +60,20 @@ def rebuild(
         tick_every=None,
         progress=progress,
     )
-    _reconcile(conn, transitions, {(a.rule_id, a.subject) for a in open_alerts})
+    _reconcile(conn, transitions, {(a.rule_id, a.subject) for a in open_alerts}, dispatch)
     log.info("rule state rebuilt from %d stored reading(s) and %d open alert(s)", counted, len(open_alerts))
     return counted
 
 
 def _reconcile(
-    conn: psycopg.Connection[Any], transitions: list[Transition], open_in_db: set[tuple[str, str]]
+    conn: psycopg.Connection[Any],
+    transitions: list[Transition],
+    open_in_db: set[tuple[str, str]],
+    dispatch: DispatchConfig,
 ) -> None:
     last: dict[tuple[str, str], Transition] = {}
     for t in transitions:
         last[(t.rule.id, t.subject)] = t
+    differences = [t for key, t in last.items() if isinstance(t, AlertOpened) != (key in open_in_db)]
     with conn.transaction():
-        for key, t in last.items():
-            if isinstance(t, AlertOpened) and key not in open_in_db:
-                dispatch.alert_opened(conn, t)
-            elif not isinstance(t, AlertOpened) and key in open_in_db:
-                cases.on_alert_cleared(conn, t)
+        intake.apply(conn, differences, dispatch)

@@ -17,9 +17,17 @@ class RuleSet:
         self.directory = directory
         self._apply = apply
         self._lock = threading.Lock()
-        self.rules = loader.load(directory)
+        self.rules: list[Rule] = []
         self.last_errors: list[LoadError] = []
-        self._fingerprint = self._files_fingerprint()
+        self._fingerprint: tuple[tuple[str, int, int], ...] = ()
+
+    def load(self) -> list[Rule]:
+        """The first load, at start-up: a bad file stops the start (RulesRejected) instead of running
+        without rules."""
+        with self._lock:
+            self._fingerprint = self._files_fingerprint()
+            self.rules = loader.load(self.directory)
+            return self.rules
 
     def reload(self) -> list[LoadError]:
         """Load every file again; on any error keep the running rules and return the errors."""

@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from hub.cases.lifecycle import CaseStatus
-from hub.cases.sla import Escalation, Level, SlaState, next_escalation
+from hub.cases.sla import SlaState, next_escalation
+from hub.domain.cases import CaseStatus, Escalation, Level
 from hub.store import cases as case_store
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from hub.engine.evaluator import AlertOpened
+from hub.domain.alerts import AlertOpened
 
 
 def open_alert(conn: psycopg.Connection[Any], a: AlertOpened, silence_id: int | None = None) -> int | None:

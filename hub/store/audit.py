@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from hub.store.users import User
+from hub.domain.users import User
 
 BIGINT_MAX = 2**63 - 1
 _COLUMNS = sql.SQL(

@@ -115,3 +115,8 @@ def suspensions_of(conn: psycopg.Connection[Any], case_id: int) -> list[dict[str
             "WHERE case_id = %s ORDER BY id",
             (case_id,),
         ).fetchall()
+
+
+def touch(conn: psycopg.Connection[Any], case_id: int, at: datetime) -> None:
+    """The case changed without a move (a hold, a decision): its `updated_at` says so."""
+    conn.execute("UPDATE cases SET updated_at = %s WHERE id = %s", (at, case_id))

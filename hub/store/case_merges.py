@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-_OPEN = ("new", "dispatched", "acknowledged", "in_progress", "reopened")
+from hub.store.sql import OPEN_STATUS_LIST
 
 
 def active_merge_of(conn: psycopg.Connection[Any], merged_case_id: int) -> dict[str, Any] | None:
@@ -104,7 +104,7 @@ def alert_case_for_report(
         """,
         {
             "community": community,
-            "open": list(_OPEN),
+            "open": OPEN_STATUS_LIST,
             "report": report_id,
             "device": device_id,
             "building": building,
@@ -145,7 +145,7 @@ def reports_for_alert_case(
             """,
             {
                 "community": community,
-                "open": list(_OPEN),
+                "open": OPEN_STATUS_LIST,
                 "case": alert_case_id,
                 "device": device_id,
                 "building": building,

@@ -12,11 +12,12 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
-from hub.cases.actions import Step
-from hub.cases.sla import Escalation
+from hub.domain.alerts import SEVERITIES
+from hub.domain.cases import Escalation
+from hub.store.sql import OPEN_CASE, text_array
 
-_SEVERITY_RANK = "ARRAY['info', 'minor', 'major', 'critical']"
-_OPEN = "status NOT IN ('resolved', 'closed', 'cancelled')"
+_SEVERITY_RANK = text_array(SEVERITIES)
+_OPEN = OPEN_CASE
 _CASE_COLUMNS = """
     c.id, c.title, c.category, c.severity, c.status, c.source, c.subject, c.community_id, c.building, c.grid,
     c.device_id, c.team, c.created_at, c.updated_at, c.description, c.reporter_id, c.assignee_id,
@@ -33,7 +34,6 @@ def insert_open_case(
     title: str,
     category: str,
     severity: str,
-    status: str,
     source: str,
     subject: str,
     community_id: str,
@@ -49,17 +49,18 @@ def insert_open_case(
     ack_clock: str = "calendar",
     resolve_clock: str = "calendar",
 ) -> tuple[int, bool]:
-    """Open a case, or join the open one for the same subject and category: (case id, created).
+    """Insert a case, born `new`, or join the open one for the same subject and category: (case id,
+    created). A new case is then moved along by `case_status.move` (opened, dispatched).
 
     A joining alert raises the severity and pulls the deadlines in when it is more urgent, never out
     (a deadline pulled in takes the joining alert's clock along).
     """
     row = conn.execute(
         f"""
-        INSERT INTO cases (title, category, severity, status, source, subject, community_id, building, grid,
+        INSERT INTO cases (title, category, severity, source, subject, community_id, building, grid,
                            device_id, team, created_at, updated_at, ack_due_at, resolve_due_at, description,
                            reporter_id, ack_clock, resolve_clock)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (subject, category) WHERE {_OPEN} DO NOTHING
         RETURNING id
         """,  # noqa: S608 - the interpolated text is a constant
@@ -67,7 +68,6 @@ def insert_open_case(
             title,
             category,
             severity,
-            status,
             source,
             subject,
             community_id,
@@ -130,25 +130,23 @@ def add_event(
     actor: str,
     action: str,
     at: datetime,
-    from_status: str | None = None,
-    to_status: str | None = None,
     note: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """An event that leaves the status alone; status changes are recorded by `case_status.move`."""
     conn.execute(
-        "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note, detail) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            case_id,
-            at,
-            actor,
-            action,
-            from_status,
-            to_status,
-            note,
-            None if detail is None else json.dumps(detail),
-        ),
+        "INSERT INTO case_events (case_id, at, actor, action, note, detail) VALUES (%s, %s, %s, %s, %s, %s)",
+        (case_id, at, actor, action, note, None if detail is None else json.dumps(detail)),
     )
+
+
+def last_move(conn: psycopg.Connection[Any], case_id: int) -> str | None:
+    """The `action` of the case's latest status-changing event."""
+    row = conn.execute(
+        "SELECT action FROM case_events WHERE case_id = %s AND to_status IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (case_id,),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def cases_of_alert(conn: psycopg.Connection[Any], alert_id: int) -> list[int]:
@@ -266,40 +264,6 @@ def lock_case_row(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
             "rework_count FROM cases WHERE id = %s FOR UPDATE",
             (case_id,),
         ).fetchone()
-
-
-def apply_step(conn: psycopg.Connection[Any], case_id: int, step: Step, actor_id: int, at: datetime) -> int:
-    """Returns the case's rework count after the step (a `reopen` adds one)."""
-    row = conn.execute(
-        """
-        UPDATE cases SET
-            status = %(status)s,
-            rework_count = rework_count + CASE WHEN %(rework)s THEN 1 ELSE 0 END,
-            updated_at = %(at)s,
-            team = COALESCE(%(team)s, team),
-            assignee_id = CASE WHEN %(team)s::text IS NOT NULL THEN NULL
-                               WHEN %(take)s THEN COALESCE(assignee_id, %(actor)s)
-                               ELSE assignee_id END,
-            acknowledged_at = CASE WHEN %(take)s THEN COALESCE(acknowledged_at, %(at)s) ELSE acknowledged_at END,
-            resolved_at = CASE WHEN %(resolved)s THEN %(at)s ELSE resolved_at END,
-            cancel_reason = COALESCE(%(reason)s, cancel_reason)
-        WHERE id = %(id)s
-        RETURNING rework_count
-        """,
-        {
-            "rework": step.rework,
-            "status": step.target.value,
-            "at": at,
-            "team": step.team,
-            "take": step.take_case,
-            "actor": actor_id,
-            "resolved": step.mark_resolved,
-            "reason": step.cancel_reason,
-            "id": case_id,
-        },
-    ).fetchone()
-    assert row is not None, "the case is locked by this transaction"
-    return int(row[0])
 
 
 def claim_next(

@@ -28,11 +28,19 @@ def wait_for_database(url: str, timeout_s: float = 30.0) -> None:
 
 
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
-    """Connections in autocommit: a request's write is committed before its response goes out (FastAPI
-    may close dependencies only after sending), and work that must be atomic says so with
+    """An open pool (see `new_pool`), for commands and tests that use it at once."""
+    pool = new_pool(url, min_size=min_size, max_size=max_size)
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def new_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+    """A pool not yet opened: the hub opens it when it starts. Connections in autocommit: a request's
+    write is committed before its response goes out (FastAPI may close dependencies only after
+    sending), and work that must be atomic says so with
     `conn.transaction()`. Connections are checked on checkout, so a database restart costs one
     reconnect instead of a failed request."""
-    pool = ConnectionPool(
+    return ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
@@ -41,8 +49,6 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPo
         kwargs={"autocommit": True},
         check=ConnectionPool.check_connection,
     )
-    pool.open(wait=True, timeout=30)
-    return pool
 
 
 def _redact(url: str) -> str:

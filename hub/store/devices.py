@@ -11,6 +11,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from hub.domain.devices import DeviceKind, DeviceRef
+from hub.store.sql import OPEN_STATUS_LIST
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ def site_summaries(
                 FROM (SELECT community_id, kind, count(*) AS n FROM listed GROUP BY 1, 2) k GROUP BY 1
             ), open_cases AS (
                 SELECT community_id, count(*)::int AS n FROM cases
-                WHERE status NOT IN ('resolved', 'closed', 'cancelled')
+                WHERE status = ANY(%(open)s)
                   AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
                 GROUP BY 1
             )
@@ -344,7 +345,7 @@ def site_summaries(
             WHERE (%(communities)s::text[] IS NULL OR m.id = ANY(%(communities)s::text[]))
             ORDER BY m.id
             """),
-            {"communities": communities, "resident": resident_id},
+            {"communities": communities, "resident": resident_id, "open": OPEN_STATUS_LIST},
         ).fetchall()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases.kpis import AlertLink, CaseRow, Cohort, EventRow, ExtensionRow, RatingRow, SuspensionRow
+from hub.domain.kpis import AlertLink, CaseRow, Cohort, EventRow, ExtensionRow, RatingRow, SuspensionRow
 
 
 def cohort(

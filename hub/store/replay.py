@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from hub.domain.devices import DeviceRef
-from hub.engine.evaluator import Reading
+from hub.domain.readings import Reading
 from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table
 
 _FETCH = 5000

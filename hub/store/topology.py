@@ -1,6 +1,5 @@
 """Device topology: a device may hang under a parent (a gateway, a lamp feeder cabinet)."""
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -8,7 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hub.store import case_merges
+from hub.domain.cases import MOVES, Move
+from hub.store.sql import OPEN_CASE
 
 MAX_DEPTH = 16
 
@@ -70,16 +70,16 @@ def down_alert_case(
     """The device's open alert of one of `categories` (a device-level alert, subject = device id):
     (alert id, rule id, its open case or None, when it opened)."""
     row = conn.execute(
-        """
+        f"""
         SELECT a.id, a.rule_id, a.opened_at,
                (SELECT c.id FROM case_alerts ca JOIN cases c ON c.id = ca.case_id
-                WHERE ca.alert_id = a.id AND c.status NOT IN ('resolved', 'closed', 'cancelled')
+                WHERE ca.alert_id = a.id AND c.{OPEN_CASE}
                 ORDER BY c.id LIMIT 1)
         FROM alerts a
         WHERE a.subject = %s AND a.device_id = a.subject AND a.status = 'open' AND a.category = ANY(%s)
         ORDER BY a.opened_at, a.id
         LIMIT 1
-        """,
+        """,  # noqa: S608 - the interpolated text is a constant
         (device_id, categories),
     ).fetchone()
     if row is None:
@@ -91,23 +91,14 @@ def mark_suppressed(conn: psycopg.Connection[Any], alert_id: int, parent_id: str
     conn.execute("UPDATE alerts SET suppressed_by = %s WHERE id = %s", (parent_id, alert_id))
 
 
-def fold_descendant_cases(
-    conn: psycopg.Connection[Any],
-    parent_id: str,
-    into: int,
-    *,
-    categories: list[str],
-    since: datetime,
-    at: datetime,
-    actor: str,
-) -> list[int]:
+def foldable_cases(
+    conn: psycopg.Connection[Any], parent_id: str, into: int, *, categories: list[str], since: datetime
+) -> list[dict[str, Any]]:
     """Cases that the parent's descendants opened on their own for alerts of `categories` since `since`,
     and that nobody has taken up yet (dispatched, unassigned, unacknowledged, not suspended, no request
-    waiting), are folded into the parent's case `into`: their alerts move over as suppressed by the
-    parent, they are cancelled ("absorbed into case #N"), and reports merged into them follow. A case
-    somebody is changing right now is locked and left alone. Returns the folded cases."""
+    waiting), locked: (id, status, device_id). A case somebody is changing right now is left alone."""
     with conn.cursor(row_factory=dict_row) as cur:
-        folded = cur.execute(
+        return cur.execute(
             """
             WITH RECURSIVE down(id, depth) AS (
                 SELECT id, 1 FROM devices WHERE parent_id = %(parent)s
@@ -118,47 +109,37 @@ def fold_descendant_cases(
             SELECT c.id, c.status, c.device_id FROM cases c
             WHERE c.device_id IN (SELECT id FROM down) AND c.subject = c.device_id AND c.source = 'alert'
               AND c.id <> %(into)s AND c.category = ANY(%(categories)s)
-              AND c.status IN ('new', 'dispatched') AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL
+              AND c.status = ANY(%(foldable)s) AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL
               AND c.suspended_at IS NULL AND c.created_at >= %(since)s
               AND NOT EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.decision IS NULL)
             ORDER BY c.id
             FOR UPDATE OF c SKIP LOCKED
             """,
-            {"parent": parent_id, "max": MAX_DEPTH, "into": into, "categories": categories, "since": since},
+            {
+                "parent": parent_id,
+                "max": MAX_DEPTH,
+                "into": into,
+                "categories": categories,
+                "since": since,
+                "foldable": [s.value for s in MOVES[Move.FOLD].sources if s is not None],
+            },
         ).fetchall()
-    reason = f"absorbed into case #{into}: parent {parent_id} is down"
-    for case in folded:
-        alerts = [
-            int(r[0])
-            for r in conn.execute(
-                "UPDATE alerts SET suppressed_by = %s "
-                "WHERE id IN (SELECT alert_id FROM case_alerts WHERE case_id = %s) RETURNING id",
-                (parent_id, case["id"]),
-            )
-        ]
-        conn.execute(
-            "INSERT INTO case_alerts (case_id, alert_id) SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
-            (into, alerts),
+
+
+def move_suppressed_alerts(
+    conn: psycopg.Connection[Any], case_id: int, into: int, parent_id: str
+) -> list[int]:
+    """The case's alerts, marked suppressed by the parent, are linked to the parent's case `into`."""
+    alerts = [
+        int(r[0])
+        for r in conn.execute(
+            "UPDATE alerts SET suppressed_by = %s "
+            "WHERE id IN (SELECT alert_id FROM case_alerts WHERE case_id = %s) RETURNING id",
+            (parent_id, case_id),
         )
-        conn.execute(
-            "UPDATE cases SET status = 'cancelled', cancel_reason = %s, updated_at = %s WHERE id = %s",
-            (reason, at, case["id"]),
-        )
-        case_merges.repoint(conn, case["id"], into)
-        conn.execute(
-            "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note) "
-            "VALUES (%s, %s, %s, 'absorbed', %s, 'cancelled', %s)",
-            (case["id"], at, actor, case["status"], reason),
-        )
-        conn.execute(
-            "INSERT INTO case_events (case_id, at, actor, action, note, detail) "
-            "VALUES (%s, %s, %s, 'case_absorbed', %s, %s)",
-            (
-                into,
-                at,
-                actor,
-                f"case #{case['id']} of {case['device_id']} taken in: parent {parent_id} is down",
-                json.dumps({"case_id": case["id"], "device_id": case["device_id"], "alert_ids": alerts}),
-            ),
-        )
-    return [int(c["id"]) for c in folded]
+    ]
+    conn.execute(
+        "INSERT INTO case_alerts (case_id, alert_id) SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+        (into, alerts),
+    )
+    return alerts

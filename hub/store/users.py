@@ -2,7 +2,6 @@
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,16 +9,11 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from hub.domain.roles import Role
+from hub.domain.users import User
+
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-    role: str
-    communities: tuple[str, ...]
 
 
 def upsert_user(
@@ -59,7 +53,7 @@ def authenticate(conn: psycopg.Connection[Any], username: str, password: str) ->
         return None
     if row is None:
         return None
-    return User(int(row[0]), row[1], row[2], tuple(row[3]))
+    return User(int(row[0]), row[1], Role(row[2]), tuple(row[3]))
 
 
 def create_session(conn: psycopg.Connection[Any], user_id: int, ttl_s: int) -> tuple[str, datetime]:
@@ -78,7 +72,7 @@ def user_for_token(conn: psycopg.Connection[Any], token: str) -> User | None:
         "WHERE s.token_hash = %s AND s.expires_at > now()",
         (_digest(token),),
     ).fetchone()
-    return None if row is None else User(int(row[0]), row[1], row[2], tuple(row[3]))
+    return None if row is None else User(int(row[0]), row[1], Role(row[2]), tuple(row[3]))
 
 
 def _digest(token: str) -> bytes:

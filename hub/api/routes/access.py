@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import Conn, require, visible
 from hub.api.routes.audit import Audit, audited, decode_cursor, encode_cursor, ordered, utc
+from hub.domain.users import User
 from hub.store import access as access_store
 from hub.store import devices as device_store
-from hub.store.users import User
 
 router = APIRouter(tags=["access"])
 

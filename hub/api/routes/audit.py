@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.deps import Conn, CurrentUser, require
+from hub.domain.users import User
 from hub.store import audit as audit_store
-from hub.store.users import User
 
 router = APIRouter(tags=["audit"])
 

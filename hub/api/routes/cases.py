@@ -8,15 +8,15 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
 from hub.api.routes.audit import Audit, audited
-from hub.cases import config, feedback, handling, merging, service
+from hub.cases import acting, config, feedback, merging, opening
 from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
-from hub.cases.lifecycle import CaseStatus, TransitionRefused
 from hub.cases.photos import PhotoNotAnImage, PhotoRejected, PhotoTooLarge, decode_photo
 from hub.cases.routing import TeamName
-from hub.engine.schema import Severity
+from hub.domain.alerts import Severity
+from hub.domain.cases import CaseStatus, TransitionRefused
+from hub.domain.users import User
 from hub.store import cases as case_store
 from hub.store import devices as device_store
-from hub.store.users import User
 
 router = APIRouter(tags=["cases"])
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
@@ -207,7 +207,7 @@ def report_case(
         with _refusals():
             photo = decode_photo(body.photo)
     dispatch = config.current(settings.routing_file)
-    report = service.Report(
+    report = opening.Report(
         community=body.community,
         category=body.category,
         title=body.title or body.description.splitlines()[0][:80],
@@ -218,7 +218,7 @@ def report_case(
         severity=body.severity or dispatch.report_severity_of(body.category),
         photo=photo,
     )
-    case_id = service.open_report(conn, report, user, dispatch, datetime.now(UTC))
+    case_id = opening.open_report(conn, report, user, dispatch, datetime.now(UTC))
     audit.target_id = str(case_id)
     return _found(case_store.get_case(conn, case_id), case_id)
 
@@ -230,8 +230,8 @@ def claim_next_case(
     """The most urgent unclaimed case of the caller's teams (critical first, then oldest), acknowledged
     in the caller's name. 404 when the queue is empty."""
     try:
-        case_id = handling.claim_next(conn, user, community_scope(user), datetime.now(UTC))
-    except handling.NoTeam:
+        case_id = acting.claim_next(conn, user, community_scope(user), datetime.now(UTC))
+    except acting.NoTeam:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             "you belong to no team; an admin adds you with PUT /teams/{team}/members/{username}",
@@ -268,7 +268,7 @@ def act_on_case(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
     with _refusals():
-        handling.act(conn, case_id, user, request, datetime.now(UTC), config.current(settings.routing_file))
+        acting.act(conn, case_id, user, request, datetime.now(UTC), config.current(settings.routing_file))
     after = _found(case_store.get_case(conn, case_id), case_id)
     audit.details["to_status"] = after["status"]
     return after
@@ -288,12 +288,12 @@ def attach_evidence(
     now = datetime.now(UTC)
     if body.photo is None:
         with _refusals():
-            note = handling.attach_evidence_note(conn, case_id, user, body.note or "", now)
+            note = acting.attach_evidence_note(conn, case_id, user, body.note or "", now)
         audit.details.update(kind="note", length=len(note))
         return EvidenceOut(id=None, case_id=case_id, kind="note", content_type=None, size=None, note=note)
     with _refusals():
         photo = decode_photo(body.photo)
-        attachment_id = handling.attach_evidence(
+        attachment_id = acting.attach_evidence(
             conn, case_id, user, photo.content_type, photo.data, now, body.note
         )
     audit.details.update(
@@ -403,7 +403,7 @@ _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (feedback.RatingRefused, status.HTTP_409_CONFLICT),
     (ActionForbidden, status.HTTP_403_FORBIDDEN),
     (ActionIncomplete, status.HTTP_422_UNPROCESSABLE_CONTENT),
-    (handling.CaseNotFound, status.HTTP_404_NOT_FOUND),
+    (acting.CaseNotFound, status.HTTP_404_NOT_FOUND),
     (PhotoTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
     (PhotoNotAnImage, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
     (PhotoRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),

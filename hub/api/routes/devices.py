@@ -8,8 +8,8 @@ from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, requir
 from hub.devices import service
 from hub.devices.service import RowResult
 from hub.domain.devices import DeviceKind
+from hub.domain.users import User
 from hub.store import devices as device_store
-from hub.store.users import User
 
 router = APIRouter(tags=["devices"])
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any registry, far below its limit

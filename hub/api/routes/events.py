@@ -18,10 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from hub.api.deps import community_scope, current_user
+from hub.domain.users import User
 from hub.notify.cursor import EventCursor
 from hub.notify.feed import CaseEventFeed
 from hub.store import case_feed, users
-from hub.store.users import User
 
 BATCH = 500
 RECHECK_S = 5.0  # also the keep-alive period, so proxies do not close an idle stream

@@ -20,8 +20,8 @@ from hub.api.deps import AppSettings, Conn, community_scope, require
 from hub.cases import config
 from hub.cases import kpis as formulas
 from hub.cases.kpis import GROUP_BY, KPI_FIELDS, GroupBy, Kpis
+from hub.domain.users import User
 from hub.store import kpis as kpi_store
-from hub.store.users import User
 
 router = APIRouter(tags=["kpis"])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
 from hub.api.deps import require
+from hub.domain.users import User
 from hub.ingest.metrics import IngestMetrics
-from hub.store.users import User
 
 router = APIRouter(tags=["metrics"])
 

@@ -5,13 +5,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from hub.api.deps import Conn, CurrentUser, require
+from hub.domain.users import User
 from hub.engine import backtest, loader
 from hub.engine.schema import Rule
 from hub.ingest.rules import RuleSet
 from hub.store import alerts as alert_store
 from hub.store import devices as device_store
 from hub.store.replay import count_readings, stored_readings
-from hub.store.users import User
 
 router = APIRouter(tags=["rules"])
 MAX_RANGE = timedelta(days=31)

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from hub.api.deps import Conn, CurrentUser, community_scope, require
+from hub.domain.users import User
 from hub.store import cases as case_store
 from hub.store import devices as device_store
 from hub.store import silences
-from hub.store.users import User
 
 router = APIRouter(tags=["silences"])
 Operator = Annotated[User, Depends(require("admin", "operator"))]

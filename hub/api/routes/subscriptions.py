@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from hub.api.deps import Conn, require
-from hub.engine.schema import Category, Severity
+from hub.domain.alerts import Category, Severity
+from hub.domain.users import User
 from hub.notify.webhook import new_secret
 from hub.store import outbox
 from hub.store import subscriptions as store
-from hub.store.users import User
 
 router = APIRouter(tags=["notifications"])
 Subscriber = Annotated[User, Depends(require("admin", "integration"))]

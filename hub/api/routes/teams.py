@@ -7,8 +7,8 @@ from pydantic import BaseModel
 
 from hub.api.deps import Conn, require
 from hub.cases.routing import TEAM_PATTERN
+from hub.domain.users import User
 from hub.store import cases as case_store
-from hub.store.users import User
 
 router = APIRouter(tags=["teams"])
 

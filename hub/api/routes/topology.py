@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from hub.api.deps import Conn, CurrentUser, require, visible
+from hub.domain.users import User
 from hub.store import topology as topology_store
-from hub.store.users import User
 
 router = APIRouter(tags=["devices"])
 

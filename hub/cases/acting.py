@@ -1,4 +1,4 @@
-"""Moving cases: people's actions and claiming the next case of one's teams.
+"""People acting on cases: status actions, holds, claiming the next case of one's teams, evidence.
 
 Each function runs in its own transaction (a savepoint inside the caller's) and takes the case's row
 lock before it reads the status, so two concurrent actions on one case serialize and the second one is
@@ -9,19 +9,21 @@ confirmation, suspensions, extensions — through `holds`. A suspended case take
 `cancel` until it is resumed.
 """
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from hub.cases import config, holds, merging, verification
-from hub.cases.actions import HANDLERS, Action, ActionForbidden, ActionIncomplete, ActionRequest, plan
+from hub.cases import holds, merging, verification
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, plan
 from hub.cases.actions import CaseNotFound as CaseNotFound
 from hub.cases.config import DispatchConfig
-from hub.cases.lifecycle import CaseStatus, TransitionRefused
-from hub.settings import get_settings
+from hub.domain.cases import CaseStatus, Move, Step, TransitionRefused
+from hub.domain.roles import HANDLERS
+from hub.domain.users import User
+from hub.store import case_status
 from hub.store import cases as case_store
-from hub.store.users import User
 
 
 class NoTeam(LookupError):
@@ -38,11 +40,10 @@ def act(
     by: User,
     request: ActionRequest,
     now: datetime,
-    dispatch: DispatchConfig | None = None,
+    cfg: DispatchConfig,
 ) -> None:
     """Raises ActionForbidden, ActionIncomplete or TransitionRefused (ClosureRefused, CaseSuspended)
-    without changing anything. `dispatch` defaults to the configuration file named by the settings."""
-    cfg = dispatch or config.current(get_settings().routing_file)
+    without changing anything."""
     with conn.transaction():
         case = case_store.lock_case_row(conn, case_id)
         if case is None:
@@ -59,25 +60,16 @@ def act(
             )
         if request.action is Action.CLOSE:
             verification.require_closable(conn, case_id, cfg.verification_for(case["category"]), now)
-        rework_count = case_store.apply_step(conn, case_id, step, by.id, now)
-        note, detail = step.note, None
+        detail: dict[str, object] | None = None
         if request.action is Action.ASSIGN:
             detail = {"team": step.team, "previous_team": team}
-            note = f"team {team} → {step.team}" + (f": {step.note}" if step.note else "")
+            step = replace(step, note=f"team {team} → {step.team}" + (f": {step.note}" if step.note else ""))
         elif request.action is Action.REOPEN:
-            detail = {"team": team, "rework_count": rework_count}
+            detail = {"team": team, "rework_count": case["rework_count"] + 1}
         elif request.action is Action.RESOLVE:
             detail = {"team": team}
-        case_store.add_event(
-            conn,
-            case_id,
-            actor=by.username,
-            action=step.event,
-            at=now,
-            from_status=current,
-            to_status=step.target,
-            note=note,
-            detail=detail,
+        case_status.move(
+            conn, case_id, step, current=current, actor=by.username, at=now, actor_id=by.id, detail=detail
         )
         if request.action is Action.RESOLVE:
             merging.notify_reporters(conn, case_id, now)
@@ -98,17 +90,14 @@ def claim_next(
         if claimed is None:
             return None
         case_id, team = claimed
-        step = plan(ActionRequest(Action.ACKNOWLEDGE), CaseStatus.DISPATCHED, by.role)
-        case_store.apply_step(conn, case_id, step, by.id, now)
-        case_store.add_event(
+        case_status.move(
             conn,
             case_id,
+            Step(Move.CLAIM, CaseStatus.ACKNOWLEDGED, note=f"from the queue of team {team}", take_case=True),
+            current=CaseStatus.DISPATCHED,
             actor=by.username,
-            action="claimed",
             at=now,
-            from_status=CaseStatus.DISPATCHED,
-            to_status=step.target,
-            note=f"from the queue of team {team}",
+            actor_id=by.id,
         )
         return case_id
 

@@ -1,0 +1,162 @@
+"""Where an opened alert goes: nowhere while silenced, into its group's case when correlated, into its
+parent's case when a device it hangs under is down (`topology`), else to a case of its own (`opening`).
+An absence rule firing first freezes the device's other alerts (no data). A cleared alert is noted in
+the cases it is linked to.
+
+A device's outage alert locks the device and takes in the cases its children opened moments before
+(`topology`); a new alert-raised case takes in residents' reports about the same place (`merging`).
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from hub.cases import data_gaps, merging, topology
+from hub.cases.config import DispatchConfig
+from hub.cases.opening import SYSTEM, NewCase, open_case
+from hub.cases.routing import CaseFacts, route
+from hub.cases.sla import alert_deadlines
+from hub.domain.alerts import AlertCleared, AlertOpened, Transition
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Step
+from hub.store import alerts as alert_store
+from hub.store import case_groups, case_merges, case_status, silences
+from hub.store import cases as case_store
+
+
+def apply(conn: psycopg.Connection[Any], transitions: Iterable[Transition], dispatch: DispatchConfig) -> None:
+    """What the rules decided, in the caller's transaction: opened alerts land in cases, cleared ones
+    are noted in theirs."""
+    for t in transitions:
+        if isinstance(t, AlertOpened):
+            alert_opened(conn, t, dispatch)
+        else:
+            alert_cleared(conn, t)
+
+
+def alert_opened(conn: psycopg.Connection[Any], a: AlertOpened, dispatch: DispatchConfig) -> int | None:
+    """Returns the case the alert landed in, or None (silenced, or already open). A silence is an
+    operator's 'not now', so it is matched against the hub's clock, not the device's."""
+    data_gaps.absence_fired(conn, a)
+    silence = silences.matching(
+        conn,
+        rule_id=a.rule.id,
+        device_id=a.device.id,
+        community_id=a.device.community,
+        building=a.device.building,
+        at=datetime.now(UTC),
+    )
+    if silence is not None:
+        alert_store.open_alert(conn, a, silence_id=silence)
+        return None
+    if a.absorbed_into is not None:
+        group_alert = case_groups.open_alert_id(conn, *a.absorbed_into)
+        group_case = case_groups.open_case_of_alert(conn, group_alert) if group_alert is not None else None
+        if group_case is not None:
+            alert_id = alert_store.open_alert(conn, a)
+            if alert_id is not None:
+                absorb(conn, group_case, alert_id, a.opened_at)
+            return group_case
+    parent_case = topology.suppress_into_parent(conn, a, dispatch)
+    if parent_case is not None:
+        return parent_case
+    case_id = open_alert_case(conn, a, dispatch)
+    if case_id is not None:
+        for rule_id, subject in a.absorbs:
+            member = case_groups.open_alert_id(conn, rule_id, subject)
+            if member is not None:
+                absorb(conn, case_id, member, a.opened_at)
+    return case_id
+
+
+def open_alert_case(conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig) -> int | None:
+    """Record the alert and open (or join) its own case; returns the case id, None if already open."""
+    outage = topology.lock_outage(conn, a, cfg)
+    alert_id = alert_store.open_alert(conn, a)
+    if alert_id is None:
+        return None
+    facts = CaseFacts(a.rule.category, a.device.community, a.device.building, a.device.grid, "alert")
+    routed = route(cfg.routes, facts, rule_team=a.rule.dispatch.team, default_team=cfg.default_team)
+    due = alert_deadlines(
+        cfg.sla,
+        a.rule.category,
+        a.rule.severity,
+        a.opened_at,
+        (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
+        cfg.calendar,
+    )
+    new = NewCase(
+        title=a.rule.title,
+        category=a.rule.category,
+        severity=a.rule.severity,
+        source="alert",
+        subject=a.subject,
+        community_id=a.device.community,
+        building=a.device.building,
+        grid=a.device.grid,
+        device_id=a.device.id,
+    )
+    why = f"alert {a.rule.id} on {a.subject}"
+    case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=a.opened_at)
+    case_store.link_alert(conn, case_id, alert_id)
+    if created:
+        merging.auto_merge_into_alert_case(
+            conn,
+            case_id,
+            community=a.device.community,
+            device_id=a.device.id if a.subject == a.device.id else None,
+            building=a.device.building,
+            category=a.rule.category,
+            at=a.opened_at,
+            cfg=cfg,
+        )
+    else:
+        case_store.add_event(conn, case_id, actor=SYSTEM, action="alert_joined", at=a.opened_at, note=why)
+    if outage:
+        topology.fold_children(conn, a.device.id, case_id, a.opened_at, cfg, a.opened_at)
+    return case_id
+
+
+def absorb(conn: psycopg.Connection[Any], group_case: int, alert_id: int, at: datetime) -> None:
+    """A correlated member alert joins the group's case; the member's own open case, if any, is
+    absorbed into it (the move `absorb`), and residents' reports merged into that case follow."""
+    own = case_groups.open_case_of_alert(conn, alert_id)
+    case_store.link_alert(conn, group_case, alert_id)
+    case_store.add_event(
+        conn, group_case, actor=SYSTEM, action="alert_joined", at=at, note=f"correlated alert {alert_id}"
+    )
+    if own is None or own == group_case:
+        return
+    locked = case_store.lock_case(conn, own)
+    if locked is None:
+        return
+    current = CaseStatus(locked[0])
+    if current not in OPEN_STATUSES:
+        return
+    why = f"absorbed into case #{group_case}"
+    case_status.move(
+        conn,
+        own,
+        Step(Move.ABSORB, CaseStatus.CANCELLED, note=why, cancel_reason=why),
+        current=current,
+        actor=SYSTEM,
+        at=at,
+        detail={"into": group_case},
+    )
+    case_merges.repoint(conn, own, group_case)
+
+
+def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared) -> None:
+    alert_id = alert_store.clear_alert(conn, c.rule.id, c.subject, c.cleared_at, c.reason)
+    if alert_id is None:
+        return
+    for case_id in case_store.cases_of_alert(conn, alert_id):
+        case_store.add_event(
+            conn,
+            case_id,
+            actor=SYSTEM,
+            action="alert_cleared",
+            at=c.cleared_at,
+            note=f"alert {c.rule.id} on {c.subject} cleared: {c.reason}",
+        )

@@ -1,0 +1,19 @@
+"""Who may do what: the roles a user account has, and the groups of roles the API checks."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    MANAGER = "manager"
+    RESIDENT = "resident"
+    INTEGRATION = "integration"
+
+
+HANDLERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.MANAGER})
+"""handle cases: act on them, add evidence, see teams"""
+VERIFIERS = frozenset({Role.ADMIN, Role.OPERATOR})
+"""verify and close the work of others; silence rules; read rule sets"""
+ALL_COMMUNITIES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INTEGRATION})
+"""see every community; managers and residents see only their own"""
