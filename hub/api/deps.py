@@ -1,4 +1,5 @@
-"""Shared dependencies: a pooled connection per request, the caller, and role checks."""
+"""Shared dependencies: a pooled connection per request, the caller, role checks and the routing
+configuration in force."""
 
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -7,9 +8,12 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.cases import config
+from hub.cases.config import DispatchConfig
+from hub.domain.roles import Role
 from hub.domain.users import User
+from hub.services import auth
 from hub.settings import Settings
-from hub.store import users
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -30,6 +34,14 @@ def get_app_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
+def get_dispatch(settings: AppSettings) -> DispatchConfig:
+    """The routing file in force (re-read when it changes)."""
+    return config.current(settings.routing_file)
+
+
+Dispatch = Annotated[DispatchConfig, Depends(get_dispatch)]
+
+
 def current_user(conn: Conn, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None:
         raise HTTPException(
@@ -37,7 +49,7 @@ def current_user(conn: Conn, creds: Annotated[HTTPAuthorizationCredentials | Non
             "log in first: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    user = users.user_for_token(conn, creds.credentials)
+    user = auth.user_for_token(conn, creds.credentials)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -50,25 +62,10 @@ def current_user(conn: Conn, creds: Annotated[HTTPAuthorizationCredentials | Non
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require(*roles: str) -> Callable[[User], User]:
+def require(*roles: Role) -> Callable[[User], User]:
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles: {', '.join(roles)}")
         return user
 
     return check
-
-
-def community_scope(user: User) -> list[str] | None:
-    """None means every community (admin, operator, integration); managers and residents are limited."""
-    if user.role in ("admin", "operator", "integration"):
-        return None
-    return list(user.communities)
-
-
-def visible(user: User, record: dict[str, Any] | None, what: str) -> dict[str, Any]:
-    """A record the caller may see, else 404: outside one's scope looks the same as absent."""
-    scope = community_scope(user)
-    if record is None or (scope is not None and record["community_id"] not in scope):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} in your communities")
-    return record

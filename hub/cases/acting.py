@@ -20,13 +20,14 @@ from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionR
 from hub.cases.actions import CaseNotFound as CaseNotFound
 from hub.cases.config import DispatchConfig
 from hub.domain.cases import CaseStatus, Move, Step, TransitionRefused
+from hub.domain.errors import NotFound
 from hub.domain.roles import HANDLERS
 from hub.domain.users import User
 from hub.store import case_status
 from hub.store import cases as case_store
 
 
-class NoTeam(LookupError):
+class NoTeam(NotFound):
     pass
 
 

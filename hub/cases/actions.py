@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hub.domain.cases import CaseStatus, Move, Step, check, target_of
+from hub.domain.errors import Forbidden, Invalid, NotFound
 from hub.domain.roles import HANDLERS, VERIFIERS
 
 
@@ -47,15 +48,15 @@ MOVE: dict[Action, Move] = {
 }
 
 
-class ActionForbidden(PermissionError):
+class ActionForbidden(Forbidden):
     pass
 
 
-class ActionIncomplete(ValueError):
+class ActionIncomplete(Invalid):
     pass
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(NotFound):
     pass
 
 

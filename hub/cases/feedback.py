@@ -7,13 +7,14 @@ import psycopg
 
 from hub.cases.actions import ActionForbidden
 from hub.domain.cases import CaseStatus
+from hub.domain.errors import Conflict
 from hub.domain.users import User
 from hub.store import cases as case_store
 
 RATEABLE = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED})
 
 
-class RatingRefused(ValueError):
+class RatingRefused(Conflict):
     pass
 
 

@@ -5,20 +5,22 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from hub.domain.errors import Invalid, TooLarge, Unsupported
+
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
 _MAX_BASE64_CHARS = 4 * -(-MAX_PHOTO_BYTES // 3)
 _MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 
-class PhotoRejected(ValueError):
+class PhotoRejected(Invalid):
     pass
 
 
-class PhotoTooLarge(PhotoRejected):
+class PhotoTooLarge(PhotoRejected, TooLarge):
     pass
 
 
-class PhotoNotAnImage(PhotoRejected):
+class PhotoNotAnImage(PhotoRejected, Unsupported):
     pass
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Literal
 
+from hub.domain.errors import Conflict
+
 
 class CaseStatus(StrEnum):
     NEW = "new"
@@ -105,7 +107,7 @@ PEOPLE_MOVES = frozenset(
 """Moves a person asks for by name; the others are made by the hub (a claim is an acknowledgement)."""
 
 
-class TransitionRefused(ValueError):
+class TransitionRefused(Conflict):
     """409: the case's current status does not allow what was asked."""
 
 

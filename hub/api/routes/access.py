@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import Conn, require, visible
-from hub.api.routes.audit import Audit, audited, decode_cursor, encode_cursor, ordered, utc
+from hub.api.audit import Audit, audited
+from hub.api.deps import Conn, require
+from hub.api.params import decode_cursor, encode_cursor, ordered, utc
+from hub.domain.roles import Role
 from hub.domain.users import User
+from hub.services.scope import visible
 from hub.store import access as access_store
 from hub.store import devices as device_store
 
@@ -54,7 +57,7 @@ def read_access_events(
     device_id: str,
     audit: Annotated[Audit, audited("access_events.read", "device", "device_id")],
     conn: Conn,
-    user: Annotated[User, Depends(require("admin", "operator", "manager"))],
+    user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER))],
     from_: datetime | None = Query(
         default=None, alias="from", description="ISO 8601; without an offset it is UTC. Default: `to` − 24 h"
     ),

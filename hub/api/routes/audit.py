@@ -1,146 +1,19 @@
-"""The audit log: the dependency that writes it around a route, and the admin's route that reads it.
+"""The admin's view of the audit log (written by `hub.api.audit`)."""
 
-One mechanism for every audited route: `audited(...)` is a dependency declared before the route's role
-check, so every outcome reaches it — success, a role refusal (403), a scope refusal (404), a refused
-move (409), a bad request (422) — as the exception thrown into it. It runs the route in a transaction
-and writes an accepted request's row inside it, so the action and its row commit together or not at
-all; a refused request's work is rolled back first and its row then written on its own. Its scope is
-"function", so the row is committed before the response is sent, not after.
+from datetime import datetime
+from typing import Annotated, Any
 
-A request without a valid token is not audited: there is nobody to name, and log-in failures have
-their own limits (see `hub.api.ratelimit`).
-"""
-
-import re
-from collections.abc import Iterator
-from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
-
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.api.deps import Conn, CurrentUser, require
+from hub.api.audit import TargetType
+from hub.api.deps import Conn, require
+from hub.api.params import decode_cursor, encode_cursor, ordered, utc
+from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.store import audit as audit_store
+from hub.services import audit as audit_service
 
 router = APIRouter(tags=["audit"])
-
-TargetType = Literal["case", "device"]
-_REASON_CHARS = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(-?\d{1,18})\.(-?\d{1,19})")
-_OUT_OF_RANGE = "`from` and `to` must lie between the years 1 and 9999 in UTC"
-
-
-@dataclass
-class Audit:
-    """The row a request will leave. A route narrows the action (`case.resolve`), names a target it
-    created and adds details as it learns them — never secrets, photos or free-text notes. Without a
-    `community` the target's own is looked up when the row is written."""
-
-    action: str
-    target_type: TargetType
-    target_id: str | None
-    community: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def audited(action: str, target_type: TargetType, target_param: str | None = None) -> Any:
-    """Declare it as a route parameter *before* the role check; `target_param` names the path parameter
-    holding the target's id."""
-
-    def audit(request: Request, conn: Conn, user: CurrentUser) -> Iterator[Audit]:
-        target = request.path_params.get(target_param) if target_param else None
-        entry = Audit(action, target_type, None if target is None else str(target))
-        try:
-            with conn.transaction():
-                yield entry
-                _write(conn, request, user, entry, _declared_status(request))
-        except Exception as exc:
-            entry.details["refusal"] = _reason(exc)
-            _write(conn, request, user, entry, _status_of(exc))
-            raise
-
-    return Depends(audit, scope="function")
-
-
-def _write(conn: Conn, request: Request, user: User, entry: Audit, outcome: int) -> None:
-    audit_store.record(
-        conn,
-        actor=user,
-        action=entry.action,
-        target_type=entry.target_type,
-        target_id=entry.target_id,
-        community=entry.community or audit_store.community_of(conn, entry.target_type, entry.target_id),
-        outcome=outcome,
-        client_addr=request.client.host if request.client else None,
-        details=entry.details,
-    )
-
-
-def _declared_status(request: Request) -> int:
-    code = getattr(request.scope.get("route"), "status_code", None)
-    return int(code) if code else status.HTTP_200_OK
-
-
-def _status_of(exc: Exception) -> int:
-    if isinstance(exc, StarletteHTTPException):
-        return exc.status_code
-    if isinstance(exc, RequestValidationError):
-        return status.HTTP_422_UNPROCESSABLE_CONTENT
-    return status.HTTP_500_INTERNAL_SERVER_ERROR
-
-
-def _reason(exc: Exception) -> str:
-    """What the caller was told, without the values they sent (a refused body may hold a photo)."""
-    if isinstance(exc, StarletteHTTPException):
-        text = str(exc.detail)
-    elif isinstance(exc, RequestValidationError):
-        text = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
-    else:
-        text = type(exc).__name__
-    return text[:_REASON_CHARS]
-
-
-# -- keyset cursors and time ranges, shared with the access-event list ----------------------------------
-
-
-def encode_cursor(time: datetime, key: int) -> str:
-    """The last row's (time, key) as `<microseconds since 1970>.<key>`: exact, and safe in a URL."""
-    return f"{(time - _EPOCH) // timedelta(microseconds=1)}.{key}"
-
-
-def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
-    if text is None:
-        return None
-    found = _CURSOR.fullmatch(text)
-    if found is not None and abs(int(found[2])) <= audit_store.BIGINT_MAX:
-        with suppress(OverflowError):  # a time past the year 9999
-            return _EPOCH + timedelta(microseconds=int(found[1])), int(found[2])
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        "`cursor` is not one this API gave out; pass `next_cursor` of the previous page unchanged",
-    )
-
-
-def utc(t: datetime) -> datetime:
-    """No offset means UTC; a time that leaves Python's years 1 to 9999 once in UTC is the caller's error."""
-    try:
-        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    except OverflowError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _OUT_OF_RANGE) from None
-
-
-def ordered(start: datetime | None, end: datetime | None) -> None:
-    if start is not None and end is not None and end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`to` must be later than `from`")
-
-
-# -- the admin's view ------------------------------------------------------------------------------------
 
 
 class AuditEntryOut(BaseModel):
@@ -172,7 +45,7 @@ class AuditPage(BaseModel):
 )
 def list_audit(
     conn: Conn,
-    _admin: Annotated[User, Depends(require("admin"))],
+    _admin: Annotated[User, Depends(require(Role.ADMIN))],
     actor: str | None = Query(default=None, max_length=100, description="username"),
     action: str | None = Query(default=None, max_length=100, examples=["case.resolve"]),
     target_type: TargetType | None = None,
@@ -189,8 +62,8 @@ def list_audit(
     since = utc(from_) if from_ is not None else None
     until = utc(to) if to is not None else None
     ordered(since, until)
-    filters = audit_store.Filters(actor, action, target_type, target_id, community, since, until)
-    rows = audit_store.list_entries(conn, filters, after=decode_cursor(cursor), limit=limit + 1)
+    filters = audit_service.Filters(actor, action, target_type, target_id, community, since, until)
+    rows = audit_service.entries(conn, filters, after=decode_cursor(cursor), limit=limit + 1)
     last = rows[limit - 1] if len(rows) > limit else None
     return AuditPage(
         entries=[AuditEntryOut.model_validate(r) for r in rows[:limit]],

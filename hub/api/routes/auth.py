@@ -1,3 +1,5 @@
+"""Log-in (a bearer token for a username and password, with rate limits) and who the caller is."""
+
 import logging
 from datetime import datetime
 
@@ -6,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.deps import AppSettings, Conn, CurrentUser
 from hub.api.ratelimit import USER_LIMIT, WINDOW_S, Refusal, limiter_of
-from hub.store import users
+from hub.services import auth
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,12 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn, setti
             attempt.message,
             headers={"Retry-After": str(attempt.retry_after_s)},
         )
-    user = users.authenticate(conn, body.username, body.password)
+    user = auth.authenticate(conn, body.username, body.password)
     if user is None:
         log.info("failed log-in from %s", address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     limiter_of(request.app.state).succeeded(attempt)
-    token, expires = users.create_session(conn, user.id, settings.token_ttl_s)
+    token, expires = auth.open_session(conn, user, settings.token_ttl_s)
     response.headers["Cache-Control"] = "no-store"  # a token response must not be cached (RFC 6749 5.1)
     return TokenOut(access_token=token, expires_at=expires, role=user.role)
 

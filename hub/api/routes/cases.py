@@ -1,22 +1,21 @@
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+"""Cases: list, read, report, claim, act, evidence, merge, split, rate, attachments."""
+
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
-from hub.api.routes.audit import Audit, audited
-from hub.cases import acting, config, feedback, merging, opening
-from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
-from hub.cases.photos import PhotoNotAnImage, PhotoRejected, PhotoTooLarge, decode_photo
+from hub.api.audit import Audit, audited
+from hub.api.deps import Conn, CurrentUser, Dispatch, require
+from hub.cases import config
+from hub.cases.actions import Action, ActionRequest, HoldAction
 from hub.cases.routing import TeamName
 from hub.domain.alerts import Severity
-from hub.domain.cases import CaseStatus, TransitionRefused
+from hub.domain.cases import CaseStatus
+from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
-from hub.store import cases as case_store
-from hub.store import devices as device_store
+from hub.services import cases as case_service
 
 router = APIRouter(tags=["cases"])
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
@@ -149,8 +148,8 @@ class RatingOut(BaseModel):
     comment: str | None
 
 
-Handler = Annotated[User, Depends(require("admin", "operator", "manager"))]
-Verifier = Annotated[User, Depends(require("admin", "operator"))]
+Handler = Annotated[User, Depends(require(*HANDLERS))]
+Verifier = Annotated[User, Depends(require(*VERIFIERS))]
 
 
 @router.get("/cases", response_model=list[CaseOut])
@@ -164,15 +163,7 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     """Residents see their own reports, the alert-raised cases of their communities and the cases their
     reports were merged into."""
-    return case_store.list_cases(
-        conn,
-        communities=community_scope(user),
-        status=status_,
-        limit=limit,
-        offset=offset,
-        resident_id=user.id if user.role == "resident" else None,
-        team=team,
-    )
+    return case_service.list_cases(conn, user, status=status_, team=team, limit=limit, offset=offset)
 
 
 @router.post("/cases", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
@@ -180,47 +171,15 @@ def report_case(
     body: ReportIn,
     audit: Annotated[Audit, audited("case.create", "case")],
     conn: Conn,
-    settings: AppSettings,
-    user: Annotated[User, Depends(require("admin", "operator", "resident"))],
+    dispatch: Dispatch,
+    user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.RESIDENT))],
 ) -> dict[str, Any]:
     """A resident's report (in their own communities) or an operator's case (anywhere)."""
     audit.community = body.community
-    if user.role == "resident":
-        if body.community not in user.communities:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"you can report only in: {', '.join(user.communities)}"
-            )
-        if body.severity is not None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "severity is set by operators")
-    if not case_store.community_exists(conn, body.community):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {body.community}")
-    building, grid = body.building, body.grid
-    if body.device_id is not None:
-        device = device_store.get_device(conn, body.device_id)
-        if device is None or device["community_id"] != body.community:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no device {body.device_id} in {body.community}"
-            )
-        building, grid = building or device["building"], grid or device["grid"]
-    photo = None
-    if body.photo is not None:
-        with _refusals():
-            photo = decode_photo(body.photo)
-    dispatch = config.current(settings.routing_file)
-    report = opening.Report(
-        community=body.community,
-        category=body.category,
-        title=body.title or body.description.splitlines()[0][:80],
-        description=body.description,
-        building=building,
-        grid=grid,
-        device_id=body.device_id,
-        severity=body.severity or dispatch.report_severity_of(body.category),
-        photo=photo,
-    )
-    case_id = opening.open_report(conn, report, user, dispatch, datetime.now(UTC))
-    audit.target_id = str(case_id)
-    return _found(case_store.get_case(conn, case_id), case_id)
+    request = case_service.ReportRequest(**body.model_dump())
+    case = case_service.report(conn, user, request, dispatch)
+    audit.target_id = str(case["id"])
+    return case
 
 
 @router.post("/cases/next", response_model=CaseDetail)
@@ -229,22 +188,14 @@ def claim_next_case(
 ) -> dict[str, Any]:
     """The most urgent unclaimed case of the caller's teams (critical first, then oldest), acknowledged
     in the caller's name. 404 when the queue is empty."""
-    try:
-        case_id = acting.claim_next(conn, user, community_scope(user), datetime.now(UTC))
-    except acting.NoTeam:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            "you belong to no team; an admin adds you with PUT /teams/{team}/members/{username}",
-        ) from None
-    if case_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no unclaimed case waits for your teams")
-    audit.target_id = str(case_id)
-    return _found(case_store.get_case(conn, case_id), case_id)
+    case = case_service.claim_next(conn, user)
+    audit.target_id = str(case["id"])
+    return case
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: int, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    return _case_for(user, case_store.get_case(conn, case_id), case_id)
+    return case_service.get(conn, user, case_id)
 
 
 @router.post("/cases/{case_id}/actions", response_model=CaseDetail)
@@ -254,22 +205,19 @@ def act_on_case(
     audit: Annotated[Audit, audited("case.action", "case", "case_id")],
     conn: Conn,
     user: CurrentUser,
-    settings: AppSettings,
+    dispatch: Dispatch,
 ) -> dict[str, Any]:
     """acknowledge, start, resolve (with a note), close (admin/operator: the verifier; verified
     closure), reopen (counts as rework), cancel (with a reason), assign (to a team), confirm_on_site
     (admin/operator), suspend / extend (reason; extend_by) and approve_… / decline_… (admin/operator,
     not the requester), resume. A move the lifecycle or a check does not allow answers 409."""
     audit.action = f"case.{body.action}"
-    before = _case_for(user, case_store.get_case(conn, case_id), case_id)
     audit.details.update(body.model_dump(include={"team", "extend_by"}, exclude_none=True))
-    audit.details["from_status"] = before["status"]
+    audit.details["from_status"] = case_service.get(conn, user, case_id)["status"]
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
-    with _refusals():
-        acting.act(conn, case_id, user, request, datetime.now(UTC), config.current(settings.routing_file))
-    after = _found(case_store.get_case(conn, case_id), case_id)
+    after = case_service.act(conn, user, case_id, request, dispatch)
     audit.details["to_status"] = after["status"]
     return after
 
@@ -284,28 +232,20 @@ def attach_evidence(
 ) -> EvidenceOut:
     """A handler's evidence of the finished work: a photo with an optional note, or a note alone.
     Verified closure asks for evidence where the category requires it; either kind counts."""
-    _case_for(user, case_store.get_case(conn, case_id), case_id)
-    now = datetime.now(UTC)
-    if body.photo is None:
-        with _refusals():
-            note = acting.attach_evidence_note(conn, case_id, user, body.note or "", now)
-        audit.details.update(kind="note", length=len(note))
-        return EvidenceOut(id=None, case_id=case_id, kind="note", content_type=None, size=None, note=note)
-    with _refusals():
-        photo = decode_photo(body.photo)
-        attachment_id = acting.attach_evidence(
-            conn, case_id, user, photo.content_type, photo.data, now, body.note
+    added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
+    if added.kind == "note":
+        audit.details.update(kind="note", length=len(added.note or ""))
+    else:
+        audit.details.update(
+            kind="photo", attachment_id=added.attachment_id, content_type=added.content_type, size=added.size
         )
-    audit.details.update(
-        kind="photo", attachment_id=attachment_id, content_type=photo.content_type, size=len(photo.data)
-    )
     return EvidenceOut(
-        id=attachment_id,
+        id=added.attachment_id,
         case_id=case_id,
-        kind="photo",
-        content_type=photo.content_type,
-        size=len(photo.data),
-        note=body.note,
+        kind="note" if added.kind == "note" else "photo",
+        content_type=added.content_type,
+        size=added.size,
+        note=added.note,
     )
 
 
@@ -320,13 +260,7 @@ def merge_case(
     """Merge this case into `into` (one case per problem): this case is cancelled with "merged into
     #N"; its reporter follows the surviving case, which is returned. 409 when either is not open."""
     audit.details["into"] = body.into
-    _case_for(user, case_store.get_case(conn, case_id), case_id)
-    _case_for(user, case_store.get_case(conn, body.into), body.into)
-    with _refusals():
-        merging.merge(
-            conn, case_id, body.into, by=user.username, by_id=user.id, now=datetime.now(UTC), note=body.note
-        )
-    return _found(case_store.get_case(conn, body.into), body.into)
+    return case_service.merge(conn, user, case_id, body.into, body.note)
 
 
 @router.post("/cases/{case_id}/split", response_model=CaseDetail)
@@ -339,11 +273,9 @@ def split_case(
 ) -> dict[str, Any]:
     """Undo the merge of this case: it gets back the status it had, and its alerts leave the surviving
     case. 409 when it is not merged."""
-    _case_for(user, case_store.get_case(conn, case_id), case_id)
-    with _refusals():
-        surviving_id = merging.split(conn, case_id, by=user.username, now=datetime.now(UTC), note=body.note)
+    surviving_id, case = case_service.split(conn, user, case_id, body.note)
     audit.details["was_merged_into"] = surviving_id
-    return _found(case_store.get_case(conn, case_id), case_id)
+    return case
 
 
 @router.post("/cases/{case_id}/rating", response_model=RatingOut, status_code=status.HTTP_201_CREATED)
@@ -356,9 +288,7 @@ def rate_case(
 ) -> RatingOut:
     """Once per resident and case, after the case is resolved or closed."""
     audit.details["stars"] = body.stars
-    case = _case_for(user, case_store.get_case(conn, case_id), case_id)
-    with _refusals():
-        feedback.rate(conn, case, user, body.stars, body.comment, datetime.now(UTC))
+    case_service.rate(conn, user, case_id, body.stars, body.comment)
     return RatingOut(case_id=case_id, stars=body.stars, comment=body.comment)
 
 
@@ -368,53 +298,5 @@ def rate_case(
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
 )
 def get_attachment(case_id: int, attachment_id: int, conn: Conn, user: CurrentUser) -> Response:
-    _case_for(user, case_store.get_case(conn, case_id), case_id)
-    found = case_store.get_attachment(conn, case_id, attachment_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no attachment {attachment_id} on case {case_id}")
-    content_type, data = found
+    content_type, data = case_service.attachment(conn, user, case_id, attachment_id)
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
-
-
-def _case_for(user: User, record: dict[str, Any] | None, case_id: int) -> dict[str, Any]:
-    """Outside one's scope looks the same as absent; residents' scope is their own reports, the
-    alert-raised cases of their communities and the cases their reports were merged into, never a
-    neighbour's report."""
-    case = visible(user, record, f"case {case_id}")
-    merged_reporter = any(m["reporter_id"] == user.id for m in case.get("merged_cases", []))
-    if (
-        user.role == "resident"
-        and case["source"] != "alert"
-        and case["reporter_id"] != user.id
-        and not merged_reporter
-    ):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id} in your communities")
-    return case
-
-
-def _found(record: dict[str, Any] | None, case_id: int) -> dict[str, Any]:
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
-    return record
-
-
-_STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
-    (TransitionRefused, status.HTTP_409_CONFLICT),
-    (feedback.RatingRefused, status.HTTP_409_CONFLICT),
-    (ActionForbidden, status.HTTP_403_FORBIDDEN),
-    (ActionIncomplete, status.HTTP_422_UNPROCESSABLE_CONTENT),
-    (acting.CaseNotFound, status.HTTP_404_NOT_FOUND),
-    (PhotoTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
-    (PhotoNotAnImage, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
-    (PhotoRejected, status.HTTP_422_UNPROCESSABLE_CONTENT),
-)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The case modules refuse with plain exceptions; this is their one translation to HTTP."""
-    try:
-        yield
-    except tuple(e for e, _ in _STATUS_OF) as exc:
-        code = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
-        raise HTTPException(code, str(exc)) from None

@@ -4,11 +4,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import AppSettings, Conn, CurrentUser, community_scope, require, visible
+from hub.api.deps import AppSettings, Conn, CurrentUser, require
 from hub.devices import service
 from hub.devices.service import RowResult
 from hub.domain.devices import DeviceKind
+from hub.domain.roles import Role
 from hub.domain.users import User
+from hub.services.scope import visible
 from hub.store import devices as device_store
 
 router = APIRouter(tags=["devices"])
@@ -34,7 +36,7 @@ def import_devices(
     body: ImportIn,
     conn: Conn,
     settings: AppSettings,
-    _user: Annotated[User, Depends(require("admin"))],
+    _user: Annotated[User, Depends(require(Role.ADMIN))],
 ) -> ImportOut:
     """Register devices in bulk. Each row is checked on its own; new devices get MQTT credentials,
     shown once in the response."""
@@ -60,7 +62,7 @@ async def import_devices_csv(
     request: Request,
     conn: Conn,
     settings: AppSettings,
-    _user: Annotated[User, Depends(require("admin"))],
+    _user: Annotated[User, Depends(require(Role.ADMIN))],
     rotate_credentials: bool = False,
 ) -> ImportOut:
     """The same import from a CSV file with a header row; columns as in the JSON import."""
@@ -79,7 +81,7 @@ def register_device(
     body: service.DeviceIn,
     conn: Conn,
     settings: AppSettings,
-    _user: Annotated[User, Depends(require("admin"))],
+    _user: Annotated[User, Depends(require(Role.ADMIN))],
 ) -> RowResult:
     """Register one device; its MQTT password is in the answer, once."""
     result = _import(conn, settings, [body.model_dump(mode="json")], False).rows[0]
@@ -141,7 +143,7 @@ def list_devices(
     """Devices of the caller's communities with their live state; `X-Total-Count` says how many match."""
     rows, total = device_store.list_devices(
         conn,
-        communities=community_scope(user),
+        communities=user.community_scope(),
         community=community,
         building=building,
         grid=grid,

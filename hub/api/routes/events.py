@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
-from hub.api.deps import community_scope, current_user
+from hub.api.deps import current_user
 from hub.domain.users import User
 from hub.notify.cursor import EventCursor
 from hub.notify.feed import CaseEventFeed
@@ -84,7 +84,7 @@ async def _events(
     pool: ConnectionPool, feed: CaseEventFeed, token: str, user: User, after: int
 ) -> AsyncIterator[str]:
     cursor = EventCursor(after, GAP_GRACE_S)
-    scope = community_scope(user)
+    scope = user.community_scope()
     reauth_at = time.monotonic() + REAUTH_S
     yield f"retry: {RETRY_MS}\n\n"
     while True:
@@ -94,7 +94,7 @@ async def _events(
             current = await run_in_threadpool(_user_for, pool, token)
             if current is None:
                 return
-            scope, reauth_at = community_scope(current), time.monotonic() + REAUTH_S
+            scope, reauth_at = current.community_scope(), time.monotonic() + REAUTH_S
         seen = feed.version
         rows = await run_in_threadpool(_read, pool, cursor, scope)
         cursor.advance((event_id for event_id, _ in rows), time.monotonic())

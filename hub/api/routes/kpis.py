@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import AppSettings, Conn, community_scope, require
+from hub.api.deps import AppSettings, Conn, require
 from hub.cases import config
 from hub.cases import kpis as formulas
 from hub.cases.kpis import GROUP_BY, KPI_FIELDS, GroupBy, Kpis
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.store import kpis as kpi_store
 
@@ -28,7 +29,7 @@ router = APIRouter(tags=["kpis"])
 DEFAULT_RANGE = timedelta(days=30)
 MAX_RANGE = timedelta(days=400)
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-Reader = Annotated[User, Depends(require("admin", "operator", "manager", "integration"))]
+Reader = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER, Role.INTEGRATION))]
 CommunityParam = Query(
     default=None,
     min_length=1,
@@ -340,7 +341,7 @@ def _file_part(text: str) -> str:
 def _scope(conn: Conn, user: User, community: str | None) -> list[str] | None:
     """The communities to count: the one asked for if the caller may see it (else 404, whether it exists
     or not), otherwise the caller's scope (None: every community)."""
-    allowed = community_scope(user)
+    allowed = user.community_scope()
     if community is None:
         return allowed
     if (allowed is not None and community not in allowed) or kpi_store.community_name(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
 from hub.api.deps import require
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.ingest.metrics import IngestMetrics
 
@@ -38,7 +39,7 @@ hub_ingest_queue_depth 0
     },
 )
 def get_metrics(
-    request: Request, _user: Annotated[User, Depends(require("admin", "integration"))]
+    request: Request, _user: Annotated[User, Depends(require(Role.ADMIN, Role.INTEGRATION))]
 ) -> PlainTextResponse:
     """Ingest, alert and database counters for Prometheus; counters count since the hub started."""
     metrics: IngestMetrics | None = request.app.state.metrics

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from hub.api.deps import Conn, CurrentUser, require
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.engine import backtest, loader
 from hub.engine.schema import Rule
@@ -77,7 +78,7 @@ def list_rules(rules: RuleSetDep, _user: CurrentUser) -> RulesOut:
 
 @router.post("/rules/reload", response_model=RulesOut)
 def reload_rules(
-    rules: RuleSetDep, _user: Annotated[User, Depends(require("admin", "operator"))]
+    rules: RuleSetDep, _user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR))]
 ) -> RulesOut:
     """Read the rule files again. A bad file is refused with file, rule and field named (422), and the
     rules in force stay as they were."""
@@ -119,7 +120,7 @@ def run_backtest(
     body: BacktestIn,
     conn: Conn,
     rules: RuleSetDep,
-    _user: Annotated[User, Depends(require("admin", "operator"))],
+    _user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR))],
 ) -> BacktestOut:
     """Replay stored data through rules (new, changed or in force) without dispatching anything, and
     compare alert for alert with what the live rules raised."""

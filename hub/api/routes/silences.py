@@ -5,14 +5,15 @@ import psycopg
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from hub.api.deps import Conn, CurrentUser, community_scope, require
+from hub.api.deps import Conn, CurrentUser, require
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.store import cases as case_store
 from hub.store import devices as device_store
 from hub.store import silences
 
 router = APIRouter(tags=["silences"])
-Operator = Annotated[User, Depends(require("admin", "operator"))]
+Operator = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR))]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -87,7 +88,7 @@ def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any
 @router.get("/silences", response_model=list[SilenceOut])
 def active_silences(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
     """Silences in force now; managers see those of their communities."""
-    return silences.active(conn, datetime.now(UTC), community_scope(user))
+    return silences.active(conn, datetime.now(UTC), user.community_scope())
 
 
 @router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -7,9 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import Conn, CurrentUser, community_scope, visible
+from hub.api.deps import Conn, CurrentUser
 from hub.api.routes.devices import DeviceState
 from hub.domain.devices import DeviceKind
+from hub.services.scope import visible
 from hub.store import devices as device_store
 
 router = APIRouter(tags=["sites"])
@@ -92,13 +93,13 @@ class DeviceCase(BaseModel):
 @router.get("/sites", response_model=list[SiteSummary])
 def list_sites(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
     """The communities the caller may see, with device states and open cases at a glance."""
-    return device_store.site_summaries(conn, community_scope(user), _resident(user))
+    return device_store.site_summaries(conn, user.community_scope(), _resident(user))
 
 
 @router.get("/sites/{community}", response_model=SitePlan)
 def get_site(community: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
     """A community's plan: devices with position and state, and boxes for its grids and buildings."""
-    scope = community_scope(user)
+    scope = user.community_scope()
     plan = device_store.site_plan(conn, community) if scope is None or community in scope else None
     if plan is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {community} in your communities")

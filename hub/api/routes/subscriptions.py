@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from hub.api.deps import Conn, require
 from hub.domain.alerts import Category, Severity
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.notify.webhook import new_secret
 from hub.store import outbox
 from hub.store import subscriptions as store
 
 router = APIRouter(tags=["notifications"])
-Subscriber = Annotated[User, Depends(require("admin", "integration"))]
+Subscriber = Annotated[User, Depends(require(Role.ADMIN, Role.INTEGRATION))]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 

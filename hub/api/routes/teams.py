@@ -7,12 +7,13 @@ from pydantic import BaseModel
 
 from hub.api.deps import Conn, require
 from hub.cases.routing import TEAM_PATTERN
+from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.store import cases as case_store
 
 router = APIRouter(tags=["teams"])
 
-Admin = Annotated[User, Depends(require("admin"))]
+Admin = Annotated[User, Depends(require(Role.ADMIN))]
 Team = Annotated[str, Path(pattern=TEAM_PATTERN)]
 
 
@@ -23,7 +24,7 @@ class TeamOut(BaseModel):
 
 @router.get("/teams", response_model=list[TeamOut])
 def list_teams(
-    conn: Conn, _user: Annotated[User, Depends(require("admin", "operator", "manager"))]
+    conn: Conn, _user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER))]
 ) -> list[dict[str, Any]]:
     return case_store.teams(conn)
 

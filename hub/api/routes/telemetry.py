@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import Conn, CurrentUser, visible
+from hub.api.deps import Conn, CurrentUser
 from hub.domain.devices import DeviceKind
+from hub.services.scope import visible
 from hub.store import devices as device_store
 from hub.store import history
 from hub.store.history import Bucket

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from hub.api.deps import Conn, CurrentUser, require, visible
+from hub.api.deps import Conn, CurrentUser, require
+from hub.domain.roles import Role
 from hub.domain.users import User
+from hub.services.scope import visible
 from hub.store import topology as topology_store
 
 router = APIRouter(tags=["devices"])
@@ -26,7 +28,7 @@ class TopologyOut(BaseModel):
 
 @router.put("/devices/{device_id}/parent", response_model=TopologyOut)
 def set_parent(
-    device_id: str, body: ParentIn, conn: Conn, _user: Annotated[User, Depends(require("admin"))]
+    device_id: str, body: ParentIn, conn: Conn, _user: Annotated[User, Depends(require(Role.ADMIN))]
 ) -> TopologyOut:
     """Hang a device under a parent of the same community (404 unknown device, 422 unknown parent or
     another community, 409 a cycle)."""

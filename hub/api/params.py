@@ -1,0 +1,40 @@
+"""Query parameters shared by list routes: times in UTC, ranges in order, keyset cursors."""
+
+import re
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+from hub.domain.errors import Invalid
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"(-?\d{1,18})\.(-?\d{1,19})")
+_OUT_OF_RANGE = "`from` and `to` must lie between the years 1 and 9999 in UTC"
+BIGINT_MAX = 2**63 - 1
+
+
+def encode_cursor(time: datetime, key: int) -> str:
+    """The last row's (time, key) as `<microseconds since 1970>.<key>`: exact, and safe in a URL."""
+    return f"{(time - _EPOCH) // timedelta(microseconds=1)}.{key}"
+
+
+def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
+    if text is None:
+        return None
+    found = _CURSOR.fullmatch(text)
+    if found is not None and abs(int(found[2])) <= BIGINT_MAX:
+        with suppress(OverflowError):  # a time past the year 9999
+            return _EPOCH + timedelta(microseconds=int(found[1])), int(found[2])
+    raise Invalid("`cursor` is not one this API gave out; pass `next_cursor` of the previous page unchanged")
+
+
+def utc(t: datetime) -> datetime:
+    """No offset means UTC; a time that leaves Python's years 1 to 9999 once in UTC is the caller's error."""
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(_OUT_OF_RANGE) from None
+
+
+def ordered(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise Invalid("`to` must be later than `from`")
