@@ -57,7 +57,9 @@ DISPATCH = DispatchConfig(
 
 def test_a_routing_rule_beats_the_alert_rules_team(conn: psycopg.Connection[Any]) -> None:
     d = device(conn, "b7")
-    case_id = intake.open_alert_case(conn, opened(rule("al-ch4", "critical", "2m", "1h"), d, T0), DISPATCH)
+    case_id = intake.open_alert_case(
+        conn, opened(rule("al-ch4", "critical", "2m", "1h"), d, T0), DISPATCH, T0
+    )
     assert case_id is not None
     case = case_store.get_case(conn, case_id)
     assert case is not None
@@ -70,7 +72,7 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     conn: psycopg.Connection[Any],
 ) -> None:
     d = device(conn, "b1")
-    first = intake.open_alert_case(conn, opened(rule("al-h2s", "major", "10m", "4h"), d, T0), DISPATCH)
+    first = intake.open_alert_case(conn, opened(rule("al-h2s", "major", "10m", "4h"), d, T0), DISPATCH, T0)
     assert first is not None
     case = case_store.get_case(conn, first)
     assert case is not None
@@ -82,7 +84,9 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     )
 
     later = T0 + timedelta(minutes=1)
-    joined = intake.open_alert_case(conn, opened(rule("al-ch4b", "critical", "2m", "1h"), d, later), DISPATCH)
+    joined = intake.open_alert_case(
+        conn, opened(rule("al-ch4b", "critical", "2m", "1h"), d, later), DISPATCH, later
+    )
     assert joined == first
     case = case_store.get_case(conn, first)
     assert case is not None
@@ -94,7 +98,9 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     assert [h["action"] for h in case["history"]] == ["opened", "dispatched", "alert_joined"]
     assert len(case["alerts"]) == 2
 
-    slower = intake.open_alert_case(conn, opened(rule("al-slow", "minor", "1d", "7d"), d, later), DISPATCH)
+    slower = intake.open_alert_case(
+        conn, opened(rule("al-slow", "minor", "1d", "7d"), d, later), DISPATCH, later
+    )
     assert slower == first
     case = case_store.get_case(conn, first)
     assert case is not None

@@ -283,7 +283,7 @@ def alert_case(conn: psycopg.Connection[Any], cfg: DispatchConfig, r: Rule, at: 
     device_store.upsert_device(
         conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
     )
-    case_id = intake.open_alert_case(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg)
+    case_id = intake.open_alert_case(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg, at)
     assert case_id is not None
     case = case_store.get_case(conn, case_id)
     assert case is not None

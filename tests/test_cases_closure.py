@@ -131,7 +131,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     device, op, mgr, admin = world(conn)
     rule = gas_rule()
     case_id = intake.open_alert_case(
-        conn, AlertOpened(rule, device, device.id, T0, T0, {"readings": []}), CFG
+        conn, AlertOpened(rule, device, device.id, T0, T0, {"readings": []}), CFG, T0
     )
     assert case_id is not None
     act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
@@ -147,7 +147,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     assert any("has no data since" in m for m in refused(conn, case_id, op, T0 + timedelta(minutes=7)))
     data_gaps.readings_arrived(conn, [device.id], T0 + timedelta(minutes=8))
     cleared_at = T0 + timedelta(minutes=10)
-    intake.alert_cleared(conn, AlertCleared(rule, device.id, cleared_at, "ch4_pct_lel < 10 held"))
+    intake.alert_cleared(conn, AlertCleared(rule, device.id, cleared_at, "ch4_pct_lel < 10 held"), cleared_at)
 
     acting.attach_evidence(conn, case_id, op, "image/png", PNG, T0 + timedelta(minutes=11))
     act(
@@ -368,10 +368,10 @@ def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
 ) -> None:
     device, op, mgr, admin = world(conn)
     case_id = intake.open_alert_case(
-        conn, AlertOpened(gas_rule("cl-ch4-note"), device, device.id, T0, T0, {"readings": []}), CFG
+        conn, AlertOpened(gas_rule("cl-ch4-note"), device, device.id, T0, T0, {"readings": []}), CFG, T0
     )
     assert case_id is not None
-    intake.alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"))
+    intake.alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"), T0)
     act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "sealed")
     with pytest.raises(ActionForbidden):

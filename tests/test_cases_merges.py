@@ -20,7 +20,7 @@ from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.schema import Rule
 from hub.settings import Settings
-from hub.store import case_groups, db
+from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
 
@@ -93,7 +93,7 @@ def alert_case(
     conn: psycopg.Connection[Any], routing: Path, lamp: DeviceRef, at: datetime, category: str = "lighting"
 ) -> int:
     a = AlertOpened(lamp_rule(category), lamp, lamp.id, at, at, {"readings": []})
-    case_id = intake.open_alert_case(conn, a, config.load(routing))
+    case_id = intake.open_alert_case(conn, a, config.load(routing), a.opened_at)
     assert case_id is not None
     return case_id
 

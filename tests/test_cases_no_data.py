@@ -127,7 +127,7 @@ def alert_on(conn: psycopg.Connection[Any], rule_id: str = "nd-db-smoke") -> tup
     d = DeviceRef(f"{where}-sd1", DeviceKind.SMOKE_DETECTOR, where, "b1", "g1")
     device_store.upsert_device(conn, device_store.NewDevice(d.id, d.kind, where, building="b1"), None)
     rule = engine(SMOKE | {"id": rule_id}).rules[0]
-    case_id = intake.open_alert_case(conn, AlertOpened(rule, d, d.id, T0, T0, {}), DispatchConfig())
+    case_id = intake.open_alert_case(conn, AlertOpened(rule, d, d.id, T0, T0, {}), DispatchConfig(), T0)
     assert case_id is not None
     row = conn.execute(
         "SELECT id FROM alerts WHERE subject = %s AND rule_id = %s", (d.id, rule_id)
@@ -216,12 +216,17 @@ def test_an_absence_rule_firing_freezes_the_devices_other_alerts(conn: psycopg.C
             "category": "device_health",
         }
     ).rules[0]
-    assert data_gaps.absence_fired(conn, AlertOpened(silent, d, d.id, T0, T0 + timedelta(minutes=5), {})) == 1
+    assert (
+        data_gaps.absence_fired(
+            conn, AlertOpened(silent, d, d.id, T0, T0 + timedelta(minutes=5), {}), T0 + timedelta(minutes=5)
+        )
+        == 1
+    )
     assert data_state(conn, alert_id) == ("open", "no_data")
     heartbeat = engine(
         {"id": "nd-db-hb", "type": "absence", "kinds": ["smoke_detector"], "period": "5m", "source": "event"}
     ).rules[0]
-    assert data_gaps.absence_fired(conn, AlertOpened(heartbeat, d, d.id, T0, T0, {})) == 0, (
+    assert data_gaps.absence_fired(conn, AlertOpened(heartbeat, d, d.id, T0, T0, {}), T0) == 0, (
         "a narrowed absence rule says less"
     )
 

@@ -76,12 +76,16 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
     gw, kids = site(conn)
     silent = rule("tp-silent", "device_health")
     hour_before = T0 - timedelta(hours=1)  # long before the outage: a problem of its own, never folded
-    assert topology.suppress_into_parent(conn, opened(silent, kids[0], hour_before), CFG) is None, "parent up"
-    own = intake.open_alert_case(conn, opened(silent, kids[0], hour_before), CFG)
+    assert (
+        topology.suppress_into_parent(conn, opened(silent, kids[0], hour_before), CFG, hour_before) is None
+    ), "parent up"
+    own = intake.open_alert_case(conn, opened(silent, kids[0], hour_before), CFG, hour_before)
     device_store.record_seen(conn, [device_store.StateUpdate(gw.id, T0, 1, None, None, None)])
     device_store.set_offline(conn, [gw.id], T0 + timedelta(minutes=1), "last will")
     parent_cases = {
-        topology.suppress_into_parent(conn, opened(silent, k, T0 + timedelta(minutes=2)), CFG)
+        topology.suppress_into_parent(
+            conn, opened(silent, k, T0 + timedelta(minutes=2)), CFG, T0 + timedelta(minutes=2)
+        )
         for k in kids[1:]
     }
     assert len(parent_cases) == 1
@@ -104,7 +108,10 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
     ).fetchone() == (0,)
     # the parent's own alert joins the same case: one case for the outage
     joined = intake.open_alert_case(
-        conn, opened(rule("tp-gw-silent", "device_health", "access_gate"), gw, T0 + timedelta(minutes=3)), CFG
+        conn,
+        opened(rule("tp-gw-silent", "device_health", "access_gate"), gw, T0 + timedelta(minutes=3)),
+        CFG,
+        T0 + timedelta(minutes=3),
     )
     assert joined == parent_case
 
@@ -112,17 +119,24 @@ def test_an_offline_parent_takes_its_childrens_alerts_into_one_case(conn: psycop
 def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psycopg.Connection[Any]) -> None:
     gw, kids = site(conn, children=2)
     cabinet_case = intake.open_alert_case(
-        conn, opened(rule("tp-cabinet", "infrastructure", "access_gate"), gw, T0), CFG
+        conn, opened(rule("tp-cabinet", "infrastructure", "access_gate"), gw, T0), CFG, T0
     )
     assert cabinet_case is not None
     dark = rule("tp-dark", "lighting")
     assert (
-        topology.suppress_into_parent(conn, opened(dark, kids[0], T0 + timedelta(seconds=5)), CFG)
+        topology.suppress_into_parent(
+            conn, opened(dark, kids[0], T0 + timedelta(seconds=5)), CFG, T0 + timedelta(seconds=5)
+        )
         == cabinet_case
     )
     # life-safety alerts are never suppressed
     fire = rule("tp-fire", "fire")
-    assert topology.suppress_into_parent(conn, opened(fire, kids[1], T0 + timedelta(seconds=5)), CFG) is None
+    assert (
+        topology.suppress_into_parent(
+            conn, opened(fire, kids[1], T0 + timedelta(seconds=5)), CFG, T0 + timedelta(seconds=5)
+        )
+        is None
+    )
     # a grandchild goes to the nearest down ancestor
     grandchild = DeviceRef(f"{gw.community}-sd9", DeviceKind.SMOKE_DETECTOR, gw.community, "b1", "g1")
     device_store.upsert_device(
@@ -130,7 +144,9 @@ def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psyc
     )
     topology_store.set_parent(conn, grandchild.id, kids[0].id)
     assert (
-        topology.suppress_into_parent(conn, opened(dark, grandchild, T0 + timedelta(seconds=6)), CFG)
+        topology.suppress_into_parent(
+            conn, opened(dark, grandchild, T0 + timedelta(seconds=6)), CFG, T0 + timedelta(seconds=6)
+        )
         == cabinet_case
     )
 
@@ -166,7 +182,7 @@ def in_own_transaction(
     with psycopg.connect(database_url, autocommit=True) as c:
         ready()
         with c.transaction():
-            return intake.alert_opened(c, a, CFG)
+            return intake.alert_opened(c, a, CFG, a.opened_at)
 
 
 def cases_of(conn: psycopg.Connection[Any], community: str) -> list[tuple[Any, ...]]:
@@ -216,7 +232,7 @@ def test_children_alerting_while_the_outage_is_being_written_wait_for_it_and_ope
         ThreadPoolExecutor(len(kids)) as pool,
     ):
         with writer.transaction():
-            parent_case = intake.alert_opened(writer, opened(CABINET, gw, T0), CFG)
+            parent_case = intake.alert_opened(writer, opened(CABINET, gw, T0), CFG, T0)
             children = [pool.submit(in_own_transaction, database_url, opened(DARK, k, T0 + S)) for k in kids]
             # every child's transaction is held up by the outage that is not committed yet
             waited = poll(lambda: advisory_waiters(conn) == len(kids), timeout=10)

@@ -323,6 +323,8 @@ def test_a_replayed_engine_continues_exactly_where_the_live_one_was() -> None:
     run(live, stream)
     restarted = rules(hold, COUNT)
     assert replay(restarted, stream, until=stream[-1].ts, tick_every=None) == []
-    assert [(t.rule.id, t.subject) for t in run(live, tail)] == [
-        (t.rule.id, t.subject) for t in run(restarted, tail)
-    ] == [("smoke", "sd0"), ("gate-brute-force", "g1")]
+    assert (
+        [(t.rule.id, t.subject) for t in run(live, tail)]
+        == [(t.rule.id, t.subject) for t in run(restarted, tail)]
+        == [("smoke", "sd0"), ("gate-brute-force", "g1")]
+    )

@@ -45,16 +45,16 @@ def silent_longer_than(conn: psycopg.Connection[Any], now: datetime, gap_s: floa
     return len(frozen)
 
 
-def absence_fired(conn: psycopg.Connection[Any], a: AlertOpened) -> int:
+def absence_fired(conn: psycopg.Connection[Any], a: AlertOpened, now: datetime) -> int:
     """An absence rule that listens to everything a device sends fired: the device's other open
     alerts have no data behind them any more. (A rule narrowed by `source` or `where` — a missing
     heartbeat while events still arrive — says nothing about the other readings.)"""
     rule = a.rule
     if not isinstance(rule, AbsenceRule) or rule.source != "any" or rule.where is not None:
         return 0
-    frozen = alert_data.set_no_data(conn, a.opened_at, device_ids=[a.device.id], except_rule=rule.id)
+    frozen = alert_data.set_no_data(conn, now, device_ids=[a.device.id], except_rule=rule.id)
     for c in frozen:
-        _frozen(conn, c, a.opened_at, f"absence rule {rule.id} fired")
+        _frozen(conn, c, now, f"absence rule {rule.id} fired")
     return len(frozen)
 
 

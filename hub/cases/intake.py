@@ -8,7 +8,7 @@ A device's outage alert locks the device and takes in the cases its children ope
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -25,55 +25,64 @@ from hub.store import case_groups, case_merges, case_status, silences
 from hub.store import cases as case_store
 
 
-def apply(conn: psycopg.Connection[Any], transitions: Iterable[Transition], dispatch: DispatchConfig) -> None:
+def apply(
+    conn: psycopg.Connection[Any], transitions: Iterable[Transition], dispatch: DispatchConfig, now: datetime
+) -> None:
     """What the rules decided, in the caller's transaction: opened alerts land in cases, cleared ones
-    are noted in theirs."""
+    are noted in theirs. `now` is the hub's clock: alerts keep the device's times as evidence, while
+    cases, their deadlines and their history run on the hub's (a device's clock may be fast, or its
+    reading late)."""
     for t in transitions:
         if isinstance(t, AlertOpened):
-            alert_opened(conn, t, dispatch)
+            alert_opened(conn, t, dispatch, now)
         else:
-            alert_cleared(conn, t)
+            alert_cleared(conn, t, now)
 
 
-def alert_opened(conn: psycopg.Connection[Any], a: AlertOpened, dispatch: DispatchConfig) -> int | None:
+def alert_opened(
+    conn: psycopg.Connection[Any], a: AlertOpened, dispatch: DispatchConfig, now: datetime
+) -> int | None:
     """Returns the case the alert landed in, or None (silenced, or already open). A silence is an
     operator's 'not now', so it is matched against the hub's clock, not the device's."""
-    data_gaps.absence_fired(conn, a)
+    data_gaps.absence_fired(conn, a, now)
     silence = silences.matching(
         conn,
         rule_id=a.rule.id,
         device_id=a.device.id,
         community_id=a.device.community,
         building=a.device.building,
-        at=datetime.now(UTC),
+        at=now,
     )
     if silence is not None:
-        alert_store.open_alert(conn, a, silence_id=silence)
+        alert_store.open_alert(conn, a, now, silence_id=silence)
         return None
     if a.absorbed_into is not None:
         group_alert = case_groups.open_alert_id(conn, *a.absorbed_into)
         group_case = case_groups.open_case_of_alert(conn, group_alert) if group_alert is not None else None
         if group_case is not None:
-            alert_id = alert_store.open_alert(conn, a)
+            alert_id = alert_store.open_alert(conn, a, now)
             if alert_id is not None:
-                absorb(conn, group_case, alert_id, a.opened_at)
+                absorb(conn, group_case, alert_id, now)
             return group_case
-    parent_case = topology.suppress_into_parent(conn, a, dispatch)
+    parent_case = topology.suppress_into_parent(conn, a, dispatch, now)
     if parent_case is not None:
         return parent_case
-    case_id = open_alert_case(conn, a, dispatch)
+    case_id = open_alert_case(conn, a, dispatch, now)
     if case_id is not None:
         for rule_id, subject in a.absorbs:
             member = case_groups.open_alert_id(conn, rule_id, subject)
             if member is not None:
-                absorb(conn, case_id, member, a.opened_at)
+                absorb(conn, case_id, member, now)
     return case_id
 
 
-def open_alert_case(conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig) -> int | None:
-    """Record the alert and open (or join) its own case; returns the case id, None if already open."""
+def open_alert_case(
+    conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig, now: datetime
+) -> int | None:
+    """Record the alert and open (or join) its own case at `now`; returns the case id, None if the
+    alert is already open."""
     outage = topology.lock_outage(conn, a, cfg)
-    alert_id = alert_store.open_alert(conn, a)
+    alert_id = alert_store.open_alert(conn, a, now)
     if alert_id is None:
         return None
     facts = CaseFacts(a.rule.category, a.device.community, a.device.building, a.device.grid, "alert")
@@ -82,7 +91,7 @@ def open_alert_case(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dispatch
         cfg.sla,
         a.rule.category,
         a.rule.severity,
-        a.opened_at,
+        now,
         (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
         cfg.calendar,
     )
@@ -98,7 +107,7 @@ def open_alert_case(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dispatch
         device_id=a.device.id,
     )
     why = f"alert {a.rule.id} on {a.subject}"
-    case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=a.opened_at)
+    case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=now)
     case_store.link_alert(conn, case_id, alert_id)
     if created:
         merging.auto_merge_into_alert_case(
@@ -108,13 +117,13 @@ def open_alert_case(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dispatch
             device_id=a.device.id if a.subject == a.device.id else None,
             building=a.device.building,
             category=a.rule.category,
-            at=a.opened_at,
+            at=now,
             cfg=cfg,
         )
     else:
-        case_store.add_event(conn, case_id, actor=SYSTEM, action="alert_joined", at=a.opened_at, note=why)
+        case_store.add_event(conn, case_id, actor=SYSTEM, action="alert_joined", at=now, note=why)
     if outage:
-        topology.fold_children(conn, a.device.id, case_id, a.opened_at, cfg, a.opened_at)
+        topology.fold_children(conn, a.device.id, case_id, now, cfg, now)
     return case_id
 
 
@@ -147,7 +156,7 @@ def absorb(conn: psycopg.Connection[Any], group_case: int, alert_id: int, at: da
     case_merges.repoint(conn, own, group_case)
 
 
-def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared) -> None:
+def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared, now: datetime) -> None:
     alert_id = alert_store.clear_alert(conn, c.rule.id, c.subject, c.cleared_at, c.reason)
     if alert_id is None:
         return
@@ -157,6 +166,6 @@ def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared) -> None:
             case_id,
             actor=SYSTEM,
             action="alert_cleared",
-            at=c.cleared_at,
+            at=now,
             note=f"alert {c.rule.id} on {c.subject} cleared: {c.reason}",
         )

@@ -39,7 +39,9 @@ from hub.store import topology as topology_store
 PARENT_CATEGORY = "device_health"
 
 
-def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig) -> int | None:
+def suppress_into_parent(
+    conn: psycopg.Connection[Any], a: AlertOpened, cfg: DispatchConfig, now: datetime
+) -> int | None:
     """Returns the parent's case the alert went into, or None when no ancestor is down (or the alert
     is not a device's own, or of a category that is never suppressed)."""
     if a.subject != a.device.id or a.rule.category not in cfg.topology.suppress_categories:
@@ -57,11 +59,13 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
             if down is not None
             else f"parent {parent['id']} is offline"
         )
-        alert_id = alert_store.open_alert(conn, a)
+        alert_id = alert_store.open_alert(conn, a, now)
         if alert_id is None:
             return None
         case_id = (
-            down[2] if down is not None and down[2] is not None else _parent_case(conn, parent, a, cfg, why)
+            down[2]
+            if down is not None and down[2] is not None
+            else _parent_case(conn, parent, a, cfg, why, now)
         )
         case_store.link_alert(conn, case_id, alert_id)
         topology_store.mark_suppressed(conn, alert_id, parent["id"])
@@ -70,7 +74,7 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
             case_id,
             actor=SYSTEM,
             action="alert_suppressed",
-            at=a.opened_at,
+            at=now,
             note=f"alert {a.rule.id} on {a.subject} taken in: {why}",
             detail={
                 "alert_id": alert_id,
@@ -79,8 +83,8 @@ def suppress_into_parent(conn: psycopg.Connection[Any], a: AlertOpened, cfg: Dis
                 "parent": parent["id"],
             },
         )
-        down_since = down[3] if down is not None else parent["online_changed_at"] or a.opened_at
-        fold_children(conn, parent["id"], case_id, down_since, cfg, a.opened_at)
+        down_since = down[3] if down is not None else parent["online_changed_at"] or now
+        fold_children(conn, parent["id"], case_id, down_since, cfg, now)
         return case_id
     return None
 
@@ -138,11 +142,16 @@ def fold_children(
 
 
 def _parent_case(
-    conn: psycopg.Connection[Any], parent: dict[str, Any], a: AlertOpened, cfg: DispatchConfig, why: str
+    conn: psycopg.Connection[Any],
+    parent: dict[str, Any],
+    a: AlertOpened,
+    cfg: DispatchConfig,
+    why: str,
+    now: datetime,
 ) -> int:
     facts = CaseFacts(PARENT_CATEGORY, parent["community_id"], parent["building"], parent["grid"], "alert")
     routed = route(cfg.routes, facts, rule_team=cfg.topology.team, default_team=cfg.default_team)
-    due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, a.opened_at, cfg.calendar)
+    due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, now, cfg.calendar)
     new = NewCase(
         title=f"{parent['id']} is down: devices behind it alert",
         category=PARENT_CATEGORY,
@@ -154,5 +163,5 @@ def _parent_case(
         grid=parent["grid"],
         device_id=parent["id"],
     )
-    case_id, _ = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=a.opened_at)
+    case_id, _ = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=now)
     return case_id

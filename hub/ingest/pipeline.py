@@ -246,7 +246,7 @@ class Pipeline:
             # a reading makes the device's frozen alerts live again before it may clear one of them
             data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
-            intake.apply(conn, evaluation.transitions, dispatch)
+            intake.apply(conn, evaluation.transitions, dispatch, now)
         self.engine.commit(evaluation)
         if flush_state:
             self._state.written()
@@ -280,7 +280,7 @@ class Pipeline:
         evaluation = self.engine.tick(now)
         conn = self._db.connection()
         with conn.transaction():
-            intake.apply(conn, evaluation.transitions, self._dispatch())
+            intake.apply(conn, evaluation.transitions, self._dispatch(), now)
             data_gaps.silent_longer_than(conn, now, self._cfg.no_data_after_s)
         self.engine.commit(evaluation)
         self.metrics.count_transitions(evaluation.transitions)

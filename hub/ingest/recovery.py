@@ -60,7 +60,7 @@ def rebuild(
         tick_every=None,
         progress=progress,
     )
-    _reconcile(conn, transitions, {(a.rule_id, a.subject) for a in open_alerts}, dispatch)
+    _reconcile(conn, transitions, {(a.rule_id, a.subject) for a in open_alerts}, dispatch, now)
     log.info("rule state rebuilt from %d stored reading(s) and %d open alert(s)", counted, len(open_alerts))
     return counted
 
@@ -70,10 +70,11 @@ def _reconcile(
     transitions: list[Transition],
     open_in_db: set[tuple[str, str]],
     dispatch: DispatchConfig,
+    now: datetime,
 ) -> None:
     last: dict[tuple[str, str], Transition] = {}
     for t in transitions:
         last[(t.rule.id, t.subject)] = t
     differences = [t for key, t in last.items() if isinstance(t, AlertOpened) != (key in open_in_db)]
     with conn.transaction():
-        intake.apply(conn, differences, dispatch)
+        intake.apply(conn, differences, dispatch, now)

@@ -11,13 +11,17 @@ import psycopg
 from hub.domain.alerts import AlertOpened
 
 
-def open_alert(conn: psycopg.Connection[Any], a: AlertOpened, silence_id: int | None = None) -> int | None:
-    """Insert the alert; None when one is already open for the rule and subject."""
+def open_alert(
+    conn: psycopg.Connection[Any], a: AlertOpened, recorded_at: datetime, silence_id: int | None = None
+) -> int | None:
+    """Insert the alert with the device's times and the hub's `recorded_at`; None when one is already
+    open for the rule and subject."""
     row = conn.execute(
         """
         INSERT INTO alerts (rule_id, rule_version, subject, device_id, community_id, building, grid, severity,
-                            category, title, status, started_at, opened_at, explanation, silence_id)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s)
+                            category, title, status, started_at, opened_at, recorded_at, explanation,
+                            silence_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s)
         ON CONFLICT (rule_id, subject) WHERE status = 'open' DO NOTHING
         RETURNING id
         """,
@@ -34,6 +38,7 @@ def open_alert(conn: psycopg.Connection[Any], a: AlertOpened, silence_id: int | 
             a.rule.title,
             a.started_at,
             a.opened_at,
+            recorded_at,
             json.dumps(a.explanation),
             silence_id,
         ),

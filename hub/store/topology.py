@@ -68,10 +68,10 @@ def down_alert_case(
     conn: psycopg.Connection[Any], device_id: str, categories: list[str]
 ) -> tuple[int, str, int | None, datetime] | None:
     """The device's open alert of one of `categories` (a device-level alert, subject = device id):
-    (alert id, rule id, its open case or None, when it opened)."""
+    (alert id, rule id, its open case or None, when the hub recorded it)."""
     row = conn.execute(
         f"""
-        SELECT a.id, a.rule_id, a.opened_at,
+        SELECT a.id, a.rule_id, a.recorded_at,
                (SELECT c.id FROM case_alerts ca JOIN cases c ON c.id = ca.case_id
                 WHERE ca.alert_id = a.id AND c.{OPEN_CASE}
                 ORDER BY c.id LIMIT 1)
