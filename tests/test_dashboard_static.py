@@ -23,15 +23,21 @@ from tests.support.services import ROOT
 
 WEB = ROOT / "dashboards" / "web"
 SCRIPTS = sorted(WEB.rglob("*.js"))
-I18N = (WEB / "js" / "i18n.js").read_text(encoding="utf-8")
+LOCALES = sorted((WEB / "js" / "locales").glob("*.js"))
 
 
 def _dictionary(name: str) -> dict[str, str]:
-    body = re.search(rf"^const {name} = \{{\n(.*?)^\}};", I18N, re.S | re.M)
-    assert body, f"no dictionary {name} in i18n.js"
-    pairs = re.findall(r'^\s*"([^"]+)":\s*"((?:[^"\\]|\\.)*)",?$', body.group(1), re.M)
-    assert pairs
-    return {k: json.loads(f'"{v}"') for k, v in pairs}
+    """Every label of one language across the locale files; a key defined in two files is an error."""
+    found: dict[str, str] = {}
+    for path in LOCALES:
+        body = re.search(rf"^  {name}: \{{\n(.*?)^  \}},", path.read_text(encoding="utf-8"), re.S | re.M)
+        assert body, f"no {name} labels in {path.name}"
+        pairs = re.findall(r'^\s*"([^"]+)":\s*"((?:[^"\\]|\\.)*)",?$', body.group(1), re.M)
+        assert pairs, path.name
+        for k, v in pairs:
+            assert k not in found, f"{path.name}: {k} is defined twice"
+            found[k] = json.loads(f'"{v}"')
+    return found
 
 
 EN, ZH = _dictionary("en"), _dictionary("zh")
@@ -68,7 +74,9 @@ def test_the_page_has_no_inline_script_or_style_and_no_third_party_code() -> Non
 
 def test_every_module_import_resolves_to_a_file() -> None:
     for path in SCRIPTS:
-        for target in re.findall(r'^import .*? from "([^"]+)";$', path.read_text(encoding="utf-8"), re.M):
+        for target in re.findall(
+            r'^import (?:.*? from )?"([^"]+)";$', path.read_text(encoding="utf-8"), re.M
+        ):
             assert target.startswith("./") or target.startswith("../"), f"{path.name}: bare import {target}"
             assert (path.parent / target).resolve().is_file(), f"{path.name} imports missing {target}"
             assert target.endswith(".js")

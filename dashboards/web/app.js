@@ -1,5 +1,6 @@
 // The dashboard: log-in, role-based navigation and a hash router over the views in js/views/. Plain ES
 // modules, no framework and no build step; the hub serves these files as they are.
+import "./js/locales/base.js";
 import { ApiError, api, onUnauthorized, saveSession, session } from "./js/api.js";
 import { clear, h, notice } from "./js/dom.js";
 import { locale, onLocaleChange, setLocale, t } from "./js/i18n.js";
