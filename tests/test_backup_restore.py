@@ -82,7 +82,14 @@ def fill(url: str) -> int:
         )
         due = Deadlines(T0 + timedelta(minutes=15), T0 + timedelta(hours=4))
         case_id, created = open_case(
-            conn, new, Routed("fire-safety", "test"), due, actor="bk-operator", why="seeded", at=T0
+            conn,
+            new,
+            Routed("fire-safety", "default"),
+            due,
+            actor="bk-operator",
+            why="seeded",
+            why_detail={},
+            at=T0,
         )
         assert created
         return case_id

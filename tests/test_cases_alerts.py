@@ -77,7 +77,12 @@ def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_aler
     case = case_store.get_case(conn, first)
     assert case is not None
     assert case["team"] == "gas-emergency"
-    assert case["history"][1]["detail"] == {"team": "gas-emergency", "routed_by": "the alert rule's team"}
+    assert case["history"][1]["detail"] == {
+        "team": "gas-emergency",
+        "routed_by": "the alert rule's team",
+        "route": "rule",
+        "route_name": None,
+    }
     assert (case["ack_due_at"], case["resolve_due_at"]) == (
         T0 + timedelta(minutes=10),
         T0 + timedelta(hours=4),

@@ -70,7 +70,7 @@ def _case(conn: psycopg.Connection[Any], community: str, device: str | None, sou
     )
     due = Deadlines(now + timedelta(minutes=15), now + timedelta(hours=4))
     case_id, _ = open_case(
-        conn, new, Routed("fire-safety", "seeded"), due, actor="seed", why="seeded", at=now
+        conn, new, Routed("fire-safety", "default"), due, actor="seed", why="seeded", why_detail={}, at=now
     )
     return case_id
 

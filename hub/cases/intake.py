@@ -105,9 +105,11 @@ def open_alert_case(
         building=a.device.building,
         grid=a.device.grid,
         device_id=a.device.id,
+        title_zh=a.rule.title_zh,
     )
     why = f"alert {a.rule.id} on {a.subject}"
-    case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=now)
+    about = {"alert_id": alert_id, "rule_id": a.rule.id, "subject": a.subject, "device_id": a.device.id}
+    case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, why_detail=about, at=now)
     case_store.link_alert(conn, case_id, alert_id)
     if created:
         merging.auto_merge_into_alert_case(
@@ -121,7 +123,9 @@ def open_alert_case(
             cfg=cfg,
         )
     else:
-        case_store.add_event(conn, case_id, actor=SYSTEM, action="alert_joined", at=now, note=why)
+        case_store.add_event(
+            conn, case_id, actor=SYSTEM, action="alert_joined", at=now, note=why, detail=about
+        )
     if outage:
         topology.fold_children(conn, a.device.id, case_id, now, cfg, now)
     return case_id
@@ -133,7 +137,13 @@ def absorb(conn: psycopg.Connection[Any], group_case: int, alert_id: int, at: da
     own = case_groups.open_case_of_alert(conn, alert_id)
     case_store.link_alert(conn, group_case, alert_id)
     case_store.add_event(
-        conn, group_case, actor=SYSTEM, action="alert_joined", at=at, note=f"correlated alert {alert_id}"
+        conn,
+        group_case,
+        actor=SYSTEM,
+        action="alert_joined",
+        at=at,
+        note=f"correlated alert {alert_id}",
+        detail={"alert_id": alert_id, "correlated": True},
     )
     if own is None or own == group_case:
         return
@@ -157,9 +167,16 @@ def absorb(conn: psycopg.Connection[Any], group_case: int, alert_id: int, at: da
 
 
 def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared, now: datetime) -> None:
-    alert_id = alert_store.clear_alert(conn, c.rule.id, c.subject, c.cleared_at, c.reason)
+    alert_id = alert_store.clear_alert(conn, c.rule.id, c.subject, c.cleared_at, c.reason, c.facts)
     if alert_id is None:
         return
+    detail = {
+        "alert_id": alert_id,
+        "rule_id": c.rule.id,
+        "subject": c.subject,
+        "cleared_at": c.cleared_at.isoformat(),
+        "why": dict(c.facts),
+    }
     for case_id in case_store.cases_of_alert(conn, alert_id):
         case_store.add_event(
             conn,
@@ -168,4 +185,5 @@ def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared, now: datetime)
             action="alert_cleared",
             at=now,
             note=f"alert {c.rule.id} on {c.subject} cleared: {c.reason}",
+            detail=detail,
         )

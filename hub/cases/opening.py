@@ -8,6 +8,7 @@ about a place an alert-raised case covers goes into that case (`merging`).
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,8 @@ class NewCase:
     device_id: str | None
     description: str | None = None
     reporter_id: int | None = None
+    title_zh: str | None = None
+    """a title the hub wrote (a rule's, say) in Chinese; people's own titles are not translated"""
 
 
 def open_case(
@@ -51,13 +54,16 @@ def open_case(
     *,
     actor: str,
     why: str,
+    why_detail: Mapping[str, Any],
     at: datetime,
 ) -> tuple[int, bool]:
     """Insert the case and dispatch it to its team, or join the open case for the same subject and
-    category (which keeps its team and only pulls its deadlines in): (case id, created)."""
+    category (which keeps its team and only pulls its deadlines in): (case id, created). `why` says in
+    English why it opened, `why_detail` the same as a code and values for readers of other languages."""
     case_id, created = case_store.insert_open_case(
         conn,
         title=new.title,
+        title_zh=new.title_zh,
         category=new.category,
         severity=new.severity,
         source=new.source,
@@ -77,7 +83,13 @@ def open_case(
     )
     if created:
         case_status.move(
-            conn, case_id, Step(Move.OPEN, CaseStatus.NEW, note=why), current=None, actor=actor, at=at
+            conn,
+            case_id,
+            Step(Move.OPEN, CaseStatus.NEW, note=why),
+            current=None,
+            actor=actor,
+            at=at,
+            detail=why_detail,
         )
         case_status.move(
             conn,
@@ -86,7 +98,12 @@ def open_case(
             current=CaseStatus.NEW,
             actor=SYSTEM,
             at=at,
-            detail={"team": routed.team, "routed_by": routed.reason},
+            detail={
+                "team": routed.team,
+                "routed_by": routed.reason,
+                "route": routed.kind,
+                "route_name": routed.name,
+            },
         )
     return case_id, created
 
@@ -130,7 +147,16 @@ def open_report(
         reporter_id=by.id,
     )
     with conn.transaction():
-        case_id, _ = open_case(conn, new, routed, due, actor=by.username, why=f"{source} report", at=now)
+        case_id, _ = open_case(
+            conn,
+            new,
+            routed,
+            due,
+            actor=by.username,
+            why=f"{source} report",
+            why_detail={"source": source},
+            at=now,
+        )
         if report.photo is not None:
             case_store.insert_attachment(
                 conn, case_id, report.photo.content_type, report.photo.data, by.id, at=now

@@ -7,7 +7,7 @@ and the rule files fill in what the routing table leaves open.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -64,7 +64,16 @@ class RouteRule(BaseModel):
 @dataclass(frozen=True)
 class Routed:
     team: str
-    reason: str
+    kind: Literal["route", "rule", "default"]
+    """a routing rule matched, the alert rule's own team, or the default team"""
+    name: str | None = None
+    """the routing rule's name (or its number in the file)"""
+
+    @property
+    def reason(self) -> str:
+        if self.kind == "route":
+            return f"routing rule {self.name}"
+        return "the alert rule's team" if self.kind == "rule" else "the default team"
 
 
 def route(
@@ -72,7 +81,7 @@ def route(
 ) -> Routed:
     for number, rule in enumerate(rules, start=1):
         if rule.match.fits(facts):
-            return Routed(rule.team, f"routing rule {rule.name or number}")
+            return Routed(rule.team, "route", rule.name or str(number))
     if rule_team:
-        return Routed(rule_team, "the alert rule's team")
-    return Routed(default_team, "the default team")
+        return Routed(rule_team, "rule")
+    return Routed(default_team, "default")

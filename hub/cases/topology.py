@@ -59,13 +59,18 @@ def suppress_into_parent(
             if down is not None
             else f"parent {parent['id']} is offline"
         )
+        down_because = (
+            {"parent": parent["id"], "down": "alert", "rule_id": down[1]}
+            if down is not None
+            else {"parent": parent["id"], "down": "offline"}
+        )
         alert_id = alert_store.open_alert(conn, a, now)
         if alert_id is None:
             return None
         case_id = (
             down[2]
             if down is not None and down[2] is not None
-            else _parent_case(conn, parent, a, cfg, why, now)
+            else _parent_case(conn, parent, a, cfg, why, down_because, now)
         )
         case_store.link_alert(conn, case_id, alert_id)
         topology_store.mark_suppressed(conn, alert_id, parent["id"])
@@ -76,12 +81,7 @@ def suppress_into_parent(
             action="alert_suppressed",
             at=now,
             note=f"alert {a.rule.id} on {a.subject} taken in: {why}",
-            detail={
-                "alert_id": alert_id,
-                "rule_id": a.rule.id,
-                "device_id": a.device.id,
-                "parent": parent["id"],
-            },
+            detail={"alert_id": alert_id, "rule_id": a.rule.id, "device_id": a.device.id, **down_because},
         )
         down_since = down[3] if down is not None else parent["online_changed_at"] or now
         fold_children(conn, parent["id"], case_id, down_since, cfg, now)
@@ -136,7 +136,12 @@ def fold_children(
             action="case_absorbed",
             at=at,
             note=f"case #{case['id']} of {case['device_id']} taken in: parent {parent_id} is down",
-            detail={"case_id": case["id"], "device_id": case["device_id"], "alert_ids": alerts},
+            detail={
+                "case_id": case["id"],
+                "device_id": case["device_id"],
+                "alert_ids": alerts,
+                "parent": parent_id,
+            },
         )
     return [int(c["id"]) for c in folded]
 
@@ -147,6 +152,7 @@ def _parent_case(
     a: AlertOpened,
     cfg: DispatchConfig,
     why: str,
+    down_because: dict[str, Any],
     now: datetime,
 ) -> int:
     facts = CaseFacts(PARENT_CATEGORY, parent["community_id"], parent["building"], parent["grid"], "alert")
@@ -154,6 +160,7 @@ def _parent_case(
     due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, now, cfg.calendar)
     new = NewCase(
         title=f"{parent['id']} is down: devices behind it alert",
+        title_zh=f"{parent['id']} 故障：其下设备告警",
         category=PARENT_CATEGORY,
         severity=a.rule.severity,
         source="alert",
@@ -163,5 +170,5 @@ def _parent_case(
         grid=parent["grid"],
         device_id=parent["id"],
     )
-    case_id, _ = open_case(conn, new, routed, due, actor=SYSTEM, why=why, at=now)
+    case_id, _ = open_case(conn, new, routed, due, actor=SYSTEM, why=why, why_detail=down_because, at=now)
     return case_id

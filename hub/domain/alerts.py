@@ -4,7 +4,8 @@ The records name their rule through `AlertRule`, the part of a rule that alerts 
 the store and the case stages can record them without knowing how rules are written or evaluated.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -36,6 +37,8 @@ class AlertRule(Protocol):
     @property
     def title(self) -> str: ...
     @property
+    def title_zh(self) -> str | None: ...
+    @property
     def severity(self) -> Severity: ...
     @property
     def category(self) -> Category: ...
@@ -61,6 +64,9 @@ class AlertCleared:
     subject: str
     cleared_at: datetime
     reason: str
+    """in English, for the API and logs"""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """the reason as a `code` and its values, so each reader gets it as a sentence in their language"""
 
 
 Transition = AlertOpened | AlertCleared

@@ -151,7 +151,14 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             return ThresholdState(r.ts, active=True, clear_since=clear_since), None
         condition = rule.clear_when or f"not ({rule.when})"
         reason = f"{condition} held from {clear_since.isoformat()} for at least {rule.clear_for:g}s"
-        return ThresholdState(last_ts=r.ts), AlertCleared(rule, r.device.id, r.ts, reason)
+        facts = {
+            "code": "condition_held",
+            "condition": condition,
+            "since": clear_since.isoformat(),
+            "for_s": rule.clear_for,
+            "values": pick(r.values),
+        }
+        return ThresholdState(last_ts=r.ts), AlertCleared(rule, r.device.id, r.ts, reason, facts)
 
     return Compiled(rule, step, _no_tick)
 
@@ -171,8 +178,11 @@ def _absence(rule: AbsenceRule) -> Compiled:
         if not matches or r.ts < state.last_ts:
             return state, None
         if state.active:
-            reason = f"message received at {r.ts.isoformat()} after {(r.ts - state.last_ts).total_seconds():g}s of silence"
-            return AbsenceState(last_ts=r.ts, device=r.device), AlertCleared(rule, r.device.id, r.ts, reason)
+            silence_s = (r.ts - state.last_ts).total_seconds()
+            reason = f"message received at {r.ts.isoformat()} after {silence_s:g}s of silence"
+            facts = {"code": "heard_again", "at": r.ts.isoformat(), "silence_s": silence_s}
+            cleared = AlertCleared(rule, r.device.id, r.ts, reason, facts)
+            return AbsenceState(last_ts=r.ts, device=r.device), cleared
         return AbsenceState(r.ts, r.device), None
 
     def tick(state: AbsenceState, now: datetime) -> tuple[State, Transition | None]:
@@ -216,7 +226,8 @@ def _windowed(
         if state.active and clears and (value is not None or isinstance(rule, CountRule)):
             # a rate alert clears on a reading of its metric, not because old points left the window
             reason = f"{facts['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
-            return replace(state, active=False), AlertCleared(rule, r.device.id, r.ts, reason)
+            why = {"code": "window_calm", "window_s": rule.window, **facts}
+            return replace(state, active=False), AlertCleared(rule, r.device.id, r.ts, reason, why)
         return state, None
 
     return Compiled(rule, step, _no_tick)
@@ -290,7 +301,7 @@ def correlate(
         members.pop(t.subject, None)
         if active and not members:
             return GroupState({}, False), AlertCleared(
-                rule, group, t.cleared_at, "every member alert cleared"
+                rule, group, t.cleared_at, "every member alert cleared", {"code": "members_cleared"}
             )
         return GroupState(members, active), None
     window = timedelta(seconds=rule.within)

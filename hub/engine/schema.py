@@ -104,6 +104,9 @@ class _Rule(BaseModel):
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
     title: str = Field(min_length=1, max_length=200)
+    title_zh: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the title in Chinese"
+    )
     kinds: list[DeviceKind] = Field(min_length=1)
     devices: list[str] | None = Field(default=None, description="limit to these device ids")
     severity: Severity

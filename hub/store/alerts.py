@@ -1,7 +1,7 @@
 """Alerts: at most one open per (rule, subject), enforced by a partial unique index."""
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +19,9 @@ def open_alert(
     row = conn.execute(
         """
         INSERT INTO alerts (rule_id, rule_version, subject, device_id, community_id, building, grid, severity,
-                            category, title, status, started_at, opened_at, recorded_at, explanation,
-                            silence_id)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s)
+                            category, title, title_zh, status, started_at, opened_at, recorded_at,
+                            explanation, silence_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s)
         ON CONFLICT (rule_id, subject) WHERE status = 'open' DO NOTHING
         RETURNING id
         """,
@@ -36,6 +36,7 @@ def open_alert(
             a.rule.severity,
             a.rule.category,
             a.rule.title,
+            a.rule.title_zh,
             a.started_at,
             a.opened_at,
             recorded_at,
@@ -47,12 +48,17 @@ def open_alert(
 
 
 def clear_alert(
-    conn: psycopg.Connection[Any], rule_id: str, subject: str, at: datetime, reason: str
+    conn: psycopg.Connection[Any],
+    rule_id: str,
+    subject: str,
+    at: datetime,
+    reason: str,
+    facts: Mapping[str, Any] | None = None,
 ) -> int | None:
     row = conn.execute(
-        "UPDATE alerts SET status = 'cleared', cleared_at = %s, clear_reason = %s "
+        "UPDATE alerts SET status = 'cleared', cleared_at = %s, clear_reason = %s, clear_facts = %s "
         "WHERE rule_id = %s AND subject = %s AND status = 'open' RETURNING id",
-        (at, reason, rule_id, subject),
+        (at, reason, None if facts is None else json.dumps(facts), rule_id, subject),
     ).fetchone()
     return None if row is None else int(row[0])
 

@@ -19,7 +19,7 @@ from hub.store.sql import OPEN_CASE, text_array
 _SEVERITY_RANK = text_array(SEVERITIES)
 _OPEN = OPEN_CASE
 _CASE_COLUMNS = """
-    c.id, c.title, c.category, c.severity, c.status, c.source, c.subject, c.community_id, c.building, c.grid,
+    c.id, c.title, c.title_zh, c.category, c.severity, c.status, c.source, c.subject, c.community_id, c.building, c.grid,
     c.device_id, c.team, c.created_at, c.updated_at, c.description, c.reporter_id, c.assignee_id,
     assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
     c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level,
@@ -35,6 +35,7 @@ def insert_open_case(
     category: str,
     severity: str,
     source: str,
+    title_zh: str | None = None,
     subject: str,
     community_id: str,
     building: str | None,
@@ -57,15 +58,16 @@ def insert_open_case(
     """
     row = conn.execute(
         f"""
-        INSERT INTO cases (title, category, severity, source, subject, community_id, building, grid,
+        INSERT INTO cases (title, title_zh, category, severity, source, subject, community_id, building, grid,
                            device_id, team, created_at, updated_at, ack_due_at, resolve_due_at, description,
                            reporter_id, ack_clock, resolve_clock)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (subject, category) WHERE {_OPEN} DO NOTHING
         RETURNING id
         """,  # noqa: S608 - the interpolated text is a constant
         (
             title,
+            title_zh,
             category,
             severity,
             source,
