@@ -38,3 +38,14 @@ def utc(t: datetime) -> datetime:
 def ordered(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and end <= start:
         raise Invalid("`to` must be later than `from`")
+
+
+def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    """`[from, to)` in UTC and in order: `to` defaults to now and `from` to `default` before `to`."""
+    until = utc(end) if end is not None else datetime.now(UTC)
+    try:
+        since = utc(start) if start is not None else until - default
+    except OverflowError:  # a default `from` before the year 1
+        raise Invalid(_OUT_OF_RANGE) from None
+    ordered(since, until)
+    return since, until

@@ -1,0 +1,100 @@
+"""Case KPIs as the API serves them: the live view over a free range, the monthly report as CSV and as
+a printable page, and a community's anonymous public summary.
+
+The caller's community scope is applied here: a community outside it answers as if it did not exist.
+The store loads the cohort; the figures come from the pure formulas of `hub.cases.kpis`.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from hub.cases import kpi_periods, kpi_report
+from hub.cases import kpis as formulas
+from hub.cases.kpi_report import Report
+from hub.domain.errors import NotFound
+from hub.domain.users import User
+from hub.services import kpi_page
+from hub.store import kpis as kpi_store
+
+
+def live(
+    conn: psycopg.Connection[Any], user: User, community: str | None, start: datetime, end: datetime
+) -> Report:
+    """KPIs of the cases created in `[start, end)` (at most 400 days) in `community`, or in the caller's
+    scope when it is None; counted up to now while the period is still running."""
+    kpi_periods.bounded(start, end)
+    return _report(conn, _communities(conn, user, community), start, end)
+
+
+def month_csv(
+    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+) -> tuple[str, str]:
+    """(file name, CSV text) of the report of `month` (`YYYY-MM`, cut at midnights in `zone`)."""
+    report = _month_report(conn, user, community, month, zone)
+    where = community or "all"
+    return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where)
+
+
+def month_page(
+    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+) -> str:
+    """The printable HTML page of the report of `month`."""
+    report = _month_report(conn, user, community, month, zone)
+    return kpi_page.render(report, community or "all communities in your scope", month, zone)
+
+
+@dataclass(frozen=True)
+class CommunitySummary:
+    name: str
+    start: datetime
+    end: datetime
+    figures: formulas.PublicSummary
+
+
+def public_summary(
+    conn: psycopg.Connection[Any], community: str, days: int, zone: ZoneInfo
+) -> CommunitySummary:
+    """For anyone, without a log-in: the whole `days` before today in `zone`, counted as of today's
+    midnight, small counts hidden by `hub.cases.kpis.public_summary`."""
+    name = kpi_store.community_name(conn, community)
+    if name is None:
+        raise NotFound(f"no community {community}")
+    start, end = kpi_periods.days_before(datetime.now(zone).date(), days, zone)
+    cohort = kpi_store.cohort(conn, communities=[community], start=start, end=end, as_of=end)
+    figures = formulas.public_summary(formulas.outcomes(cohort, end), start, end)
+    return CommunitySummary(name, start, end, figures)
+
+
+def _communities(conn: psycopg.Connection[Any], user: User, community: str | None) -> list[str] | None:
+    """The communities to count: the one asked for if the caller may see it (else NotFound, whether it
+    exists or not), otherwise the caller's scope (None: every community)."""
+    allowed = user.community_scope()
+    if community is None:
+        return allowed
+    if (allowed is not None and community not in allowed) or kpi_store.community_name(
+        conn, community
+    ) is None:
+        where = "" if allowed is None else " in your communities"
+        raise NotFound(f"no community {community}{where}")
+    return [community]
+
+
+def _month_report(
+    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+) -> Report:
+    start, end = kpi_periods.month(month, zone)
+    return _report(conn, _communities(conn, user, community), start, end)
+
+
+def _report(
+    conn: psycopg.Connection[Any], communities: list[str] | None, start: datetime, end: datetime
+) -> Report:
+    """Events and ratings count up to `min(end, now)`, so a past month gives the same figures whenever
+    it is asked for."""
+    as_of = min(end, datetime.now(UTC))
+    cohort = kpi_store.cohort(conn, communities=communities, start=start, end=end, as_of=as_of)
+    return kpi_report.report(formulas.outcomes(cohort, as_of), start, end, as_of)

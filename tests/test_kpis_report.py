@@ -1,0 +1,112 @@
+"""The monthly report without the API or a database: the month in the working calendar's time zone, the
+CSV rows, and the printable page rendered from its templates."""
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.cases import kpi_periods, kpi_report
+from hub.cases.kpis import KPI_FIELDS, outcomes
+from hub.domain.errors import Invalid
+from hub.domain.kpis import AlertLink, CaseRow, Cohort, EventRow
+from hub.services import kpi_page
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 9, 30, 16, tzinfo=UTC)
+END = datetime(2026, 10, 31, 16, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+def case(n: int, category: str, grid: str | None, *, source: str = "operator") -> CaseRow:
+    created = START + n * 60 * M
+    return CaseRow(
+        n, "c1", category, "team", grid, "minor", source, "dispatched", created, created + 60 * M, None
+    )
+
+
+def report() -> kpi_report.Report:
+    cases = [case(1, "fire", "g1", source="alert"), case(2, "fire", "=SUM(A1)"), case(3, "<b>lamp</b>", None)]
+    events = [
+        EventRow(1, 1, cases[0].created_at + 10 * M, "resolved", "ok"),
+        EventRow(1, 2, cases[0].created_at + 20 * M, "closed", None),
+        EventRow(2, 3, cases[1].created_at + 5 * M, "cancelled", "false alarm"),
+    ]
+    cohort = Cohort(cases, events, alerts=[AlertLink(1, "smoke", "sd-1")])  # closed 1 of due 1 and 3
+    return kpi_report.report(outcomes(cohort, END), START, END, END)
+
+
+def test_a_month_is_cut_at_midnights_of_the_working_time_zone() -> None:
+    assert kpi_periods.month("2026-10", SHANGHAI) == (START, END)
+    start, end = kpi_periods.month("2026-12", SHANGHAI)
+    assert (start.date(), end.date()) == (date(2026, 12, 1), date(2027, 1, 1))
+    with pytest.raises(Invalid, match="between 1970 and 9000"):
+        kpi_periods.month("1969-12", SHANGHAI)
+
+
+def test_the_public_days_end_at_todays_midnight() -> None:
+    start, end = kpi_periods.days_before(date(2026, 11, 1), 7, SHANGHAI)
+    assert (start, end) == (END - timedelta(days=7), END)
+
+
+def test_a_free_range_is_at_most_400_days() -> None:
+    kpi_periods.bounded(START, START + timedelta(days=400))
+    with pytest.raises(Invalid, match="longer than 400 days"):
+        kpi_periods.bounded(START, START + timedelta(days=400, seconds=1))
+
+
+def test_the_csv_has_one_row_per_dimension_and_key_and_no_formula_cells() -> None:
+    text = kpi_report.csv_text(report(), "2026-10", "-all")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["month", "community", "dimension", "key", *KPI_FIELDS]
+    assert [(r["dimension"], r["key"]) for r in rows if r["dimension"] in ("total", "grid", "rule")] == [
+        ("total", ""),
+        ("grid", "'=SUM(A1)"),
+        ("grid", "g1"),
+        ("grid", ""),
+        ("rule", "smoke"),
+    ]
+    assert {r["community"] for r in rows} == {"'-all"}
+    rule = next(r for r in rows if r["dimension"] == "rule")
+    assert (rule["alert_cases"], rule["false_alarms"], rule["opened"]) == ("1", "0", "")
+    assert kpi_report.csv_name("a b/../c", "2026-10") == "kpis-a_b_.._c-2026-10.csv"
+
+
+def test_the_page_escapes_names_and_draws_three_charts_per_grouping() -> None:
+    page = kpi_page.render(report(), "<i>all</i>", "2026-10", SHANGHAI)
+    assert page.count("<svg") == 12 and "<b>" not in page and "<i>" not in page
+    assert "&lt;b&gt;lamp&lt;/b&gt;" in page and "&lt;i&gt;all&lt;/i&gt;" in page
+    assert "2026-10-01 00:00 to 2026-11-01 00:00 (Asia/Shanghai)" in page
+    assert re.search(r"<td>Closure rate</td><td>50\.0 %</td><td>–</td>", page)
+    assert "style" not in page and "<script" not in page
+
+
+def test_a_grouping_without_cases_says_so_in_each_chart() -> None:
+    empty = kpi_report.report([], START, END, END)
+    page = kpi_page.render(empty, "c1", "2026-10", SHANGHAI)
+    assert page.count(">no cases</text>") == 12 and page.count("No alert-raised cases.") == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("closure_rate", 0.5, "50.0 %"),
+        ("closure_rate", None, "–"),
+        ("ack_seconds_mean", 90.0, "90 s"),
+        ("ack_seconds_mean", 600.0, "10.0 min"),
+        ("resolve_seconds_p90", 3 * 3600.0, "3.0 h"),
+        ("resolve_seconds_p90", 3 * 86400.0, "3.0 d"),
+        ("rating_avg", 3.6, "3.60"),
+        ("opened", 7, "7"),
+    ],
+)
+def test_figures_as_the_page_prints_them(name: str, value: float | None, text: str) -> None:
+    assert kpi_page.shown(value, name) == text
+
+
+def test_a_bar_fills_its_share_of_the_scale() -> None:
+    assert kpi_page.share(None, 1.0) == 0.0 and kpi_page.share(3, 0.0) == 0.0
+    assert kpi_page.share(0.25, 1.0) == 0.25 and kpi_page.share(2.0, 1.0) == 1.0
