@@ -114,37 +114,26 @@ def _aware(text: str) -> datetime:
 
 
 def _backtest(conn: Any, args: argparse.Namespace) -> int:
-    from hub.engine import backtest, loader
-    from hub.store import alerts, devices
-    from hub.store.replay import count_readings, stored_readings
+    from hub.engine import loader
+    from hub.services.rules import backtest
 
     try:
         rules = loader.load(args.path)
     except loader.RulesRejected as exc:
         print(exc, file=sys.stderr)
         return 1
-    total = max(count_readings(conn, args.start, args.end, args.devices), 1)
-    live = [
-        backtest.LiveAlert(*a)
-        for a in alerts.opened_between(conn, [r.id for r in rules], args.start, args.end, args.devices)
-    ]
 
-    def bar(n: int, at: datetime) -> None:
-        done = min(n / total, 1.0)
+    def bar(n: int, total: int, at: datetime) -> None:
+        whole = max(total, 1)
+        done = min(n / whole, 1.0)
         print(
-            f"\r[{'#' * int(done * 40):<40}] {done:6.1%} {n}/{total} readings, at {at:%Y-%m-%d %H:%M}",
+            f"\r[{'#' * int(done * 40):<40}] {done:6.1%} {n}/{whole} readings, at {at:%Y-%m-%d %H:%M}",
             end="",
             file=sys.stderr,
             flush=True,
         )
 
-    report = backtest.run(
-        rules,
-        stored_readings(conn, devices.device_refs(conn), args.start, args.end, args.devices),
-        live,
-        until=args.end,
-        progress=bar,
-    )
+    report = backtest(conn, rules, start=args.start, end=args.end, devices=args.devices, progress=bar)
     print(file=sys.stderr)
     if args.json:
         print(

@@ -35,6 +35,14 @@ def utc(t: datetime) -> datetime:
         raise Invalid(_OUT_OF_RANGE) from None
 
 
+def before(t: datetime, span: timedelta) -> datetime:
+    """A default start `span` before `t`; one before the year 1 is the caller's error, like `utc`'s."""
+    try:
+        return t - span
+    except OverflowError:
+        raise Invalid(_OUT_OF_RANGE) from None
+
+
 def ordered(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and end <= start:
         raise Invalid("`to` must be later than `from`")

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class DeviceKind(StrEnum):
@@ -9,6 +10,10 @@ class DeviceKind(StrEnum):
     LAMPPOST = "lamppost"
     MANHOLE = "manhole"
     ACCESS_GATE = "access_gate"
+
+
+DeviceState = Literal["ok", "alerting", "offline", "low_battery"]
+"""One per device, the first that holds: an open alert, offline (or never heard), a low battery, ok."""
 
 
 class Channel(StrEnum):

@@ -4,13 +4,13 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from hub.domain.devices import DeviceKind, DeviceRef
+from hub.domain.devices import DeviceKind, DeviceRef, DeviceState
 from hub.store.sql import OPEN_STATUS_LIST
 
 
@@ -207,7 +207,7 @@ def last_seen(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
 # --- Device lists, site plans and a device's alerts and cases (dashboard) -------------------------------
 
 LOW_BATTERY_PCT = 20.0
-DEVICE_STATES = ("ok", "alerting", "offline", "low_battery")
+DEVICE_STATES: tuple[DeviceState, ...] = get_args(DeviceState)
 
 # One state per device, in this order of precedence: an open alert, then offline (never heard counts as
 # offline), then a battery below LOW_BATTERY_PCT, else ok. The open-alert counts are one scan of the open

@@ -5,7 +5,6 @@ same convention as the rollup tables, so answers do not change shape with their 
 """
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Literal
 
 import psycopg
@@ -18,26 +17,7 @@ from hub.store.maintenance import bucket_start, get_watermark
 from hub.store.telemetry import TELEMETRY_TABLES
 
 MetricType = Literal["number", "boolean"]
-
-
-class Bucket(StrEnum):
-    RAW = "raw"
-    MINUTE = "1m"
-    HOUR = "1h"
-    DAY = "1d"
-
-
-BUCKET_WIDTH: dict[Bucket, timedelta] = {
-    Bucket.MINUTE: timedelta(minutes=1),
-    Bucket.HOUR: timedelta(hours=1),
-    Bucket.DAY: timedelta(days=1),
-}
 _HOUR = timedelta(hours=1)
-_AUTO_LIMITS = (
-    (timedelta(hours=2), Bucket.RAW),
-    (timedelta(days=2), Bucket.MINUTE),
-    (timedelta(days=60), Bucket.HOUR),
-)
 
 _CONTRACT: dict[DeviceKind, type[BaseModel]] = {
     DeviceKind.SMOKE_DETECTOR: SmokeTelemetry,
@@ -57,14 +37,6 @@ def _metric_types(kind: DeviceKind) -> dict[str, MetricType]:
 
 
 METRICS: dict[DeviceKind, dict[str, MetricType]] = {kind: _metric_types(kind) for kind in DeviceKind}
-
-
-def auto_bucket(span: timedelta) -> Bucket:
-    """The finest bucket that keeps a default chart at a few thousand points at most."""
-    for limit, bucket in _AUTO_LIMITS:
-        if span <= limit:
-            return bucket
-    return Bucket.DAY
 
 
 def raw(

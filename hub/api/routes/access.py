@@ -13,9 +13,7 @@ from hub.api.deps import Conn, require
 from hub.api.params import decode_cursor, encode_cursor, ordered, utc
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.services.scope import visible
-from hub.store import access as access_store
-from hub.store import devices as device_store
+from hub.services import access as access_service
 
 router = APIRouter(tags=["access"])
 
@@ -23,7 +21,7 @@ DEFAULT_RANGE = timedelta(hours=24)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
-class AccessEvent(BaseModel):
+class AccessEventOut(BaseModel):
     time: datetime = Field(description="device time of the event")
     result: Literal["granted", "denied"]
     method: Literal["card", "face", "qr", "pin"]
@@ -40,7 +38,7 @@ class AccessEvents(BaseModel):
     community_id: str
     from_: datetime = Field(alias="from", description="start of the range, inclusive")
     to: datetime = Field(description="end of the range, exclusive")
-    events: list[AccessEvent] = Field(description="newest first; devices other than gates have none")
+    events: list[AccessEventOut] = Field(description="newest first; devices other than gates have none")
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
@@ -74,19 +72,17 @@ def read_access_events(
     start = utc(from_) if from_ is not None else end - min(DEFAULT_RANGE, end - _EARLIEST)
     ordered(start, end)
     audit.details.update({"from": start.isoformat(), "to": end.isoformat(), "result": result})
-    device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-    rows = access_store.page(
-        conn, device_id, start, end, result=result, after=decode_cursor(cursor), limit=limit + 1
+    found = access_service.page(
+        conn, user, device_id, start=start, end=end, result=result, after=decode_cursor(cursor), limit=limit
     )
-    audit.details["rows"] = min(len(rows), limit)
-    last = rows[limit - 1] if len(rows) > limit else None
+    audit.details["rows"] = len(found.events)
     return AccessEvents.model_validate(
         {
             "device_id": device_id,
-            "community_id": device["community_id"],
+            "community_id": found.community_id,
             "from": start,
             "to": end,
-            "events": rows[:limit],
-            "next_cursor": None if last is None else encode_cursor(last["time"], last["seq"]),
+            "events": found.events,
+            "next_cursor": None if found.next_after is None else encode_cursor(*found.next_after),
         }
     )

@@ -1,17 +1,15 @@
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from hub.api.deps import AppSettings, Conn, CurrentUser, require
-from hub.devices import service
-from hub.devices.service import RowResult
-from hub.domain.devices import DeviceKind
+from hub.devices.service import DeviceIn, RowResult
+from hub.domain.devices import DeviceKind, DeviceState
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.services.scope import visible
-from hub.store import devices as device_store
+from hub.services import devices as device_service
 
 router = APIRouter(tags=["devices"])
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any registry, far below its limit
@@ -40,7 +38,9 @@ def import_devices(
 ) -> ImportOut:
     """Register devices in bulk. Each row is checked on its own; new devices get MQTT credentials,
     shown once in the response."""
-    return _import(conn, settings, body.devices, body.rotate_credentials)
+    return _summary(
+        device_service.import_rows(conn, settings, body.devices, rotate_credentials=body.rotate_credentials)
+    )
 
 
 @router.post(
@@ -67,32 +67,21 @@ async def import_devices_csv(
 ) -> ImportOut:
     """The same import from a CSV file with a header row; columns as in the JSON import."""
     body = await request.body()
-    if len(body) > 20_000_000:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "CSV larger than 20 MB; split the file")
-    try:
-        rows = service.rows_from_csv(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot read the CSV: {exc}") from None
-    return _import(conn, settings, rows, rotate_credentials)
+    return _summary(device_service.import_csv(conn, settings, body, rotate_credentials=rotate_credentials))
 
 
 @router.post("/devices", response_model=RowResult, status_code=status.HTTP_201_CREATED)
 def register_device(
-    body: service.DeviceIn,
+    body: DeviceIn,
     conn: Conn,
     settings: AppSettings,
     _user: Annotated[User, Depends(require(Role.ADMIN))],
 ) -> RowResult:
     """Register one device; its MQTT password is in the answer, once."""
-    result = _import(conn, settings, [body.model_dump(mode="json")], False).rows[0]
-    if result.status == "updated":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"device {body.id} exists; use the import to update it")
-    return result
+    return device_service.register(conn, settings, body.model_dump(mode="json"))
 
 
-def _import(conn: Conn, settings: AppSettings, rows: list[dict[str, Any]], rotate: bool) -> ImportOut:
-    results = service.register(conn, rows, rotate_credentials=rotate)
-    service.export_auth(conn, settings)
+def _summary(results: list[RowResult]) -> ImportOut:
     return ImportOut(
         created=sum(r.status == "created" for r in results),
         updated=sum(r.status == "updated" for r in results),
@@ -103,10 +92,7 @@ def _import(conn: Conn, settings: AppSettings, rows: list[dict[str, Any]], rotat
 
 @router.get("/devices/{device_id}")
 def get_device(device_id: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
-    return visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-
-
-DeviceState = Literal["ok", "alerting", "offline", "low_battery"]
+    return device_service.get(conn, user, device_id)
 
 
 class DeviceListed(BaseModel):
@@ -141,13 +127,13 @@ def list_devices(
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[dict[str, Any]]:
     """Devices of the caller's communities with their live state; `X-Total-Count` says how many match."""
-    rows, total = device_store.list_devices(
+    rows, total = device_service.listed(
         conn,
-        communities=user.community_scope(),
+        user,
         community=community,
         building=building,
         grid=grid,
-        kind=kind.value if kind is not None else None,
+        kind=kind,
         state=state,
         limit=limit,
         offset=offset,

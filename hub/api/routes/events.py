@@ -21,7 +21,8 @@ from hub.api.deps import current_user
 from hub.domain.users import User
 from hub.notify.cursor import EventCursor
 from hub.notify.feed import CaseEventFeed
-from hub.store import case_feed, users
+from hub.services import auth
+from hub.services import feed as feed_service
 
 BATCH = 500
 RECHECK_S = 5.0  # also the keep-alive period, so proxies do not close an idle stream
@@ -84,7 +85,6 @@ async def _events(
     pool: ConnectionPool, feed: CaseEventFeed, token: str, user: User, after: int
 ) -> AsyncIterator[str]:
     cursor = EventCursor(after, GAP_GRACE_S)
-    scope = user.community_scope()
     reauth_at = time.monotonic() + REAUTH_S
     yield f"retry: {RETRY_MS}\n\n"
     while True:
@@ -94,9 +94,9 @@ async def _events(
             current = await run_in_threadpool(_user_for, pool, token)
             if current is None:
                 return
-            scope, reauth_at = current.community_scope(), time.monotonic() + REAUTH_S
+            user, reauth_at = current, time.monotonic() + REAUTH_S
         seen = feed.version
-        rows = await run_in_threadpool(_read, pool, cursor, scope)
+        rows = await run_in_threadpool(_read, pool, cursor, user)
         cursor.advance((event_id for event_id, _ in rows), time.monotonic())
         for event_id, payload in rows:
             if payload is not None:
@@ -114,20 +114,18 @@ def _authenticate(pool: ConnectionPool, creds: HTTPAuthorizationCredentials | No
 
 def _user_for(pool: ConnectionPool, token: str) -> User | None:
     with pool.connection() as conn:
-        return users.user_for_token(conn, token)
+        return auth.user_for_token(conn, token)
 
 
 def _latest(pool: ConnectionPool) -> int:
     with pool.connection() as conn:
-        return case_feed.latest_event_id(conn)
+        return feed_service.latest_event_id(conn)
 
 
-def _read(
-    pool: ConnectionPool, cursor: EventCursor, scope: list[str] | None
-) -> list[tuple[int, dict[str, Any] | None]]:
+def _read(pool: ConnectionPool, cursor: EventCursor, user: User) -> list[tuple[int, dict[str, Any] | None]]:
     with pool.connection() as conn:
-        return case_feed.events_after(
-            conn, after=cursor.after, skip=cursor.handled_above, communities=scope, limit=BATCH
+        return feed_service.events_after(
+            conn, user, after=cursor.after, skip=cursor.handled_above, limit=BATCH
         )
 
 

@@ -7,12 +7,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from hub.api.deps import Conn, CurrentUser, require
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.engine import backtest, loader
-from hub.engine.schema import Rule
 from hub.ingest.rules import RuleSet
-from hub.store import alerts as alert_store
-from hub.store import devices as device_store
-from hub.store.replay import count_readings, stored_readings
+from hub.services import rules as rule_service
 
 router = APIRouter(tags=["rules"])
 MAX_RANGE = timedelta(days=31)
@@ -124,31 +120,8 @@ def run_backtest(
 ) -> BacktestOut:
     """Replay stored data through rules (new, changed or in force) without dispatching anything, and
     compare alert for alert with what the live rules raised."""
-    chosen: list[Rule] = rules.rules
-    if body.rules_yaml is not None:
-        chosen, errors = loader.load_text(body.rules_yaml, "rules_yaml")
-        if errors:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(map(str, errors)))
-    if body.rule_ids is not None:
-        unknown = set(body.rule_ids) - {r.id for r in chosen}
-        if unknown:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown rule id(s): {', '.join(sorted(unknown))}"
-            )
-        chosen = [r for r in chosen if r.id in body.rule_ids]
-    n = count_readings(conn, body.start, body.end, body.devices)
-    if n > MAX_READINGS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"{n} readings in range; at most {MAX_READINGS} per request: narrow the range or devices, "
-            "or use `hub rules backtest`",
-        )
-    live = [
-        backtest.LiveAlert(*a)
-        for a in alert_store.opened_between(conn, [r.id for r in chosen], body.start, body.end, body.devices)
-    ]
-    registry = device_store.device_refs(conn)
-    report = backtest.run(
-        chosen, stored_readings(conn, registry, body.start, body.end, body.devices), live, until=body.end
+    chosen = rule_service.chosen(rules.rules, rules_yaml=body.rules_yaml, rule_ids=body.rule_ids)
+    report = rule_service.backtest(
+        conn, chosen, start=body.start, end=body.end, devices=body.devices, max_readings=MAX_READINGS
     )
     return BacktestOut(readings=report.readings, by_rule=report.by_rule, alerts=report.alerts)

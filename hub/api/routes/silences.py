@@ -1,16 +1,13 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import psycopg
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from hub.api.deps import Conn, CurrentUser, require
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.store import cases as case_store
-from hub.store import devices as device_store
-from hub.store import silences
+from hub.services import silences as silence_service
 
 router = APIRouter(tags=["silences"])
 Operator = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR))]
@@ -63,36 +60,26 @@ class SilenceOut(BaseModel):
 
 @router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
 def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any]:
-    if body.device_id is not None and device_store.get_device(conn, body.device_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no device {body.device_id}")
-    if body.community_id is not None and not case_store.community_exists(conn, body.community_id):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no community {body.community_id}")
-    try:
-        return silences.create(
-            conn,
-            rule_id=body.rule_id,
-            device_id=body.device_id,
-            community_id=body.community_id,
-            building=body.building,
-            starts_at=body.starts_at or datetime.now(UTC),
-            ends_at=body.ends_at,
-            reason=body.reason,
-            created_by=user.username,
-        )
-    except psycopg.errors.ForeignKeyViolation:  # deleted between the check and the insert
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "the device or community to silence does not exist"
-        ) from None
+    return silence_service.create(
+        conn,
+        user,
+        rule_id=body.rule_id,
+        device_id=body.device_id,
+        community_id=body.community_id,
+        building=body.building,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        reason=body.reason,
+    )
 
 
 @router.get("/silences", response_model=list[SilenceOut])
 def active_silences(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
     """Silences in force now; managers see those of their communities."""
-    return silences.active(conn, datetime.now(UTC), user.community_scope())
+    return silence_service.active(conn, user)
 
 
 @router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
 def end_silence(silence_id: int, conn: Conn, _user: Operator) -> None:
     """End a silence now; it stays on record."""
-    if not silences.end(conn, silence_id, datetime.now(UTC)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id} in force")
+    silence_service.end(conn, silence_id)

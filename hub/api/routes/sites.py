@@ -4,14 +4,13 @@ state, and a device's alerts and cases. Scope as everywhere: outside one's commu
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from hub.api.deps import Conn, CurrentUser
-from hub.api.routes.devices import DeviceState
-from hub.domain.devices import DeviceKind
-from hub.services.scope import visible
-from hub.store import devices as device_store
+from hub.domain.devices import DeviceKind, DeviceState
+from hub.services import devices as device_service
+from hub.services import sites as site_service
 
 router = APIRouter(tags=["sites"])
 
@@ -93,17 +92,13 @@ class DeviceCase(BaseModel):
 @router.get("/sites", response_model=list[SiteSummary])
 def list_sites(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
     """The communities the caller may see, with device states and open cases at a glance."""
-    return device_store.site_summaries(conn, user.community_scope(), _resident(user))
+    return site_service.summaries(conn, user)
 
 
 @router.get("/sites/{community}", response_model=SitePlan)
 def get_site(community: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
     """A community's plan: devices with position and state, and boxes for its grids and buildings."""
-    scope = user.community_scope()
-    plan = device_store.site_plan(conn, community) if scope is None or community in scope else None
-    if plan is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no community {community} in your communities")
-    return plan
+    return site_service.plan(conn, user, community)
 
 
 @router.get("/devices/{device_id}/alerts", response_model=list[DeviceAlert], tags=["devices"])
@@ -111,8 +106,7 @@ def get_device_alerts(
     device_id: str, conn: Conn, user: CurrentUser, limit: int = Query(default=50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
     """A device's alerts, newest first, with the cases each one is linked to."""
-    visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-    return device_store.device_alerts(conn, device_id, limit)
+    return device_service.alerts(conn, user, device_id, limit)
 
 
 @router.get("/devices/{device_id}/cases", response_model=list[DeviceCase], tags=["devices"])
@@ -120,9 +114,4 @@ def get_device_cases(
     device_id: str, conn: Conn, user: CurrentUser, limit: int = Query(default=50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
     """The cases about a device, newest first (residents: alert-raised ones and their own reports)."""
-    visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-    return device_store.device_cases(conn, device_id, limit, _resident(user))
-
-
-def _resident(user: CurrentUser) -> int | None:
-    return user.id if user.role == "resident" else None
+    return device_service.cases(conn, user, device_id, limit)

@@ -3,17 +3,14 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from hub.api.deps import Conn, require
 from hub.domain.alerts import Category, Severity
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.notify.webhook import new_secret
-from hub.store import outbox
-from hub.store import subscriptions as store
+from hub.services import subscriptions as subscription_service
 
 router = APIRouter(tags=["notifications"])
 Subscriber = Annotated[User, Depends(require(Role.ADMIN, Role.INTEGRATION))]
@@ -63,31 +60,26 @@ class DeliveryOut(BaseModel):
 
 @router.post("/subscriptions", response_model=SubscriptionCreated, status_code=status.HTTP_201_CREATED)
 def create_subscription(body: SubscriptionIn, conn: Conn, user: Subscriber) -> dict[str, Any]:
-    secret = new_secret()
-    subscription_id = store.create(
+    return subscription_service.create(
         conn,
+        user,
         url=str(body.url),
         communities=body.communities,
         teams=body.teams,
         categories=list(body.categories) if body.categories else None,
         min_severity=body.min_severity,
         max_attempts=body.max_attempts,
-        secret=secret,
-        created_by=user.id,
     )
-    created = _owned(conn, user, subscription_id)
-    return {**created, "secret": secret, "deliveries": {"pending": 0, "delivered": 0, "dead": 0}}
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut])
 def list_subscriptions(conn: Conn, user: Subscriber) -> list[dict[str, Any]]:
-    return store.list_subscriptions(conn, owner=None if user.role == "admin" else user.id)
+    return subscription_service.listed(conn, user)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_subscription(subscription_id: int, conn: Conn, user: Subscriber) -> Response:
-    _owned(conn, user, subscription_id)
-    store.delete(conn, subscription_id)
+    subscription_service.delete(conn, user, subscription_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -100,13 +92,6 @@ def list_deliveries(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> list[dict[str, Any]]:
-    _owned(conn, user, subscription_id)
-    return outbox.deliveries(conn, subscription_id, status=status_, limit=limit, offset=offset)
-
-
-def _owned(conn: psycopg.Connection[Any], user: User, subscription_id: int) -> dict[str, Any]:
-    """Another account's subscription looks the same as a missing one, except to admins."""
-    found = store.get(conn, subscription_id)
-    if found is None or (user.role != "admin" and found["owner_id"] != user.id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {subscription_id} of yours")
-    return found
+    return subscription_service.deliveries(
+        conn, user, subscription_id, status=status_, limit=limit, offset=offset
+    )

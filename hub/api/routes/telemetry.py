@@ -1,20 +1,17 @@
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import Conn, CurrentUser
+from hub.api.params import before, ordered, utc
 from hub.domain.devices import DeviceKind
-from hub.services.scope import visible
-from hub.store import devices as device_store
-from hub.store import history
-from hub.store.history import Bucket
+from hub.domain.history import Bucket
+from hub.services import telemetry as telemetry_service
 
 router = APIRouter(tags=["telemetry"])
 
 DEFAULT_RANGE = timedelta(hours=24)
-MAX_RANGE = timedelta(days=400)
-MAX_POINTS = 20_000
 
 
 class Aggregate(BaseModel):
@@ -120,70 +117,11 @@ def get_telemetry(
     ),
 ) -> History:
     """A device's readings over a time range, raw or as avg/min/max per bucket, at most 20000 points."""
-    try:
-        end = _utc(to) if to is not None else datetime.now(UTC)
-        start = _utc(from_) if from_ is not None else end - DEFAULT_RANGE
-    except OverflowError:  # year 1 with a positive offset, or a default `from` before year 1
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "`from` and `to` must lie between the years 1 and 9999 in UTC",
-        ) from None
-    if end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`to` must be later than `from`")
-    if end - start > MAX_RANGE:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"the range from `from` to `to` is {_days(end - start)}; at most {MAX_RANGE.days} days",
-        )
-    device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-    kind = DeviceKind(device["kind"])
-    wanted = _metrics(kind, metrics)
-    chosen = bucket or history.auto_bucket(end - start)
-    if chosen is Bucket.RAW:
-        points = history.raw(conn, kind, device_id, wanted, start, end, limit=MAX_POINTS + 1)
-        if len(points) > MAX_POINTS:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"more than {MAX_POINTS} readings in the range; ask for a bucket (1m, 1h, 1d) or a shorter range",
-            )
-    else:
-        width = history.BUCKET_WIDTH[chosen]
-        if (end - start) / width > MAX_POINTS:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"{chosen} buckets over {_days(end - start)} would be more than {MAX_POINTS} points; "
-                "choose a coarser bucket or a shorter range",
-            )
-        points = history.buckets(conn, kind, device_id, wanted, start, end, width)
-    return History.model_validate(
-        {
-            "device_id": device_id,
-            "kind": kind,
-            "bucket": chosen,
-            "from": start,
-            "to": end,
-            "metrics": wanted,
-            "points": points,
-        }
+    end = utc(to) if to is not None else datetime.now(UTC)
+    start = utc(from_) if from_ is not None else before(end, DEFAULT_RANGE)
+    ordered(start, end)
+    names = list(dict.fromkeys(n.strip() for n in (metrics or "").split(",") if n.strip()))
+    found = telemetry_service.history_of(
+        conn, user, device_id, start=start, end=end, bucket=bucket, metrics=names
     )
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def _days(span: timedelta) -> str:
-    return f"{span / timedelta(days=1):.4g} days"
-
-
-def _metrics(kind: DeviceKind, requested: str | None) -> list[str]:
-    valid = history.METRICS[kind]
-    names = list(dict.fromkeys(n.strip() for n in (requested or "").split(",") if n.strip()))
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"unknown metric{'s' if len(unknown) > 1 else ''} for a {kind}: {', '.join(unknown)}; "
-            f"valid metrics: {', '.join(valid)}",
-        )
-    return names or list(valid)
+    return History.model_validate(found)

@@ -1,0 +1,24 @@
+"""The dashboard's sites: the communities in the caller's scope at a glance, and a community's plan."""
+
+from typing import Any
+
+import psycopg
+
+from hub.domain.errors import NotFound
+from hub.domain.users import User
+from hub.services.scope import resident_id
+from hub.store import devices as device_store
+
+
+def summaries(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:
+    """Device states and open cases per community; a resident's open cases are the alert-raised ones
+    and their own reports."""
+    return device_store.site_summaries(conn, user.community_scope(), resident_id(user))
+
+
+def plan(conn: psycopg.Connection[Any], user: User, community: str) -> dict[str, Any]:
+    scope = user.community_scope()
+    found = device_store.site_plan(conn, community) if scope is None or community in scope else None
+    if found is None:
+        raise NotFound(f"no community {community} in your communities")
+    return found
