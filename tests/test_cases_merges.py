@@ -261,6 +261,31 @@ def test_operators_merge_and_split_by_hand(
     )
 
 
+def test_a_split_does_not_revive_a_case_cancelled_for_another_reason_after_its_merge(
+    client: TestClient, conn: psycopg.Connection[Any], routing: Path
+) -> None:
+    """No hub code cancels a merged case again, but a database carried over from an older version
+    may hold one that was: its last status change is not the merge, so a split must leave it cancelled."""
+    where, lamp, alice, _ = place(conn)
+    surviving = alert_case(conn, routing, lamp, datetime.now(UTC) - timedelta(hours=5))
+    mine = report(client, alice, where, building="b7", description="pole leaning")
+    merged = client.post(
+        f"/api/v1/cases/{mine['id']}/merge", json={"into": surviving}, headers=login(client, "mg-op")
+    )
+    assert merged.status_code == 200, merged.text
+    conn.execute(
+        "INSERT INTO case_events (case_id, actor, action, from_status, to_status, note) "
+        "VALUES (%s, 'old-hub', 'cancelled', 'cancelled', 'cancelled', 'duplicate of a phone call')",
+        (mine["id"],),
+    )
+
+    split = client.post(f"/api/v1/cases/{mine['id']}/split", json={}, headers=login(client, "mg-admin"))
+
+    assert split.status_code == 409, split.text
+    assert "for another reason after its merge" in split.json()["error"]["message"]
+    assert get(client, "mg-op", mine["id"]).json()["status"] == "cancelled"
+
+
 def test_a_split_takes_the_merged_cases_alerts_back(
     client: TestClient, conn: psycopg.Connection[Any], routing: Path
 ) -> None:
