@@ -158,6 +158,37 @@ def test_seeded_devices_never_heard_from_are_watched_from_now() -> None:
     assert [type(t) for t in e.tick(at(301)).transitions] == [AlertOpened]
 
 
+def test_does_not_fire_for_silence_while_the_hub_was_deaf_and_counts_from_when_it_hears_again() -> None:
+    e = rules(ABSENCE)
+    e.seed_absence([GATE], {GATE.id: at(0)}, at(1000))  # last heard long before a restart
+    e.listening(lambda community: community == "oak", None)  # not subscribed yet
+    assert e.tick(at(1000)).transitions == [], "deaf: the hub's silence is not the gate's"
+    e.listening(lambda community: community == "oak", at(1010))
+    assert e.tick(at(1309)).transitions == []
+    assert [type(t) for t in e.tick(at(1311)).transitions] == [AlertOpened], "silent a period after"
+
+
+def test_does_not_fire_while_deaf_even_after_a_message_and_ignores_other_communities() -> None:
+    e = rules(ABSENCE)
+    run(e, [Reading(GATE, at(0), {"door_open": False})])
+    e.listening(lambda community: community == "elm", None)
+    assert [type(t) for t in e.tick(at(301)).transitions] == [AlertOpened], "another community's deafness"
+    e = rules(ABSENCE)
+    run(e, [Reading(GATE, at(0), {"door_open": False})])
+    e.listening(lambda community: True, None)
+    run(e, [Reading(GATE, at(10), {"door_open": False})])
+    assert e.tick(at(400)).transitions == [], "a message taken from the queue while deaf keeps it deaf"
+
+
+def test_fires_for_a_device_heard_after_the_hub_listens_again_only_after_its_own_silence() -> None:
+    e = rules(ABSENCE)
+    run(e, [Reading(GATE, at(0), {"door_open": False})])
+    e.listening(lambda community: True, at(100))
+    run(e, [Reading(GATE, at(200), {"door_open": False})])
+    assert e.tick(at(499)).transitions == []
+    assert [type(t) for t in e.tick(at(501)).transitions] == [AlertOpened]
+
+
 SMOKE = {
     "id": "smoke",
     "type": "threshold",

@@ -84,6 +84,23 @@ class Engine:
                         d.id, kinds.AbsenceState(last_ts=last_seen.get(d.id, now), device=d)
                     )
 
+    def listening(self, communities: Callable[[str], bool], since: datetime | None) -> None:
+        """The hub hears the devices of these communities again from `since` (hub time), or, with
+        None, cannot hear them now (not subscribed yet, the broker gone): silence while the hub is deaf
+        is not the devices' silence, so absence rules wait while it lasts and count from its end. An
+        absence alert already open stays open until the device is heard."""
+        for c in self._absence:
+            states = self._states[c.rule.id]
+            for subject, state in states.items():
+                if (
+                    isinstance(state, kinds.AbsenceState)
+                    and not state.active
+                    and communities(state.device.community)
+                ):
+                    states[subject] = kinds.AbsenceState(
+                        state.last_ts, state.device, False, kinds.DEAF if since is None else since
+                    )
+
     def seed_open(
         self, open_alerts: Iterable[tuple[str, str, DeviceRef | None, datetime, list[str]]]
     ) -> None:

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.domain.alerts import AlertCleared, AlertOpened, Transition
@@ -29,11 +29,18 @@ class ThresholdState:
     first_values: Mapping[str, Any] | None = None
 
 
+DEAF = datetime.max.replace(tzinfo=UTC)
+"""`listening_since` while the hub cannot hear the device: no silence is counted."""
+
+
 @dataclass(frozen=True, slots=True)
 class AbsenceState:
     last_ts: datetime
     device: DeviceRef
     active: bool = False
+    listening_since: datetime | None = None
+    """hub time since when the hub could hear the device again (after its own start, a take-over, a
+    broker reconnect or a database outage): silence is counted from the later of this and `last_ts`"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +189,14 @@ def _absence(rule: AbsenceRule) -> Compiled:
             reason = f"message received at {r.ts.isoformat()} after {silence_s:g}s of silence"
             facts = {"code": "heard_again", "at": r.ts.isoformat(), "silence_s": silence_s}
             cleared = AlertCleared(rule, r.device.id, r.ts, reason, facts)
-            return AbsenceState(last_ts=r.ts, device=r.device), cleared
-        return AbsenceState(r.ts, r.device), None
+            return AbsenceState(r.ts, r.device, False, state.listening_since), cleared
+        return AbsenceState(r.ts, r.device, False, state.listening_since), None
 
     def tick(state: AbsenceState, now: datetime) -> tuple[State, Transition | None]:
-        if state.active or now - state.last_ts < period or not _opens(rule, now):
+        since = state.last_ts
+        if state.listening_since is not None and state.listening_since > since:
+            since = state.listening_since
+        if state.active or now - since < period or not _opens(rule, now):
             return state, None
         expl = _explain(
             rule, state.last_ts, now, [], last_message_at=state.last_ts.isoformat(), period_s=rule.period

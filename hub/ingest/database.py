@@ -28,14 +28,17 @@ class IngestDatabase:
             self._metrics.db_reconnects += 1
         return self._conn
 
-    def retrying(self, work: Callable[[], None]) -> None:
-        """Run `work` until it gets through a database error, with a backoff up to 10 s."""
+    def retrying(self, work: Callable[[], None]) -> bool:
+        """Run `work` until it gets through a database error, with a backoff up to 10 s; True when it
+        had to wait for the database (nothing was acknowledged meanwhile)."""
         delay = 0.2
+        failed = False
         while True:
             try:
                 work()
-                return
+                return failed
             except psycopg.Error as exc:
+                failed = True
                 self._metrics.db_errors += 1
                 log.warning("database write failed (%s); retrying in %.1fs, nothing acknowledged", exc, delay)
                 self.close()

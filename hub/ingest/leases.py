@@ -162,6 +162,7 @@ class Partitions:
             client_id=self._client_id(p),
             topics=self._topics(p, communities),
             partition=p,
+            on_listening=self._pipeline.listening,
         )
         with self._lock:
             self._sources[p] = source

@@ -6,7 +6,7 @@ import logging
 import queue
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,11 +35,17 @@ class MqttSource:
         client_id: str,
         topics: Sequence[str],
         partition: int = 0,
+        on_listening: Callable[[int, datetime | None], None] | None = None,
     ) -> None:
         self._settings = settings
         self._inbox = inbox
         self._metrics = metrics
         self.partition = partition
+        self._on_listening = on_listening
+        self._mid_lock = threading.Lock()
+        self._session_mid: int | None = None
+        """the subscription that (re)starts the session; one added later for a new community is not
+        the hub hearing again"""
         self._topics = list(topics)
         self._topics_lock = threading.Lock()
         self._accepting = threading.Event()
@@ -100,9 +106,10 @@ class MqttSource:
         with self._topics_lock:
             topics = list(self._topics)
         if topics:
-            self._client.subscribe([(t, 1) for t in topics])
+            with self._mid_lock:  # the SUBACK may be read before subscribe() returns
+                _, self._session_mid = self._client.subscribe([(t, 1) for t in topics])
         else:
-            self.subscribed.set()
+            self._listening()
 
     def add_topics(self, topics: Sequence[str]) -> None:
         """A community registered since the session started: subscribe it now and after reconnects."""
@@ -112,7 +119,7 @@ class MqttSource:
         if new:
             self._client.subscribe([(t, 1) for t in new])
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
         """A broker whose ACL is not loaded yet refuses the subscription: retry rather than go deaf."""
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription (%s); retrying in 2s", reasons)
@@ -121,9 +128,22 @@ class MqttSource:
             retry.start()
             return
         self.subscribed.set()
+        with self._mid_lock:
+            restarted = mid == self._session_mid
+        if restarted:
+            self._listening()
+
+    def _listening(self) -> None:
+        """Subscribed (after a start, a take-over or a reconnect): from now on the hub hears this
+        session's devices, and the broker hands over what it held for it."""
+        self.subscribed.set()
+        if self._on_listening is not None:
+            self._on_listening(self.partition, datetime.now(UTC))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
+        if self._on_listening is not None:
+            self._on_listening(self.partition, None)
         if reason.is_failure:
             log.warning("MQTT connection lost (%s); reconnecting", reason)
 

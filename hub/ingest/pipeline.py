@@ -89,13 +89,18 @@ class Pipeline:
         self._next_tick = time.monotonic() + config.tick_interval_s
         self._owned: set[int] | None = set() if config.partitioned else None
         """Partitions whose messages this pipeline takes; None: every message (a single, unleased hub)."""
+        self._members: dict[int, Callable[[str], bool]] = {}
+        """Per adopted partition: whether a community belongs to it."""
+        self._heard: dict[int | None, datetime | None] = {}
+        """Partitions (None: all) the hub hears again since when (None: cannot hear now), not yet told
+        to the rules."""
+        self._heard_lock = threading.Lock()
         self._control: queue.Queue[tuple[Callable[[], None], threading.Event, list[BaseException]]] = (
             queue.Queue()
         )
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
-        retrying = self._db.retrying
         while not (stop.is_set() and self._inbox.empty()):
             self._run_control()
             batch = self._owned_only(
@@ -105,17 +110,40 @@ class Pipeline:
             if batch:
                 self.idle.clear()
                 refused = self._rate_gate.over_limit(batch) if self._rate_gate is not None else {}
-                retrying(functools.partial(self._process_or_isolate, batch, refused))
+                self._retrying(functools.partial(self._process_or_isolate, batch, refused))
             else:
                 self.idle.set()
             if self._state.pending and self._state.due():
-                retrying(self._flush_state)
+                self._retrying(self._flush_state)
+            self._tell_rules_what_was_heard()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self._cfg.tick_interval_s
-                retrying(self._tick_now)
+                self._retrying(self._tick_now)
         if self._state.pending:
-            retrying(self._flush_state)
+            self._retrying(self._flush_state)
         self._db.close()
+
+    def _retrying(self, work: Callable[[], None]) -> None:
+        """While the database was away nothing was acknowledged, so the broker held the devices'
+        messages: the hub was deaf, not they silent."""
+        if self._db.retrying(work):
+            self.listening(None, datetime.now(UTC))
+
+    def listening(self, partition: int | None, since: datetime | None) -> None:
+        """From any thread (the MQTT client's, on subscribing or losing the broker): the hub hears
+        `partition` (None: every partition) again from `since`, or (None) cannot hear it now; the rules
+        learn it between batches."""
+        with self._heard_lock:
+            self._heard[partition] = since
+
+    def _tell_rules_what_was_heard(self) -> None:
+        with self._heard_lock:
+            heard, self._heard = self._heard, {}
+        for partition, since in heard.items():
+            member = self._members.get(partition) if partition is not None else None
+            if partition is not None and member is None and self._owned is not None:
+                continue
+            self.engine.listening(member or _every, since)
 
     def between_batches(self, work: Callable[[], None], timeout: float = 300.0) -> None:
         """Run `work` on the pipeline thread between two batches and wait for it; its exception is
@@ -135,7 +163,7 @@ class Pipeline:
             except queue.Empty:
                 return
             try:
-                self._db.retrying(work)
+                self._retrying(work)
             except BaseException as exc:
                 error.append(exc)
             finally:
@@ -150,12 +178,14 @@ class Pipeline:
         self.engine.forget(lambda s: _in(s, registry, in_partition))
         recovery.rebuild(conn, self.engine, registry, datetime.now(UTC), self._dispatch(), communities)
         self._owned = {*(self._owned or ()), partition}
+        self._members[partition] = in_partition
 
     def drop(self, partition: int, in_partition: Callable[[str], bool]) -> None:
         """Stop serving a partition: messages of it still queued here are left unacknowledged, so the
         broker gives them to the next owner, and its rule state goes."""
         if self._owned is not None:
             self._owned.discard(partition)
+        self._members.pop(partition, None)
         registry = self._registry.devices
         self.engine.forget(lambda s: _in(s, registry, in_partition))
 
@@ -292,6 +322,10 @@ def _apply_status(conn: psycopg.Connection[Any], device_id: str, status: Status,
         data_gaps.device_silent(conn, [device_id], at, "device reported offline (last will or status)")
     else:
         device_store.record_seen(conn, [device_store.StateUpdate(device_id, at, None, None, None, None)])
+
+
+def _every(_community: str) -> bool:
+    return True
 
 
 def _in(subject: str, registry: dict[str, DeviceRef], in_partition: Callable[[str], bool]) -> bool:

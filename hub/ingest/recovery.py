@@ -1,7 +1,8 @@
 """Rebuilding rule state after a restart from what the database holds, instead of keeping a copy.
 
-The engine is seeded with the alerts still open, its absence clocks with each device's last-seen time,
-and then replays the last stretch of stored readings (as long as the longest rule duration or window).
+The engine is seeded with the alerts still open, its absence clocks with each device's last-seen time
+(held while the hub cannot hear the devices: absence counts again from when their session is
+subscribed), and then replays the last stretch of stored readings (as long as the longest rule duration or window).
 Replay is deterministic, so a condition that was 8 s into a 10 s hold is 8 s into it again. Where the
 replay ends in a different place than the alerts table (the rule set changed while the hub was down),
 the difference is written, so the table and the engine agree before ingest resumes.
@@ -45,6 +46,8 @@ def rebuild(
         (a.rule_id, a.subject, registry.get(a.device_id or ""), a.opened_at, a.members) for a in open_alerts
     )
     engine.seed_absence(devices.values(), device_store.last_seen(conn), now)
+    # until the partition's session is subscribed the hub hears nobody, and its downtime was its own
+    engine.listening(lambda c: communities is None or c in communities, None)
     counted = 0
 
     def progress(n: int, _at: datetime) -> None:

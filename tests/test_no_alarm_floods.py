@@ -1,0 +1,117 @@
+"""The hub's own deafness is not the devices' silence: after the hub or the broker was away longer than
+an absence rule's period, devices that come back within the period open no case, and one that stays
+silent still does — through the real hub process, broker and database."""
+
+import itertools
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from hub.devices.service import register
+from tests.support.processes import HubProcess, poll
+from tests.support.publisher import Publisher, smoke
+from tests.support.services import Broker
+
+LOADGEN = "loadgen-floods-pw"
+PERIOD_S = 4
+RULES = f"""
+rules:
+  - id: nf-silent
+    type: absence
+    title: Detector silent (test)
+    kinds: [smoke_detector]
+    severity: minor
+    category: device_health
+    period: {PERIOD_S}s
+    dispatch: {{team: maintenance}}
+"""
+
+
+@pytest.fixture
+def hub(database_url: str, broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "floods.yaml").write_text(RULES)
+    h = HubProcess(
+        database_url, broker, tmp_path, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN, HUB_RULES_DIR=str(rules)
+    )
+    yield h
+    h.stop()
+
+
+SEQ = itertools.count(1)
+
+
+def heartbeat(hub: HubProcess, community: str, devices: list[str]) -> None:
+    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN)
+    try:
+        for d in devices:
+            topic = f"sc/v1/{community}/smoke_detector/{d}/telemetry"
+            pub.publish(topic, smoke(d, next(SEQ), at=datetime.now(UTC))).wait_for_publish(5)
+    finally:
+        pub.close()
+
+
+def keep_alive(hub: HubProcess, community: str, devices: list[str], seconds: float) -> None:
+    """The devices that came back report every second, as a fleet does."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        heartbeat(hub, community, devices)
+        time.sleep(1.0)
+
+
+def silent_subjects(database_url: str, community: str) -> set[str]:
+    with psycopg.connect(database_url) as c:
+        rows: list[Any] = c.execute(
+            "SELECT a.subject FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id "
+            "WHERE a.rule_id = 'nf-silent' AND a.community_id = %s",
+            (community,),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def fleet(database_url: str, community: str) -> list[str]:
+    devices = [f"{community}-sd{i}" for i in range(3)]
+    with psycopg.connect(database_url, autocommit=True) as c:
+        register(c, [{"id": d, "kind": "smoke_detector", "community": community} for d in devices])
+    return devices
+
+
+def test_a_hub_restart_longer_than_the_period_opens_a_case_only_for_the_device_that_stays_silent(
+    hub: HubProcess, database_url: str
+) -> None:
+    back, gone = (devices := fleet(database_url, "nfr"))[:2], devices[2]
+    hub.start()
+    heartbeat(hub, "nfr", devices)
+    hub.stop()
+    time.sleep(PERIOD_S + 2)
+
+    hub.start()
+    keep_alive(hub, "nfr", back, PERIOD_S + 3)
+
+    assert silent_subjects(database_url, "nfr") == {gone}
+
+
+def test_a_broker_outage_longer_than_the_period_opens_a_case_only_for_the_device_that_stays_silent(
+    hub: HubProcess, broker: Broker, database_url: str
+) -> None:
+    back, gone = (devices := fleet(database_url, "nfb"))[:2], devices[2]
+    hub.start()
+    heartbeat(hub, "nfb", devices)
+    broker.stop()
+    time.sleep(PERIOD_S + 2)
+    assert silent_subjects(database_url, "nfb") == set(), "the hub cannot hear anybody: nobody is silent"
+
+    broker.start()
+    assert poll(
+        lambda: httpx.get(f"{hub.url}/api/v1/health", timeout=2).json()["ingest"] == "subscribed", timeout=40
+    ), "the hub resubscribes by itself"
+    keep_alive(hub, "nfb", back, PERIOD_S + 3)
+
+    assert silent_subjects(database_url, "nfb") == {gone}
