@@ -35,7 +35,7 @@ WORKING = DispatchConfig(
     calendar=CAL,
     sla=[SlaRule.model_validate({"ack_within": "2wh", "resolve_within": "2wd"})],
 )
-PLAIN = DispatchConfig(default_team="hold-team", sla=[SlaRule(ack_within=60, resolve_within=600)])  # type: ignore[arg-type]
+PLAIN = DispatchConfig(default_team="hold-team", sla=[SlaRule(ack_within=60, resolve_within=600)])
 
 
 def sh(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -20,7 +20,7 @@ from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.schema import Rule
 from hub.settings import Settings
-from hub.store import case_groups, db
+from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
 

@@ -259,7 +259,9 @@ def test_cases_children_opened_just_before_the_outage_are_folded_into_the_parent
     assert sorted(a["subject"] for a in case["alerts"]) == sorted([gw.id, *(k.id for k in raced)])
     assert {a["suppressed_by"] for a in case["alerts"] if a["subject"] != gw.id} == {gw.id}
     assert [h["action"] for h in case["history"]].count("case_absorbed") == len(raced)
-    absorbed = case_store.get_case(conn, first[0])
+    absorbed_id = first[0]
+    assert absorbed_id is not None
+    absorbed = case_store.get_case(conn, absorbed_id)
     assert absorbed is not None and absorbed["history"][-1]["action"] == "absorbed"
 
 

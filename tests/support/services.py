@@ -29,9 +29,7 @@ def create_database() -> tuple[str, str]:
     name = f"hub_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
-    info["dbname"] = name
-    return name, psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return name, psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
 
 
 def drop_database(name: str) -> None:
