@@ -42,10 +42,11 @@ from psycopg import sql
 from bench import procstat
 from bench.fleet import Device, register
 from bench.ingest import HOST, _count_rows, _tables
-from bench.services import create_database, drop_database, new_broker, new_hub
 from device_simulators import site
 from device_simulators.fleet import INTERVAL_S
 from hub.store.migrations import migrate
+from tests.support.processes import HubProcess
+from tests.support.services import Broker, create_database, drop_database
 
 COMMUNITIES, GRIDS, BUILDINGS = 8, 5, 10
 PER_BUILDING = {"smoke_detectors": 12, "access_gates": 2}
@@ -133,11 +134,11 @@ def measure(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     kinds = Counter(d.kind for d in devices)
     log(f"registered {len(devices)} devices ({dict(kinds)}), nominal {nominal:.1f} telemetry msg/s")
 
-    broker = new_broker()
+    broker = Broker()
     stack.callback(broker.cleanup)
     broker.start()
     password = secrets.token_urlsafe(16)
-    hub = new_hub(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="100")
+    hub = HubProcess(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="100")
     stack.callback(hub.stop)
     hub.start(timeout=60)
     assert hub.proc is not None
