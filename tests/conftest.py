@@ -3,17 +3,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from hub.store.migrations import migrate
-from tests.support.services import Broker, create_database, drop_database
+from tests.support.services import Broker, migrated_database
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated TimescaleDB database for the test session, dropped afterwards."""
-    name, url = create_database()
-    migrate(url)
-    yield url
-    drop_database(name)
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture

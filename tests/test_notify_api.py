@@ -13,9 +13,8 @@ from hub.notify.drainer import Drainer
 from hub.settings import Settings
 from hub.store import db
 from hub.store.users import upsert_user
-from tests.support.processes import poll
-from tests.support.services import free_port
-from tests.test_notify_support import add_case, add_event, notify_settings
+from tests.support.services import free_port, migrated_database
+from tests.test_notify_support import add_case, add_event, drain_until, notify_settings
 
 USERS = {
     "sub-admin": "admin",
@@ -24,6 +23,13 @@ USERS = {
     "sub-op": "operator",
     "sub-mgr": "manager",
 }
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A database of this module's own, so the drainer's count is of this module's deliveries alone."""
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -125,11 +131,9 @@ def test_after_max_attempts_a_delivery_is_dead_and_listed(
     deliveries = f"/api/v1/subscriptions/{sid}/deliveries"
     with db.make_pool(database_url) as pool:
         drainer = Drainer(pool, notify_settings(database_url), publisher=None)
-        assert poll(
-            lambda: (
-                drainer.drain_once() >= 0
-                and client.get(f"{deliveries}?status=dead", headers=integration).json()
-            ),
+        attempts = drain_until(
+            drainer,
+            lambda: client.get(f"{deliveries}?status=dead", headers=integration).json() != [],
             timeout=10,
         )
         drainer.close()
@@ -140,6 +144,7 @@ def test_after_max_attempts_a_delivery_is_dead_and_listed(
         "dead",
         3,
     )
+    assert attempts == 3, "the drainer handled this delivery's three attempts and nothing else"
     assert "unreachable" in dead["last_error"]
     assert dead["payload"]["community"] == "sub-dead"
     assert client.get(f"{deliveries}?status=pending", headers=integration).json() == []

@@ -9,11 +9,14 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 from hub.broker.config import render
+from hub.store.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("HUB_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5433/postgres")
@@ -35,6 +38,18 @@ def create_database() -> tuple[str, str]:
 def drop_database(name: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database() -> Iterator[str]:
+    """A fresh database with the hub's schema, for tests whose counts must not see other tests' rows;
+    dropped on the way out, whatever happened."""
+    name, url = create_database()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(name)
 
 
 class Broker:
