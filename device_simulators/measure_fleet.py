@@ -2,12 +2,13 @@
 
     cd /work/main && .venv/bin/python -m device_simulators.measure_fleet [--seconds 120] [--shared 4]
 
-It sets up what the ingest benchmark sets up, with its helpers (bench/): a fresh database in the private
-TimescaleDB cluster, a private Mosquitto, and the hub as its own process with the default rule pack and
-the `loadgen` account. It writes a site file with `--devices` devices across 8 communities, registers
-them with one COPY (through the API, every device would cost a PBKDF2 password hash and an auth-file
-rewrite), runs `hub-sim run --shared N` at speed 1 as its own process, waits until the hub has stored
-what was sent, and prints one JSON line. Everything it started is stopped and the database dropped.
+It sets up what the ingest benchmark sets up, with the same helpers (tests/support/): a fresh database
+in the private TimescaleDB cluster, a private Mosquitto, and the hub as its own process with the default
+rule pack and the `loadgen` account. It writes a site file with `--devices` devices across 8
+communities, registers them with one COPY (through the API, every device would cost a PBKDF2 password
+hash and an auth-file rewrite), runs `hub-sim run --shared N` at speed 1 as its own process, waits
+until the hub has stored what was sent, and prints one JSON line. Everything it started is stopped and
+the database dropped.
 
 - `nominal_msgs_per_s`: telemetry the models owe at their reporting intervals (events come on top);
   `sent_msgs_per_s`: telemetry and events the simulator published over `--seconds`, all with QoS 1

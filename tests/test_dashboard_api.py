@@ -11,27 +11,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.domain.devices import DeviceKind
-from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import app_client, login
 
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def client(database_url: str) -> Iterator[TestClient]:
-    pool = db.make_pool(database_url)
-    with TestClient(create_app(Settings(database_url=database_url, environment="test"), pool)) as c:
-        yield c
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def setup_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as c:
+    with app_client(database_url) as c:
         yield c
 
 
@@ -128,17 +118,6 @@ class World:
 @pytest.fixture(scope="module")
 def world(setup_conn: psycopg.Connection[Any]) -> World:
     return World(setup_conn)
-
-
-_tokens: dict[str, dict[str, str]] = {}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    if user not in _tokens:
-        r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
-        assert r.status_code == 200, r.text
-        _tokens[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return _tokens[user]
 
 
 def test_each_device_has_one_state_and_the_list_filters_by_it(client: TestClient, world: World) -> None:

@@ -31,19 +31,7 @@ def test_fire_alarm_travels_from_simulator_to_case_api(
     hub: HubProcess, database_url: str, tmp_path: Path
 ) -> None:
     creds = tmp_path / "creds.json"
-    sim_env = {"HUB_ADMIN_PASSWORD": "e2e-admin-pw"}
-    hub_sim(
-        "provision",
-        "--site",
-        str(SITE),
-        "--api",
-        hub.url,
-        "--admin-user",
-        "e2e-admin",
-        "--credentials",
-        str(creds),
-        env=sim_env,
-    )
+    hub.provision(SITE, creds, "e2e-admin", "e2e-admin-pw")
     hub_sim(
         "scenario",
         "fire",

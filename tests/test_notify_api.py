@@ -8,20 +8,18 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.notify.drainer import Drainer
-from hub.settings import Settings
 from hub.store import db
-from hub.store.users import upsert_user
+from tests.support.api import app_client, login
+from tests.support.notify import add_case, add_event, drain_until, notify_settings
 from tests.support.services import free_port, migrated_database
-from tests.test_notify_support import add_case, add_event, drain_until, notify_settings
 
 USERS = {
-    "sub-admin": "admin",
-    "sub-int": "integration",
-    "sub-int2": "integration",
-    "sub-op": "operator",
-    "sub-mgr": "manager",
+    "sub-admin": ("admin", ()),
+    "sub-int": ("integration", ()),
+    "sub-int2": ("integration", ()),
+    "sub-op": ("operator", ()),
+    "sub-mgr": ("manager", ("subc",)),
 }
 
 
@@ -33,27 +31,13 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, mqtt_auth_dir=tmp_path / "auth", environment="test")
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        for name, role in USERS.items():
-            upsert_user(conn, name, f"pw-{name}", role, ["subc"] if role == "manager" else None)
-    with TestClient(create_app(settings, pool)) as c:
+def client(database_url: str, conn: psycopg.Connection[Any], tmp_path: Path) -> Iterator[TestClient]:
+    with app_client(database_url, users=USERS, mqtt_auth_dir=tmp_path / "auth") as c:
         yield c
-    with pool.connection() as conn:
-        conn.execute(
-            "DELETE FROM notification_subscriptions s USING users u "
-            "WHERE u.id = s.created_by AND u.username = ANY(%s)",
-            (list(USERS),),
-        )
-    pool.close()
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/login", json={"username": user, "password": f"pw-{user}"})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    conn.execute(
+        "DELETE FROM notification_subscriptions s USING users u WHERE u.id = s.created_by AND u.username = ANY(%s)",
+        (list(USERS),),
+    )
 
 
 def test_a_subscription_shows_its_secret_once_and_refuses_other_schemes(client: TestClient) -> None:
