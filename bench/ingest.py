@@ -73,11 +73,12 @@ from bench import procstat
 from bench.fleet import Device, fleet, probe_device, register
 from bench.loadgen import ACK_GRACE_S, OVERRUN_S, WorkerResult, WorkerSpec, drain_events, run_worker
 from bench.probe import Probe
-from bench.services import HubProcess, create_database, drop_database, new_broker, new_hub
 from hub.devices.service import LOADGEN_USER
 from hub.ingest.partitions import fair_share
 from hub.store.migrations import migrate
 from hub.store.telemetry import ALL_TABLES
+from tests.support.processes import HubProcess
+from tests.support.services import Broker, create_database, drop_database
 
 PREFIX = "sc/v1"
 HOST = "127.0.0.1"
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         register(conn, [*devices, probe_dev])
     log(f"registered {len(devices)} devices (+1 probe) in {time.monotonic() - started:.2f}s: {_mix(devices)}")
 
-    broker = new_broker()
+    broker = Broker()
     stack.callback(broker.cleanup)
     broker.start()
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
@@ -241,7 +242,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         env["HUB_RULES_DIR"] = str(rules_dir)
     partitions = args.partitions or workers
     env |= {"HUB_INGEST_PARTITIONS": str(partitions), "HUB_MQTT_CLIENT_ID": "bench-hub"}
-    hubs = [new_hub(url, broker, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
+    hubs = [HubProcess(url, broker, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
     for hub in hubs:
         stack.callback(hub.stop)
     rules = "no rules" if args.no_rules else "default rules"

@@ -46,10 +46,10 @@ from psycopg import sql
 from bench import payloads
 from bench.fleet import Device, fleet, register
 from bench.loadgen import GATE_EVENT_EVERY
-from bench.services import create_database, drop_database
 from hub.jobs.maintenance import run_rollups
 from hub.store.migrations import migrate
 from hub.store.telemetry import ACCESS_EVENTS, ALL_TABLES, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new
+from tests.support.services import create_database, drop_database
 
 BATCH_ROWS = 2000  # HUB_BATCH_MAX_ROWS' default: one live ingest batch
 ROLLUPS = ("telemetry_1m", "telemetry_1h")

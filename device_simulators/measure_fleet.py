@@ -2,12 +2,13 @@
 
     cd /work/main && .venv/bin/python -m device_simulators.measure_fleet [--seconds 120] [--shared 4]
 
-It sets up what the ingest benchmark sets up, with its helpers (bench/): a fresh database in the private
-TimescaleDB cluster, a private Mosquitto, and the hub as its own process with the default rule pack and
-the `loadgen` account. It writes a site file with `--devices` devices across 8 communities, registers
-them with one COPY (through the API, every device would cost a PBKDF2 password hash and an auth-file
-rewrite), runs `hub-sim run --shared N` at speed 1 as its own process, waits until the hub has stored
-what was sent, and prints one JSON line. Everything it started is stopped and the database dropped.
+It sets up what the ingest benchmark sets up, with the same helpers (tests/support/): a fresh database
+in the private TimescaleDB cluster, a private Mosquitto, and the hub as its own process with the default
+rule pack and the `loadgen` account. It writes a site file with `--devices` devices across 8
+communities, registers them with one COPY (through the API, every device would cost a PBKDF2 password
+hash and an auth-file rewrite), runs `hub-sim run --shared N` at speed 1 as its own process, waits
+until the hub has stored what was sent, and prints one JSON line. Everything it started is stopped and
+the database dropped.
 
 - `nominal_msgs_per_s`: telemetry the models owe at their reporting intervals (events come on top);
   `sent_msgs_per_s`: telemetry and events the simulator published over `--seconds`, all with QoS 1
@@ -42,10 +43,11 @@ from psycopg import sql
 from bench import procstat
 from bench.fleet import Device, register
 from bench.ingest import HOST, _count_rows, _tables
-from bench.services import create_database, drop_database, new_broker, new_hub
 from device_simulators import site
 from device_simulators.fleet import INTERVAL_S
 from hub.store.migrations import migrate
+from tests.support.processes import HubProcess
+from tests.support.services import Broker, create_database, drop_database
 
 COMMUNITIES, GRIDS, BUILDINGS = 8, 5, 10
 PER_BUILDING = {"smoke_detectors": 12, "access_gates": 2}
@@ -133,11 +135,11 @@ def measure(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     kinds = Counter(d.kind for d in devices)
     log(f"registered {len(devices)} devices ({dict(kinds)}), nominal {nominal:.1f} telemetry msg/s")
 
-    broker = new_broker()
+    broker = Broker()
     stack.callback(broker.cleanup)
     broker.start()
     password = secrets.token_urlsafe(16)
-    hub = new_hub(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="100")
+    hub = HubProcess(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="100")
     stack.callback(hub.stop)
     hub.start(timeout=60)
     assert hub.proc is not None

@@ -2,22 +2,28 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
-from hub.store.migrations import migrate
-from tests.support.services import Broker, create_database, drop_database
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.services import Broker, migrated_database
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh, migrated TimescaleDB database for the test session, dropped afterwards."""
-    name, url = create_database()
-    migrate(url)
-    yield url
-    drop_database(name)
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(database_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def setup_conn(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """For a module's own set-up: module-scoped fixtures cannot use the per-test `conn`."""
     with psycopg.connect(database_url, autocommit=True) as c:
         yield c
 
@@ -28,3 +34,13 @@ def broker() -> Iterator[Broker]:
     b.start()
     yield b
     b.cleanup()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per browser test module; each test opens a context of its own in it."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -13,15 +13,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.devices.service import register
 from hub.jobs.maintenance import RetentionPolicy, run_retention
 from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support import factories
+from tests.support.api import API, act, app_client, login
 
-API = "/api/v1"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 ROUTING = """
 default_team: au-desk
@@ -33,23 +32,7 @@ T0 = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)  #
 
 @pytest.fixture(scope="module")
 def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    routing = tmp_path_factory.mktemp("audit") / "routing.yaml"
-    routing.write_text(ROUTING)
-    settings = Settings(
-        database_url=database_url,
-        environment="test",
-        routing_file=routing,
-        mqtt_auth_dir=tmp_path_factory.mktemp("auth"),
-    )
-    pool = db.make_pool(database_url)
-    with TestClient(create_app(settings, pool)) as c:
-        yield c
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def setup_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as c:
+    with app_client(database_url, routing=ROUTING, mqtt_auth_dir=tmp_path_factory.mktemp("auth")) as c:
         yield c
 
 
@@ -62,17 +45,6 @@ def person(conn: psycopg.Connection[Any], role: str, *communities: str) -> str:
     name = unique(role)
     upsert_user(conn, name, "pw", role, list(communities))
     return name
-
-
-_tokens: dict[str, dict[str, str]] = {}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    if user not in _tokens:
-        r = client.post(f"{API}/auth/login", json={"username": user, "password": "pw"})
-        assert r.status_code == 200, r.text
-        _tokens[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return _tokens[user]
 
 
 def gate(conn: psycopg.Connection[Any], community: str, events: int = 0, **where: Any) -> str:
@@ -266,8 +238,7 @@ def test_bad_access_event_queries_are_422_with_a_clear_message_and_audited(
 def test_a_device_other_than_a_gate_has_no_access_events(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     detector = unique("sd")
     register(setup_conn, [{"id": detector, "kind": "smoke_detector", "community": community}])
 
@@ -291,12 +262,6 @@ def open_case(client: TestClient, community: str, **extra: Any) -> dict[str, Any
     return dict(r.json())
 
 
-def act(client: TestClient, user: str, case_id: int, action: str, **fields: Any) -> Any:
-    return client.post(
-        f"{API}/cases/{case_id}/actions", json={"action": action, **fields}, headers=login(client, user)
-    )
-
-
 def case_rows(conn: psycopg.Connection[Any], case_id: int) -> list[dict[str, Any]]:
     return rows(conn, target_type="case", target_id=str(case_id))
 
@@ -310,8 +275,7 @@ def staff(setup_conn: psycopg.Connection[Any]) -> None:
 def test_creating_a_case_is_audited_with_the_new_id_and_no_photo(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     photo = base64.b64encode(PNG).decode()
 
     case = open_case(client, community, photo=photo)
@@ -329,8 +293,7 @@ def test_creating_a_case_is_audited_with_the_new_id_and_no_photo(
 def test_accepted_and_refused_actions_are_audited_with_their_outcome(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     case_id = open_case(client, community)["id"]
     outsider = person(setup_conn, "manager", unique("elsewhere"))
     insider = person(setup_conn, "manager", community)
@@ -367,8 +330,7 @@ def test_accepted_and_refused_actions_are_audited_with_their_outcome(
 def test_a_request_the_body_check_refuses_is_audited_too(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     case_id = open_case(client, community)["id"]
 
     r = act(client, "au-op", case_id, "dance")
@@ -382,8 +344,7 @@ def test_a_request_the_body_check_refuses_is_audited_too(
 def test_merge_split_evidence_claim_and_rating_are_audited(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     resident = person(setup_conn, "resident", community)
     first = open_case(client, community)["id"]
     second = open_case(client, community)["id"]
@@ -418,8 +379,7 @@ def test_merge_split_evidence_claim_and_rating_are_audited(
 def test_every_case_write_route_is_audited(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
     """A new case route that forgets the audit dependency fails here: an integration account is refused
     by each, and each refusal must leave a row."""
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     case_id = open_case(client, community)["id"]
     integration = person(setup_conn, "integration")
     paths = client.get(f"{API}/openapi.json").json()["paths"]
@@ -444,8 +404,7 @@ def test_an_action_and_its_audit_row_commit_together(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
     """If the row cannot be written, the action does not happen either."""
-    community = unique("c")
-    device_store.ensure_community(setup_conn, community)
+    community = factories.community(setup_conn, "au-c")
     case_id = open_case(client, community)["id"]
     victim = person(setup_conn, "operator")
     login(client, victim)

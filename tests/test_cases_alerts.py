@@ -1,12 +1,10 @@
 """Alert-raised cases: routed by the routing table before the rule's own team, deadlines from the rule's
 dispatch, and a second alert on the same subject and category joining the open case."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from pydantic import TypeAdapter
 
 from hub.cases import intake
 from hub.cases.config import DispatchConfig
@@ -15,34 +13,26 @@ from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.schema import Rule
 from hub.store import cases as case_store
-from hub.store import devices as device_store
+from tests.support.factories import community, device, threshold_rule
 
 T0 = datetime(2026, 5, 4, 3, 0, tzinfo=UTC)
 
 
 def rule(rule_id: str, severity: str, ack: str, resolve: str) -> Rule:
-    return TypeAdapter(Rule).validate_python(
-        {
-            "type": "threshold",
-            "id": rule_id,
-            "title": f"rule {rule_id}",
-            "kinds": ["manhole"],
-            "severity": severity,
-            "category": "gas",
-            "when": "ch4_pct_lel > 10",
-            "dispatch": {"team": "gas-emergency", "ack_within": ack, "resolve_within": resolve},
-        }
+    return threshold_rule(
+        rule_id,
+        kinds=["manhole"],
+        severity=severity,
+        category="gas",
+        when="ch4_pct_lel > 10",
+        team="gas-emergency",
+        ack_within=ack,
+        resolve_within=resolve,
     )
 
 
-def device(conn: psycopg.Connection[Any], building: str | None) -> DeviceRef:
-    where = f"al-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    ref = DeviceRef(f"{where}-mh1", DeviceKind.MANHOLE, where, building, "g1")
-    device_store.upsert_device(
-        conn, device_store.NewDevice(ref.id, ref.kind, where, building=building, grid="g1"), None
-    )
-    return ref
+def manhole(conn: psycopg.Connection[Any], building: str | None) -> DeviceRef:
+    return device(conn, community(conn, "al"), "mh1", DeviceKind.MANHOLE, building)
 
 
 def opened(r: Rule, d: DeviceRef, at: datetime) -> AlertOpened:
@@ -56,7 +46,7 @@ DISPATCH = DispatchConfig(
 
 
 def test_a_routing_rule_beats_the_alert_rules_team(conn: psycopg.Connection[Any]) -> None:
-    d = device(conn, "b7")
+    d = manhole(conn, "b7")
     case_id = intake.open_alert_case(
         conn, opened(rule("al-ch4", "critical", "2m", "1h"), d, T0), DISPATCH, T0
     )
@@ -71,7 +61,7 @@ def test_a_routing_rule_beats_the_alert_rules_team(conn: psycopg.Connection[Any]
 def test_without_a_route_the_rule_team_and_its_deadlines_apply_and_a_second_alert_joins(
     conn: psycopg.Connection[Any],
 ) -> None:
-    d = device(conn, "b1")
+    d = manhole(conn, "b1")
     first = intake.open_alert_case(conn, opened(rule("al-h2s", "major", "10m", "4h"), d, T0), DISPATCH, T0)
     assert first is not None
     case = case_store.get_case(conn, first)

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.cases import acting
 from hub.cases.actions import MOVE, Action, ActionRequest
 from hub.cases.config import DispatchConfig
@@ -21,10 +20,10 @@ from hub.domain.cases import MOVES, CaseStatus, TransitionRefused, check, target
 from hub.domain.devices import DeviceKind
 from hub.domain.roles import Role
 from hub.domain.users import User
-from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import act, app_client, login
+from tests.support.factories import community
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 ROUTING = """
@@ -39,42 +38,10 @@ report_severity: {fire: critical}
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    routing = tmp_path_factory.mktemp("cases") / "routing.yaml"
-    routing.write_text(ROUTING)
-    settings = Settings(database_url=database_url, environment="test", routing_file=routing)
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        upsert_user(conn, "cx-admin", "pw", "admin")
-        upsert_user(conn, "cx-op", "pw", "operator")
-        upsert_user(conn, "cx-int", "pw", "integration")
-    with TestClient(create_app(settings, pool)) as c:
+def client(database_url: str) -> Iterator[TestClient]:
+    users = {"cx-admin": ("admin", ()), "cx-op": ("operator", ()), "cx-int": ("integration", ())}
+    with app_client(database_url, routing=ROUTING, users=users) as c:
         yield c
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def setup_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as c:
-        yield c
-
-
-_tokens: dict[str, dict[str, str]] = {}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    if user not in _tokens:
-        r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
-        assert r.status_code == 200, r.text
-        _tokens[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return _tokens[user]
-
-
-def community(conn: psycopg.Connection[Any]) -> str:
-    """Unique per test: the session database is shared by every test module."""
-    name = f"cx-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, name)
-    return name
 
 
 def person(conn: psycopg.Connection[Any], role: str, *communities: str) -> str:
@@ -90,12 +57,6 @@ def open_case(client: TestClient, where: str, **extra: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
-def act(client: TestClient, user: str, case_id: int, action: str, **fields: Any) -> Any:
-    return client.post(
-        f"/api/v1/cases/{case_id}/actions", json={"action": action, **fields}, headers=login(client, user)
-    )
-
-
 FIELDS = {"note": "done", "team": "cx-other", "reason": "duplicate report"}
 
 
@@ -103,7 +64,7 @@ FIELDS = {"note": "done", "team": "cx-other", "reason": "duplicate report"}
 def test_every_action_from_every_status_is_applied_or_refused_with_409(
     client: TestClient, setup_conn: psycopg.Connection[Any], current: CaseStatus, action: Action
 ) -> None:
-    case = open_case(client, community(setup_conn))
+    case = open_case(client, community(setup_conn, "cx"))
     setup_conn.execute("UPDATE cases SET status = %s WHERE id = %s", (current.value, case["id"]))
     last_before = "dispatched"
     if current is CaseStatus.RESOLVED:  # as `resolve` leaves it: verified closure reads the note
@@ -130,7 +91,7 @@ def test_every_action_from_every_status_is_applied_or_refused_with_409(
 
 
 def test_a_refusal_says_what_may_come_next(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    case = open_case(client, community(setup_conn))
+    case = open_case(client, community(setup_conn, "cx"))
     setup_conn.execute("UPDATE cases SET status = 'resolved' WHERE id = %s", (case["id"],))
     r = act(client, "cx-op", case["id"], "acknowledge")
     assert r.status_code == 409
@@ -143,7 +104,7 @@ def test_a_refusal_says_what_may_come_next(client: TestClient, setup_conn: psyco
 def test_a_case_through_its_whole_life_with_every_step_in_the_history(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    case = open_case(client, community(setup_conn), category="lighting")
+    case = open_case(client, community(setup_conn, "cx"), category="lighting")
     assert (case["status"], case["team"], case["source"]) == ("dispatched", "cx-lighting", "operator")
     assert (
         act(client, "cx-op", case["id"], "assign", team="cx-street", note="pole, not lamp").status_code == 200
@@ -176,7 +137,7 @@ def test_a_case_through_its_whole_life_with_every_step_in_the_history(
 
 
 def test_cancel_needs_a_reason_and_keeps_it(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    case = open_case(client, community(setup_conn))
+    case = open_case(client, community(setup_conn, "cx"))
     r = act(client, "cx-op", case["id"], "cancel", note="no reason given")
     assert r.status_code == 422 and "reason" in r.json()["error"]["message"]
     done = act(client, "cx-op", case["id"], "cancel", reason="reported twice").json()
@@ -189,7 +150,7 @@ def test_cancel_needs_a_reason_and_keeps_it(client: TestClient, setup_conn: psyc
 
 
 def test_who_may_act_on_which_case(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    here, there = community(setup_conn), community(setup_conn)
+    here, there = community(setup_conn, "cx"), community(setup_conn, "cx")
     manager, stranger = person(setup_conn, "manager", here), person(setup_conn, "manager", there)
     resident = person(setup_conn, "resident", here)
     case = open_case(client, here)
@@ -222,7 +183,7 @@ def test_concurrent_actions_on_one_case_serialize(
     client: TestClient, setup_conn: psycopg.Connection[Any], database_url: str
 ) -> None:
     """The second acknowledge waits for the first one's row lock, then sees `acknowledged` and is refused."""
-    case = open_case(client, community(setup_conn))
+    case = open_case(client, community(setup_conn, "cx"))
     row = setup_conn.execute("SELECT id FROM users WHERE username = 'cx-op'").fetchone()
     assert row is not None
     op = User(int(row[0]), "cx-op", Role.OPERATOR, ())
@@ -255,7 +216,7 @@ def test_concurrent_actions_on_one_case_serialize(
 def test_a_resident_reports_with_a_photo_and_only_they_follow_it(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    here = community(setup_conn)
+    here = community(setup_conn, "cx")
     lamp = device_store.NewDevice(f"{here}-lp1", DeviceKind.LAMPPOST, here, grid="g7")
     device_store.upsert_device(setup_conn, lamp, None)
     alice, bob = person(setup_conn, "resident", here), person(setup_conn, "resident", here)
@@ -291,7 +252,7 @@ def test_a_resident_reports_with_a_photo_and_only_they_follow_it(
 
 
 def test_report_refusals(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    here, there = community(setup_conn), community(setup_conn)
+    here, there = community(setup_conn, "cx"), community(setup_conn, "cx")
     resident = person(setup_conn, "resident", here)
     base = {"community": here, "category": "noise", "description": "dog barking", "building": "b2"}
 
@@ -323,7 +284,7 @@ def test_report_refusals(client: TestClient, setup_conn: psycopg.Connection[Any]
 
 
 def test_ratings(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    here, there = community(setup_conn), community(setup_conn)
+    here, there = community(setup_conn, "cx"), community(setup_conn, "cx")
     reporter, neighbour = person(setup_conn, "resident", here), person(setup_conn, "resident", here)
     outsider = person(setup_conn, "resident", there)
     report = client.post(
@@ -368,7 +329,7 @@ def test_ratings(client: TestClient, setup_conn: psycopg.Connection[Any]) -> Non
 
 
 def test_teams_and_the_claim_queue(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
-    here, there = community(setup_conn), community(setup_conn)
+    here, there = community(setup_conn, "cx"), community(setup_conn, "cx")
     team = f"cx-t{uuid.uuid4().hex[:6]}"
     crew, boss = person(setup_conn, "operator"), person(setup_conn, "manager", here)
     admin = login(client, "cx-admin")
@@ -408,7 +369,7 @@ def test_teams_and_the_claim_queue(client: TestClient, setup_conn: psycopg.Conne
 def test_the_queue_holds_only_unclaimed_cases_of_ones_teams(
     client: TestClient, setup_conn: psycopg.Connection[Any]
 ) -> None:
-    here = community(setup_conn)
+    here = community(setup_conn, "cx")
     team = f"cx-t{uuid.uuid4().hex[:6]}"
     crew = person(setup_conn, "operator")
     client.put(f"/api/v1/teams/{team}/members/{crew}", headers=login(client, "cx-admin"))

@@ -3,7 +3,6 @@ weekends, holidays, make-up working days, lunch breaks, crossing midnight, a zon
 time (Asia/Shanghai) and one with it; limits as configured; deadlines after a suspension. Then alert-raised
 cases on the real database: their deadlines follow the SLA table's working time too."""
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from hub.cases import intake
 from hub.cases.calendar import CalendarError, Limit, WorkCalendar, parse_limit
@@ -20,10 +19,10 @@ from hub.cases.config import DispatchConfig
 from hub.cases.sla import SlaRule, SlaState, alert_deadlines, deadlines_for, next_escalation, resumed_deadline
 from hub.domain.alerts import AlertOpened
 from hub.domain.cases import CaseStatus, Level
-from hub.domain.devices import DeviceKind, DeviceRef
+from hub.domain.devices import DeviceKind
 from hub.engine.schema import Rule
 from hub.store import cases as case_store
-from hub.store import devices as device_store
+from tests.support.factories import community, device, threshold_rule
 
 SH = ZoneInfo("Asia/Shanghai")
 H = 3600.0
@@ -262,27 +261,20 @@ def test_an_alert_case_takes_the_tables_working_time_and_the_shorter_plain_limit
 
 
 def alert_rule(rule_id: str, severity: str, category: str) -> Rule:
-    return TypeAdapter(Rule).validate_python(
-        {
-            "type": "threshold",
-            "id": rule_id,
-            "title": f"rule {rule_id}",
-            "kinds": ["manhole"],
-            "severity": severity,
-            "category": category,
-            "when": "ch4_pct_lel > 10",
-            "dispatch": {"team": "night-shift", "ack_within": "15m", "resolve_within": "1d"},
-        }
+    return threshold_rule(
+        rule_id,
+        kinds=["manhole"],
+        severity=severity,
+        category=category,
+        when="ch4_pct_lel > 10",
+        team="night-shift",
+        ack_within="15m",
+        resolve_within="1d",
     )
 
 
 def alert_case(conn: psycopg.Connection[Any], cfg: DispatchConfig, r: Rule, at: datetime) -> dict[str, Any]:
-    where = f"ca-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    d = DeviceRef(f"{where}-mh1", DeviceKind.MANHOLE, where, "b1", "g1")
-    device_store.upsert_device(
-        conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
-    )
+    d = device(conn, community(conn, "ca"), "mh1", DeviceKind.MANHOLE)
     case_id = intake.open_alert_case(conn, AlertOpened(r, d, d.id, at, at, {"readings": []}), cfg, at)
     assert case_id is not None
     case = case_store.get_case(conn, case_id)

@@ -4,7 +4,6 @@ category asks for evidence (a photo or a note alone) and a supervisor's on-site 
 rework, and rework is counted per case, team and category (`hub.store.cases.rework_counts`)."""
 
 import base64
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import TypeAdapter
 
-from hub.api.app import create_app
 from hub.cases import acting, data_gaps, intake, opening, verification
-from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, HoldAction
 from hub.cases.config import DispatchConfig, VerificationRule
 from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused
 from hub.domain.alerts import AlertCleared, AlertOpened
@@ -24,11 +21,10 @@ from hub.domain.devices import DeviceKind, DeviceRef
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.engine.schema import Rule
-from hub.settings import Settings
 from hub.store import cases as case_store
-from hub.store import db
-from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import app_client, login
+from tests.support.factories import act, community, device, threshold_rule
 
 T0 = datetime(2022, 3, 1, 2, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(100)
@@ -42,27 +38,20 @@ CFG = DispatchConfig(
 
 
 def gas_rule(rule_id: str = "cl-ch4") -> Rule:
-    return TypeAdapter(Rule).validate_python(
-        {
-            "type": "threshold",
-            "id": rule_id,
-            "title": "Methane",
-            "kinds": ["manhole"],
-            "severity": "critical",
-            "category": "gas",
-            "when": "ch4_pct_lel > 10",
-            "dispatch": {"team": "gas-emergency"},
-        }
+    return threshold_rule(
+        rule_id,
+        title="Methane",
+        kinds=["manhole"],
+        severity="critical",
+        category="gas",
+        when="ch4_pct_lel > 10",
+        team="gas-emergency",
     )
 
 
 def world(conn: psycopg.Connection[Any]) -> tuple[DeviceRef, User, User, User]:
-    where = f"cl-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    ref = DeviceRef(f"{where}-mh1", DeviceKind.MANHOLE, where, "b1", "g1")
-    device_store.upsert_device(
-        conn, device_store.NewDevice(ref.id, ref.kind, where, building="b1", grid="g1"), None
-    )
+    where = community(conn, "cl")
+    ref = device(conn, where, "mh1", DeviceKind.MANHOLE)
     people = []
     for role in ("operator", "manager", "admin"):
         name = f"{where}-{role}"
@@ -71,27 +60,16 @@ def world(conn: psycopg.Connection[Any]) -> tuple[DeviceRef, User, User, User]:
     return ref, people[0], people[1], people[2]
 
 
-def act(
-    conn: psycopg.Connection[Any],
-    case_id: int,
-    by: User,
-    at: datetime,
-    action: Action | HoldAction,
-    **kw: Any,
-) -> None:
-    acting.act(conn, case_id, by, ActionRequest(action, **kw), at, CFG)
-
-
 def refused(conn: psycopg.Connection[Any], case_id: int, by: User, at: datetime) -> list[str]:
     with pytest.raises(ClosureRefused) as exc:
-        act(conn, case_id, by, at, Action.CLOSE)
+        act(conn, case_id, by, at, Action.CLOSE, CFG)
     assert str(exc.value).startswith(f"case {case_id} cannot be closed yet: ")
     return exc.value.missing
 
 
 def work_and_resolve(conn: psycopg.Connection[Any], case_id: int, by: User, at: datetime, note: str) -> None:
-    act(conn, case_id, by, at, Action.START)
-    act(conn, case_id, by, at + timedelta(seconds=1), Action.RESOLVE, note=note)
+    act(conn, case_id, by, at, Action.START, CFG)
+    act(conn, case_id, by, at + timedelta(seconds=1), Action.RESOLVE, CFG, note=note)
 
 
 def test_what_closure_needs_is_named_one_by_one() -> None:
@@ -134,7 +112,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
         conn, AlertOpened(rule, device, device.id, T0, T0, {"readings": []}), CFG, T0
     )
     assert case_id is not None
-    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
+    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE, CFG)
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "ventilated the chamber")
     assert refused(conn, case_id, op, T0 + timedelta(minutes=5)) == [
         f"alert cl-ch4 on {device.id} has not cleared",
@@ -156,6 +134,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
         admin,
         T0 + timedelta(minutes=12),
         HoldAction.CONFIRM_ON_SITE,
+        CFG,
         note="no smell, seal new",
     )
     assert refused(conn, case_id, op, T0 + timedelta(minutes=20)) == [
@@ -164,7 +143,7 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     ]
 
     # the verifier rejects the resolution: rework, and the next round needs its own evidence
-    act(conn, case_id, op, T0 + timedelta(minutes=41), Action.REOPEN, note="still smells")
+    act(conn, case_id, op, T0 + timedelta(minutes=41), Action.REOPEN, CFG, note="still smells")
     case = case_store.get_case(conn, case_id)
     assert case is not None and case["rework_count"] == 1
     assert case["history"][-1]["detail"] == {"team": "gas-emergency", "rework_count": 1}
@@ -174,8 +153,8 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
         "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
     ]
     acting.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
-    act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE)
-    act(conn, case_id, op, T0 + timedelta(minutes=58), Action.CLOSE, note="verified")
+    act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE, CFG)
+    act(conn, case_id, op, T0 + timedelta(minutes=58), Action.CLOSE, CFG, note="verified")
     case = case_store.get_case(conn, case_id)
     assert case is not None
     assert (case["status"], case["rework_count"]) == ("closed", 1)
@@ -197,10 +176,10 @@ def test_rework_is_counted_per_case_team_and_category(conn: psycopg.Connection[A
         )
     at = start + timedelta(hours=1)
     for case_id, reworks in zip(cases, (2, 1, 0), strict=True):
-        act(conn, case_id, op, at, Action.ACKNOWLEDGE)
+        act(conn, case_id, op, at, Action.ACKNOWLEDGE, CFG)
         work_and_resolve(conn, case_id, op, at, "done")
         for _ in range(reworks):
-            act(conn, case_id, op, at + timedelta(seconds=5), Action.REOPEN)
+            act(conn, case_id, op, at + timedelta(seconds=5), Action.REOPEN, CFG)
             work_and_resolve(conn, case_id, op, at + timedelta(seconds=10), "done again")
     by_case = case_store.rework_counts(conn, start, start + timedelta(days=1), by="case", communities=[where])
     assert [(r["key"], r["reworks"], r["resolutions"], r["rework_count"], r["team"]) for r in by_case] == [
@@ -237,14 +216,9 @@ verification:
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    routing = tmp_path_factory.mktemp("closure") / "routing.yaml"
-    routing.write_text(ROUTING)
-    settings = Settings(database_url=database_url, environment="test", routing_file=routing)
-    pool = db.make_pool(database_url)
-    with TestClient(create_app(settings, pool)) as c:
+def client(database_url: str) -> Iterator[TestClient]:
+    with app_client(database_url, routing=ROUTING) as c:
         yield c
-    pool.close()
 
 
 def lamp_case(
@@ -252,12 +226,7 @@ def lamp_case(
 ) -> tuple[int, dict[str, str], dict[str, str], User]:
     """A lighting case opened by an operator: (case id, operator's and manager's headers, the manager)."""
     device, op, mgr, _ = world(conn)
-
-    def login(user: User) -> dict[str, str]:
-        r = client.post("/api/v1/auth/login", json={"username": user.username, "password": "pw"})
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    o, m = login(op), login(mgr)
+    o, m = login(client, op.username), login(client, mgr.username)
     body = {
         "community": device.community,
         "category": "lighting",
@@ -372,22 +341,22 @@ def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
     )
     assert case_id is not None
     intake.alert_cleared(conn, AlertCleared(gas_rule("cl-ch4-note"), device.id, T0, "normal"), T0)
-    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE)
+    act(conn, case_id, op, T0 + timedelta(minutes=1), Action.ACKNOWLEDGE, CFG)
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "sealed")
     with pytest.raises(ActionForbidden):
         acting.attach_evidence_note(conn, case_id, User(0, "nobody", Role.RESIDENT, ()), "x", T0)
     with pytest.raises(ActionIncomplete):
         acting.attach_evidence_note(conn, case_id, mgr, "   ", T0 + timedelta(minutes=3))
     acting.attach_evidence_note(conn, case_id, mgr, "sealed the joint", T0 + timedelta(minutes=3))
-    act(conn, case_id, admin, T0 + timedelta(minutes=4), HoldAction.CONFIRM_ON_SITE)
+    act(conn, case_id, admin, T0 + timedelta(minutes=4), HoldAction.CONFIRM_ON_SITE, CFG)
     assert verification.facts_of(conn, case_id).evidence_notes == 1
-    act(conn, case_id, op, T0 + timedelta(minutes=40), Action.REOPEN, note="still smells")
+    act(conn, case_id, op, T0 + timedelta(minutes=40), Action.REOPEN, CFG, note="still smells")
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=41), "new joint")
-    act(conn, case_id, admin, T0 + timedelta(minutes=42), HoldAction.CONFIRM_ON_SITE)
+    act(conn, case_id, admin, T0 + timedelta(minutes=42), HoldAction.CONFIRM_ON_SITE, CFG)
     assert refused(conn, case_id, op, T0 + timedelta(minutes=43)) == [
         f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)"
     ]
     acting.attach_evidence_note(conn, case_id, mgr, "joint replaced, tested", T0 + timedelta(minutes=44))
-    act(conn, case_id, op, T0 + timedelta(minutes=45), Action.CLOSE)
+    act(conn, case_id, op, T0 + timedelta(minutes=45), Action.CLOSE, CFG)
     case = case_store.get_case(conn, case_id)
     assert case is not None and case["status"] == "closed"

@@ -21,7 +21,7 @@ from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.jobs.escalation import escalate_breached
 from hub.store import cases as case_store
-from hub.store import devices as device_store
+from tests.support.factories import act, community
 
 SH = ZoneInfo("Asia/Shanghai")
 # 2021, far in the past so the other tests' cases are never due here. National Day 2021: Friday 1 to
@@ -35,7 +35,7 @@ WORKING = DispatchConfig(
     calendar=CAL,
     sla=[SlaRule.model_validate({"ack_within": "2wh", "resolve_within": "2wd"})],
 )
-PLAIN = DispatchConfig(default_team="hold-team", sla=[SlaRule(ack_within=60, resolve_within=600)])  # type: ignore[arg-type]
+PLAIN = DispatchConfig(default_team="hold-team", sla=[SlaRule(ack_within=60, resolve_within=600)])
 
 
 def sh(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -43,8 +43,7 @@ def sh(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) ->
 
 
 def world(conn: psycopg.Connection[Any]) -> tuple[str, dict[str, User]]:
-    where = f"hold-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
+    where = community(conn, "hold")
     people = {}
     for role, name in (("operator", "op"), ("operator", "op2"), ("admin", "boss"), ("manager", "mgr")):
         row = conn.execute(
@@ -74,18 +73,6 @@ def escalated(conn: psycopg.Connection[Any], at: datetime, mine: int) -> list[tu
         for e in escalate_breached(conn, at)
         if e.case_id == mine
     ]
-
-
-def act(
-    conn: psycopg.Connection[Any],
-    case_id: int,
-    by: User,
-    at: datetime,
-    action: Action | HoldAction,
-    cfg: DispatchConfig,
-    **kw: Any,
-) -> None:
-    acting.act(conn, case_id, by, ActionRequest(action, **kw), at, cfg)
 
 
 def test_a_holiday_does_not_count_against_a_working_day_limit(conn: psycopg.Connection[Any]) -> None:

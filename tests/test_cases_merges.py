@@ -12,17 +12,15 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import TypeAdapter
 
-from hub.api.app import create_app
 from hub.cases import config, intake
 from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.schema import Rule
-from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import act, app_client, login
+from tests.support.factories import community, device, threshold_rule
 
 ROUTING = """
 default_team: mg-desk
@@ -40,34 +38,14 @@ def routing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(database_url: str, routing: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, environment="test", routing_file=routing)
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        upsert_user(conn, "mg-op", "pw", "operator")
-        upsert_user(conn, "mg-admin", "pw", "admin")
-    with TestClient(create_app(settings, pool)) as c:
+    users = {"mg-op": ("operator", ()), "mg-admin": ("admin", ())}
+    with app_client(database_url, users=users, routing_file=routing) as c:
         yield c
-    pool.close()
-
-
-_tokens: dict[str, dict[str, str]] = {}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    if user not in _tokens:
-        r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
-        assert r.status_code == 200, r.text
-        _tokens[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return _tokens[user]
 
 
 def place(conn: psycopg.Connection[Any]) -> tuple[str, DeviceRef, str, str]:
-    where = f"mg-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    lamp = DeviceRef(f"{where}-lp1", DeviceKind.LAMPPOST, where, "b3", "g1")
-    device_store.upsert_device(
-        conn, device_store.NewDevice(lamp.id, lamp.kind, where, building="b3", grid="g1"), None
-    )
+    where = community(conn, "mg")
+    lamp = device(conn, where, "lp1", DeviceKind.LAMPPOST, building="b3")
     alice, bob = f"{where}-alice", f"{where}-bob"
     upsert_user(conn, alice, "pw", "resident", [where])
     upsert_user(conn, bob, "pw", "resident", [where])
@@ -75,17 +53,14 @@ def place(conn: psycopg.Connection[Any]) -> tuple[str, DeviceRef, str, str]:
 
 
 def lamp_rule(category: str = "lighting") -> Rule:
-    return TypeAdapter(Rule).validate_python(
-        {
-            "type": "threshold",
-            "id": f"mg-{category}",
-            "title": "Lamp dark",
-            "kinds": ["lamppost"],
-            "severity": "minor",
-            "category": category,
-            "when": "power_w < 1",
-            "dispatch": {"team": "lighting"},
-        }
+    return threshold_rule(
+        f"mg-{category}",
+        title="Lamp dark",
+        kinds=["lamppost"],
+        severity="minor",
+        category=category,
+        when="power_w < 1",
+        team="lighting",
     )
 
 
@@ -107,12 +82,6 @@ def report(client: TestClient, user: str, where: str, **fields: Any) -> dict[str
 
 def get(client: TestClient, user: str, case_id: int) -> Any:
     return client.get(f"/api/v1/cases/{case_id}", headers=login(client, user))
-
-
-def act(client: TestClient, user: str, case_id: int, action: str, **fields: Any) -> Any:
-    return client.post(
-        f"/api/v1/cases/{case_id}/actions", json={"action": action, **fields}, headers=login(client, user)
-    )
 
 
 def test_a_report_about_an_alerting_device_joins_its_case_and_the_reporter_follows_it(

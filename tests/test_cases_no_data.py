@@ -5,7 +5,6 @@ history saying so. Through the real broker and hub: a silent device and a device
 its alert, a reading brings it back, only a clearing reading clears it, and the case cannot be closed
 while its alert has no data."""
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +13,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.cases import data_gaps, intake
 from hub.cases.config import DispatchConfig
 from hub.devices.service import register
@@ -25,11 +22,10 @@ from hub.domain.devices import DeviceKind, DeviceRef
 from hub.domain.readings import Reading
 from hub.engine.evaluator import Engine
 from hub.engine.schema import RuleFile
-from hub.settings import Settings
 from hub.store import cases as case_store
-from hub.store import db
-from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import app_client, login
+from tests.support.factories import community, device
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher, smoke
 from tests.support.services import Broker
@@ -122,10 +118,7 @@ def test_time_passing_clears_nothing() -> None:
 
 
 def alert_on(conn: psycopg.Connection[Any], rule_id: str = "nd-db-smoke") -> tuple[DeviceRef, int, int]:
-    where = f"nd-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    d = DeviceRef(f"{where}-sd1", DeviceKind.SMOKE_DETECTOR, where, "b1", "g1")
-    device_store.upsert_device(conn, device_store.NewDevice(d.id, d.kind, where, building="b1"), None)
+    d = device(conn, community(conn, "nd"), "sd1", DeviceKind.SMOKE_DETECTOR)
     rule = engine(SMOKE | {"id": rule_id}).rules[0]
     case_id = intake.open_alert_case(conn, AlertOpened(rule, d, d.id, T0, T0, {}), DispatchConfig(), T0)
     assert case_id is not None
@@ -177,32 +170,26 @@ def test_the_device_alerts_api_reports_a_frozen_alert_as_no_data(
 ) -> None:
     d, case_id, alert_id = alert_on(conn, "nd-api-smoke")
     user = f"{d.community}-op"
-    upsert_user(conn, user, "pw", "operator", [d.community])
     frozen_at = T0 + timedelta(minutes=3)
-    pool = db.make_pool(database_url)
-    try:
-        with TestClient(create_app(Settings(database_url=database_url, environment="test"), pool)) as client:
-            r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
-            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    with app_client(database_url, users={user: ("operator", (d.community,))}) as client:
+        headers = login(client, user)
 
-            def shown() -> tuple[str, str | None]:
-                r = client.get(f"/api/v1/devices/{d.id}/alerts", headers=headers)
-                assert r.status_code == 200, r.text
-                [alert] = r.json()
-                assert (alert["id"], alert["status"], alert["case_ids"]) == (alert_id, "open", [case_id])
-                return alert["data_state"], alert["data_state_since"]
+        def shown() -> tuple[str, str | None]:
+            r = client.get(f"/api/v1/devices/{d.id}/alerts", headers=headers)
+            assert r.status_code == 200, r.text
+            [alert] = r.json()
+            assert (alert["id"], alert["status"], alert["case_ids"]) == (alert_id, "open", [case_id])
+            return alert["data_state"], alert["data_state_since"]
 
-            assert shown() == ("live", None)
-            data_gaps.device_silent(conn, [d.id], frozen_at, "test: gone quiet")
-            state, since = shown()
-            assert state == "no_data" and since is not None
-            assert datetime.fromisoformat(since) == frozen_at
-            data_gaps.readings_arrived(conn, [d.id], frozen_at + timedelta(seconds=5))
-            state, since = shown()
-            assert state == "live" and since is not None
-            assert datetime.fromisoformat(since) == frozen_at + timedelta(seconds=5)
-    finally:
-        pool.close()
+        assert shown() == ("live", None)
+        data_gaps.device_silent(conn, [d.id], frozen_at, "test: gone quiet")
+        state, since = shown()
+        assert state == "no_data" and since is not None
+        assert datetime.fromisoformat(since) == frozen_at
+        data_gaps.readings_arrived(conn, [d.id], frozen_at + timedelta(seconds=5))
+        state, since = shown()
+        assert state == "live" and since is not None
+        assert datetime.fromisoformat(since) == frozen_at + timedelta(seconds=5)
 
 
 def test_an_absence_rule_firing_freezes_the_devices_other_alerts(conn: psycopg.Connection[Any]) -> None:

@@ -4,7 +4,6 @@ rules on the real database, a parent's outage racing its children's alerts in co
 and a gateway outage through the real broker and hub making one case."""
 
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,19 +15,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
-from hub.api.app import create_app
 from hub.cases import intake, topology
 from hub.cases.config import DispatchConfig, TopologyConfig
 from hub.devices.service import register
 from hub.domain.alerts import AlertOpened
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.engine.schema import Rule
-from hub.settings import Settings
 from hub.store import cases as case_store
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store import topology as topology_store
-from hub.store.users import upsert_user
+from tests.support.api import app_client, login
+from tests.support.factories import community, device, threshold_rule
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher, smoke
 from tests.support.services import Broker
@@ -53,16 +50,9 @@ def rule(rule_id: str, category: str, kind: str = "smoke_detector") -> Rule:
 
 
 def site(conn: psycopg.Connection[Any], children: int = 3) -> tuple[DeviceRef, list[DeviceRef]]:
-    where = f"tp-{uuid.uuid4().hex[:8]}"
-    device_store.ensure_community(conn, where)
-    gw = DeviceRef(f"{where}-gw", DeviceKind.ACCESS_GATE, where, "b1", "g1")
-    kids = [
-        DeviceRef(f"{where}-sd{n}", DeviceKind.SMOKE_DETECTOR, where, "b1", "g1") for n in range(children)
-    ]
-    for d in (gw, *kids):
-        device_store.upsert_device(
-            conn, device_store.NewDevice(d.id, d.kind, where, building="b1", grid="g1"), None
-        )
+    where = community(conn, "tp")
+    gw = device(conn, where, "gw", DeviceKind.ACCESS_GATE)
+    kids = [device(conn, where, f"sd{n}", DeviceKind.SMOKE_DETECTOR) for n in range(children)]
     for k in kids:
         topology_store.set_parent(conn, k.id, gw.id)
     return gw, kids
@@ -155,17 +145,14 @@ def test_a_parent_with_an_open_outage_alert_is_down_even_while_online(conn: psyc
 
 
 def threshold(rule_id: str, category: str) -> Rule:
-    return TypeAdapter(Rule).validate_python(
-        {
-            "type": "threshold",
-            "id": rule_id,
-            "title": f"{rule_id} (test)",
-            "kinds": ["smoke_detector", "access_gate"],
-            "severity": "minor",
-            "category": category,
-            "when": "battery_pct < 5",
-            "dispatch": {"team": "maintenance"},
-        }
+    return threshold_rule(
+        rule_id,
+        title=f"{rule_id} (test)",
+        kinds=["smoke_detector", "access_gate"],
+        severity="minor",
+        category=category,
+        when="battery_pct < 5",
+        team="maintenance",
     )
 
 
@@ -202,8 +189,8 @@ def assert_one_case_for_the_outage(
     live = [r for r in rows if r[3] != "cancelled"]
     assert [(r[1], r[2], r[3]) for r in live] == [(gw.id, category, "dispatched")], rows
     parent_case = int(live[0][0])
-    for _, device, _, status, reason, acknowledged in rows:
-        if device != gw.id:
+    for _, device_id, _, status, reason, acknowledged in rows:
+        if device_id != gw.id:
             assert (status, acknowledged) == ("cancelled", None)
             assert reason == f"absorbed into case #{parent_case}: parent {gw.id} is down"
     linked = conn.execute(
@@ -275,7 +262,9 @@ def test_cases_children_opened_just_before_the_outage_are_folded_into_the_parent
     assert sorted(a["subject"] for a in case["alerts"]) == sorted([gw.id, *(k.id for k in raced)])
     assert {a["suppressed_by"] for a in case["alerts"] if a["subject"] != gw.id} == {gw.id}
     assert [h["action"] for h in case["history"]].count("case_absorbed") == len(raced)
-    absorbed = case_store.get_case(conn, first[0])
+    absorbed_id = first[0]
+    assert absorbed_id is not None
+    absorbed = case_store.get_case(conn, absorbed_id)
     assert absorbed is not None and absorbed["history"][-1]["action"] == "absorbed"
 
 
@@ -311,18 +300,10 @@ def test_many_children_behind_an_offline_parent_open_one_case_between_them(
 
 @pytest.fixture(scope="module")
 def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=database_url,
-        environment="test",
-        routing_file=tmp_path_factory.mktemp("tp") / "none.yaml",
-    )
-    pool = db.make_pool(database_url)
-    with pool.connection() as c:
-        upsert_user(c, "tp-admin", "pw", "admin")
-        upsert_user(c, "tp-op", "pw", "operator")
-    with TestClient(create_app(settings, pool)) as c:
+    """No routing file: the default team and SLA."""
+    users = {"tp-admin": ("admin", ()), "tp-op": ("operator", ())}
+    with app_client(database_url, users=users, routing_file=tmp_path_factory.mktemp("tp") / "none.yaml") as c:
         yield c
-    pool.close()
 
 
 def test_hanging_devices_under_parents_through_the_api(
@@ -330,12 +311,7 @@ def test_hanging_devices_under_parents_through_the_api(
 ) -> None:
     gw, kids = site(conn, children=2)
     other, _ = site(conn, children=0)
-    admin = {
-        "Authorization": f"Bearer {client.post('/api/v1/auth/login', json={'username': 'tp-admin', 'password': 'pw'}).json()['access_token']}"
-    }
-    op = {
-        "Authorization": f"Bearer {client.post('/api/v1/auth/login', json={'username': 'tp-op', 'password': 'pw'}).json()['access_token']}"
-    }
+    admin, op = login(client, "tp-admin"), login(client, "tp-op")
 
     def put(device: str, parent: str | None, headers: dict[str, str] = admin) -> Any:
         return client.put(f"/api/v1/devices/{device}/parent", json={"parent_id": parent}, headers=headers)

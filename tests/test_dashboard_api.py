@@ -11,27 +11,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.domain.devices import DeviceKind
-from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.api import app_client, login
 
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
 def client(database_url: str) -> Iterator[TestClient]:
-    pool = db.make_pool(database_url)
-    with TestClient(create_app(Settings(database_url=database_url, environment="test"), pool)) as c:
-        yield c
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def setup_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as c:
+    with app_client(database_url) as c:
         yield c
 
 
@@ -128,17 +118,6 @@ class World:
 @pytest.fixture(scope="module")
 def world(setup_conn: psycopg.Connection[Any]) -> World:
     return World(setup_conn)
-
-
-_tokens: dict[str, dict[str, str]] = {}
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    if user not in _tokens:
-        r = client.post("/api/v1/auth/login", json={"username": user, "password": "pw"})
-        assert r.status_code == 200, r.text
-        _tokens[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return _tokens[user]
 
 
 def test_each_device_has_one_state_and_the_list_filters_by_it(client: TestClient, world: World) -> None:
@@ -260,7 +239,30 @@ def test_a_devices_alerts_and_cases_respect_scope(client: TestClient, world: Wor
     assert client.get(f"/api/v1/devices/{device}/cases", headers=outsider).status_code == 404
 
 
-def test_the_low_battery_threshold_is_the_one_the_query_uses() -> None:
-    """The SQL states the threshold literally (a constant inside psycopg.sql); keep both in step."""
+def test_a_battery_is_low_just_below_the_threshold_and_not_at_it(
+    client: TestClient, setup_conn: psycopg.Connection[Any], world: World
+) -> None:
+    """The query states the threshold as a literal and the dashboards repeat it (20 %): devices either side
+    of LOW_BATTERY_PCT show that the query keeps to it."""
     assert device_store.LOW_BATTERY_PCT == 20.0
-    assert "battery_pct < 20 " in device_store._DEVICES_WITH_STATE.as_string(None)
+    community = f"dc-{uuid.uuid4().hex[:6]}"
+    device_store.ensure_community(setup_conn, community)
+    batteries = {
+        f"{community}-at": device_store.LOW_BATTERY_PCT,
+        f"{community}-below": device_store.LOW_BATTERY_PCT - 0.1,
+    }
+    for device_id in batteries:
+        device_store.upsert_device(
+            setup_conn, device_store.NewDevice(device_id, DeviceKind.SMOKE_DETECTOR, community, "b1"), None
+        )
+    device_store.record_seen(
+        setup_conn,
+        [device_store.StateUpdate(d, NOW, 1, battery, None, None) for d, battery in batteries.items()],
+    )
+    r = client.get(
+        "/api/v1/devices", params={"community": community}, headers=login(client, world.users["operator"])
+    )
+    assert {d["id"]: d["state"] for d in r.json()} == {
+        f"{community}-at": "ok",
+        f"{community}-below": "low_battery",
+    }

@@ -6,34 +6,25 @@ Screenshots of the main pages go to test-output/screenshots/.
 """
 
 import base64
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from device_simulators.site import SiteSpec
-from device_simulators.site import devices as site_devices
-from hub.devices.service import register
+from device_simulators.site import load as load_site
 from hub.store import cases as case_store
-from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.processes import HubProcess, poll
-from tests.support.publisher import Publisher
-from tests.support.services import ROOT, Broker
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab, png
+from tests.support.dashboard_site import PASSWORD, LiveSite
+from tests.support.processes import poll
+from tests.support.services import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
-LOADGEN_PW = "dash-loadgen-pw"
-PW = "dash-pw"
 A, B = "dash-a", "dash-b"
 USERS = {
     "dash-admin": ("admin", []),
@@ -43,100 +34,11 @@ USERS = {
     "dash-resident": ("resident", [A]),
 }
 
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
+
+SITE = load_site(ROOT / "tests" / "data" / "site-dashboard.yaml")
 
 
-def site() -> SiteSpec:
-    return SiteSpec.model_validate(
-        {
-            "street_office": "dash-office",
-            "communities": [
-                {
-                    "id": A,
-                    "name": "Dash Garden",
-                    "grids": [
-                        {
-                            "id": "g1",
-                            "buildings": [
-                                {"id": "b1", "smoke_detectors": 6, "access_gates": 1},
-                                {"id": "b2", "smoke_detectors": 4, "access_gates": 1},
-                            ],
-                            "lampposts": 4,
-                            "manholes": 2,
-                        },
-                        {
-                            "id": "g2",
-                            "buildings": [{"id": "b3", "smoke_detectors": 4}],
-                            "lampposts": 2,
-                            "manholes": 2,
-                        },
-                    ],
-                },
-                {
-                    "id": B,
-                    "name": "Other Court",
-                    "grids": [{"id": "g1", "buildings": [{"id": "b1", "smoke_detectors": 2}]}],
-                },
-            ],
-        }
-    )
-
-
-def reading(kind: str, device: str, seq: int, at: datetime, **override: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"device_id": device, "ts": at.isoformat(), "seq": seq}
-    values: dict[str, dict[str, Any]] = {
-        "smoke_detector": {
-            "smoke_obscuration_pct_per_m": 0.1 + (seq % 5) * 0.02,
-            "temperature_c": 21.0 + (seq % 12) * 0.3,
-            "battery_pct": 85.0,
-            "alarm": False,
-        },
-        "lamppost": {
-            "lamp_on": True,
-            "dim_level_pct": 80.0,
-            "power_w": 96.0,
-            "voltage_v": 221.0,
-            "current_a": 0.44,
-            "pole_tilt_deg": 0.3,
-        },
-        "manhole": {
-            "tilt_deg": 0.5,
-            "cover_open": False,
-            "water_level_cm": 20.0 + seq % 7,
-            "ch4_pct_lel": 0.0,
-            "h2s_ppm": 0.0,
-            "battery_pct": 70.0,
-        },
-        "access_gate": {"door_open": False, "uptime_s": 1000 + seq},
-    }
-    return {**base, **values[kind], **override}
-
-
-class Site:
-    def __init__(self, hub: HubProcess, publisher: Publisher, database_url: str) -> None:
-        self.hub = hub
-        self.publisher = publisher
-        self.database_url = database_url
-        self.kinds = {d.id: (d.kind, d.community) for d in site_devices(site())}
-        self.seq = 10_000
-
-    def publish(self, device: str, **override: Any) -> None:
-        kind, community = self.kinds[device]
-        self.seq += 1
-        info = self.publisher.publish(
-            f"sc/v1/{community}/{kind}/{device}/telemetry",
-            reading(kind, device, self.seq, datetime.now(UTC), **override),
-        )
-        info.wait_for_publish(5)
-
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
+class Site(LiveSite):
     def open_case_of(self, device: str, timeout: float = 10) -> int:
         def found() -> int | None:
             rows = self.query(
@@ -163,112 +65,32 @@ class Site:
 def dash(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One hub for the module (a broker of its own, like the `broker` fixture, but module-scoped so the
     browser tests stay within about a minute), with the demo layout's devices, users and some history."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for name, (role, communities) in USERS.items():
-            upsert_user(conn, name, PW, role, communities)
-        rows = [d.registration() for d in site_devices(site())]
-        assert all(r.status == "created" for r in register(conn, rows)), "devices must be new"
-        conn.execute("UPDATE communities SET name = 'Dash Garden' WHERE id = %s", (A,))
-        case_store.add_member(conn, "fire-safety", "dash-manager")
-    broker = Broker()
-    broker.start()
-    hub = HubProcess(
-        database_url, broker, tmp_path_factory.mktemp("dash"), HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW
-    )
-    hub.start()
-    publisher = Publisher(broker.port, "loadgen", LOADGEN_PW)
-    s = Site(hub, publisher, database_url)
-    now = datetime.now(UTC)
-    history_device = f"{A}-b1-sd01"
-    for i in range(24, 0, -1):  # two hours of readings for the device page's charts
-        kind, community = s.kinds[history_device]
-        publisher.publish(
-            f"sc/v1/{community}/{kind}/{history_device}/telemetry",
-            reading(kind, history_device, 100 - i, now - timedelta(minutes=5 * i)),
-        ).wait_for_publish(5)
-    silent = {f"{A}-g2-mh01", f"{A}-g2-mh02", f"{A}-b3-sd04"}  # never heard: offline on the plan
-    for device in s.kinds:
-        if device not in silent:
-            s.publish(device)
-    assert poll(
-        lambda: s.query("SELECT count(*) FROM device_state WHERE online")[0][0] >= len(s.kinds) - len(silent),
-        timeout=15,
-    ), hub.log()
-    # A battery below 20 % without an open alert (the default rules alert on it at once, so set it here).
-    s.query("UPDATE device_state SET battery_pct = 14 WHERE device_id = %s", f"{A}-g1-mh02")
-    yield s
-    publisher.close()
-    hub.stop()
-    broker.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Tab:
-    """A browser tab that records uncaught errors and CSP violations, which fail the test."""
-
-    def __init__(self, context: BrowserContext, base_url: str) -> None:
-        self.context = context
-        self.page: Page = context.new_page()
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-        self.page.on("console", self._console)
-
-    def _console(self, msg: ConsoleMessage) -> None:
-        text = msg.text
-        if msg.type == "error" and "Failed to load resource" not in text:
-            self.errors.append(f"console: {text}")
-        if "Content Security Policy" in text:
-            self.errors.append(f"CSP: {text}")
-
-    def login(self, user: str, hash_: str = "") -> Page:
-        page = self.page
-        page.goto(f"{self.base_url}/{hash_}")
-        page.fill("#login input[name=username]", user)
-        page.fill("#login input[name=password]", PW)
-        page.click("#login button[type=submit]")
-        expect(page.locator("#who")).to_contain_text(user)
-        return page
-
-    def shot(self, name: str) -> None:
-        self.page.evaluate("window.scrollTo(0, 0)")
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    with Site.running(database_url, tmp_path_factory.mktemp("dash"), SITE, USERS) as s:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE communities SET name = 'Dash Garden' WHERE id = %s", (A,))
+            case_store.add_member(conn, "fire-safety", "dash-manager")
+        now = datetime.now(UTC)
+        for i in range(24, 0, -1):  # two hours of readings for the device page's charts
+            s.publish(f"{A}-b1-sd01", at=now - timedelta(minutes=5 * i))
+        silent = {f"{A}-g2-mh01", f"{A}-g2-mh02", f"{A}-b3-sd04"}  # never heard: offline on the plan
+        for device in s.kinds:
+            if device not in silent:
+                s.publish(device)
+        assert poll(
+            lambda: (
+                s.query("SELECT count(*) FROM device_state WHERE online")[0][0] >= len(s.kinds) - len(silent)
+            ),
+            timeout=15,
+        ), s.hub.log()
+        # A battery below 20 % without an open alert (the default rules alert on it at once, so set it here).
+        s.query("UPDATE device_state SET battery_pct = 14 WHERE device_id = %s", f"{A}-g1-mh02")
+        yield s
 
 
 @pytest.fixture
 def tab(browser: Browser, dash: Site) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
-    t = Tab(context, dash.hub.url)
-    yield t
-    context.close()
-    assert t.errors == []
-
-
-def png(width: int = 64, height: int = 48) -> bytes:
-    """A small valid PNG (a gradient), made here so no binary file lives in the repository."""
-    raw = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 5 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    with open_tab(browser, dash.url, PASSWORD, viewport={"width": 1280, "height": 860}, locale="en-GB") as t:
+        yield t
 
 
 def test_each_role_logs_in_to_its_own_pages(tab: Tab, dash: Site) -> None:
@@ -477,7 +299,7 @@ def test_a_resident_reports_with_a_photo_follows_it_and_rates_it(
     expect(card.locator("ol.progress li.current")).to_have_text("Dispatched")
 
     # The team does the work (through the API, as another person would).
-    op = dash.hub.login("dash-operator", PW)
+    op = dash.hub.login("dash-operator", PASSWORD)
     for action in (
         {"action": "acknowledge"},
         {"action": "start"},
@@ -507,13 +329,9 @@ def test_a_resident_reports_with_a_photo_follows_it_and_rates_it(
 
 
 def test_phone_layout_and_chinese_labels(browser: Browser, dash: Site) -> None:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    tab = Tab(context, dash.hub.url)
     dash.publish(f"{A}-b3-sd03", alarm=True)
     dash.open_case_of(f"{A}-b3-sd03")
-    try:
+    with open_tab(browser, dash.url, PASSWORD, **PHONE) as tab:
         page = tab.login("dash-operator")
         expect(page.locator("#cases tr").first).to_be_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -531,9 +349,6 @@ def test_phone_layout_and_chinese_labels(browser: Browser, dash: Site) -> None:
         tab.shot("phone-site-plan-zh")
         page.click("#locale")
         expect(page.locator('#nav a[data-nav="plan"]')).to_have_text("Site plan")
-        assert tab.errors == []
-    finally:
-        context.close()
 
 
 def test_the_page_keeps_the_content_security_policy(dash: Site) -> None:

@@ -16,24 +16,18 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
-from device_simulators.site import SiteSpec
-from device_simulators.site import devices as site_devices
-from hub.devices.service import register
+from device_simulators.site import load as load_site
 from hub.store import devices as device_store
-from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab, png
 from tests.support.dashboard_seed import Api, backdate, seed_kpi_cases
-from tests.support.processes import HubProcess, poll
-from tests.support.publisher import Publisher
-from tests.support.services import Broker
-from tests.test_dashboard_browser import SCREENSHOTS, Tab, png, reading
+from tests.support.dashboard_site import PASSWORD, LiveSite
+from tests.support.processes import poll
+from tests.support.services import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
-PW = "dash-pw"
-LOADGEN_PW = "loop-loadgen-pw"
 L, M = "loop-a", "loop-b"  # communities with devices
 K, P = "loop-kpi", "loop-public"  # communities with seeded cases only
 NO_DATA_AFTER_S = 3
@@ -45,62 +39,13 @@ USERS = {
     "loop-resident": ("resident", [L]),
 }
 
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
+
+SITE = load_site(ROOT / "tests" / "data" / "site-closed-loop.yaml")
 
 
-def site() -> SiteSpec:
-    return SiteSpec.model_validate(
-        {
-            "street_office": "loop-office",
-            "communities": [
-                {
-                    "id": L,
-                    "name": "Loop Gardens",
-                    "grids": [
-                        {
-                            "id": "g1",
-                            "buildings": [{"id": "b1", "smoke_detectors": 6}],
-                            "manholes": 2,
-                        }
-                    ],
-                },
-                {
-                    "id": M,
-                    "name": "Other Loop",
-                    "grids": [{"id": "g1", "buildings": [{"id": "b1", "smoke_detectors": 1}]}],
-                },
-            ],
-        }
-    )
-
-
-class Hub:
-    def __init__(self, hub: HubProcess, publisher: Publisher, database_url: str) -> None:
-        self.hub = hub
-        self.url = hub.url
-        self.publisher = publisher
-        self.database_url = database_url
-        self.kinds = {d.id: (d.kind, d.community) for d in site_devices(site())}
-        self.seq = 1000
-
+class Hub(LiveSite):
     def api(self, user: str) -> Api:
-        return Api(self.url, self.hub.login(user, PW))
-
-    def publish(self, device: str, **override: Any) -> None:
-        kind, community = self.kinds[device]
-        self.seq += 1
-        self.publisher.publish(
-            f"sc/v1/{community}/{kind}/{device}/telemetry",
-            reading(kind, device, self.seq, datetime.now(UTC), **override),
-        ).wait_for_publish(5)
-
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
+        return Api(self.url, self.hub.login(user, PASSWORD))
 
     def one(self, sql: str, *params: object) -> Any:
         rows = self.query(sql, *params)
@@ -131,67 +76,31 @@ class Hub:
 def loop(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """One hub for the module with a short no-data window, so a silent device freezes its alert within
     seconds; two communities with devices and two with seeded cases only."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for name, (role, communities) in USERS.items():
-            upsert_user(conn, name, PW, role, communities)
-        assert all(
-            r.status == "created" for r in register(conn, [d.registration() for d in site_devices(site())])
-        )
-        conn.execute("UPDATE communities SET name = 'Loop Gardens' WHERE id = %s", (L,))
-        device_store.ensure_community(conn, K, "Loop KPI Court")
-        device_store.ensure_community(conn, P, "Loop Public Park")
-    broker = Broker()
-    broker.start()
-    hub = HubProcess(
+    with Hub.running(
         database_url,
-        broker,
         tmp_path_factory.mktemp("loop"),
-        HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW,
+        SITE,
+        USERS,
         HUB_NO_DATA_AFTER_S=str(NO_DATA_AFTER_S),
-    )
-    hub.start()
-    publisher = Publisher(broker.port, "loadgen", LOADGEN_PW)
-    yield Hub(hub, publisher, database_url)
-    publisher.close()
-    hub.stop()
-    broker.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    ) as loop:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE communities SET name = 'Loop Gardens' WHERE id = %s", (L,))
+            device_store.ensure_community(conn, K, "Loop KPI Court")
+            device_store.ensure_community(conn, P, "Loop Public Park")
+        yield loop
 
 
 @pytest.fixture
 def tab(browser: Browser, loop: Hub) -> Iterator[Tab]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-GB", accept_downloads=True
-    )
-    t = Tab(context, loop.url)
-    yield t
-    context.close()
-    assert t.errors == []
-
-
-def login(tab: Tab, user: str, hash_: str = "") -> Page:
-    """Tab.login with this module's password."""
-    page = tab.page
-    page.goto(f"{tab.base_url}/{hash_}")
-    page.fill("#login input[name=username]", user)
-    page.fill("#login input[name=password]", PW)
-    page.click("#login button[type=submit]")
-    expect(page.locator("#who")).to_contain_text(user)
-    return page
+    viewport = {"width": 1280, "height": 900}
+    with open_tab(browser, loop.url, PASSWORD, viewport=viewport, locale="en-GB", accept_downloads=True) as t:
+        yield t
 
 
 def switch_user(tab: Tab, user: str, hash_: str) -> Page:
     tab.page.click("#logout")
     expect(tab.page.locator("#login")).to_be_visible()
-    return login(tab, user, hash_)
+    return tab.login(user, hash_)
 
 
 def percent(v: float) -> str:
@@ -213,7 +122,7 @@ def bars(page: Page, chart: str) -> dict[str, tuple[str, str]]:
 
 def test_the_kpi_page_charts_what_the_api_counts_for_seeded_cases(tab: Tab, loop: Hub) -> None:
     seeded = seed_kpi_cases(loop.api("loop-operator"), K)
-    page = login(tab, "loop-admin", "#/kpis")
+    page = tab.login("loop-admin", "#/kpis")
     expect(page.locator('#nav a[data-nav="kpis"]')).to_have_class("active")
     view = page.locator("#kpis")
     page.select_option('#kpis select[name="community"]', K)
@@ -300,7 +209,7 @@ def test_the_kpi_page_charts_what_the_api_counts_for_seeded_cases(tab: Tab, loop
 
 
 def test_a_manager_reads_kpis_of_their_communities_only(tab: Tab, loop: Hub) -> None:
-    page = login(tab, "loop-manager", "#/kpis")
+    page = tab.login("loop-manager", "#/kpis")
     options = page.locator('#kpis select[name="community"] option')
     expect(options).to_have_count(2)
     assert [o.get_attribute("value") for o in options.all()] == ["", L]
@@ -311,18 +220,14 @@ def test_a_manager_reads_kpis_of_their_communities_only(tab: Tab, loop: Hub) -> 
     page.goto(f"{loop.url}/#/queue")
     expect(page.locator("#queue")).to_be_visible()
     page.click("#logout")
-    login(tab, "loop-resident", "#/kpis")
+    tab.login("loop-resident", "#/kpis")
     expect(page.locator("#kpis")).to_have_count(0)
     assert [a.get_attribute("data-nav") for a in page.locator("#nav a").all()] == ["mine", "report"]
 
 
 def test_the_kpi_page_fits_a_phone_in_chinese(browser: Browser, loop: Hub) -> None:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    tab = Tab(context, loop.url)
-    try:
-        page = login(tab, "loop-operator", "#/kpis")
+    with open_tab(browser, loop.url, PASSWORD, **PHONE) as tab:
+        page = tab.login("loop-operator", "#/kpis")
         page.click("#locale")
         expect(page.locator('#nav a[data-nav="kpis"]')).to_have_text("绩效指标")
         expect(page.locator("#kpis h2")).to_have_text("工单绩效指标")
@@ -334,9 +239,6 @@ def test_the_kpi_page_fits_a_phone_in_chinese(browser: Browser, loop: Hub) -> No
         assert width <= 390, f"the KPI page overflows a phone screen ({width}px)"
         tab.shot("phone-kpis-zh")
         page.click("#locale")
-        assert tab.errors == []
-    finally:
-        context.close()
 
 
 # -- the public page ----------------------------------------------------------------------------------------
@@ -352,17 +254,9 @@ def test_the_public_page_opens_without_a_token_on_a_phone(browser: Browser, loop
     summary = httpx.get(f"{loop.url}/api/v1/public/communities/{P}/summary").json()
     assert summary["cases"] == 5 and summary["by_category"] == {"noise": 4, "other": "<3"}
 
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="en-GB",
-    )
-    tab = Tab(context, loop.url)
     sent: list[Request] = []
-    tab.page.on("request", lambda r: sent.append(r) if "/api/v1/" in r.url else None)
-    try:
+    with open_tab(browser, loop.url, PASSWORD, **PHONE, locale="en-GB") as tab:
+        tab.page.on("request", lambda r: sent.append(r) if "/api/v1/" in r.url else None)
         page = tab.page
         page.goto(f"{loop.url}/")
         expect(page.locator("#login")).to_be_visible()
@@ -393,9 +287,6 @@ def test_the_public_page_opens_without_a_token_on_a_phone(browser: Browser, loop
         page.click("#login-link")
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator(f'#public-entry a[href="#/public/{P}"]')).to_be_visible()  # remembered
-        assert tab.errors == []
-    finally:
-        context.close()
 
 
 # -- closed-loop actions ------------------------------------------------------------------------------------
@@ -412,7 +303,7 @@ def shown_loop_buttons(page: Page) -> list[str]:
 
 def test_suspend_and_resume_with_a_second_persons_approval(tab: Tab, loop: Hub) -> None:
     case_id = loop.api("loop-operator").report(L, "noise", "g1", "Generator hum at night")
-    page = login(tab, "loop-operator", f"#/case/{case_id}")
+    page = tab.login("loop-operator", f"#/case/{case_id}")
     expect(page.locator(f'.view-case[data-case-id="{case_id}"]')).to_be_visible()
     assert shown_loop_buttons(page) == ["suspend", "extend", "evidence", "merge"]
     loop_button(page, "suspend").click()
@@ -456,7 +347,7 @@ def test_suspend_and_resume_with_a_second_persons_approval(tab: Tab, loop: Hub) 
 def test_extend_a_deadline_with_approval(tab: Tab, loop: Hub) -> None:
     case_id = loop.api("loop-operator").report(L, "safety", "g1", "Loose railing on the footbridge")
     before = loop.one("SELECT resolve_due_at FROM cases WHERE id = %s", case_id)
-    page = login(tab, "loop-operator", f"#/case/{case_id}")
+    page = tab.login("loop-operator", f"#/case/{case_id}")
     loop_button(page, "extend").click()
     form = page.locator('.view-case form[data-form="extend"]')
     form.locator('select[name="extend_by"]').select_option("2h")
@@ -482,7 +373,7 @@ def test_merge_and_split_by_clicking(tab: Tab, loop: Hub) -> None:
     survivor = op.report(L, "infrastructure", "g1", "Broken paving near b1")
     merged = op.report(L, "infrastructure", "g1", "Trip hazard by building 1")
     op.act(merged, {"action": "acknowledge"})
-    page = login(tab, "loop-operator", f"#/case/{merged}")
+    page = tab.login("loop-operator", f"#/case/{merged}")
     loop_button(page, "merge").click()
     page.fill('.view-case form[data-form="merge"] input[name="into"]', str(survivor))
     page.fill('.view-case form[data-form="merge"] input[name="note"]', "same hole")
@@ -515,7 +406,7 @@ def test_evidence_before_resolve_and_what_each_role_is_offered(tab: Tab, loop: H
     loop.api("loop-operator").act(case_id, {"action": "acknowledge"}, {"action": "start"})
     photo = tmp_path / "fixed.png"
     photo.write_bytes(png())
-    page = login(tab, "loop-manager", f"#/case/{case_id}")
+    page = tab.login("loop-manager", f"#/case/{case_id}")
     # A manager handles cases but neither merges, decides on requests, confirms on site nor silences.
     assert shown_loop_buttons(page) == ["suspend", "extend", "evidence"]
     expect(page.locator('.view-case [data-loop="silence"]')).to_have_count(0)
@@ -556,7 +447,7 @@ def test_evidence_before_resolve_and_what_each_role_is_offered(tab: Tab, loop: H
     loop.wait("SELECT count(*) FROM case_events WHERE case_id = %s AND action = 'confirmed_on_site'", case_id)
 
     page.click("#logout")
-    login(tab, "loop-resident")
+    tab.login("loop-resident")
     page.goto(f"{loop.url}/#/case/{case_id}")
     expect(page.locator(".view-case .not-found")).to_be_visible()  # an operator's case is not a resident's
 
@@ -564,7 +455,7 @@ def test_evidence_before_resolve_and_what_each_role_is_offered(tab: Tab, loop: H
 def test_silence_a_device_from_the_case_and_a_rule_from_the_device_page(tab: Tab, loop: Hub) -> None:
     device = f"{L}-b1-sd02"
     case_id = loop.alarm_case(device)
-    page = login(tab, "loop-operator", f"#/case/{case_id}")
+    page = tab.login("loop-operator", f"#/case/{case_id}")
     panel = page.locator('.view-case [data-panel="silences"]')
     expect(panel).to_contain_text("Nothing is silenced")
     panel.locator('button[data-loop="silence"]').click()
@@ -627,7 +518,7 @@ def test_an_alert_frozen_by_a_silent_device_shows_a_no_data_badge(tab: Tab, loop
         case_id,
         timeout=NO_DATA_AFTER_S + 10,
     )
-    page = login(tab, "loop-operator", f"#/case/{case_id}")
+    page = tab.login("loop-operator", f"#/case/{case_id}")
     view = page.locator(f'.view-case[data-case-id="{case_id}"]')
     expect(view.locator(".case-head .badge.no-data")).to_have_text("No data")
     expect(view.locator(".alert-card .badge.no-data")).to_be_visible()

@@ -31,19 +31,7 @@ def test_fire_alarm_travels_from_simulator_to_case_api(
     hub: HubProcess, database_url: str, tmp_path: Path
 ) -> None:
     creds = tmp_path / "creds.json"
-    sim_env = {"HUB_ADMIN_PASSWORD": "e2e-admin-pw"}
-    hub_sim(
-        "provision",
-        "--site",
-        str(SITE),
-        "--api",
-        hub.url,
-        "--admin-user",
-        "e2e-admin",
-        "--credentials",
-        str(creds),
-        env=sim_env,
-    )
+    hub.provision(SITE, creds, "e2e-admin", "e2e-admin-pw")
     hub_sim(
         "scenario",
         "fire",
@@ -103,9 +91,15 @@ def test_fire_alarm_travels_from_simulator_to_case_api(
     assert rows[0][3] >= 3.0
     assert rows[0][4] == "oak"
 
-    pine_manager = hub.login("e2e-manager-pine", "pine-pw")
-    assert httpx.get(f"{hub.url}/api/v1/cases", headers=pine_manager).json() == [] or all(
-        c["community_id"] == "pine" for c in httpx.get(f"{hub.url}/api/v1/cases", headers=pine_manager).json()
+    pine_report = httpx.post(
+        f"{hub.url}/api/v1/cases",
+        json={"community": "pine", "category": "noise", "grid": "pine-g1", "description": "loud pump"},
+        headers=headers,
     )
+    assert pine_report.status_code == 201, pine_report.text
+    pine_manager = hub.login("e2e-manager-pine", "pine-pw")
+    seen = httpx.get(f"{hub.url}/api/v1/cases", headers=pine_manager).json()
+    assert pine_report.json()["id"] in [c["id"] for c in seen], "a manager sees their community's cases"
+    assert {c["community_id"] for c in seen} == {"pine"}, "and no other community's"
     assert httpx.get(f"{hub.url}/api/v1/cases/{case['id']}", headers=pine_manager).status_code == 404
     assert httpx.get(f"{hub.url}/api/v1/cases").status_code == 401

@@ -37,7 +37,7 @@ FUZZ = settings(
 PREFIX = "sc/v1"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 REGISTRY = {f"fz-{kind.value}": DeviceRef(f"fz-{kind.value}", kind, "oak", "b1", "g1") for kind in DeviceKind}
-TELEMETRY = {
+TELEMETRY: dict[DeviceKind, type[DevicePayload]] = {
     DeviceKind.SMOKE_DETECTOR: SmokeTelemetry,
     DeviceKind.LAMPPOST: LamppostTelemetry,
     DeviceKind.MANHOLE: ManholeTelemetry,

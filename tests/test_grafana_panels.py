@@ -256,7 +256,8 @@ def seeded(database_url: str) -> Iterator[tuple[psycopg.Connection[Any], dict[st
             if resolved:
                 events.append(("resolved", resolved))
             if status == "closed":
-                events.append(("closed", resolved + timedelta(minutes=10)))  # type: ignore[operator]
+                assert resolved is not None
+                events.append(("closed", resolved + timedelta(minutes=10)))
             if status == "cancelled":
                 events.append(("cancelled", created + timedelta(minutes=30)))
             if n == 0:
@@ -281,7 +282,7 @@ def test_every_panel_query_runs_and_returns_rows(
     conn, variables = seeded
     sql = translate(target.sql, {"community": variables["community"]})
     try:
-        cur = conn.execute(sql)  # type: ignore[arg-type]
+        cur = conn.execute(sql)
     except psycopg.Error as exc:
         pytest.fail(f"{target}: {exc}\n{sql}")
     assert cur.description is not None
@@ -305,7 +306,7 @@ def test_template_variables_list_the_communities(
     conn, variables = seeded
     for name, board in _dashboards().items():
         for variable in board["templating"]["list"]:
-            cur = conn.execute(translate(variable["query"], {}))  # type: ignore[arg-type]
+            cur = conn.execute(translate(variable["query"], {}))
             assert cur.description is not None
             assert [d.name for d in cur.description] == ["__value", "__text"], name
             assert (variables["community"][0], "Grafana Garden") in cur.fetchall()
@@ -313,7 +314,7 @@ def test_template_variables_list_the_communities(
 
 def _run(conn: psycopg.Connection[Any], title: str, variables: dict[str, list[str]]) -> list[tuple[Any, ...]]:
     (target,) = [t for t in TARGETS if t.panel == title]
-    return conn.execute(translate(target.sql, variables)).fetchall()  # type: ignore[arg-type]
+    return conn.execute(translate(target.sql, variables)).fetchall()
 
 
 def test_panels_count_what_was_seeded(seeded: tuple[psycopg.Connection[Any], dict[str, list[str]]]) -> None:

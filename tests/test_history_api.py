@@ -2,7 +2,6 @@
 here from the rows the test inserted itself."""
 
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,88 +11,27 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
-from hub.devices.service import register
-from hub.settings import Settings
-from hub.store import db
-from hub.store.users import upsert_user
+from tests.support.api import app_client, login
+from tests.support.smoke_history import SMOKE_COLUMNS, insert_smoke, new_smoke_detector, reading
 
 BASE = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
-SMOKE_COLUMNS = (
-    "smoke_obscuration_pct_per_m",
-    "temperature_c",
-    "battery_pct",
-    "alarm",
-    "fault",
-    "tamper",
-    "test_button",
-    "rssi_dbm",
-)
 USERS = {
-    "hist-admin": ("admin", []),
-    "hist-manager-a": ("manager", ["hist-a"]),
-    "hist-resident-a": ("resident", ["hist-a"]),
-    "hist-manager-b": ("manager", ["hist-b"]),
+    "hist-admin": ("admin", ()),
+    "hist-manager-a": ("manager", ("hist-a",)),
+    "hist-resident-a": ("resident", ("hist-a",)),
+    "hist-manager-b": ("manager", ("hist-b",)),
 }
 
 
 @pytest.fixture(scope="module")
 def client(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=database_url, mqtt_auth_dir=tmp_path_factory.mktemp("auth"), environment="test"
-    )
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        for name, (role, communities) in USERS.items():
-            upsert_user(conn, name, f"pw-{name}", role, communities)
-    with TestClient(create_app(settings, pool)) as c:
+    with app_client(database_url, users=USERS, mqtt_auth_dir=tmp_path_factory.mktemp("auth")) as c:
         yield c
-    pool.close()
 
 
 @pytest.fixture(scope="module")
 def tokens(client: TestClient) -> dict[str, dict[str, str]]:
-    headers = {}
-    for name in USERS:
-        r = client.post("/api/v1/auth/login", json={"username": name, "password": f"pw-{name}"})
-        assert r.status_code == 200, r.text
-        headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return headers
-
-
-def new_smoke_detector(conn: psycopg.Connection[Any], community: str = "hist-a") -> str:
-    device_id = f"hist-sd-{uuid.uuid4().hex[:8]}"
-    [result] = register(conn, [{"id": device_id, "kind": "smoke_detector", "community": community}])
-    assert result.status == "created", result
-    return device_id
-
-
-def reading(t: datetime, temperature: float, alarm: bool, rssi: int | None) -> dict[str, Any]:
-    return {
-        "time": t,
-        "smoke_obscuration_pct_per_m": 0.5,
-        "temperature_c": temperature,
-        "battery_pct": 80.0,
-        "alarm": alarm,
-        "fault": False,
-        "tamper": False,
-        "test_button": False,
-        "rssi_dbm": rssi,
-    }
-
-
-def insert_smoke(conn: psycopg.Connection[Any], device_id: str, readings: list[dict[str, Any]]) -> None:
-    columns = ", ".join(SMOKE_COLUMNS)
-    placeholders = ", ".join(["%s"] * (5 + len(SMOKE_COLUMNS)))
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO telemetry_smoke (time, device_id, seq, received_at, community_id, {columns}) "
-            f"VALUES ({placeholders})",
-            [
-                (r["time"], device_id, seq, r["time"], "hist-a", *(r[c] for c in SMOKE_COLUMNS))
-                for seq, r in enumerate(readings)
-            ],
-        )
+    return {name: login(client, name) for name in USERS}
 
 
 def history(client: TestClient, headers: dict[str, str], device_id: str, **params: str) -> httpx.Response:

@@ -10,31 +10,32 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.jobs.maintenance import run_rollups
-from hub.settings import Settings
-from hub.store import db
-from hub.store.migrations import migrate
-from hub.store.users import upsert_user
-from tests.support.services import create_database, drop_database
-from tests.test_history_api import insert_smoke, new_smoke_detector, reading
+from tests.support.api import app_client, login
+from tests.support.services import migrated_database
+from tests.support.smoke_history import insert_smoke, new_smoke_detector, reading
 
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, dict[str, str]]]:
-    name, url = create_database()
-    migrate(url)
-    pool = db.make_pool(url)
-    with pool.connection() as conn:
-        upsert_user(conn, "roll-admin", "pw-roll-admin", "admin", [])
-    settings = Settings(database_url=url, mqtt_auth_dir=tmp_path_factory.mktemp("auth"), environment="test")
-    with TestClient(create_app(settings, pool)) as client:
-        r = client.post("/api/v1/auth/login", json={"username": "roll-admin", "password": "pw-roll-admin"})
-        yield client, url, {"Authorization": f"Bearer {r.json()['access_token']}"}
-    pool.close()
-    drop_database(name)
+    with (
+        migrated_database() as url,
+        app_client(
+            url, users={"roll-admin": ("admin", ())}, mqtt_auth_dir=tmp_path_factory.mktemp("auth")
+        ) as client,
+    ):
+        yield client, url, login(client, "roll-admin")
+
+
+def rolled_up(url: str, readings: list[dict[str, Any]], now: datetime) -> str:
+    """A new detector with `readings`, and the hourly rollup run as the job would at `now`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        device = new_smoke_detector(conn)
+        insert_smoke(conn, device, readings)
+        assert run_rollups(conn, now) is not None
+    return device
 
 
 def hourly(client: TestClient, headers: dict[str, str], device: str, start: datetime, end: datetime) -> Any:
@@ -70,14 +71,11 @@ def test_hourly_history_reads_the_rollup_where_it_is_done_and_raw_data_after_it(
     world: tuple[TestClient, str, dict[str, str]],
 ) -> None:
     client, url, headers = world
+    readings = [
+        reading(START + timedelta(minutes=7 * i), 18.0 + (i % 11) * 0.5, False, -60) for i in range(60)
+    ]
+    device = rolled_up(url, readings, START + timedelta(hours=4, minutes=5))
     with psycopg.connect(url, autocommit=True) as conn:
-        device = new_smoke_detector(conn)
-        readings = [
-            reading(START + timedelta(minutes=7 * i), 18.0 + (i % 11) * 0.5, False, -60) for i in range(60)
-        ]
-        insert_smoke(conn, device, readings)
-        done = run_rollups(conn, START + timedelta(hours=4, minutes=5))
-        assert done is not None
         assert conn.execute(
             "SELECT done_until FROM job_watermarks WHERE job = 'telemetry_1h'"
         ).fetchone() == (START + timedelta(hours=4),)
@@ -103,13 +101,8 @@ def test_a_range_starting_mid_hour_takes_that_part_from_raw_readings(
     world: tuple[TestClient, str, dict[str, str]],
 ) -> None:
     client, url, headers = world
-    with psycopg.connect(url, autocommit=True) as conn:
-        device = new_smoke_detector(conn)
-        readings = [
-            reading(START + timedelta(minutes=5 * i), 20.0 + (i % 7), i % 4 == 0, -60) for i in range(48)
-        ]
-        insert_smoke(conn, device, readings)
-        assert run_rollups(conn, START + timedelta(hours=3, minutes=5)) is not None
+    readings = [reading(START + timedelta(minutes=5 * i), 20.0 + (i % 7), i % 4 == 0, -60) for i in range(48)]
+    device = rolled_up(url, readings, START + timedelta(hours=3, minutes=5))
     start, end = START + timedelta(minutes=32), START + timedelta(hours=4)
     answer = hourly(client, headers, device, start, end)
     assert close(answer, expected(readings, start, end)), "ragged start from raw, whole hours from the rollup"

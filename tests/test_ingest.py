@@ -48,6 +48,41 @@ def topic(community: str, kind: str, device: str, channel: str = "telemetry") ->
     return f"sc/v1/{community}/{kind}/{device}/{channel}"
 
 
+class Stream:
+    """`total` smoke readings from `devices` in turn, as the load generator, on a thread of its own that
+    pauses `pause_s` every `pause_every` messages: traffic that goes on while the test acts on the hub."""
+
+    def __init__(
+        self,
+        hub: HubProcess,
+        community: str,
+        devices: list[str],
+        total: int,
+        pause_every: int,
+        pause_s: float,
+    ) -> None:
+        self.total = total
+        self._publisher = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN_PW)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._send, args=(community, devices, pause_every, pause_s))
+        self._thread.start()
+
+    def _send(self, community: str, devices: list[str], pause_every: int, pause_s: float) -> None:
+        for n in range(self.total):
+            d = devices[n % len(devices)]
+            self._publisher.publish(topic(community, "smoke_detector", d), smoke(d, n))
+            if n % pause_every == 0:
+                time.sleep(pause_s)
+        self._done.set()
+
+    def finish(self) -> None:
+        """Every message sent and acknowledged by the broker, then the publisher closed."""
+        self._thread.join(60)
+        assert self._done.is_set()
+        assert poll(lambda: self._publisher.acked == self.total, timeout=30)
+        self._publisher.close()
+
+
 def test_each_kind_is_stored_once_in_its_typed_table(
     hub: HubProcess, conn: psycopg.Connection[Any], database_url: str
 ) -> None:
@@ -276,20 +311,8 @@ def test_hub_killed_or_stopped_mid_stream_loses_nothing(
     ids = [f"{community}-sd{i}" for i in range(20)]
     devices(conn, community, [(d, "smoke_detector") for d in ids])
     hub.start()
-    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN_PW)
     total = 3000
-    done = threading.Event()
-
-    def stream() -> None:
-        for n in range(total):
-            d = ids[n % len(ids)]
-            pub.publish(topic(community, "smoke_detector", d), smoke(d, n))
-            if n % 100 == 0:
-                time.sleep(0.02)
-        done.set()
-
-    sender = threading.Thread(target=stream)
-    sender.start()
+    stream = Stream(hub, community, ids, total, pause_every=100, pause_s=0.02)
     stored = f"SELECT count(*) FROM telemetry_smoke WHERE community_id = '{community}'"
     assert poll(lambda: count(database_url, stored) > 300, timeout=15), hub.log()
     assert hub.proc is not None
@@ -298,10 +321,7 @@ def test_hub_killed_or_stopped_mid_stream_loses_nothing(
     at_stop = count(database_url, stored)
     time.sleep(1)
     hub.start()
-    sender.join(60)
-    assert done.is_set()
-    assert poll(lambda: pub.acked == total, timeout=30)
-    pub.close()
+    stream.finish()
     assert at_stop < total, "the hub must have stopped mid-stream for this test to mean anything"
     assert poll(lambda: count(database_url, stored) == total, timeout=30), (
         count(database_url, stored),
@@ -328,20 +348,8 @@ def test_registering_devices_mid_stream_reloads_the_broker_without_losing_messag
     upsert_user(conn, "reload-admin", "reload-admin-pw", "admin", [])
     hub.start()
     headers = hub.login("reload-admin", "reload-admin-pw")
-    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN_PW)
     total = 2000
-    done = threading.Event()
-
-    def stream() -> None:
-        for n in range(total):
-            d = ids[n % len(ids)]
-            pub.publish(topic(community, "smoke_detector", d), smoke(d, n))
-            if n % 20 == 0:
-                time.sleep(0.01)
-        done.set()
-
-    sender = threading.Thread(target=stream)
-    sender.start()
+    stream = Stream(hub, community, ids, total, pause_every=20, pause_s=0.01)
     for i in range(8):
         r = httpx.post(
             f"{hub.url}/api/v1/devices",
@@ -351,10 +359,7 @@ def test_registering_devices_mid_stream_reloads_the_broker_without_losing_messag
         )
         assert r.status_code == 201, r.text
         time.sleep(0.25)
-    sender.join(60)
-    assert done.is_set()
-    assert poll(lambda: pub.acked == total, timeout=30)
-    pub.close()
+    stream.finish()
     stored = f"SELECT count(DISTINCT seq) FROM telemetry_smoke WHERE community_id = '{community}'"
     assert poll(lambda: count(database_url, stored) == total, timeout=30), count(database_url, stored)
 

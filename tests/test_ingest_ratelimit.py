@@ -1,7 +1,6 @@
 """One device flooding the hub is refused over its limit, visibly, while the others are stored: the
 token bucket alone, then the real pipeline on the real database."""
 
-import json
 import queue
 import threading
 from datetime import UTC, datetime, timedelta
@@ -9,14 +8,10 @@ from typing import Any
 
 import psycopg
 
-from hub.cases.config import DispatchConfig
 from hub.devices.service import register
-from hub.engine.evaluator import Engine
-from hub.ingest.database import IngestDatabase
 from hub.ingest.inbound import Inbound
-from hub.ingest.metrics import IngestMetrics
-from hub.ingest.pipeline import Pipeline, PipelineConfig
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
+from tests.support.ingest import pipeline, smoke_inbound
 
 
 def test_a_burst_passes_then_the_sustained_rate_applies_per_device() -> None:
@@ -28,42 +23,14 @@ def test_a_burst_passes_then_the_sustained_rate_applies_per_device() -> None:
     assert not limit.allow("a", 9.0), "time going backwards refills nothing"
 
 
-def reading(device: str, seq: int, at: datetime) -> Inbound:
-    body = {
-        "device_id": device,
-        "ts": at.isoformat(),
-        "seq": seq,
-        "smoke_obscuration_pct_per_m": 0.1,
-        "temperature_c": 21.0,
-        "battery_pct": 90.0,
-        "alarm": False,
-    }
-    topic = f"sc/v1/rl/smoke_detector/{device}/telemetry"
-    return Inbound(topic, json.dumps(body).encode(), seq, 1, at)
-
-
 def test_the_flooder_is_dead_lettered_over_its_limit_and_the_others_are_stored(
     conn: psycopg.Connection[Any], database_url: str
 ) -> None:
     register(conn, [{"id": d, "kind": "smoke_detector", "community": "rl"} for d in ("rl-flood", "rl-calm")])
     inbox: queue.Queue[Inbound] = queue.Queue()
     acked: list[int] = []
-    metrics = IngestMetrics()
-    pipeline = Pipeline(
-        PipelineConfig(
-            prefix="sc/v1",
-            batch_max_rows=50,
-            batch_max_delay_s=0.05,
-            dead_letter_bytes=64,
-            pseudonym_key=b"k",
-        ),
-        database=IngestDatabase(database_url, metrics),
-        engine=Engine([]),
-        inbox=inbox,
-        ack=lambda ms: acked.extend(m.mid for m in ms),
-        dispatch=DispatchConfig,
-        metrics=metrics,
-        rate_gate=RateGate(DeviceRateLimit(rate_per_s=1.0, burst=5)),
+    flooded = pipeline(
+        database_url, acked, inbox=inbox, rate_gate=RateGate(DeviceRateLimit(rate_per_s=1.0, burst=5))
     )
     t0 = datetime.now(UTC) - timedelta(seconds=10)
     mid = 0
@@ -71,13 +38,13 @@ def test_the_flooder_is_dead_lettered_over_its_limit_and_the_others_are_stored(
         at = t0 + timedelta(seconds=second)
         for _ in range(20):
             mid += 1
-            inbox.put(reading("rl-flood", mid, at))
+            inbox.put(smoke_inbound("rl", "rl-flood", mid, at))
         mid += 1
-        inbox.put(reading("rl-calm", mid, at))
+        inbox.put(smoke_inbound("rl", "rl-calm", mid, at))
     stop = threading.Event()
     stop.set()
 
-    pipeline.run(stop)
+    flooded.run(stop)
 
     assert sorted(acked) == list(range(1, mid + 1)), "refused messages are acknowledged too: they are kept"
     stored = dict(
@@ -90,4 +57,4 @@ def test_the_flooder_is_dead_lettered_over_its_limit_and_the_others_are_stored(
         "SELECT count(*), min(reason) FROM dead_letters WHERE topic LIKE 'sc/v1/rl/%'"
     ).fetchone()
     assert refused == (60 - 7, "rate_limited: device rl-flood sent more than its limit")
-    assert pipeline.metrics.dead_letter_reasons == {"rate_limited": 53}
+    assert flooded.metrics.dead_letter_reasons == {"rate_limited": 53}

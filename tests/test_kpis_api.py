@@ -18,12 +18,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
-from hub.settings import Settings
-from hub.store import db
-from hub.store.users import upsert_user
+from tests.support.api import API, app_client, login
 
-API = "/api/v1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # October 2026 in the hub's time zone (the calendar's, Asia/Shanghai: UTC+8, no summer time)
 START = datetime(2026, 9, 30, 16, tzinfo=UTC)
@@ -256,12 +252,6 @@ def assert_block(got: dict[str, Any], want: dict[str, Any]) -> None:
 # -- seeding ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def setup_conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as c:
-        yield c
-
-
 def new_community(conn: psycopg.Connection[Any]) -> str:
     name = f"kx-{uuid.uuid4().hex[:8]}"
     conn.execute("INSERT INTO communities (id, name) VALUES (%s, %s)", (name, f"Community {name}"))
@@ -373,37 +363,27 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(
-    database_url: str, setup_conn: psycopg.Connection[Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    routing = tmp_path_factory.mktemp("kpis") / "routing.yaml"
-    routing.write_text("default_team: kx-desk\ncalendar: {timezone: Asia/Shanghai}\n")
-    settings = Settings(database_url=database_url, environment="test", routing_file=routing)
-    pool = db.make_pool(database_url)
+def world(database_url: str, setup_conn: psycopg.Connection[Any]) -> Iterator[World]:
     here, there = new_community(setup_conn), new_community(setup_conn)
     cases = specs()
     seed(setup_conn, here, cases)
     seed(setup_conn, there, [Spec("L", "gas", "gas-emergency", "g9", "critical", "alert", utc("2026-10-15T00:00"),
                                   H, opened(), "dispatched", alerts=[("manhole-gas", "mh9")])])  # fmt: skip
-    users = {
-        "admin": ("admin", []),
-        "operator": ("operator", []),
-        "integration": ("integration", []),
-        "manager": ("manager", [here]),
-        "stranger": ("manager", [there]),
-        "both": ("manager", [here, there]),
-        "resident": ("resident", [here]),
+    people = {
+        "admin": ("admin", ()),
+        "operator": ("operator", ()),
+        "integration": ("integration", ()),
+        "manager": ("manager", (here,)),
+        "stranger": ("manager", (there,)),
+        "both": ("manager", (here, there)),
+        "resident": ("resident", (here,)),
     }
-    tokens: dict[str, dict[str, str]] = {}
-    with TestClient(create_app(settings, pool)) as client:
-        for key, (role, communities) in users.items():
-            name = f"kx-{key}-{uuid.uuid4().hex[:6]}"
-            upsert_user(setup_conn, name, "pw", role, communities)
-            r = client.post(f"{API}/auth/login", json={"username": name, "password": "pw"})
-            assert r.status_code == 200, r.text
-            tokens[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    names = {key: f"kx-{key}-{uuid.uuid4().hex[:6]}" for key in people}
+    users = {names[key]: who for key, who in people.items()}
+    routing = "default_team: kx-desk\ncalendar: {timezone: Asia/Shanghai}\n"
+    with app_client(database_url, routing=routing, users=users) as client:
+        tokens = {key: login(client, name) for key, name in names.items()}
         yield World(client, here, there, tokens, cases)
-    pool.close()
 
 
 def get_kpis(w: World, who: str = "admin", **params: Any) -> Any:
@@ -411,6 +391,12 @@ def get_kpis(w: World, who: str = "admin", **params: Any) -> Any:
     return w.client.get(
         f"{API}/kpis", params={k: v for k, v in query.items() if v is not None}, headers=w.tokens[who]
     )
+
+
+def get_report(w: World, kind: str, who: str = "admin", community: str | None = None) -> Any:
+    """The monthly report of MONTH (`kind` is csv or html) for `community`, by default the seeded one."""
+    params = {"month": MONTH, "community": community or w.community}
+    return w.client.get(f"{API}/kpis/report.{kind}", params=params, headers=w.tokens[who])
 
 
 # -- the KPIs ---------------------------------------------------------------------------------------------
@@ -529,14 +515,9 @@ def test_scope_managers_read_only_their_communities(world: World) -> None:
     # residents read the public summary instead; nobody reads without a token
     assert get_kpis(world, "resident").status_code == 403
     assert world.client.get(f"{API}/kpis").status_code == 401
-    for path in ("report.csv", "report.html"):
-        assert world.client.get(f"{API}/kpis/{path}", params={"month": MONTH}).status_code == 401
-        r = world.client.get(
-            f"{API}/kpis/{path}",
-            params={"month": MONTH, "community": world.community},
-            headers=world.tokens["stranger"],
-        )
-        assert r.status_code == 404, path
+    for kind in ("csv", "html"):
+        assert world.client.get(f"{API}/kpis/report.{kind}", params={"month": MONTH}).status_code == 401
+        assert get_report(world, kind, "stranger").status_code == 404, kind
 
 
 def test_unknown_community_and_bad_periods_are_refused(world: World) -> None:
@@ -562,11 +543,7 @@ def csv_value(text: str) -> Any:
 
 
 def test_the_csv_report_parses_and_matches_the_api(world: World) -> None:
-    r = world.client.get(
-        f"{API}/kpis/report.csv",
-        params={"month": MONTH, "community": world.community},
-        headers=world.tokens["manager"],
-    )
+    r = get_report(world, "csv", "manager")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/csv")
     assert f'filename="kpis-{world.community}-{MONTH}.csv"' in r.headers["content-disposition"]
@@ -600,11 +577,7 @@ def test_the_csv_report_parses_and_matches_the_api(world: World) -> None:
 
 
 def test_the_printable_page_has_charts_and_obeys_the_csp(world: World) -> None:
-    r = world.client.get(
-        f"{API}/kpis/report.html",
-        params={"month": MONTH, "community": world.community},
-        headers=world.tokens["admin"],
-    )
+    r = get_report(world, "html")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["content-security-policy"] == "default-src 'self'; img-src 'self' data:"
@@ -748,10 +721,6 @@ def test_csv_cells_never_start_a_spreadsheet_formula(
     community = new_community(setup_conn)
     seed(setup_conn, community, [Spec("X", "lighting", "lighting", "=HYPERLINK(1)", "minor", "operator",
                                       utc("2026-10-15T00:00"), H, opened(), "dispatched")])  # fmt: skip
-    r = world.client.get(
-        f"{API}/kpis/report.csv",
-        params={"month": MONTH, "community": community},
-        headers=world.tokens["admin"],
-    )
+    r = get_report(world, "csv", community=community)
     grids = [row["key"] for row in csv.DictReader(io.StringIO(r.text)) if row["dimension"] == "grid"]
     assert grids == ["'=HYPERLINK(1)"]

@@ -2,19 +2,14 @@
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from psycopg_pool import ConnectionPool
 
-from hub.api.app import create_app
 from hub.ingest.metrics import IngestMetrics
-from hub.settings import Settings
-from hub.store import db
-from hub.store.users import upsert_user
+from tests.support.api import app_client, login
 
-USERS = {"met-admin": "admin", "met-integration": "integration", "met-operator": "operator"}
+USERS = {"met-admin": ("admin", ()), "met-integration": ("integration", ()), "met-operator": ("operator", ())}
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -82,25 +77,8 @@ def metrics() -> IngestMetrics:
 
 
 @pytest.fixture
-def pool_settings(database_url: str, tmp_path: Path) -> Iterator[tuple[Settings, ConnectionPool]]:
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        for name, role in USERS.items():
-            upsert_user(conn, name, f"pw-{name}", role)
-    yield Settings(database_url=database_url, mqtt_auth_dir=tmp_path / "auth", environment="test"), pool
-    pool.close()
-
-
-def login(client: TestClient, name: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/login", json={"username": name, "password": f"pw-{name}"})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-@pytest.fixture
-def client(pool_settings: tuple[Settings, ConnectionPool], metrics: IngestMetrics) -> Iterator[TestClient]:
-    settings, pool = pool_settings
-    with TestClient(create_app(settings, pool, metrics=metrics)) as c:
+def client(database_url: str, metrics: IngestMetrics) -> Iterator[TestClient]:
+    with app_client(database_url, users=USERS, metrics=metrics) as c:
         yield c
 
 
@@ -170,9 +148,8 @@ def test_the_exposition_reads_the_live_counters(client: TestClient, metrics: Ing
     assert samples["hub_ingest_messages_dead_lettered_total", frozenset({("reason", "ts")})] == 2
 
 
-def test_before_the_first_batch_the_averages_are_zero(pool_settings: tuple[Settings, ConnectionPool]) -> None:
-    settings, pool = pool_settings
-    with TestClient(create_app(settings, pool, metrics=IngestMetrics())) as c:
+def test_before_the_first_batch_the_averages_are_zero(database_url: str) -> None:
+    with app_client(database_url, users=USERS, metrics=IngestMetrics()) as c:
         types, samples = parse_exposition(c.get("/metrics", headers=login(c, "met-admin")).text)
 
     assert samples["hub_ingest_batch_size_avg", frozenset()] == 0
@@ -181,9 +158,8 @@ def test_before_the_first_batch_the_averages_are_zero(pool_settings: tuple[Setti
     assert not [k for k in samples if k[0] == "hub_ingest_messages_dead_lettered_total"]
 
 
-def test_an_api_without_ingest_has_no_metrics(pool_settings: tuple[Settings, ConnectionPool]) -> None:
-    settings, pool = pool_settings
-    with TestClient(create_app(settings, pool)) as c:
+def test_an_api_without_ingest_has_no_metrics(database_url: str) -> None:
+    with app_client(database_url, users=USERS) as c:
         anonymous = c.get("/metrics")
         r = c.get("/metrics", headers=login(c, "met-admin"))
 

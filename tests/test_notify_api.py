@@ -8,46 +8,36 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.notify.drainer import Drainer
-from hub.settings import Settings
 from hub.store import db
-from hub.store.users import upsert_user
-from tests.support.processes import poll
-from tests.support.services import free_port
-from tests.test_notify_support import add_case, add_event, notify_settings
+from tests.support.api import app_client, login
+from tests.support.notify import add_case, add_event, drain_until, notify_settings
+from tests.support.services import free_port, migrated_database
 
 USERS = {
-    "sub-admin": "admin",
-    "sub-int": "integration",
-    "sub-int2": "integration",
-    "sub-op": "operator",
-    "sub-mgr": "manager",
+    "sub-admin": ("admin", ()),
+    "sub-int": ("integration", ()),
+    "sub-int2": ("integration", ()),
+    "sub-op": ("operator", ()),
+    "sub-mgr": ("manager", ("subc",)),
 }
 
 
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A database of this module's own, so the drainer's count is of this module's deliveries alone."""
+    with migrated_database() as url:
+        yield url
+
+
 @pytest.fixture
-def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, mqtt_auth_dir=tmp_path / "auth", environment="test")
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        for name, role in USERS.items():
-            upsert_user(conn, name, f"pw-{name}", role, ["subc"] if role == "manager" else None)
-    with TestClient(create_app(settings, pool)) as c:
+def client(database_url: str, conn: psycopg.Connection[Any], tmp_path: Path) -> Iterator[TestClient]:
+    with app_client(database_url, users=USERS, mqtt_auth_dir=tmp_path / "auth") as c:
         yield c
-    with pool.connection() as conn:
-        conn.execute(
-            "DELETE FROM notification_subscriptions s USING users u "
-            "WHERE u.id = s.created_by AND u.username = ANY(%s)",
-            (list(USERS),),
-        )
-    pool.close()
-
-
-def login(client: TestClient, user: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/login", json={"username": user, "password": f"pw-{user}"})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    conn.execute(
+        "DELETE FROM notification_subscriptions s USING users u WHERE u.id = s.created_by AND u.username = ANY(%s)",
+        (list(USERS),),
+    )
 
 
 def test_a_subscription_shows_its_secret_once_and_refuses_other_schemes(client: TestClient) -> None:
@@ -125,11 +115,9 @@ def test_after_max_attempts_a_delivery_is_dead_and_listed(
     deliveries = f"/api/v1/subscriptions/{sid}/deliveries"
     with db.make_pool(database_url) as pool:
         drainer = Drainer(pool, notify_settings(database_url), publisher=None)
-        assert poll(
-            lambda: (
-                drainer.drain_once() >= 0
-                and client.get(f"{deliveries}?status=dead", headers=integration).json()
-            ),
+        attempts = drain_until(
+            drainer,
+            lambda: client.get(f"{deliveries}?status=dead", headers=integration).json() != [],
             timeout=10,
         )
         drainer.close()
@@ -140,6 +128,7 @@ def test_after_max_attempts_a_delivery_is_dead_and_listed(
         "dead",
         3,
     )
+    assert attempts == 3, "the drainer handled this delivery's three attempts and nothing else"
     assert "unreachable" in dead["last_error"]
     assert dead["payload"]["community"] == "sub-dead"
     assert client.get(f"{deliveries}?status=pending", headers=integration).json() == []

@@ -3,6 +3,7 @@
 import json
 import queue
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -14,9 +15,8 @@ from hub.broker.auth import BrokerAccount, hash_password, write_auth_files
 from hub.notify.drainer import Drainer
 from hub.notify.mqtt import TeamPublisher
 from hub.store import db
-from tests.support.processes import poll
-from tests.support.services import Broker
-from tests.test_notify_support import add_case, add_event, notify_settings, outbox_rows
+from tests.support.notify import add_case, add_event, drain_until, notify_settings, outbox_rows
+from tests.support.services import Broker, migrated_database
 
 HUB_PASSWORD = "hub-notify-pw"
 WATCHER_PASSWORD = "watcher-pw"
@@ -50,6 +50,14 @@ class Watcher:
         self.client.loop_stop()
 
 
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A database of this module's own: every case event with a team leaves an MQTT row, so in the
+    session's database a drainer would also claim rows of other tests and its counts would not be ours."""
+    with migrated_database() as url:
+        yield url
+
+
 @pytest.fixture
 def team_broker(broker: Broker) -> Broker:
     write_auth_files(
@@ -69,62 +77,60 @@ def mqtt_status(conn: psycopg.Connection[Any], event_id: int) -> tuple[str, int,
     return status, attempts, error
 
 
-def test_case_events_reach_the_team_topic_on_puback_and_survive_a_broker_outage(
-    database_url: str, conn: psycopg.Connection[Any], team_broker: Broker
-) -> None:
+@pytest.fixture
+def drainer(database_url: str, team_broker: Broker) -> Iterator[Drainer]:
+    """The hub's drainer, its MQTT publisher logged in to the team broker with the hub's account."""
     settings = notify_settings(
         database_url, mqtt_port=team_broker.port, mqtt_password=HUB_PASSWORD, mqtt_client_id="notify-test"
     )
     publisher = TeamPublisher(settings)
     publisher.start()
+    try:
+        with db.make_pool(database_url) as pool:
+            d = Drainer(pool, settings, publisher)
+            try:
+                yield d
+            finally:
+                d.close()
+    finally:
+        publisher.close()
+
+
+def test_case_events_reach_the_team_topic_on_puback_and_survive_a_broker_outage(
+    conn: psycopg.Connection[Any], team_broker: Broker, drainer: Drainer
+) -> None:
     watcher = Watcher(team_broker.port)
     try:
         assert watcher.subscribed.wait(10)
-        with db.make_pool(database_url) as pool:
-            drainer = Drainer(pool, settings, publisher)
-            event = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
-            assert poll(
-                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, event)[0] == "delivered", timeout=10
-            )
-            assert watcher.next_for(event) == "hub/teams/water-ops/cases"
+        event = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
+        delivered = drain_until(drainer, lambda: mqtt_status(conn, event)[0] == "delivered", timeout=10)
+        assert delivered == 1, "one batch, one row"
+        assert mqtt_status(conn, event) == ("delivered", 1, None)
+        assert watcher.next_for(event) == "hub/teams/water-ops/cases"
 
-            team_broker.stop()
-            down = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
-            assert poll(lambda: drainer.drain_once() >= 0 and mqtt_status(conn, down)[1] >= 1, timeout=10)
-            status, _, error = mqtt_status(conn, down)
-            assert status == "pending"
-            assert error is not None
+        team_broker.stop()
+        down = add_event(conn, add_case(conn, "ntf-mqtt", team="water-ops"))
+        assert drain_until(drainer, lambda: mqtt_status(conn, down)[1] >= 1, timeout=10) == 1
+        status, attempts_down, error = mqtt_status(conn, down)
+        assert (status, attempts_down) == ("pending", 1)
+        assert error is not None
 
-            team_broker.start()
-            assert watcher.subscribed.wait(15)
-            assert poll(
-                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, down)[0] == "delivered", timeout=15
-            )
-            assert watcher.next_for(down) == "hub/teams/water-ops/cases"
-            drainer.close()
+        team_broker.start()
+        assert watcher.subscribed.wait(15)
+        retried = drain_until(drainer, lambda: mqtt_status(conn, down)[0] == "delivered", timeout=15)
+        status, attempts, error = mqtt_status(conn, down)
+        assert (status, error) == ("delivered", None)
+        assert retried == attempts - attempts_down >= 1, "each row handled was a retry of this one"
+        assert watcher.next_for(down) == "hub/teams/water-ops/cases"
     finally:
         watcher.close()
-        publisher.close()
 
 
 def test_a_team_that_cannot_be_a_topic_level_is_dead_at_once(
-    database_url: str, conn: psycopg.Connection[Any], team_broker: Broker
+    conn: psycopg.Connection[Any], drainer: Drainer
 ) -> None:
-    settings = notify_settings(
-        database_url, mqtt_port=team_broker.port, mqtt_password=HUB_PASSWORD, mqtt_client_id="notify-test-2"
-    )
-    publisher = TeamPublisher(settings)
-    publisher.start()
-    try:
-        with db.make_pool(database_url) as pool:
-            drainer = Drainer(pool, settings, publisher)
-            event = add_event(conn, add_case(conn, "ntf-mqtt", team="ops/#"))
-            assert poll(
-                lambda: drainer.drain_once() >= 0 and mqtt_status(conn, event)[0] == "dead", timeout=10
-            )
-            drainer.close()
-        status, attempts, error = mqtt_status(conn, event)
-        assert (status, attempts) == ("dead", 1)
-        assert error is not None and "topic level" in error
-    finally:
-        publisher.close()
+    event = add_event(conn, add_case(conn, "ntf-mqtt", team="ops/#"))
+    assert drain_until(drainer, lambda: mqtt_status(conn, event)[0] == "dead", timeout=10) == 1
+    status, attempts, error = mqtt_status(conn, event)
+    assert (status, attempts) == ("dead", 1)
+    assert error is not None and "topic level" in error

@@ -13,8 +13,8 @@ from hub.notify.drainer import Drainer, backoff_s
 from hub.notify.webhook import new_secret, sign
 from hub.store import db
 from hub.store import subscriptions as subscription_store
+from tests.support.notify import Receiver, add_case, add_event, notify_settings, outbox_rows
 from tests.support.processes import poll
-from tests.test_notify_support import Receiver, add_case, add_event, notify_settings, outbox_rows
 
 
 @pytest.fixture

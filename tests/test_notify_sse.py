@@ -19,9 +19,9 @@ from hub.notify.cursor import EventCursor
 from hub.settings import Settings
 from hub.store import db
 from hub.store.users import upsert_user
+from tests.support.notify import add_case, add_event
 from tests.support.processes import poll
 from tests.support.services import free_port
-from tests.test_notify_support import add_case, add_event
 
 STREAM = "/api/v1/events/stream"
 

@@ -9,38 +9,24 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.broker.auth import verify_password
 from hub.domain.devices import DeviceKind
 from hub.jobs.scheduler import mark_silent_devices_offline
-from hub.settings import Settings
-from hub.store import db
 from hub.store import devices as device_store
-from hub.store.users import upsert_user
+from tests.support.api import app_client, login
 
 
 @pytest.fixture
 def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, mqtt_auth_dir=tmp_path / "auth", environment="test")
-    pool = db.make_pool(database_url)
-    with pool.connection() as conn:
-        upsert_user(conn, "reg-admin", "pw-admin", "admin")
-        upsert_user(conn, "reg-operator", "pw-op", "operator")
-    with TestClient(create_app(settings, pool)) as c:
+    users = {"reg-admin": ("admin", ()), "reg-operator": ("operator", ())}
+    with app_client(database_url, users=users, mqtt_auth_dir=tmp_path / "auth") as c:
         yield c
-    pool.close()
-
-
-def login(client: TestClient, user: str, password: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_register_one_device_returns_its_password_once_and_stores_only_a_hash(
     client: TestClient, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    admin = login(client, "reg-admin", "pw-admin")
+    admin = login(client, "reg-admin")
     body = {
         "id": "reg-sd1",
         "kind": "smoke_detector",
@@ -70,7 +56,7 @@ def test_register_one_device_returns_its_password_once_and_stores_only_a_hash(
 
 
 def test_csv_import_reports_each_bad_row_and_registers_the_good_ones(client: TestClient) -> None:
-    admin = login(client, "reg-admin", "pw-admin")
+    admin = login(client, "reg-admin")
     csv_text = (
         "id,kind,community,building,grid,plan_x,plan_y,metadata\n"
         'reg-lp1,lamppost,regc,,g1,5,5,"{""rated_w"": 120}"\n'
@@ -96,14 +82,14 @@ def test_csv_import_reports_each_bad_row_and_registers_the_good_ones(client: Tes
 
 
 def test_only_admins_register_and_everyone_needs_a_token(client: TestClient) -> None:
-    operator = login(client, "reg-operator", "pw-op")
+    operator = login(client, "reg-operator")
     body = {"id": "reg-x", "kind": "manhole", "community": "regc"}
     assert client.post("/api/v1/devices", json=body, headers=operator).status_code == 403
     assert client.post("/api/v1/devices", json=body).status_code == 401
     bad = client.post(
         "/api/v1/devices",
         json={"id": "bad id!", "kind": "manhole", "community": "regc"},
-        headers=login(client, "reg-admin", "pw-admin"),
+        headers=login(client, "reg-admin"),
     )
     assert bad.status_code == 422
     assert "id" in bad.json()["error"]["message"]

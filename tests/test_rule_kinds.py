@@ -58,8 +58,9 @@ def test_count_fires_at_the_fifth_denial_within_the_window() -> None:
     e = rules(COUNT)
     assert run(e, [denied(s) for s in (0, 10, 20, 30)]) == []
     fired = run(e, [denied(40)])
-    assert [type(t) for t in fired] == [AlertOpened]
-    assert fired[0].explanation["count"] == 5
+    (opened,) = fired
+    assert type(opened) is AlertOpened
+    assert opened.explanation["count"] == 5
 
 
 def test_count_does_not_fire_when_denials_are_spread_out() -> None:
@@ -109,8 +110,9 @@ def test_rate_fires_on_a_fast_rise_only() -> None:
     assert run(slow, [level(s, 10 + s / 60) for s in range(0, 3600, 60)]) == []
     fast = rules(RATE)
     fired = run(fast, [level(s, 10 + s / 15) for s in range(0, 600, 60)])
-    assert [type(t) for t in fired] == [AlertOpened]
-    assert fired[0].explanation["change"] > 20
+    (opened,) = fired
+    assert type(opened) is AlertOpened
+    assert opened.explanation["change"] > 20
 
 
 def test_rate_clears_when_the_level_steadies() -> None:

@@ -1,5 +1,6 @@
 """The pure evaluator and the rule loader: no broker, no database, time from the readings."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def rule(**over: object) -> ThresholdRule:
     return ThresholdRule.model_validate(body)
 
 
-def feed(engine: Engine, points: list[tuple[float, float]]) -> list[object]:
+def feed(engine: Engine, points: Sequence[tuple[float, float]]) -> list[object]:
     out: list[object] = []
     for seconds, smoke in points:
         ev = engine.evaluate(

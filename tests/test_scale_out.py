@@ -15,11 +15,10 @@ import pytest
 
 from hub.devices.service import register
 from hub.ingest.partitions import partition_of
-from hub.store.migrations import migrate
 from hub.store.users import upsert_user
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher, smoke
-from tests.support.services import Broker, create_database, drop_database
+from tests.support.services import Broker, migrated_database
 
 LOADGEN_PW = "scale-loadgen-pw"
 PARTITIONS = 6
@@ -30,18 +29,16 @@ ALARMED = [f"{c}-sd0" for c in COMMUNITIES]
 
 @pytest.fixture
 def db() -> Iterator[str]:
-    name, url = create_database()
-    migrate(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        register(
-            conn,
-            [
-                {"id": d, "kind": "smoke_detector", "community": d.split("-")[0], "building": "b1"}
-                for d in DEVICES
-            ],
-        )
-    yield url
-    drop_database(name)
+    with migrated_database() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            register(
+                conn,
+                [
+                    {"id": d, "kind": "smoke_detector", "community": d.split("-")[0], "building": "b1"}
+                    for d in DEVICES
+                ],
+            )
+        yield url
 
 
 def worker(url: str, broker: Broker, tmp_path: Path, name: str) -> HubProcess:

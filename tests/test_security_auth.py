@@ -67,7 +67,9 @@ def from_address(app: FastAPI, address: str) -> TestClient:
 
 
 def attempt(client: TestClient, user: str, password: str) -> httpx.Response:
-    return client.post(LOGIN, json={"username": user, "password": password})
+    # Starlette types TestClient against httpx2, which is not installed, so its methods return Any here.
+    response: httpx.Response = client.post(LOGIN, json={"username": user, "password": password})
+    return response
 
 
 def assert_limited(r: httpx.Response, where: str) -> None:

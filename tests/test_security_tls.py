@@ -5,11 +5,9 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,30 +83,8 @@ def tls_broker() -> Iterator[tuple[Broker, TlsListener, Pki]]:
     b = Broker()
     pki = make_pki(b.dir / "tls")
     listener = TlsListener(port=free_port(), cafile=pki.ca, certfile=pki.cert, keyfile=pki.key)
-    template = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
-    b.conf.write_text(
-        render(
-            template,
-            port=b.port,
-            auth_dir=b.auth_dir,
-            data_dir=b.data_dir,
-            log_file=b.log_file,
-            pid_file=b.pid_file,
-            tls=listener,
-        )
-    )
+    b.configure(tls=listener)
     b.start()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", listener.port), timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    b.log_file.read_text() if b.log_file.exists() else "no TLS listener"
-                ) from None
-            time.sleep(0.05)
     yield b, listener, pki
     b.cleanup()
 

@@ -20,10 +20,9 @@ import psycopg
 import pytest
 
 from device_simulators.scenarios import SCENARIOS
-from hub.store.migrations import migrate
 from hub.store.users import upsert_user
-from tests.support.processes import HubProcess, hub_sim, poll
-from tests.support.services import ROOT, Broker, create_database, drop_database
+from tests.support.processes import HubProcess, poll
+from tests.support.services import ROOT, Broker, migrated_database
 
 SITE = ROOT / "tests" / "data" / "site-scenarios.yaml"
 ADMIN, ADMIN_PASSWORD = "sim-admin", "sim-admin-pw"
@@ -111,18 +110,7 @@ def start_stack(database_url: str, workdir: Path, **env: str) -> Stack:
     try:
         hub.start()
         credentials = workdir / "credentials.json"
-        hub_sim(
-            "provision",
-            "--site",
-            str(SITE),
-            "--api",
-            hub.url,
-            "--admin-user",
-            ADMIN,
-            "--credentials",
-            str(credentials),
-            env={"HUB_ADMIN_PASSWORD": ADMIN_PASSWORD},
-        )
+        hub.provision(SITE, credentials, ADMIN, ADMIN_PASSWORD)
     except BaseException:
         hub.stop()
         broker.cleanup()
@@ -155,16 +143,12 @@ def rules_with_device_offline(target: Path, period: str, kinds: str | None = Non
 @contextmanager
 def own_stack(workdir: Path, rules: Path) -> Iterator[Stack]:
     """A hub on a database of its own, running the rules in `rules`."""
-    name, url = create_database()
-    try:
-        migrate(url)
+    with migrated_database() as url:
         s = start_stack(url, workdir, HUB_RULES_DIR=str(rules))
         try:
             yield s
         finally:
             stop_stack(s)
-    finally:
-        drop_database(name)
 
 
 def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

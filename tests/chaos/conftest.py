@@ -27,9 +27,9 @@ from hub.store.migrations import migrate
 from tests.chaos import figures
 from tests.chaos.cluster import PgCluster, TcpProxy
 from tests.chaos.traffic import Device, Traffic, register, wait_for
+from tests.support.notify import Receiver
 from tests.support.processes import HubProcess
 from tests.support.services import Broker
-from tests.test_notify_support import Receiver
 
 FULL = os.environ.get("HUB_CHAOS_FULL") == "1"
 LOADGEN_PW = "chaos-loadgen-pw"
@@ -171,6 +171,15 @@ class Rig:
         ids = [d.id for d in self.fleet[:ALARMS]]
         traffic.raise_alarm(ids)
         self.expected_alerts |= set(ids)
+
+    def alarmed_fleet(self) -> Traffic:
+        """The hub started and the fleet at its nominal rate until steady, then the alarms that the fault
+        must not lose: where most faults begin."""
+        self.hub.start()
+        traffic = self.traffic(self.fleet, SCALE.nominal_rate, "fleet")
+        self.wait_steady(traffic, SCALE.steady_s)
+        self.alarm(traffic)
+        return traffic
 
     def conn(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=5)

@@ -23,10 +23,7 @@ pytestmark = pytest.mark.chaos
 )
 def test_hub_killed_or_stopped_then_restarted(rig_factory: Any, sig: signal.Signals, fault: str) -> None:
     rig = rig_factory()
-    rig.hub.start()
-    traffic = rig.traffic(rig.fleet, SCALE.nominal_rate, "fleet")
-    rig.wait_steady(traffic, SCALE.steady_s)
-    rig.alarm(traffic)
+    traffic = rig.alarmed_fleet()
     time.sleep(1.0)
     assert rig.hub.proc is not None
     rig.hub.proc.send_signal(sig)
@@ -44,10 +41,7 @@ def test_hub_killed_or_stopped_then_restarted(rig_factory: Any, sig: signal.Sign
 
 def test_postgres_restarted_mid_stream(rig_factory: Any) -> None:
     rig = rig_factory()
-    rig.hub.start()
-    traffic = rig.traffic(rig.fleet, SCALE.nominal_rate, "fleet")
-    rig.wait_steady(traffic, SCALE.steady_s)
-    rig.alarm(traffic)
+    traffic = rig.alarmed_fleet()
     time.sleep(0.5)
     rig.cluster.restart()
     backlog, since = traffic.acked, time.monotonic()
@@ -106,10 +100,7 @@ def test_mosquitto_restarted_under_a_running_hub(rig_factory: Any) -> None:
     """Publishers and the hub both lose the broker and reconnect; the hub's session (persistent, QoS 1
     subscription) must come back from the broker's persistence file."""
     rig = rig_factory()
-    rig.hub.start()
-    traffic = rig.traffic(rig.fleet, SCALE.nominal_rate, "fleet")
-    rig.wait_steady(traffic, SCALE.steady_s)
-    rig.alarm(traffic)
+    traffic = rig.alarmed_fleet()
     rig.broker.stop()
     time.sleep(SCALE.down_s)
     rig.broker.start()
@@ -130,10 +121,7 @@ def test_mosquitto_restarted_while_the_hub_is_away(rig_factory: Any) -> None:
     """Messages queued for the stopped hub's persistent session survive the broker's restart only on
     disk; the hub must get every one of them when it comes back."""
     rig = rig_factory()
-    rig.hub.start()
-    traffic = rig.traffic(rig.fleet, SCALE.nominal_rate, "fleet")
-    rig.wait_steady(traffic, SCALE.steady_s)
-    rig.alarm(traffic)
+    traffic = rig.alarmed_fleet()
     time.sleep(1.0)
     rig.hub.stop()
     hub_gone = traffic.acked

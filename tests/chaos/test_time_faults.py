@@ -33,10 +33,7 @@ def test_clock_skew_and_late_data_follow_the_policy(rig_factory: Any) -> None:
     rig = rig_factory()
     with psycopg.connect(rig.url, autocommit=True) as conn:
         register(conn, [FAST, TOO_FAST, LATE_AFTER_NEWER, BUFFERED, TOO_OLD])
-    rig.hub.start()
-    traffic = rig.traffic(rig.fleet, SCALE.nominal_rate, "fleet")
-    rig.wait_steady(traffic, SCALE.steady_s)
-    rig.alarm(traffic)
+    rig.alarmed_fleet()
     now = datetime.now(UTC)
     sent: list[tuple[Device, int, datetime, bool]] = [
         (FAST, SEQ + 1, now + timedelta(minutes=5), False),

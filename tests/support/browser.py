@@ -1,7 +1,17 @@
-"""How the tests and the load measurement start Debian's Chromium: headless, and quiet on a closed
-network (no background connections, updates or sync)."""
+"""How the dashboard's browser tests drive Debian's Chromium: headless and quiet on a closed network (no
+background connections, updates or sync), each test in a tab of its own whose page errors fail it."""
 
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+from tests.support.services import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -14,3 +24,79 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)"
+)
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+"""A phone-sized context: the pages must not scroll sideways at 390 px."""
+
+
+class Tab:
+    """A browser tab that records uncaught errors and CSP violations, which fail the test."""
+
+    def __init__(self, context: BrowserContext, base_url: str, password: str) -> None:
+        self.context = context
+        self.page: Page = context.new_page()
+        self.base_url = base_url
+        self.password = password
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.page.on("console", self._console)
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        text = msg.text
+        if msg.type == "error" and "Failed to load resource" not in text:
+            self.errors.append(f"console: {text}")
+        if "Content Security Policy" in text:
+            self.errors.append(f"CSP: {text}")
+
+    def login(self, user: str, hash_: str = "") -> Page:
+        page = self.page
+        page.goto(f"{self.base_url}/{hash_}")
+        page.fill("#login input[name=username]", user)
+        page.fill("#login input[name=password]", self.password)
+        page.click("#login button[type=submit]")
+        expect(page.locator("#who")).to_contain_text(user)
+        return page
+
+    def shot(self, name: str) -> None:
+        self.page.evaluate("window.scrollTo(0, 0)")
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@contextmanager
+def open_tab(browser: Browser, base_url: str, password: str, **context: Any) -> Iterator[Tab]:
+    """A tab in a context of its own (fresh storage, `context` as Playwright's new_context takes it),
+    closed afterwards; errors the page reported fail the test once the test itself has passed."""
+    ctx = browser.new_context(**context)
+    try:
+        tab = Tab(ctx, base_url, password)
+        yield tab
+    finally:
+        ctx.close()
+    assert tab.errors == []
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    """A small valid PNG (a gradient), made here so no binary file lives in the repository."""
+    raw = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 5 % 256, 160))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -73,6 +73,22 @@ class HubProcess:
                 self.proc.wait()
         self.proc = None
 
+    def provision(self, site: Path, credentials: Path, admin: str, password: str) -> None:
+        """The site's devices registered through this hub's API by `hub-sim provision`, as an installer
+        would; their MQTT credentials go to `credentials`."""
+        hub_sim(
+            "provision",
+            "--site",
+            str(site),
+            "--api",
+            self.url,
+            "--admin-user",
+            admin,
+            "--credentials",
+            str(credentials),
+            env={"HUB_ADMIN_PASSWORD": password},
+        )
+
     def login(self, username: str, password: str) -> dict[str, str]:
         r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": password})
         r.raise_for_status()

@@ -9,11 +9,14 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
-from hub.broker.config import render
+from hub.broker.config import TlsListener, render
+from hub.store.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("HUB_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5433/postgres")
@@ -29,14 +32,24 @@ def create_database() -> tuple[str, str]:
     name = f"hub_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
-    info["dbname"] = name
-    return name, psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return name, psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
 
 
 def drop_database(name: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database() -> Iterator[str]:
+    """A fresh database with the hub's schema, for tests whose counts must not see other tests' rows;
+    dropped on the way out, whatever happened."""
+    name, url = create_database()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(name)
 
 
 class Broker:
@@ -54,6 +67,17 @@ class Broker:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = self.dir / "mosquitto.conf"
+        self.tls: TlsListener | None = None
+        self.configure()
+        if os.geteuid() == 0:
+            uid = pwd.getpwnam("mosquitto").pw_uid
+            for p in (self.dir, self.data_dir, self.auth_dir):
+                os.chown(p, uid, -1)
+
+    def configure(self, tls: TlsListener | None = None) -> None:
+        """Render the configuration, with `tls` as a second listener beside the plain one; takes effect at
+        the next start."""
+        self.tls = tls
         template = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
         rendered = render(
             template,
@@ -62,25 +86,29 @@ class Broker:
             data_dir=self.data_dir,
             log_file=self.log_file,
             pid_file=self.pid_file,
+            tls=tls,
         )
         self.conf.write_text(rendered)
-        if os.geteuid() == 0:
-            uid = pwd.getpwnam("mosquitto").pw_uid
-            for p in (self.dir, self.data_dir, self.auth_dir):
-                os.chown(p, uid, -1)
 
     def start(self) -> None:
+        """Start Mosquitto and wait until every listener accepts connections."""
         for name in ("passwd", "acl"):
             if not (self.auth_dir / name).exists():
                 (self.auth_dir / name).write_text("")
         self.proc = subprocess.Popen(
             ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        for port in (self.port, *([self.tls.port] if self.tls else [])):
+            self._wait_listening(port)
+        self.pid_file.write_text(str(self.proc.pid))
+
+    def _wait_listening(self, port: int) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
             except OSError:
                 if self.proc.poll() is not None:
                     raise RuntimeError(
@@ -88,9 +116,7 @@ class Broker:
                         f"{self.log_file.read_text() if self.log_file.exists() else ''}"
                     ) from None
                 time.sleep(0.05)
-        else:
-            raise RuntimeError("mosquitto did not start listening")
-        self.pid_file.write_text(str(self.proc.pid))
+        raise RuntimeError(f"mosquitto did not start listening on {port}")
 
     def reload(self) -> None:
         assert self.proc is not None

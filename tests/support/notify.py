@@ -5,11 +5,13 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
 
+from hub.notify.drainer import Drainer
 from hub.settings import Settings
 from tests.support.services import free_port
 
@@ -62,6 +64,21 @@ def add_event(
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def drain_until(drainer: Drainer, done: Callable[[], bool], *, timeout: float) -> int:
+    """Drain batch after batch until `done()` holds; returns how many rows the drainer said it handled, so
+    a test can hold that count against the rows it made as well as check the end state."""
+    deadline = time.monotonic() + timeout
+    handled = 0
+    while True:
+        batch = drainer.drain_once()
+        handled += batch
+        if done():
+            return handled
+        assert time.monotonic() < deadline, f"not done after {timeout}s; the drainer handled {handled} row(s)"
+        if batch == 0:
+            time.sleep(0.02)
 
 
 def outbox_rows(conn: psycopg.Connection[Any], event_ids: list[int]) -> list[tuple[Any, ...]]:
