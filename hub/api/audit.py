@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.deps import Conn, CurrentUser
 from hub.api.errors import status_of
+from hub.domain.audit import AuditEntry
 from hub.domain.errors import Refused
 from hub.domain.users import User
 from hub.services import audit as audit_service
@@ -62,16 +63,19 @@ def audited(action: str, target_type: TargetType, target_param: str | None = Non
 
 
 def _write(conn: Conn, request: Request, user: User, entry: Audit, outcome: int) -> None:
+    client = request.client.host if request.client else None
     audit_service.record(
         conn,
-        actor=user,
-        action=entry.action,
-        target_type=entry.target_type,
-        target_id=entry.target_id,
-        community=entry.community,
-        outcome=outcome,
-        client_addr=request.client.host if request.client else None,
-        details=entry.details,
+        AuditEntry(
+            user,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+            entry.community,
+            outcome,
+            client,
+            entry.details,
+        ),
     )
 
 

@@ -132,20 +132,14 @@ def attach_evidence(
         attachment_id = case_store.insert_attachment(
             conn, case_id, content_type, data, by.id, purpose="evidence", at=now
         )
-        case_store.add_event(
-            conn,
-            case_id,
-            actor=by.username,
-            action="evidence_added",
-            at=now,
-            note=(note.strip() if note else None) or f"photo {attachment_id} of the work",
-            detail={
-                "kind": "photo",
-                "attachment_id": attachment_id,
-                "content_type": content_type,
-                "size": len(data),
-            },
-        )
+        detail = {
+            "kind": "photo",
+            "attachment_id": attachment_id,
+            "content_type": content_type,
+            "size": len(data),
+        }
+        text = (note.strip() if note else None) or f"photo {attachment_id} of the work"
+        _evidence_added(conn, case_id, by, now, text, detail)
         return attachment_id
 
 
@@ -161,13 +155,14 @@ def attach_evidence_note(
         raise ActionIncomplete(f"the evidence note is longer than {MAX_EVIDENCE_NOTE} characters")
     with conn.transaction():
         _lock_for_evidence(conn, case_id, by)
-        case_store.add_event(
-            conn,
-            case_id,
-            actor=by.username,
-            action="evidence_added",
-            at=now,
-            note=text,
-            detail={"kind": "note"},
-        )
+        _evidence_added(conn, case_id, by, now, text, {"kind": "note"})
     return text
+
+
+def _evidence_added(
+    conn: psycopg.Connection[Any], case_id: int, by: User, now: datetime, note: str, detail: dict[str, Any]
+) -> None:
+    """The event verified closure counts as evidence, whether a photo came with it or not."""
+    case_store.add_event(
+        conn, case_id, actor=by.username, action="evidence_added", at=now, note=note, detail=detail
+    )

@@ -19,7 +19,7 @@ from hub.cases.opening import SYSTEM, NewCase, open_case
 from hub.cases.routing import CaseFacts, route
 from hub.cases.sla import alert_deadlines
 from hub.domain.alerts import AlertCleared, AlertOpened, Transition
-from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Step
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Place, Step
 from hub.store import alerts as alert_store
 from hub.store import case_groups, case_merges, case_status, silences
 from hub.store import cases as case_store
@@ -112,16 +112,9 @@ def open_alert_case(
     case_id, created = open_case(conn, new, routed, due, actor=SYSTEM, why=why, why_detail=about, at=now)
     case_store.link_alert(conn, case_id, alert_id)
     if created:
-        merging.auto_merge_into_alert_case(
-            conn,
-            case_id,
-            community=a.device.community,
-            device_id=a.device.id if a.subject == a.device.id else None,
-            building=a.device.building,
-            category=a.rule.category,
-            at=now,
-            cfg=cfg,
-        )
+        device_id = a.device.id if a.subject == a.device.id else None
+        place = Place(a.device.community, device_id, a.device.building, a.rule.category, now)
+        merging.auto_merge_into_alert_case(conn, case_id, place, cfg)
     else:
         case_store.add_event(
             conn, case_id, actor=SYSTEM, action="alert_joined", at=now, note=why, detail=about

@@ -21,7 +21,7 @@ import psycopg
 from hub.cases import holds
 from hub.cases.actions import CaseNotFound
 from hub.cases.config import DispatchConfig
-from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Step, TransitionRefused
+from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Place, Step, TransitionRefused
 from hub.store import case_merges, case_status
 from hub.store import cases as case_store
 
@@ -155,79 +155,39 @@ def split(
 
 
 def auto_merge_report(
-    conn: psycopg.Connection[Any],
-    report_id: int,
-    *,
-    community: str,
-    device_id: str | None,
-    building: str | None,
-    category: str,
-    at: datetime,
-    cfg: DispatchConfig,
+    conn: psycopg.Connection[Any], report_id: int, place: Place, cfg: DispatchConfig
 ) -> int | None:
     """A resident's new report about a place an alert-raised case already covers goes into that case.
     Returns the surviving case, or None."""
     if not cfg.merge.auto:
         return None
-    target = case_merges.alert_case_for_report(
-        conn,
-        report_id=report_id,
-        community=community,
-        device_id=device_id,
-        building=building,
-        category=category,
-        at=at,
-        window=timedelta(seconds=cfg.merge.window),
-    )
+    target = case_merges.alert_case_for_report(conn, report_id, place, timedelta(seconds=cfg.merge.window))
     if target is None:
         return None
-    merge(conn, report_id, target, by=SYSTEM, by_id=None, now=at, note=_why(device_id, building, category))
+    merge(conn, report_id, target, by=SYSTEM, by_id=None, now=place.at, note=_why(place))
     return target
 
 
 def auto_merge_into_alert_case(
-    conn: psycopg.Connection[Any],
-    alert_case_id: int,
-    *,
-    community: str,
-    device_id: str | None,
-    building: str | None,
-    category: str,
-    at: datetime,
-    cfg: DispatchConfig,
+    conn: psycopg.Connection[Any], alert_case_id: int, place: Place, cfg: DispatchConfig
 ) -> list[int]:
     """Residents' open reports about the place of a new alert-raised case go into it."""
     if not cfg.merge.auto:
         return []
-    found = case_merges.reports_for_alert_case(
-        conn,
-        alert_case_id=alert_case_id,
-        community=community,
-        device_id=device_id,
-        building=building,
-        category=category,
-        at=at,
-        window=timedelta(seconds=cfg.merge.window),
-    )
+    window = timedelta(seconds=cfg.merge.window)
     done = []
-    for report_id in found:
+    for report_id in case_merges.reports_for_alert_case(conn, alert_case_id, place, window):
         if case_merges.split_before(conn, report_id, alert_case_id):
             continue
-        merge(
-            conn,
-            report_id,
-            alert_case_id,
-            by=SYSTEM,
-            by_id=None,
-            now=at,
-            note=_why(device_id, building, category),
-        )
+        merge(conn, report_id, alert_case_id, by=SYSTEM, by_id=None, now=place.at, note=_why(place))
         done.append(report_id)
     return done
 
 
-def _why(device_id: str | None, building: str | None, category: str) -> str:
-    return f"same device {device_id}" if device_id else f"same building {building} and category {category}"
+def _why(place: Place) -> str:
+    if place.device_id:
+        return f"same device {place.device_id}"
+    return f"same building {place.building} and category {place.category}"
 
 
 def notify_reporters(conn: psycopg.Connection[Any], surviving_id: int, now: datetime) -> list[int]:

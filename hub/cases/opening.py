@@ -20,7 +20,7 @@ from hub.cases.config import DispatchConfig
 from hub.cases.photos import Photo
 from hub.cases.routing import CaseFacts, Routed, route
 from hub.cases.sla import Deadlines, deadlines_for
-from hub.domain.cases import CaseStatus, Move, Step
+from hub.domain.cases import CaseStatus, Move, Place, Step
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.store import case_status
@@ -162,14 +162,6 @@ def open_report(
                 conn, case_id, report.photo.content_type, report.photo.data, by.id, at=now
             )
         if source == "resident":
-            merging.auto_merge_report(
-                conn,
-                case_id,
-                community=report.community,
-                device_id=report.device_id,
-                building=report.building,
-                category=report.category,
-                at=now,
-                cfg=dispatch,
-            )
+            place = Place(report.community, report.device_id, report.building, report.category, now)
+            merging.auto_merge_report(conn, case_id, place, dispatch)
     return case_id

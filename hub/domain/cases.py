@@ -150,6 +150,18 @@ class Step:
     rework: bool = False
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a case is about, as one-case-per-problem matching sees it: the same device, or the same
+    building and category, within a window of `at` (hub time)."""
+
+    community: str
+    device_id: str | None
+    building: str | None
+    category: str
+    at: datetime
+
+
 class Level(IntEnum):
     """Who a case has been escalated to."""
 

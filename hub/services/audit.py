@@ -1,40 +1,22 @@
 """The audit log: writing a request's row, and the admin's reading of it."""
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from hub.domain.users import User
+from hub.domain.audit import AuditEntry
 from hub.store import audit as audit_store
 from hub.store.audit import Filters as Filters
 
 
-def record(
-    conn: psycopg.Connection[Any],
-    *,
-    actor: User,
-    action: str,
-    target_type: str,
-    target_id: str | None,
-    community: str | None,
-    outcome: int,
-    client_addr: str | None,
-    details: dict[str, Any],
-) -> None:
-    """Without a `community` the target's own is looked up: a manager probing another community's
+def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
+    """Without a community the target's own is looked up: a manager probing another community's
     records is exactly what the log must show."""
-    audit_store.record(
-        conn,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        community=community or audit_store.community_of(conn, target_type, target_id),
-        outcome=outcome,
-        client_addr=client_addr,
-        details=details,
-    )
+    if entry.community is None:
+        entry = replace(entry, community=audit_store.community_of(conn, entry.target_type, entry.target_id))
+    audit_store.record(conn, entry)
 
 
 def entries(

@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from hub.domain.users import User
+from hub.domain.audit import AuditEntry
 
 BIGINT_MAX = 2**63 - 1
 _COLUMNS = sql.SQL(
@@ -21,32 +21,21 @@ _COLUMNS = sql.SQL(
 )
 
 
-def record(
-    conn: psycopg.Connection[Any],
-    *,
-    actor: User,
-    action: str,
-    target_type: str,
-    target_id: str | None,
-    community: str | None,
-    outcome: int,
-    client_addr: str | None,
-    details: dict[str, Any],
-) -> int:
+def record(conn: psycopg.Connection[Any], e: AuditEntry) -> int:
     row = conn.execute(
         "INSERT INTO audit_log (actor_id, actor, role, action, target_type, target_id, community_id, outcome,"
         " client_addr, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
-            actor.id,
-            actor.username,
-            actor.role,
-            action,
-            target_type,
-            target_id,
-            community,
-            outcome,
-            client_addr,
-            Jsonb(details),
+            e.actor.id,
+            e.actor.username,
+            e.actor.role,
+            e.action,
+            e.target_type,
+            e.target_id,
+            e.community,
+            e.outcome,
+            e.client_addr,
+            Jsonb(e.details),
         ),
     ).fetchone()
     assert row is not None

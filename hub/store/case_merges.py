@@ -6,6 +6,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from hub.domain.cases import Place
 from hub.store.sql import OPEN_STATUS_LIST
 
 
@@ -80,15 +81,7 @@ def repoint(conn: psycopg.Connection[Any], from_surviving: int, to_surviving: in
 
 
 def alert_case_for_report(
-    conn: psycopg.Connection[Any],
-    *,
-    report_id: int,
-    community: str,
-    device_id: str | None,
-    building: str | None,
-    category: str,
-    at: datetime,
-    window: timedelta,
+    conn: psycopg.Connection[Any], report_id: int, place: Place, window: timedelta
 ) -> int | None:
     """The open alert-raised case about the same place (the device, or the building and category)
     opened within `window` of `at`: a device match first, then the most recent."""
@@ -102,30 +95,13 @@ def alert_case_for_report(
         ORDER BY (device_id IS NOT DISTINCT FROM %(device)s::text) DESC, created_at DESC, id DESC
         LIMIT 1
         """,
-        {
-            "community": community,
-            "open": OPEN_STATUS_LIST,
-            "report": report_id,
-            "device": device_id,
-            "building": building,
-            "category": category,
-            "start": at - window,
-            "end": at + window,
-        },
+        {"open": OPEN_STATUS_LIST, "report": report_id, **_place(place, window)},
     ).fetchone()
     return None if row is None else int(row[0])
 
 
 def reports_for_alert_case(
-    conn: psycopg.Connection[Any],
-    *,
-    alert_case_id: int,
-    community: str,
-    device_id: str | None,
-    building: str | None,
-    category: str,
-    at: datetime,
-    window: timedelta,
+    conn: psycopg.Connection[Any], alert_case_id: int, place: Place, window: timedelta
 ) -> list[int]:
     """Open residents' reports about the same place within `window` of `at`, oldest first."""
     return [
@@ -143,16 +119,7 @@ def reports_for_alert_case(
                               AND m.split_at IS NULL)
             ORDER BY created_at, id
             """,
-            {
-                "community": community,
-                "open": OPEN_STATUS_LIST,
-                "case": alert_case_id,
-                "device": device_id,
-                "building": building,
-                "category": category,
-                "start": at - window,
-                "end": at + window,
-            },
+            {"open": OPEN_STATUS_LIST, "case": alert_case_id, **_place(place, window)},
         )
     ]
 
@@ -164,3 +131,14 @@ def split_before(conn: psycopg.Connection[Any], merged_case_id: int, surviving_c
         (merged_case_id, surviving_case_id),
     ).fetchone()
     return row is not None
+
+
+def _place(place: Place, window: timedelta) -> dict[str, Any]:
+    return {
+        "community": place.community,
+        "device": place.device_id,
+        "building": place.building,
+        "category": place.category,
+        "start": place.at - window,
+        "end": place.at + window,
+    }
