@@ -44,7 +44,8 @@ def rebuild(
     engine.seed_open(
         (a.rule_id, a.subject, registry.get(a.device_id or ""), a.opened_at, a.members) for a in open_alerts
     )
-    engine.seed_absence(devices.values(), device_store.last_seen(conn), now)
+    in_service = [d for d in devices.values() if not d.decommissioned]
+    engine.seed_absence(in_service, device_store.last_seen(conn), now)
     counted = 0
 
     def progress(n: int, _at: datetime) -> None:
