@@ -55,11 +55,12 @@ class Hub:
             cur = conn.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
-    def publish(self, community: str, kind: str, device: str) -> None:
+    def publish(self, community: str, kind: str, device: str, **override: Any) -> None:
         """As the load generator's account, which may write under every device's topic."""
         self.seq += 1
         topic = f"sc/v1/{community}/{kind}/{device}/telemetry"
-        self.publisher.publish(topic, reading(kind, device, self.seq, datetime.now(UTC))).wait_for_publish(5)
+        body = reading(kind, device, self.seq, datetime.now(UTC), **override)
+        self.publisher.publish(topic, body).wait_for_publish(5)
 
     def refused(self, device: str, code: str) -> bool:
         return bool(self.query("SELECT 1 FROM dead_letters WHERE device_id = %s AND code = %s", device, code))
@@ -116,7 +117,14 @@ def hub(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         (f"{A}-b1-gate1", "access_gate", A),
     ):
         h.publish(community, kind, device)
-    assert poll(lambda: h.query("SELECT count(*) FROM device_state WHERE online")[0][0] >= 2, timeout=10)
+    h.publish(
+        A, "smoke_detector", f"{A}-b1-sd04", alarm=True, smoke_obscuration_pct_per_m=4.0
+    )  # an open alert
+    h.publish(A, "smoke_detector", f"{A}-b1-sd01", battery_pct="full")  # refused: invalid payload
+    assert poll(lambda: h.query("SELECT count(*) FROM device_state WHERE online")[0][0] >= 3, timeout=10)
+    assert poll(
+        lambda: h.query("SELECT count(*) FROM alerts WHERE device_id = %s", f"{A}-b1-sd04")[0][0], timeout=10
+    )
     yield h
     publisher.close()
     process.stop()
@@ -280,8 +288,8 @@ def test_the_gate_page_reads_access_events_only_on_request(tab: Tab, hub: Hub) -
 
 PAGES = {
     "devices": ("#/admin/devices", "table.registry"),
-    "dead-letters": ("#/admin/dead-letters", "table.dead-letters"),
-    "alerts": ("#/admin/alerts", ".view-alerts"),
+    "dead-letters": ("#/admin/dead-letters", "table.dead-letters tbody tr"),
+    "alerts": ("#/admin/alerts", ".view-alerts tbody tr"),
     "device": (f"#/device/{A}-b1-sd01", ".view-device #refused .toolbar, .view-device #refused .notice"),
 }
 
