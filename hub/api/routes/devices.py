@@ -108,9 +108,7 @@ def _summary(audit: Audit, results: list[RowResult], dry_run: bool) -> ImportOut
     return out
 
 
-class DeviceOut(BaseModel):
-    """A device's registry record and live state."""
-
+class DevicePlace(BaseModel):
     id: str
     kind: DeviceKind
     community_id: str
@@ -118,12 +116,17 @@ class DeviceOut(BaseModel):
     grid: str | None
     plan_x: float | None
     plan_y: float | None
+    parent_id: str | None
+    decommissioned_at: datetime | None = Field(description="set while the device is out of service")
+
+
+class DeviceOut(DevicePlace):
+    """A device's registry record and live state."""
+
     latitude: float | None
     longitude: float | None
     installed_on: date | None
     metadata: dict[str, Any]
-    parent_id: str | None
-    decommissioned_at: datetime | None = Field(description="set while the device is out of service")
     credentials_rotated_at: datetime | None = Field(description="the last new MQTT password after the first")
     created_at: datetime
     last_seen: datetime | None
@@ -166,11 +169,11 @@ class CredentialsOut(BaseModel):
 @router.post("/devices/{device_id}/credentials", response_model=CredentialsOut)
 def rotate_credentials(
     device_id: str,
-    audit: Annotated[Audit, audited("device.rotate_credentials", "device", "device_id")],
+    _audit: Annotated[Audit, audited("device.rotate_credentials", "device", "device_id")],
     conn: Conn,
     settings: AppSettings,
     _user: Admin,
-) -> Any:
+) -> device_service.Credentials:
     """A new MQTT password for the device; the broker refuses the old one from now on (409 for a
     decommissioned device)."""
     return device_service.rotate_credentials(conn, settings, device_id)
@@ -179,7 +182,7 @@ def rotate_credentials(
 @router.post("/devices/{device_id}/decommission", response_model=DeviceOut)
 def decommission_device(
     device_id: str,
-    audit: Annotated[Audit, audited("device.decommission", "device", "device_id")],
+    _audit: Annotated[Audit, audited("device.decommission", "device", "device_id")],
     conn: Conn,
     settings: AppSettings,
     _user: Admin,
@@ -192,25 +195,16 @@ def decommission_device(
 @router.post("/devices/{device_id}/recommission", response_model=CredentialsOut)
 def recommission_device(
     device_id: str,
-    audit: Annotated[Audit, audited("device.recommission", "device", "device_id")],
+    _audit: Annotated[Audit, audited("device.recommission", "device", "device_id")],
     conn: Conn,
     settings: AppSettings,
     _user: Admin,
-) -> Any:
+) -> device_service.Credentials:
     """Back in service with a new MQTT password, shown once (409 if it is in service)."""
     return device_service.recommission(conn, settings, device_id)
 
 
-class DeviceListed(BaseModel):
-    id: str
-    kind: DeviceKind
-    community_id: str
-    building: str | None
-    grid: str | None
-    plan_x: float | None
-    plan_y: float | None
-    parent_id: str | None
-    decommissioned_at: datetime | None
+class DeviceListed(DevicePlace):
     online: bool
     last_seen: datetime | None
     battery_pct: float | None
