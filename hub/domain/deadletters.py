@@ -10,6 +10,7 @@ def reason_code(reason: str) -> str:
     """The word before the first colon or space."""
     return reason.split(":", 1)[0].split(" ", 1)[0]
 
+
 CODES = (
     "wrong",  # wrong topic
     UNREGISTERED,

@@ -55,7 +55,9 @@ def decode(
     if device is None:
         return Rejected(f"{UNREGISTERED} device {t.device_id!r}")
     if device.decommissioned:
-        return Rejected(f"{DECOMMISSIONED}: device {device.id} is out of service; re-commission it to accept it")
+        return Rejected(
+            f"{DECOMMISSIONED}: device {device.id} is out of service; re-commission it to accept it"
+        )
     if device.community != t.community or device.kind != t.kind:
         return Rejected(
             f"topic says {t.community}/{t.kind} but device {device.id} is registered as "

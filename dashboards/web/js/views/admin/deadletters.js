@@ -100,7 +100,7 @@ export function deadLettersView(root, { user, params }) {
     });
     clear(chart,
       h("ul", { class: "dl-totals", "aria-label": t("dl.totals") }, codes.map((c) => h("li", { dataset: { code: c } }, codeBadge(c), " ", String(data.totals[c])))),
-      codes.length ? chartFigure(t("dl.perBucket", { bucket: t(`dl.bucket.${bucket}`) }), series, { from, to, height: 140 }) : null);
+      codes.length ? chartFigure(t("dl.perBucket", { bucket: t(`dl.bucket.${bucket}`) }), series, { from, to, height: 140, counts: true }) : null);
   }
 
   async function loadPage() {

@@ -249,10 +249,13 @@ export function registryView(root, { user, params }) {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("registry.edit.save"))));
 
     const inService = !d.decommissioned_at;
+    const rotation = h("p", { class: "muted" }, d.credentials_rotated_at
+      ? t("registry.edit.lastRotation", { at: fmtTime(d.credentials_rotated_at, true) }) : t("registry.edit.neverRotated"));
     const rotate = h("button", { type: "button", class: "btn", id: "rotate", disabled: !inService, onclick: async () => {
       if (!confirm(t("registry.edit.rotateConfirm", { id }))) return;
       try {
         const c = await api(`/devices/${encodeURIComponent(id)}/credentials`, { method: "POST" });
+        rotation.textContent = t("registry.edit.lastRotation", { at: fmtTime(c.rotated_at, true) });
         done(t("registry.edit.rotated"), "ok", passwordBox(id, c.mqtt_password));
       } catch (err) { failed(err); }
     } }, t("registry.edit.rotate"));
@@ -283,7 +286,7 @@ export function registryView(root, { user, params }) {
         h("a", { href: `#/device/${encodeURIComponent(id)}` }, t("common.open")), closeButton()),
       h("h4", {}, t("registry.edit.place")), place,
       h("h4", {}, t("registry.edit.credentials")),
-      h("p", { class: "muted" }, d.credentials_rotated_at ? t("registry.edit.lastRotation", { at: fmtTime(d.credentials_rotated_at, true) }) : t("registry.edit.neverRotated")),
+      rotation,
       h("div", { class: "actions" }, rotate),
       h("h4", {}, t("registry.edit.service")),
       h("div", { class: "actions" }, service),
