@@ -15,6 +15,7 @@ from hub.cases.holds import CONFIRMABLE
 from hub.cases.kpis import KPI_FIELDS
 from hub.domain.alerts import Category, Severity
 from hub.domain.cases import EVENT, MOVES, CaseStatus
+from hub.domain.deadletters import CODES as dead_letter_codes
 from hub.domain.devices import DeviceKind
 from hub.domain.roles import HANDLERS, VERIFIERS
 from hub.store import history
@@ -170,6 +171,17 @@ def test_the_device_page_knows_the_boolean_metrics() -> None:
     )
     hub_booleans = {m for metrics in history.METRICS.values() for m, t in metrics.items() if t == "boolean"}
     assert set(shown) == hub_booleans
+
+
+def test_the_refused_data_page_knows_every_reason_code() -> None:
+    shown = json.loads(
+        _block(WEB / "js" / "views" / "admin" / "deadletters.js", "CODES")
+        .split("=", 1)[1]
+        .strip()
+        .rstrip(";")
+    )
+    assert shown == list(dead_letter_codes)
+    assert [c for c in shown if f"dlCode.{c}" not in EN] == []
 
 
 def _js_strings(path: Path, name: str) -> set[str]:

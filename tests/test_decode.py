@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.domain.contract import AccessEvent, SmokeTelemetry
+from hub.domain.deadletters import CODES, reason_code
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.ingest.decode import Accepted, Rejected, decode
 
@@ -13,6 +14,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 REG = {
     "sd1": DeviceRef("sd1", DeviceKind.SMOKE_DETECTOR, "oak", "b1", "g1"),
     "gate1": DeviceRef("gate1", DeviceKind.ACCESS_GATE, "oak", "b1", "g1"),
+    "old1": DeviceRef("old1", DeviceKind.SMOKE_DETECTOR, "oak", "b1", "g1", decommissioned=True),
 }
 SMOKE_TOPIC = "sc/v1/oak/smoke_detector/sd1/telemetry"
 
@@ -68,6 +70,7 @@ def test_accepts_access_event_from_gate() -> None:
         ("sc/v1/oak/smoke_detector/sd1/gossip", smoke(), "unknown channel"),
         ("sc/v1/oak/smoke_detector/nobody/telemetry", smoke(), "unregistered device"),
         ("sc/v1/elm/smoke_detector/sd1/telemetry", smoke(), "registered as oak/smoke_detector"),
+        ("sc/v1/oak/smoke_detector/old1/telemetry", smoke(device_id="old1"), "decommissioned: device old1"),
         (SMOKE_TOPIC, b"{not json", "invalid payload"),
         (SMOKE_TOPIC, b"\xff\xfe", "invalid payload"),
         (SMOKE_TOPIC, smoke(battery_pct="90"), "battery_pct"),
@@ -92,3 +95,4 @@ def test_rejects_bad_input_with_a_reason(topic: str, payload: bytes, reason: str
     result = run(topic, payload)
     assert isinstance(result, Rejected), result
     assert reason in result.reason
+    assert reason_code(result.reason) in CODES, "the dashboard labels every code (CODES)"

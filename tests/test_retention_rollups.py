@@ -162,8 +162,8 @@ def test_dead_letters_expire(conn: Conn, policy: RetentionPolicy) -> None:
     deadletters.insert(
         conn,
         [
-            (now - timedelta(days=91), topic, "rr-dl-1", "schema", b"{}", 2),
-            (now - timedelta(days=89), topic, "rr-dl-1", "schema", b"{}", 2),
+            deadletters.DeadLetter(now - timedelta(days=91), topic, "rr-dl-1", "schema", b"{}", 2),
+            deadletters.DeadLetter(now - timedelta(days=89), topic, "rr-dl-1", "schema", b"{}", 2),
         ],
     )
 

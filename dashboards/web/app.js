@@ -14,6 +14,10 @@ import { planView } from "./js/views/plan.js";
 import { publicView, recentCommunities } from "./js/views/public.js";
 import { queueView } from "./js/views/queue.js";
 import { reportView } from "./js/views/report.js";
+// Admin section (each admin area adds its own block here)
+import { DEVICE_ADMIN_NAV, DEVICE_ADMIN_ROUTES } from "./js/views/admin/device-routes.js";
+const ADMIN_ROUTES = [...DEVICE_ADMIN_ROUTES];
+const ADMIN_NAV = [...DEVICE_ADMIN_NAV];
 
 const STAFF = ["admin", "operator", "manager"];
 const ROUTES = [
@@ -24,6 +28,7 @@ const ROUTES = [
   { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
   { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
   { pattern: /^#\/kpis$/, view: kpisView, roles: STAFF, nav: "kpis" },
+  ...ADMIN_ROUTES,
 ];
 // Open to everyone, logged in or not.
 const PUBLIC = /^#\/public\/([^/]+)$/;
@@ -52,8 +57,11 @@ function renderHeader() {
   document.title = t("app.title");
   document.getElementById("app-title").textContent = t("app.title");
   const current = ROUTES.find((r) => r.pattern.test(location.hash))?.nav;
-  clear(nav, s ? (NAV[s.user.role] || []).map((n) =>
-    h("a", { href: `#/${n}`, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, t(`nav.${n}`))) : null);
+  const link = (n, href, text) => h("a", { href, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, text);
+  const admin = s ? ADMIN_NAV.filter((n) => n.roles.includes(s.user.role)) : [];
+  clear(nav, s ? (NAV[s.user.role] || []).map((n) => link(n, `#/${n}`, t(`nav.${n}`))) : null,
+    admin.length ? h("span", { class: "nav-section", role: "group", "aria-label": t("nav.admin") },
+      h("span", { class: "nav-section-label" }, t("nav.admin")), admin.map((n) => link(n.nav, n.href, t(n.label)))) : null);
   const live = h("span", { id: "live", class: `live live-${liveState()}`, role: "status" }, liveState() === "sse" ? t("live.sse") : t("live.poll"));
   const sound = s && STAFF.includes(s.user.role)
     ? h("button", { type: "button", id: "sound", class: "btn btn-plain", "aria-pressed": String(soundOn()), onclick: () => { setSound(!soundOn()); renderHeader(); } },

@@ -13,7 +13,9 @@ from starlette.responses import Response
 from hub.api import errors, guards
 from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
 from hub.api.routes.access import router as access_router
+from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
+from hub.api.routes.deadletters import router as dead_letters_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.sites import router as sites_router
@@ -70,6 +72,8 @@ def create_app(
         kpis_router,
         access_router,
         audit_router,
+        alerts_router,
+        dead_letters_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -1,10 +1,11 @@
-"""Registering devices and keeping the broker's password and ACL files in step with the registry."""
+"""Registering, moving, rotating the credentials of and decommissioning devices, and keeping the
+broker's password and ACL files in step with the registry."""
 
 import contextlib
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -19,12 +20,16 @@ from hub.broker.auth import (
     verify_password,
     write_auth_files,
 )
+from hub.devices import topology
 from hub.domain.contract import DeviceId
 from hub.domain.devices import DeviceKind
+from hub.domain.errors import Conflict, Invalid, NotFound
 from hub.settings import Settings
 from hub.store import devices as device_store
+from hub.store import topology as topology_store
 
 LOADGEN_USER = "loadgen"
+COMMUNITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 class DeviceIn(BaseModel):
@@ -34,7 +39,7 @@ class DeviceIn(BaseModel):
 
     id: DeviceId
     kind: DeviceKind
-    community: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    community: str = Field(pattern=COMMUNITY_PATTERN)
     building: str | None = Field(default=None, max_length=64)
     grid: str | None = Field(default=None, max_length=64)
     plan_x: float | None = None
@@ -45,45 +50,164 @@ class DeviceIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class PlaceIn(BaseModel):
+    """Where a device is: only the fields sent change; null clears one (a community cannot be cleared,
+    `parent_id` null detaches the device)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    community: str | None = Field(default=None, pattern=COMMUNITY_PATTERN)
+    building: str | None = Field(default=None, max_length=64)
+    grid: str | None = Field(default=None, max_length=64)
+    plan_x: float | None = Field(default=None, allow_inf_nan=False)
+    plan_y: float | None = Field(default=None, allow_inf_nan=False)
+    parent_id: str | None = Field(default=None, max_length=100)
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="the column or JSON field, empty for the row as a whole")
+    message: str
+
+
 class RowResult(BaseModel):
     row: int
     id: str | None
-    status: str = Field(description="created, updated or error")
-    error: str | None = None
+    status: str = Field(description="created, updated or error (in a dry run: what would happen)")
+    error: str | None = Field(default=None, description="the errors below in one line")
+    errors: list[FieldError] = Field(default_factory=list)
+    changes: dict[str, list[Any]] = Field(
+        default_factory=dict, description="for an update: field → [now, after the import]"
+    )
     mqtt_password: str | None = Field(default=None, description="shown once; only its hash is stored")
 
 
 def register(
-    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], *, rotate_credentials: bool = False
+    conn: psycopg.Connection[Any],
+    rows: list[dict[str, Any]],
+    *,
+    rotate_credentials: bool = False,
+    dry_run: bool = False,
 ) -> list[RowResult]:
-    """Validate and upsert each row on its own; a bad row is reported and does not stop the others."""
+    """Validate and upsert each row on its own; a bad row is reported and does not stop the others.
+    A dry run does the same in a transaction it rolls back, and issues no password."""
+    if dry_run:
+        with conn.transaction(force_rollback=True):
+            return _register(conn, rows, rotate_credentials=False, issue=False)
+    return _register(conn, rows, rotate_credentials=rotate_credentials, issue=True)
+
+
+def _register(
+    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], *, rotate_credentials: bool, issue: bool
+) -> list[RowResult]:
     results = []
     for i, raw in enumerate(rows, start=1):
         try:
             d = DeviceIn.model_validate(raw)
         except ValidationError as exc:
-            msg = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
+            errors = [
+                FieldError(field=".".join(map(str, e["loc"])), message=e["msg"])
+                for e in exc.errors(include_url=False)
+            ]
             results.append(
                 RowResult(
-                    row=i, id=str(raw.get("id")) if isinstance(raw, dict) else None, status="error", error=msg
+                    row=i,
+                    id=str(raw.get("id")) if isinstance(raw, dict) else None,
+                    status="error",
+                    error="; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors),
+                    errors=errors,
                 )
             )
             continue
+        new = device_store.NewDevice(community_id=d.community, **d.model_dump(exclude={"community"}))
         with conn.transaction():
             device_store.ensure_community(conn, d.community)
-            exists = device_store.get_device(conn, d.id) is not None
-            password = new_password() if rotate_credentials or not exists else None
-            created = device_store.upsert_device(
-                conn,
-                device_store.NewDevice(community_id=d.community, **d.model_dump(exclude={"community"})),
-                hash_password(password) if password else None,
-            )
+            old = device_store.get_device(conn, d.id)
+            rotate = rotate_credentials and old is not None and old["decommissioned_at"] is None
+            password = new_password() if issue and (old is None or rotate) else None
+            created = device_store.upsert_device(conn, new, hash_password(password) if password else None)
         results.append(
-            RowResult(row=i, id=d.id, status="created" if created else "updated", mqtt_password=password)
+            RowResult(
+                row=i,
+                id=d.id,
+                status="created" if created else "updated",
+                changes={} if old is None else _changes(old, new),
+                mqtt_password=password,
+            )
         )
     return results
+
+
+def _changes(old: dict[str, Any], new: device_store.NewDevice) -> dict[str, list[Any]]:
+    after = {**new.__dict__, "kind": new.kind.value, "metadata": new.metadata or {}}
+    return {k: [old[k], v] for k, v in after.items() if k != "id" and old[k] != v}
+
+
+def rotate(conn: psycopg.Connection[Any], device_id: str, at: datetime) -> str:
+    """A new MQTT password for a device in service; the old one stops working once the broker's files
+    are written again."""
+    password = new_password()
+    if not device_store.set_credentials(conn, device_id, hash_password(password), at):
+        _refuse_unless_in_service(conn, device_id)
+    return password
+
+
+def decommission(conn: psycopg.Connection[Any], device_id: str, at: datetime) -> None:
+    """Out of service: its password goes (so its broker account does) and ingest refuses its messages;
+    its history stays."""
+    if not device_store.set_decommissioned(conn, device_id, at, None):
+        _refuse_unless_in_service(conn, device_id)
+
+
+def recommission(conn: psycopg.Connection[Any], device_id: str) -> str:
+    """Back in service with a new password (the old one may have left with the device)."""
+    password = new_password()
+    if not device_store.set_decommissioned(conn, device_id, None, hash_password(password)):
+        if device_store.get_device(conn, device_id) is None:
+            raise NotFound(f"no device {device_id}")
+        raise Conflict(f"device {device_id} is in service")
+    return password
+
+
+def _refuse_unless_in_service(conn: psycopg.Connection[Any], device_id: str) -> None:
+    found = device_store.get_device(conn, device_id)
+    if found is None:
+        raise NotFound(f"no device {device_id}")
+    if found["decommissioned_at"] is not None:
+        raise Conflict(f"device {device_id} is decommissioned; re-commission it first")
+
+
+def place(conn: psycopg.Connection[Any], device_id: str, change: PlaceIn) -> None:
+    """Move a device (community, building, grid, plan position) and hang it under a parent, in one
+    transaction. A device that changes community must leave its parent and may take no children along:
+    a parent is of the same community (`hub.devices.topology`)."""
+    sent = change.model_fields_set
+    with conn.transaction():
+        old = device_store.get_device(conn, device_id)
+        if old is None:
+            raise NotFound(f"no device {device_id}")
+        columns: dict[str, Any] = {
+            k: getattr(change, k) for k in ("building", "grid", "plan_x", "plan_y") if k in sent
+        }
+        moved = "community" in sent and change.community != old["community_id"]
+        if moved:
+            if change.community is None:
+                raise Invalid("community: a device is always in a community")
+            if children := topology_store.children(conn, device_id):
+                raise Conflict(
+                    f"{', '.join(children)} hang under {device_id} in {old['community_id']}: "
+                    "move or detach them first"
+                )
+            if old["parent_id"] is not None and "parent_id" not in sent:
+                raise Invalid(
+                    f"parent_id: {device_id} hangs under {old['parent_id']} in {old['community_id']}; "
+                    f"give a parent in {change.community} or null"
+                )
+            device_store.ensure_community(conn, change.community)
+            columns["community_id"] = change.community
+        if columns:
+            device_store.set_place(conn, device_id, columns)
+        if "parent_id" in sent:
+            topology.attach(conn, device_id, change.parent_id)
 
 
 CSV_COLUMNS = tuple(DeviceIn.model_fields)

@@ -31,3 +31,5 @@ class DeviceRef:
     community: str
     building: str | None
     grid: str | None
+    decommissioned: bool = False
+    """taken out of service: its messages are refused (dead-lettered as `decommissioned`)"""

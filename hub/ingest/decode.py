@@ -16,6 +16,7 @@ from hub.domain.contract import (
     SmokeTelemetry,
     Status,
 )
+from hub.domain.deadletters import DECOMMISSIONED, UNREGISTERED
 from hub.domain.devices import Channel, DeviceKind, DeviceRef
 from hub.ingest.topics import Topic, TopicError, parse
 
@@ -52,7 +53,11 @@ def decode(
         return Rejected(f"wrong topic: {exc}")
     device = registry.get(t.device_id)
     if device is None:
-        return Rejected(f"unregistered device {t.device_id!r}")
+        return Rejected(f"{UNREGISTERED} device {t.device_id!r}")
+    if device.decommissioned:
+        return Rejected(
+            f"{DECOMMISSIONED}: device {device.id} is out of service; re-commission it to accept it"
+        )
     if device.community != t.community or device.kind != t.kind:
         return Rejected(
             f"topic says {t.community}/{t.kind} but device {device.id} is registered as "

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hub.domain.alerts import AlertOpened, Transition
+from hub.domain.deadletters import reason_code
 
 
 @dataclass
@@ -31,7 +32,7 @@ class IngestMetrics:
         self.duplicates += offered - stored
         self.dead_lettered += len(refusals)
         for reason in refusals:
-            key = reason.split(":", 1)[0].split(" ", 1)[0]
+            key = reason_code(reason)
             self.dead_letter_reasons[key] = self.dead_letter_reasons.get(key, 0) + 1
         self.batches += 1
         self.batch_rows_sum += received

@@ -37,6 +37,7 @@ from hub.ingest.partitions import subject_community
 from hub.ingest.ratelimit import RateGate
 from hub.ingest.registry import RegistryCache
 from hub.ingest.rows import BatchRows
+from hub.ingest.topics import origin
 from hub.store import deadletters
 from hub.store import devices as device_store
 from hub.store.telemetry import insert_new
@@ -221,11 +222,19 @@ class Pipeline:
                 self.metrics.dead_lettered += 1
 
     def _dead_letter(self, conn: psycopg.Connection[Any], refused: list[tuple[Inbound, str]]) -> None:
-        size = self._cfg.dead_letter_bytes
+        size, prefix = self._cfg.dead_letter_bytes, self._cfg.prefix
         deadletters.insert(
             conn,
             [
-                (m.received_at, m.topic, m.client_id, why, m.payload[:size], len(m.payload))
+                deadletters.DeadLetter(
+                    m.received_at,
+                    m.topic,
+                    m.client_id,
+                    why,
+                    m.payload[:size],
+                    len(m.payload),
+                    origin(m.topic, prefix),
+                )
                 for m, why in refused
             ],
         )
@@ -242,6 +251,7 @@ class Pipeline:
         conn = self._db.connection()
         now = datetime.now(UTC)
         registry = self._registry.covering(conn, {m.topic.rsplit("/", 2)[-2] for m in batch})
+        self._forget_retired()
         self._swap_rules()
         dispatch = self._dispatch()
         sorted_rows = BatchRows(self._cfg.pseudonym_key)
@@ -287,6 +297,11 @@ class Pipeline:
         self.metrics.count_batch(len(batch), offered, stored, [why for _, why in rejects])
         self.metrics.count_transitions(evaluation.transitions)
 
+    def _forget_retired(self) -> None:
+        """A decommissioned device's rule state goes, so its silence raises no alert."""
+        if retired := self._registry.take_retired():
+            self.engine.forget(retired.__contains__)
+
     def _flush_state(self) -> None:
         conn = self._db.connection()
         with conn.transaction():
@@ -307,8 +322,10 @@ class Pipeline:
         """Let time pass for rules that fire on silence, and freeze the open alerts of devices silent
         longer than the no-data gap; written like a batch, in one transaction."""
         self._swap_rules()
-        evaluation = self.engine.tick(now)
         conn = self._db.connection()
+        self._registry.covering(conn, set())
+        self._forget_retired()
+        evaluation = self.engine.tick(now)
         with conn.transaction():
             intake.apply(conn, evaluation.transitions, self._dispatch(), now)
             data_gaps.silent_longer_than(conn, now, self._cfg.no_data_after_s)

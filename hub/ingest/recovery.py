@@ -45,7 +45,8 @@ def rebuild(
     engine.seed_open(
         (a.rule_id, a.subject, registry.get(a.device_id or ""), a.opened_at, a.members) for a in open_alerts
     )
-    engine.seed_absence(devices.values(), device_store.last_seen(conn), now)
+    in_service = [d for d in devices.values() if not d.decommissioned]
+    engine.seed_absence(in_service, device_store.last_seen(conn), now)
     # until the partition's session is subscribed the hub hears nobody, and its downtime was its own
     engine.listening(lambda c: communities is None or c in communities, None)
     counted = 0

@@ -34,5 +34,14 @@ def parse(topic: str, prefix: str) -> Topic:
     return Topic(community, _KINDS[kind], device_id, _CHANNELS[channel])
 
 
+def origin(topic: str, prefix: str) -> tuple[str, str, str] | None:
+    """(community, kind, device id) as the topic names them, checked no further: where a refused
+    message says it comes from."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1 :].split("/")
+    return (parts[0], parts[1], parts[2]) if len(parts) == 4 else None
+
+
 def build(prefix: str, community: str, kind: str, device_id: str, channel: str) -> str:
     return f"{prefix}/{community}/{kind}/{device_id}/{channel}"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from hub.domain.alerts import AlertOpened
 
@@ -99,3 +100,57 @@ def opened_between(
             (rule_ids, start, end, device_ids, device_ids),
         )
     ]
+
+
+@dataclass(frozen=True)
+class OpenFilters:
+    """Each one given narrows the list of open alerts; `communities` is the caller's scope."""
+
+    communities: list[str] | None = None
+    community: str | None = None
+    rule: str | None = None
+    severity: str | None = None
+    category: str | None = None
+    data_state: str | None = None
+    silenced: bool | None = None
+    kind: str | None = None
+
+
+def open_page(
+    conn: psycopg.Connection[Any], f: OpenFilters, *, after: tuple[datetime, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Open alerts, newest first, with their device's kind and the cases they are linked to; `after` is
+    the (opened at, id) of the last row of the previous page."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            SELECT a.id, a.rule_id, a.title, a.title_zh, a.subject, a.device_id, d.kind AS device_kind,
+                   a.community_id, a.building, a.grid, a.severity, a.category, a.started_at, a.opened_at,
+                   a.data_state, a.data_state_since, a.silence_id, a.silence_id IS NOT NULL AS silenced,
+                   coalesce(array_agg(ca.case_id ORDER BY ca.case_id)
+                            FILTER (WHERE ca.case_id IS NOT NULL), '{}') AS case_ids
+            FROM alerts a
+            LEFT JOIN devices d ON d.id = a.device_id
+            LEFT JOIN case_alerts ca ON ca.alert_id = a.id
+            WHERE a.status = 'open'
+              AND (%(communities)s::text[] IS NULL OR a.community_id = ANY(%(communities)s::text[]))
+              AND (%(community)s::text IS NULL OR a.community_id = %(community)s::text)
+              AND (%(rule)s::text IS NULL OR a.rule_id = %(rule)s::text)
+              AND (%(severity)s::text IS NULL OR a.severity = %(severity)s::text)
+              AND (%(category)s::text IS NULL OR a.category = %(category)s::text)
+              AND (%(data_state)s::text IS NULL OR a.data_state = %(data_state)s::text)
+              AND (%(silenced)s::boolean IS NULL OR (a.silence_id IS NOT NULL) = %(silenced)s::boolean)
+              AND (%(kind)s::text IS NULL OR d.kind = %(kind)s::text)
+              AND (%(after_t)s::timestamptz IS NULL
+                   OR (a.opened_at, a.id) < (%(after_t)s::timestamptz, %(after_id)s::bigint))
+            GROUP BY a.id, d.kind
+            ORDER BY a.opened_at DESC, a.id DESC
+            LIMIT %(limit)s
+            """,
+            {
+                **{k: getattr(f, k) for k in OpenFilters.__dataclass_fields__},
+                "after_t": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit,
+            },
+        ).fetchall()

@@ -81,25 +81,70 @@ def upsert_device(conn: psycopg.Connection[Any], d: NewDevice, password_hash: st
 
 def device_refs(conn: psycopg.Connection[Any], ids: Collection[str] | None = None) -> dict[str, DeviceRef]:
     """Every device, or only those of `ids` that exist."""
+    columns = "SELECT id, kind, community_id, building, grid, decommissioned_at IS NOT NULL FROM devices"
     if ids is None:
-        rows = conn.execute("SELECT id, kind, community_id, building, grid FROM devices").fetchall()
+        rows = conn.execute(columns).fetchall()
     else:
-        rows = conn.execute(
-            "SELECT id, kind, community_id, building, grid FROM devices WHERE id = ANY(%b::text[])",
-            (list(ids),),
-        ).fetchall()
-    return {r[0]: DeviceRef(r[0], DeviceKind(r[1]), r[2], r[3], r[4]) for r in rows}
+        rows = conn.execute(columns + " WHERE id = ANY(%b::text[])", (list(ids),)).fetchall()
+    return {r[0]: DeviceRef(r[0], DeviceKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
+
+
+def registry_version(conn: psycopg.Connection[Any]) -> int:
+    """Moves on every change to the devices table (a trigger): the ingest cache's cue to reload."""
+    row = conn.execute("SELECT version FROM registry_version").fetchone()
+    return int(row[0]) if row else 0
 
 
 def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str]]:
-    """(device id, community, kind, password hash) of every device that has credentials."""
+    """(device id, community, kind, password hash) of every device in service that has credentials."""
     return [
         (r[0], r[1], r[2], r[3])
         for r in conn.execute(
             "SELECT id, community_id, kind, mqtt_password_hash FROM devices "
-            "WHERE mqtt_password_hash IS NOT NULL ORDER BY id"
+            "WHERE mqtt_password_hash IS NOT NULL AND decommissioned_at IS NULL ORDER BY id"
         )
     ]
+
+
+def set_credentials(conn: psycopg.Connection[Any], device_id: str, password_hash: str, at: datetime) -> bool:
+    """A new password for a device in service; False when there is no such device in service."""
+    return (
+        conn.execute(
+            "UPDATE devices SET mqtt_password_hash = %s, credentials_rotated_at = %s "
+            "WHERE id = %s AND decommissioned_at IS NULL",
+            (password_hash, at, device_id),
+        ).rowcount
+        == 1
+    )
+
+
+def set_decommissioned(
+    conn: psycopg.Connection[Any], device_id: str, at: datetime | None, password_hash: str | None
+) -> bool:
+    """Take a device out of service (`at`, its password gone) or back in (None, with a new password);
+    False when it is not in the other state."""
+    return (
+        conn.execute(
+            "UPDATE devices SET decommissioned_at = %(at)s, mqtt_password_hash = %(hash)s, "
+            "credentials_rotated_at = CASE WHEN %(hash)s::text IS NULL THEN credentials_rotated_at ELSE now() END "
+            "WHERE id = %(id)s AND (decommissioned_at IS NULL) = (%(at)s::timestamptz IS NOT NULL)",
+            {"at": at, "hash": password_hash, "id": device_id},
+        ).rowcount
+        == 1
+    )
+
+
+def set_place(conn: psycopg.Connection[Any], device_id: str, place: dict[str, Any]) -> None:
+    """Write the given columns of the device's place (community, building, grid, plan_x, plan_y)."""
+    assert place.keys() <= {"community_id", "building", "grid", "plan_x", "plan_y"}
+    conn.execute(
+        sql.SQL("UPDATE devices SET {} WHERE id = %(id)s").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in place
+            )
+        ),
+        {**place, "id": device_id},
+    )
 
 
 def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -> list[str]:
@@ -189,7 +234,8 @@ def get_device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] 
         return cur.execute(
             """
             SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.latitude,
-                   d.longitude, d.installed_on, d.metadata, s.last_seen, s.online, s.battery_pct,
+                   d.longitude, d.installed_on, d.metadata, d.parent_id, d.decommissioned_at,
+                   d.credentials_rotated_at, d.created_at, s.last_seen, s.online, s.battery_pct,
                    s.rssi_dbm, s.last_values
             FROM devices d LEFT JOIN device_state s ON s.device_id = d.id WHERE d.id = %s
             """,
@@ -219,8 +265,8 @@ _DEVICES_WITH_STATE = sql.SQL("""
           AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
         GROUP BY device_id
     ), listed AS (
-        SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y,
-               coalesce(s.online, false) AS online, s.last_seen, s.battery_pct,
+        SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.parent_id,
+               d.decommissioned_at, coalesce(s.online, false) AS online, s.last_seen, s.battery_pct,
                coalesce(a.n, 0)::int AS open_alerts,
                CASE WHEN a.n > 0 THEN 'alerting'
                     WHEN NOT coalesce(s.online, false) THEN 'offline'
@@ -234,101 +280,81 @@ _DEVICES_WITH_STATE = sql.SQL("""
 """)
 
 
+@dataclass(frozen=True)
+class DeviceFilters:
+    """Each one given narrows the list. `communities` is the caller's scope (None for every community);
+    `search` matches part of the id, building or grid; `silent_min`: not heard for more than that many
+    minutes (or never); `decommissioned`: only those (True) or only those in service (False)."""
+
+    communities: list[str] | None = None
+    community: str | None = None
+    building: str | None = None
+    grid: str | None = None
+    kind: str | None = None
+    state: str | None = None
+    search: str | None = None
+    silent_min: int | None = None
+    battery_below: float | None = None
+    decommissioned: bool | None = None
+
+
+_DEVICE_FILTER = sql.SQL("""
+    WHERE (%(community)s::text IS NULL OR community_id = %(community)s::text)
+      AND (%(building)s::text IS NULL OR building = %(building)s::text)
+      AND (%(grid)s::text IS NULL OR grid = %(grid)s::text)
+      AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
+      AND (%(state)s::text IS NULL OR state = %(state)s::text)
+      AND (%(search)s::text IS NULL OR strpos(lower(id || ' ' || coalesce(building, '') || ' '
+                                                 || coalesce(grid, '')), lower(%(search)s::text)) > 0)
+      AND (%(silent_min)s::int IS NULL OR last_seen IS NULL
+           OR last_seen < now() - make_interval(mins => %(silent_min)s::int))
+      AND (%(battery_below)s::real IS NULL OR battery_pct < %(battery_below)s::real)
+      AND (%(decommissioned)s::boolean IS NULL
+           OR (decommissioned_at IS NOT NULL) = %(decommissioned)s::boolean)
+""")
+
+
 def list_devices(
-    conn: psycopg.Connection[Any],
-    *,
-    communities: list[str] | None,
-    community: str | None = None,
-    building: str | None = None,
-    grid: str | None = None,
-    kind: str | None = None,
-    state: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    conn: psycopg.Connection[Any], f: DeviceFilters, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
-    """Devices with their live state, and how many match in all. `communities` is the caller's scope
-    (None for every community), applied in the query; the other arguments are filters."""
+    """Devices with their live state, and how many match in all."""
+    params = {k: getattr(f, k) for k in DeviceFilters.__dataclass_fields__}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             _DEVICES_WITH_STATE
-            + sql.SQL("""
-            SELECT *, count(*) OVER () AS total FROM listed
-            WHERE (%(community)s::text IS NULL OR community_id = %(community)s::text)
-              AND (%(building)s::text IS NULL OR building = %(building)s::text)
-              AND (%(grid)s::text IS NULL OR grid = %(grid)s::text)
-              AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
-              AND (%(state)s::text IS NULL OR state = %(state)s::text)
-            ORDER BY community_id, building NULLS LAST, id
-            LIMIT %(limit)s OFFSET %(offset)s
-            """),
-            {
-                "communities": communities,
-                "community": community,
-                "building": building,
-                "grid": grid,
-                "kind": kind,
-                "state": state,
-                "limit": limit,
-                "offset": offset,
-            },
+            + sql.SQL("SELECT *, count(*) OVER () AS total FROM listed")
+            + _DEVICE_FILTER
+            + sql.SQL("ORDER BY community_id, building NULLS LAST, id LIMIT %(limit)s OFFSET %(offset)s"),
+            {**params, "limit": limit, "offset": offset},
         ).fetchall()
-    total = (
-        int(rows[0]["total"])
-        if rows
-        else _count_devices(conn, communities, community, building, grid, kind, state)
-    )
+        if rows:
+            total = int(rows[0]["total"])
+        else:  # an offset past the end has no window count
+            found = cur.execute(
+                _DEVICES_WITH_STATE + sql.SQL("SELECT count(*) AS n FROM listed") + _DEVICE_FILTER, params
+            ).fetchone()
+            total = int(found["n"]) if found else 0
     for r in rows:
         del r["total"]
     return rows, total
 
 
-def _count_devices(
-    conn: psycopg.Connection[Any],
-    communities: list[str] | None,
-    community: str | None,
-    building: str | None,
-    grid: str | None,
-    kind: str | None,
-    state: str | None,
-) -> int:
-    """The total when the page is empty (an offset past the end) and the window count is missing."""
-    row = conn.execute(
-        _DEVICES_WITH_STATE
-        + sql.SQL("""
-        SELECT count(*) FROM listed
-        WHERE (%(community)s::text IS NULL OR community_id = %(community)s::text)
-          AND (%(building)s::text IS NULL OR building = %(building)s::text)
-          AND (%(grid)s::text IS NULL OR grid = %(grid)s::text)
-          AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
-          AND (%(state)s::text IS NULL OR state = %(state)s::text)
-        """),
-        {
-            "communities": communities,
-            "community": community,
-            "building": building,
-            "grid": grid,
-            "kind": kind,
-            "state": state,
-        },
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def site_summaries(
     conn: psycopg.Connection[Any], communities: list[str] | None, resident_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """Per community in scope: its name, device counts by state and kind, and its open cases (for a
-    resident, only the alert-raised ones and their own reports)."""
+    """Per community in scope: its name, counts of its devices in service by state and kind, and its open
+    cases (for a resident, only the alert-raised ones and their own reports)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             _DEVICES_WITH_STATE
             + sql.SQL("""
+            , in_service AS (SELECT * FROM listed WHERE decommissioned_at IS NULL)
             , by_state AS (
                 SELECT community_id, jsonb_object_agg(state, n) AS states
-                FROM (SELECT community_id, state, count(*) AS n FROM listed GROUP BY 1, 2) s GROUP BY 1
+                FROM (SELECT community_id, state, count(*) AS n FROM in_service GROUP BY 1, 2) s GROUP BY 1
             ), by_kind AS (
                 SELECT community_id, jsonb_object_agg(kind, n) AS kinds, sum(n)::int AS devices
-                FROM (SELECT community_id, kind, count(*) AS n FROM listed GROUP BY 1, 2) k GROUP BY 1
+                FROM (SELECT community_id, kind, count(*) AS n FROM in_service GROUP BY 1, 2) k GROUP BY 1
             ), open_cases AS (
                 SELECT community_id, count(*)::int AS n FROM cases
                 WHERE status = ANY(%(open)s)
@@ -350,8 +376,8 @@ def site_summaries(
 
 
 def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] | None:
-    """A community's plan: its devices with plan position and state, and a box per building and per grid
-    around their devices' positions. None when there is no such community."""
+    """A community's plan: its devices in service with plan position and state, and a box per building
+    and per grid around their devices' positions. None when there is no such community."""
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute("SELECT id, name FROM communities WHERE id = %s", (community,)).fetchone()
         if found is None:
@@ -360,7 +386,7 @@ def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] |
             _DEVICES_WITH_STATE
             + sql.SQL(
                 "SELECT id, kind, building, grid, plan_x, plan_y, state, battery_pct, open_alerts, last_seen "
-                "FROM listed ORDER BY id"
+                "FROM listed WHERE decommissioned_at IS NULL ORDER BY id"
             ),
             {"communities": [community]},
         ).fetchall()

@@ -1,10 +1,12 @@
-// One device: registry data and live state, its latest values, telemetry charts over 1 h to 30 d, and its
-// alerts and cases.
+// One device: registry data and live state, its latest values, telemetry charts over 1 h to 30 d, its
+// alerts and cases; for admins and managers its refused messages, for admins its registration, and for a
+// gate its access events (read on request: each read is audited).
 import { api } from "../api.js";
 import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { silencePanel } from "../loop.js";
+import { codeBadge, payloadCell } from "./admin/deadletters.js";
 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
 const UNITS = [
@@ -66,9 +68,11 @@ export function deviceView(root, { user, params }) {
         drawCharts();
       },
     }, t(`range.${r}`)));
-    clear(root, h("section", { class: "view-device", dataset: { deviceId: d.id, state } },
+    const retired = Boolean(d.decommissioned_at);
+    clear(root, h("section", { class: "view-device", dataset: { deviceId: d.id, state, decommissioned: String(retired) } },
       h("div", { class: "toolbar" },
         h("h2", {}, t("device.title", { id: d.id })), badge("state", state),
+        retired ? badge("registry", "decommissioned", "state-decommissioned") : null,
         user.role !== "resident" ? h("a", { href: `#/plan/${encodeURIComponent(d.community_id)}` }, t("device.onPlan")) : null),
       h("dl", { class: "facts" }, [
         [t("device.kind"), label("kind", d.kind)],
@@ -81,6 +85,7 @@ export function deviceView(root, { user, params }) {
         [t("device.rssi"), d.rssi_dbm === null ? "–" : `${d.rssi_dbm} dBm`],
         [t("device.installed"), d.installed_on || "–"],
       ].filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      user.role === "admin" ? registration(d) : null,
       h("h3", {}, t("device.latest")),
       values.length
         ? h("table", { class: "values" }, h("tbody", {}, values.map(([k, v]) =>
@@ -103,8 +108,29 @@ export function deviceView(root, { user, params }) {
         ? h("ul", { class: "item-list" }, cases.map((c) => h("li", {},
           h("a", { href: `#/case/${c.id}` }, `#${c.id}`), " ", badge("severity", c.severity), " ", badge("status", c.status), " ",
           c.title, " · ", fmtTime(c.created_at))))
-        : notice(t("common.none"))));
+        : notice(t("common.none")),
+      ["admin", "manager"].includes(user.role) ? refused : null,
+      d.kind === "access_gate" && ["admin", "operator", "manager"].includes(user.role) ? accessEvents(d.id) : null));
     drawCharts();
+    if (["admin", "manager"].includes(user.role)) loadRefused();
+  }
+
+  const refused = h("section", { class: "refused", id: "refused" });
+  async function loadRefused() {
+    let data;
+    try {
+      data = await api("/dead-letters", { query: { device: id, from: new Date(Date.now() - RANGES["30d"]).toISOString(), limit: 10 } });
+    } catch (err) {
+      if (!stopped) clear(refused, h("h3", {}, t("dl.deviceTitle")), notice(t("common.error", { msg: err.message }), "error"));
+      return;
+    }
+    if (stopped) return;
+    clear(refused, h("div", { class: "toolbar" }, h("h3", {}, t("dl.deviceTitle")),
+      h("a", { href: `#/admin/dead-letters?device=${encodeURIComponent(id)}` }, t("dl.deviceAll"))),
+    data.dead_letters.length
+      ? h("ul", { class: "item-list refused-list" }, data.dead_letters.map((r) => h("li", { dataset: { code: r.code } },
+        codeBadge(r.code), " ", fmtTime(r.received_at, true), h("small", {}, r.reason), payloadCell(r))))
+      : notice(t("dl.deviceNone")));
   }
 
   async function drawCharts() {
@@ -159,4 +185,45 @@ export function deviceView(root, { user, params }) {
 
   load();
   return () => { stopped = true; };
+}
+
+/** Admins: in service or not, parent, when registered and when its password last changed. */
+function registration(d) {
+  return h("section", { class: "registration" },
+    h("div", { class: "toolbar" }, h("h3", {}, t("registration.title")),
+      h("a", { href: `#/admin/devices?device=${encodeURIComponent(d.id)}` }, t("registration.manage"))),
+    h("dl", { class: "facts" }, [
+      [t("registry.col.state"), d.decommissioned_at ? t("registration.decommissionedAt", { at: fmtTime(d.decommissioned_at, true) }) : t("registration.inService")],
+      [t("registration.parent"), d.parent_id ? h("a", { href: `#/device/${encodeURIComponent(d.parent_id)}` }, d.parent_id) : t("registration.noParent")],
+      [t("registration.registered"), fmtTime(d.created_at)],
+      [t("registration.rotated"), d.credentials_rotated_at ? fmtTime(d.credentials_rotated_at, true) : t("registry.edit.neverRotated")],
+    ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+}
+
+/** A gate's access events of the last 24 h, read only when asked for (each read is audited). */
+function accessEvents(id) {
+  const box = h("div", { class: "access-events" });
+  const show = h("button", { type: "button", class: "btn", id: "show-access", onclick: async () => {
+    show.disabled = true;
+    let data;
+    try {
+      data = await api(`/devices/${encodeURIComponent(id)}/access-events`, { query: { limit: 50 } });
+    } catch (err) {
+      clear(box, notice(t("common.error", { msg: err.message }), "error"));
+      show.disabled = false;
+      return;
+    }
+    clear(box, data.events.length
+      ? h("table", { class: "access cards-on-phone" },
+        h("thead", {}, h("tr", {}, ["time", "result", "method", "direction", "person"].map((c) => h("th", { scope: "col" }, t(`access.col.${c}`))))),
+        h("tbody", {}, data.events.map((e) => h("tr", { class: `access-${e.result}` },
+          h("td", { dataset: { label: t("access.col.time") } }, fmtTime(e.time, true)),
+          h("td", { dataset: { label: t("access.col.result") } }, t(`access.result.${e.result}`)),
+          h("td", { dataset: { label: t("access.col.method") } }, t(`access.method.${e.method}`)),
+          h("td", { dataset: { label: t("access.col.direction") } }, t(`access.direction.${e.direction}`)),
+          h("td", { dataset: { label: t("access.col.person") } }, h("code", {}, e.person_pseudonym || "–"))))))
+      : notice(t("access.none")));
+    show.disabled = false;
+  } }, t("access.show"));
+  return h("section", { class: "access-section" }, h("h3", {}, t("access.title")), h("p", { class: "muted" }, t("access.note")), show, box);
 }
