@@ -6,9 +6,7 @@ Screenshots of the main pages go to test-output/screenshots/.
 """
 
 import base64
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +23,7 @@ from hub.devices.service import register
 from hub.store import cases as case_store
 from hub.store.users import upsert_user
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.images import png
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import ROOT, Broker
@@ -250,25 +249,6 @@ def tab(browser: Browser, dash: Site) -> Iterator[Tab]:
     yield t
     context.close()
     assert t.errors == []
-
-
-def png(width: int = 64, height: int = 48) -> bytes:
-    """A small valid PNG (a gradient), made here so no binary file lives in the repository."""
-    raw = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 5 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def test_each_role_logs_in_to_its_own_pages(tab: Tab, dash: Site) -> None:
