@@ -35,10 +35,12 @@ export async function api(path, { method = "GET", body, query, raw = false } = {
   const headers = {};
   const token = session()?.token;
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A file (Blob) goes as it is, with its own type; anything else as JSON.
+  const file = body instanceof Blob;
+  if (body !== undefined) headers["Content-Type"] = file ? body.type || "application/octet-stream" : "application/json";
   let response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, { method, headers, body: body === undefined || file ? body : JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, `network error: ${err.message}`);
   }

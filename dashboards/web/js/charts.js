@@ -124,6 +124,8 @@ export function chartFigure(caption, series, { from, to, height = 150, markers =
     ],
     cursor: { sync: sync ? { key: sync } : undefined, drag: { x: true, y: false } },
     legend: { live: true },
+    // The time range shown (it changes with zoom), for tools and tests.
+    hooks: { setScale: [(u, key) => { if (key === "x") Object.assign(figure.dataset, { xMin: String(u.scales.x.min), xMax: String(u.scales.x.max) }); }] },
     plugins: markers.length ? [markerPlugin(markers)] : [],
   });
   let plot = null;
