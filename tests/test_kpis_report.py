@@ -47,11 +47,11 @@ def test_a_month_is_cut_at_midnights_of_the_working_time_zone() -> None:
         kpi_periods.month("1969-12", SHANGHAI)
 
 
-def test_the_public_days_include_today_up_to_the_current_hour() -> None:
-    """END is 1 November 00:00 in Shanghai; at 09:47 there the last 7 days are 26 October to 09:00."""
+def test_the_public_days_include_today_so_far() -> None:
+    """END is 1 November 00:00 in Shanghai; at 09:47 there the last 7 days are 26 October to now."""
     now = END + timedelta(hours=9, minutes=47, seconds=12)
-    start, end = kpi_periods.days_to_hour(now, 7, SHANGHAI)
-    assert (start, end) == (END - timedelta(days=6), END + timedelta(hours=9))
+    start, end = kpi_periods.days_until(now, 7, SHANGHAI)
+    assert (start, end) == (END - timedelta(days=6), now)
     assert start.astimezone(SHANGHAI).date() == date(2026, 10, 26)
 
 

@@ -1,7 +1,6 @@
 """The periods the case KPIs count over. A report month and the public summary's days are whole days
 of the working calendar's time zone, so a case opened at 01:00 local time on the 1st belongs to that
-month even while it is still the previous day in UTC; the public summary's days run up to the current
-hour. Pure: the caller passes the zone and today."""
+month even while it is still the previous day in UTC; the public summary's days run up to now. Pure: the caller passes the zone and today."""
 
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
@@ -30,13 +29,11 @@ def month(text: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return _midnight(first, zone), _midnight(following, zone)
 
 
-def days_to_hour(now: datetime, days: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The last `days` calendar days in `zone`, today included up to the start of the current hour: a
-    resident who reported something this morning finds it counted, and the figures change once an hour
-    (the answer is cached for an hour), not with every case."""
-    local = now.astimezone(zone)
-    start = _midnight(local.date() - timedelta(days=days - 1), zone)
-    return start, local.replace(minute=0, second=0, microsecond=0)
+def days_until(now: datetime, days: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The last `days` calendar days in `zone`, today included up to `now`: a resident who reported
+    something this morning finds it counted."""
+    start = _midnight(now.astimezone(zone).date() - timedelta(days=days - 1), zone)
+    return start, now
 
 
 def recent(

@@ -88,12 +88,12 @@ class CommunitySummary:
 def public_summary(
     conn: psycopg.Connection[Any], community: str, days: int, zone: ZoneInfo
 ) -> CommunitySummary:
-    """For anyone, without a log-in: the last `days` days in `zone`, today so far included (up to the
-    current hour), small counts hidden by `hub.cases.kpis.public_summary`."""
+    """For anyone, without a log-in: the last `days` days in `zone`, today so far included, small counts
+    hidden by `hub.cases.kpis.public_summary`."""
     name = kpi_store.community_name(conn, community)
     if name is None:
         raise NotFound(f"no community {community}")
-    start, end = kpi_periods.days_to_hour(datetime.now(UTC), days, zone)
+    start, end = kpi_periods.days_until(datetime.now(UTC), days, zone)
     cohort = kpi_store.cohort(conn, communities=[community], start=start, end=end, as_of=end)
     figures = formulas.public_summary(formulas.outcomes(cohort, end), start, end)
     return CommunitySummary(name, start, end, figures)

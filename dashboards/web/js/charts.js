@@ -29,9 +29,10 @@ function timeTicks(u, splits, axis, space, incr) {
 
 export const fmtWhen = (ms) => new Date(ms).toLocaleString(intlLocale(), { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
-/** The union of the series' times, and each series' values on it (null where it has no point). */
-function align(columns) {
-  const times = [...new Set(columns.flatMap((points) => points.map((p) => p.t)))].sort((a, b) => a - b);
+/** The union of the series' times and the edges of the range, and each series' values on it (null where
+ * it has no point): the edges make the range asked for the chart's whole extent, also after a zoom out. */
+function align(columns, edges) {
+  const times = [...new Set([...edges, ...columns.flatMap((points) => points.map((p) => p.t))])].sort((a, b) => a - b);
   const at = new Map(times.map((ms, i) => [ms, i]));
   return [times, ...columns.map((points) => {
     const values = new Array(times.length).fill(null);
@@ -74,21 +75,22 @@ function markerPlugin(markers) {
  * resized with it) and its legend, which shows the values under the cursor.
  * series: [{name, points: [{t: ms, v: number|null}], band?: [{t, lo, hi}], dots?: bool, step?: bool}]
  * options: {from, to (ms), height, markers: [{t, label, cls}], bool: a 0/1 metric, format: v → text,
- *           yRange: [lo, hi], sync: a key that links the cursors of charts shown together}
+ *           yRange: [lo, hi], sync: a key that links the cursors of charts shown together, empty: the
+ *           text without any point}
  */
-export function chartFigure(caption, series, { from, to, height = 150, markers = [], bool = false, format, yRange, sync } = {}) {
+export function chartFigure(caption, series, { from, to, height = 150, markers = [], bool = false, format, yRange, sync, empty } = {}) {
   const box = h("div", { class: "chart-box" });
   const points = series.reduce((n, ser) => n + ser.points.filter((p) => p.v !== null && Number.isFinite(p.v)).length, 0);
   const figure = h("figure", { class: "chart-figure", dataset: { points: String(points), series: String(series.length) } },
     h("figcaption", {}, caption), box);
   if (!points) {
-    box.append(h("p", { class: "chart-empty" }, t("chart.noData")));
+    box.append(h("p", { class: "chart-empty" }, empty || t("chart.noData")));
     return figure;
   }
   const bands = series.filter((ser) => ser.band && ser.band.length);
   const columns = [...series.map((ser) => ser.points), ...bands.flatMap((ser) => [
     ser.band.map((b) => ({ t: b.t, v: b.hi })), ser.band.map((b) => ({ t: b.t, v: b.lo }))])];
-  const data = align(columns);
+  const data = align(columns, [from, to].filter((x) => x !== undefined && x !== null));
   const show = (v) => (v === null || v === undefined ? "–" : bool ? (v >= 0.5 ? t("common.yes") : t("common.no")) : format ? format(v) : fmtNumber(v));
   const uSeries = [{ label: t("chart.time"), value: (u, v) => (v === null ? "–" : fmtWhen(v)) }];
   series.forEach((ser, i) => {
@@ -114,7 +116,7 @@ export function chartFigure(caption, series, { from, to, height = 150, markers =
     series: uSeries,
     bands: bandOptions,
     scales: {
-      x: { time: true, range: (u, lo, hi) => [from ?? lo, to ?? hi] },
+      x: { time: true },
       y: bool ? { range: [-0.1, 1.1] } : yRange ? { range: yRange } : {},
     },
     axes: [

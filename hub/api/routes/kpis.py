@@ -23,6 +23,8 @@ from hub.services import kpis as kpi_service
 router = APIRouter(tags=["kpis"])
 
 DEFAULT_RANGE = timedelta(days=30)
+PUBLIC_MAX_AGE_S = 300
+"""How long a cache may keep a public summary: today's reports show within minutes."""
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 Reader = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER, Role.INTEGRATION))]
 CommunityParam = Query(
@@ -124,10 +126,7 @@ class PublicSummaryOut(BaseModel):
     from_: datetime = Field(
         alias="from", description="start of the period: the midnight `days - 1` days before today"
     )
-    to: datetime = Field(
-        description="end of the period: the start of the current hour, so today so far counts and the "
-        "figures change once an hour"
-    )
+    to: datetime = Field(description="end of the period: now, so today so far counts")
     time_zone: str = Field(description="the working time zone whose days these are, e.g. Asia/Shanghai")
     cases: Count = Field(description='cases created in the period; 1 or 2 is shown as "<3"')
     by_category: dict[str, Count] = Field(
@@ -288,7 +287,7 @@ def get_public_summary(
     people: counts of 1 or 2 are "<3", rare categories and statuses are pooled as "other", and medians,
     rates and the average rating need at least 3 cases or ratings. 404 for an unknown community."""
     summary = kpi_service.public_summary(conn, community, days, dispatch.calendar.zone)
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE_S}"
     return PublicSummaryOut.model_validate(
         {
             "community": community,

@@ -41,6 +41,7 @@ register({
     "trend.period": "One period in detail",
     "trend.interval": "Trend per",
     "trend.week": "Per week",
+    "trend.empty": "Nothing to count in these periods yet.",
     "trend.month": "Per month",
     "trend.note": "Cases created in each period, counted up to its end ({zone} time), from {from} to {to}. No point: nothing to count in that period.",
     "kpiHelp.closure_rate": "Closed (verified) cases ÷ cases due in the period (resolve deadline in the period, or closed), less those suspended at its end.",
@@ -57,7 +58,7 @@ register({
     "kpiHelp.resolve_seconds_mean": "Mean time from a case's creation to its standing resolution.",
     "kpiHelp.resolve_seconds_p90": "9 in 10 resolved cases were resolved within this time of their creation.",
     "public.covers": "Cases reported from {from} to {to} ({zone} time): the last days and today so far.",
-    "public.hourly": "Updated every hour.",
+    "public.fresh": "The figures may be up to 5 minutes old.",
   },
   zh: {
     "alarm.critical": "紧急",
@@ -95,6 +96,7 @@ register({
     "trend.period": "单个时段详情",
     "trend.interval": "趋势周期",
     "trend.week": "按周",
+    "trend.empty": "这些时段尚无可统计的工单。",
     "trend.month": "按月",
     "trend.note": "每个时段内新建的工单，统计到时段结束（{zone} 时间），范围 {from} 至 {to}。没有点：该时段无可统计的工单。",
     "kpiHelp.closure_rate": "已关闭（已核验）的工单 ÷ 本期到期的工单（解决时限在本期内或已关闭），扣除期末挂起的工单。",
@@ -111,6 +113,6 @@ register({
     "kpiHelp.resolve_seconds_mean": "从工单创建到最终解决的平均时间。",
     "kpiHelp.resolve_seconds_p90": "九成已解决工单在创建后这段时间内解决。",
     "public.covers": "{from} 至 {to}（{zone} 时间）报告的工单：最近几天及今天截至目前。",
-    "public.hourly": "每小时更新。",
+    "public.fresh": "数据最多延迟 5 分钟。",
   },
 });

@@ -115,7 +115,7 @@ export function kpisView(root) {
       const points = periods.map((p) => ({ t: Date.parse(p.from), v: p[k] === null ? null : p[k] * 100 }));
       const latest = [...periods].reverse().find((p) => p[k] !== null);
       const fig = chartFigure(kpiLabel(k), [{ name: kpiLabel(k), points, dots: true }],
-        { from, to, height: 150, yRange: [0, 100], format: (v) => `${v.toFixed(1)} %`, sync: "kpi-trend" });
+        { from, to, height: 150, yRange: [0, 100], format: (v) => `${v.toFixed(1)} %`, sync: "kpi-trend", empty: t("trend.empty") });
       fig.dataset.kpi = k;
       fig.dataset.chart = "trend";
       fig.querySelector("figcaption").append(" ", h("span", { class: "latest" }, latest ? formatKpi(k, latest[k]) : "–"), " ", helpTip(k));

@@ -83,7 +83,7 @@ export function publicView(root, { params }) {
       h("div", { class: "toolbar" }, h("h2", {}, t("public.title", { name: p.name })), daysSelect),
       h("p", { class: "period", id: "public-period", dataset: { from: p.from, to: p.to, zone: p.time_zone } },
         t("public.covers", { from: inZone(p.from, p.time_zone, false), to: inZone(p.to, p.time_zone, true), zone: p.time_zone })),
-      h("p", { class: "muted" }, t("public.hourly")),
+      h("p", { class: "muted" }, t("public.fresh")),
       tiles,
       h("div", { class: "charts public-charts" }, byCategory, byStatus),
       h("p", { class: "muted" }, t("public.privacy")),
