@@ -124,10 +124,28 @@ class Wall:
         assert found, f"no case for {device}; hub log:\n{self.hub.log()}"
         return int(found[0])
 
-    def fire_and_clear(self, device: str) -> int:
-        """A smoke alarm whose alert has since cleared (written here: the rule wants a minute of clean
-        air), while its case stays open."""
-        case_id = self.fire(device)
+    def open_cover(self, device: str) -> int:
+        """A manhole cover open for over the rule's 10 s (device time): the hub opens a critical case
+        about that manhole alone (a smoke alarm joins its building's open fire case)."""
+        before = {r[0] for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)}
+        now = datetime.now(UTC)
+        for later in (0, 11):
+            self.publish(device, now + timedelta(seconds=later), cover_open=True)
+        found = poll(
+            lambda: [
+                r[0]
+                for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)
+                if r[0] not in before
+            ],
+            timeout=10,
+        )
+        assert found, f"no case for {device}; hub log:\n{self.hub.log()}"
+        return int(found[0])
+
+    def open_cover_and_clear(self, device: str) -> int:
+        """An open-cover case whose alert has since cleared (written here: the rule wants a minute of a
+        closed cover), while the case stays open."""
+        case_id = self.open_cover(device)
         self.query(
             "UPDATE alerts SET status = 'cleared', cleared_at = now() WHERE device_id = %s AND status = 'open'",
             device,
@@ -293,11 +311,11 @@ def test_wall_mode_puts_overdue_cases_first_with_their_deadlines_escalation_and_
     )
     wall.query(
         "UPDATE cases SET created_at = now() - interval '2 hours', ack_due_at = now() - interval '20 minutes', "
-        "escalation_level = 1 WHERE id = %s",
+        "escalation_level = 1, ack_escalated_at = now() WHERE id = %s",  # escalated once, as the job would
         late,
     )
     burning = wall.fire(f"{N}-b2-sd01")
-    cleared = wall.fire_and_clear(f"{S}-b1-sd02")  # another building: not merged into the fire above
+    cleared = wall.open_cover_and_clear(f"{N}-g1-mh02")
     api.act(burning, {"action": "acknowledge"})
     api.act(cleared, {"action": "acknowledge"})
 
@@ -352,8 +370,8 @@ def test_wall_mode_puts_overdue_cases_first_with_their_deadlines_escalation_and_
 
 
 def test_the_site_plan_shows_a_device_in_alarm_while_its_case_is_open(tab: Tab, wall: Wall) -> None:
-    device = f"{N}-b1-sd04"
-    case_id = wall.fire_and_clear(device)
+    device = f"{N}-g1-mh01"
+    case_id = wall.open_cover_and_clear(device)
     wall.api("wall-colleague").act(
         case_id, {"action": "acknowledge"}
     )  # still open; no alarm bar over the plan
@@ -362,7 +380,7 @@ def test_the_site_plan_shows_a_device_in_alarm_while_its_case_is_open(tab: Tab, 
     marker = plan.locator(f'a.device[data-device-id="{device}"]')
     expect(marker).to_have_attribute("data-state", "alerting")
     expect(marker).to_have_attribute("href", f"#/case/{case_id}")
-    expect(marker.locator("text.device-label")).to_have_text("b1-sd04")
+    expect(marker.locator("text.device-label")).to_have_text("g1-mh01")
     expect(page.locator(f'ul.attention li[data-device-id="{device}"] a.case-link')).to_have_text(
         f"case #{case_id}"
     )

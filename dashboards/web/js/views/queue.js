@@ -82,7 +82,7 @@ export function queueView(root, { user, navigate }) {
     h("section", { id: "queue", class: "view-queue" },
       h("div", { class: "toolbar" },
         h("h2", {}, t("queue.title")), count, filterSelect, communitySelect, claim, wallButton),
-      perCommunity, table, empty));
+      perCommunity, h("div", { class: "queue-scroll" }, table), empty));
   api("/sites").then((sites) => { names = Object.fromEntries(sites.map((x) => [x.id, x.name])); if (!stopped) render(); }).catch(() => {});
 
   async function claimNext() {
