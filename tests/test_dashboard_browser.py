@@ -405,7 +405,7 @@ def test_site_plan_colours_devices_by_state_and_opens_a_device(tab: Tab, dash: S
     expect(plan.locator('a.device[data-kind="lamppost"]')).to_have_count(0)
     page.check('.kind-filter input[value="lamppost"]')
 
-    plan.locator(f'a.device[data-device-id="{A}-b1-sd01"]').click()
+    plan.locator(f'a.device[data-device-id="{A}-b1-sd01"] .marker').click()
     view = page.locator(f'.view-device[data-device-id="{A}-b1-sd01"]')
     expect(view).to_be_visible()
     expect(view.locator("table.values")).to_contain_text("Temperature")
