@@ -18,8 +18,9 @@ from playwright.sync_api import Browser, expect
 
 from device_simulators.site import load as load_site
 from hub.store import cases as case_store
-from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab, png
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab
 from tests.support.dashboard_site import PASSWORD, LiveSite
+from tests.support.images import png
 from tests.support.processes import poll
 from tests.support.services import ROOT
 
@@ -134,12 +135,13 @@ def test_an_alarm_appears_live_in_the_control_room_and_is_handled_from_the_page(
     appeared = time.monotonic() - started
     assert appeared < 5, f"the case took {appeared:.1f}s to appear"
     expect(row).to_have_class("sev-critical fresh")
-    expect(page.locator(".banner")).to_contain_text(f"#{case_id}")
-    assert page.evaluate("window.beeps") == 1
+    expect(page.locator(f'#alarms li[data-case-id="{case_id}"]')).to_be_visible()
+    assert page.evaluate("window.beeps") >= 1
     tab.shot("control-room")
 
     row.locator('button[data-action="acknowledge"]').click()
     dash.wait_status(case_id, "acknowledged")
+    expect(page.locator(f'#alarms li[data-case-id="{case_id}"]')).to_have_count(0)
     assert dash.query(
         "SELECT u.username FROM cases c JOIN users u ON u.id = c.assignee_id WHERE c.id = %s", case_id
     ) == [("dash-operator",)]
@@ -148,8 +150,9 @@ def test_an_alarm_appears_live_in_the_control_room_and_is_handled_from_the_page(
     detail = page.locator(f'.view-case[data-case-id="{case_id}"]')
     expect(detail).to_be_visible()
     expect(detail.locator(".alert-card")).to_have_count(1)
-    expect(detail.locator(".evidence svg.chart").first).to_be_visible()
-    expect(detail.locator(".evidence .chart-dot").first).to_be_attached()
+    evidence = detail.locator(".evidence figure.chart-figure").first
+    expect(evidence.locator(".uplot canvas").first).to_be_visible()
+    assert int(evidence.get_attribute("data-points") or 0) >= 1, "the evidence readings are drawn"
     expect(detail.locator(".history li")).to_have_count(3)  # opened, dispatched, acknowledged
     tab.shot("case-detail")
 
@@ -246,16 +249,16 @@ def test_site_plan_colours_devices_by_state_and_opens_a_device(tab: Tab, dash: S
     expect(plan.locator('a.device[data-kind="lamppost"]')).to_have_count(0)
     page.check('.kind-filter input[value="lamppost"]')
 
-    plan.locator(f'a.device[data-device-id="{A}-b1-sd01"]').click()
+    plan.locator(f'a.device[data-device-id="{A}-b1-sd01"] .marker').click()
     view = page.locator(f'.view-device[data-device-id="{A}-b1-sd01"]')
     expect(view).to_be_visible()
     expect(view.locator("table.values")).to_contain_text("Temperature")
     charts = view.locator(".charts")
     expect(charts).to_have_attribute("data-bucket", "1m")  # 24 h by default
-    expect(charts.locator("svg.chart polyline").first).to_be_attached()
+    expect(charts.locator("figure[data-drawn] .uplot canvas").first).to_be_visible()
     view.locator('button[data-range="1h"]').click()
     expect(charts).to_have_attribute("data-bucket", "raw")
-    expect(charts.locator("svg.chart polyline").first).to_be_attached()
+    expect(charts.locator("figure[data-drawn] .uplot canvas").first).to_be_visible()
     tab.shot("device-detail")
     for r, bucket in (("7d", "1h"), ("30d", "1h")):
         view.locator(f'button[data-range="{r}"]').click()

@@ -20,9 +20,10 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from device_simulators.site import load as load_site
 from hub.store import devices as device_store
-from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab, png
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab
 from tests.support.dashboard_seed import Api, backdate, seed_kpi_cases
 from tests.support.dashboard_site import PASSWORD, LiveSite
+from tests.support.images import png
 from tests.support.processes import poll
 from tests.support.services import ROOT
 

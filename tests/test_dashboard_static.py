@@ -1,6 +1,7 @@
-"""The dashboard's files without a browser: nothing the CSP would block, no third-party code, every
-module import resolvable, both languages complete, and the tables the pages keep in step with the hub
-(case actions per status, boolean metrics, label codes)."""
+"""The dashboard's files without a browser: nothing the CSP would block, no third-party code but the one
+vendored chart library (uPlot, installed by scripts/setup at its pinned version), every module import
+resolvable, both languages complete, and the tables the pages keep in step with the hub (case actions per
+status, boolean metrics, label codes)."""
 
 import json
 import re
@@ -23,7 +24,11 @@ from hub.store.devices import DEVICE_STATES
 from tests.support.services import ROOT
 
 WEB = ROOT / "dashboards" / "web"
-SCRIPTS = sorted(WEB.rglob("*.js"))
+VENDOR = WEB / "vendor"
+# The one third-party library: what scripts/setup puts there, and the one module that imports it.
+VENDORED = {"uplot/uPlot.esm.js", "uplot/uPlot.min.css", "uplot/LICENSE", "uplot/VERSION"}
+VENDOR_IMPORT = ("js/charts.js", "../vendor/uplot/uPlot.esm.js")
+SCRIPTS = sorted(p for p in WEB.rglob("*.js") if VENDOR not in p.parents)
 LOCALES = sorted((WEB / "js" / "locales").glob("*.js"))
 
 
@@ -59,6 +64,8 @@ def test_the_page_has_no_inline_script_or_style_and_no_third_party_code() -> Non
     for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert ref.startswith("/static/"), f"{ref}: only the hub's own files (no CDN)"
         assert (WEB / ref.removeprefix("/static/")).is_file(), ref
+        if ref.startswith("/static/vendor/"):
+            assert ref == "/static/vendor/uplot/uPlot.min.css", f"{ref}: not the vendored chart library"
     for path in SCRIPTS:
         code = "\n".join(
             line
@@ -81,6 +88,22 @@ def test_every_module_import_resolves_to_a_file() -> None:
             assert target.startswith("./") or target.startswith("../"), f"{path.name}: bare import {target}"
             assert (path.parent / target).resolve().is_file(), f"{path.name} imports missing {target}"
             assert target.endswith(".js")
+            if VENDOR in (path.parent / target).resolve().parents:
+                assert (str(path.relative_to(WEB)), target) == VENDOR_IMPORT, f"{path.name}: {target}"
+
+
+def test_the_only_third_party_code_is_the_pinned_chart_library() -> None:
+    """scripts/setup vendors uPlot (git-ignored) at the version and tarball hash it pins, and nothing
+    else lands in the folder the hub serves."""
+    found = {str(p.relative_to(VENDOR)) for p in VENDOR.rglob("*") if p.is_file()}
+    assert found == VENDORED, "run scripts/setup; nothing else belongs in dashboards/web/vendor"
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    version = re.search(r"^UPLOT_VERSION=(\d+\.\d+\.\d+)$", setup, re.M)
+    assert version and re.search(r"^UPLOT_SHA512=[A-Za-z0-9+/]{86}==$", setup, re.M), (
+        "pinned version and hash"
+    )
+    assert (VENDOR / "uplot" / "VERSION").read_text().strip() == version.group(1)
+    assert "dashboards/web/vendor/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_both_languages_have_every_label() -> None:

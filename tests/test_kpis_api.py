@@ -605,7 +605,7 @@ def test_the_printable_page_has_charts_and_obeys_the_csp(world: World) -> None:
 
 
 def public_specs(today: datetime) -> list[Spec]:
-    """Seven cases within the last 30 days before today (Shanghai) and one from today."""
+    """Seven cases within the last 30 days (Shanghai) and one after the current hour."""
     day = today - 3 * D
     out = []
     for i in range(5):  # lighting: acknowledged after 10..50 min, resolved after 1..5 h, three closed
@@ -620,8 +620,19 @@ def public_specs(today: datetime) -> list[Spec]:
                     alerts=[("smoke-alarm", "sd1")]))  # fmt: skip
     out.append(Spec("P6", "gas", "gas", "g1", "critical", "resident", day, H,
                     opened((M, "cancelled", "cancelled", "false alarm")), "cancelled"))  # fmt: skip
-    out.append(
-        Spec("P7", "flood", "drainage", "g1", "major", "resident", today + H, H, opened(), "dispatched")
+    out.append(  # an hour from now: after the period, which ends now
+        Spec(
+            "P7",
+            "flood",
+            "drainage",
+            "g1",
+            "major",
+            "resident",
+            datetime.now(UTC) + H,
+            H,
+            opened(),
+            "dispatched",
+        )
     )
     return out
 
@@ -645,9 +656,10 @@ def test_the_public_summary_needs_no_token_and_hides_small_counts(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["community"] == community and body["days"] == 30
-    assert datetime.fromisoformat(body["to"]) == today
-    assert datetime.fromisoformat(body["from"]) == today - 30 * D
-    assert body["cases"] == 7, "P7 opened today, after the period"
+    assert abs(datetime.fromisoformat(body["to"]) - datetime.now(UTC)) < timedelta(seconds=30), "today so far"
+    assert datetime.fromisoformat(body["from"]) == today - 29 * D, "30 calendar days, today the last"
+    assert body["time_zone"] == "Asia/Shanghai"
+    assert body["cases"] == 7, "P7 opens after the period"
     assert body["by_category"] == {"lighting": 5, "other": "<3"}, "fire 1 + gas 1 pooled and hidden"
     assert body["by_status"] == {"closed": 3, "other": 4}, "resolved 2 + dispatched 1 + cancelled 1"
     assert body["median_minutes_to_acknowledge"] == 30.0  # 10, 20, 30, 40, 50
@@ -672,11 +684,11 @@ def test_the_public_summary_needs_no_token_and_hides_small_counts(
     ):
         assert leak not in text, leak
     assert walk_keys(body) <= {
-        "community", "name", "days", "from", "to", "cases", "by_category", "by_status", "lighting", "other",
+        "community", "name", "days", "from", "to", "time_zone", "cases", "by_category", "by_status", "lighting", "other",
         "closed", "median_minutes_to_acknowledge", "median_minutes_to_resolve", "closure_rate", "on_time_rate",
         "ratings", "average_rating",
     }  # fmt: skip
-    assert r.headers["cache-control"] == "public, max-age=3600"
+    assert r.headers["cache-control"] == "public, max-age=300"
 
 
 def test_the_public_summary_of_a_tiny_or_unknown_community(

@@ -47,9 +47,29 @@ def test_a_month_is_cut_at_midnights_of_the_working_time_zone() -> None:
         kpi_periods.month("1969-12", SHANGHAI)
 
 
-def test_the_public_days_end_at_todays_midnight() -> None:
-    start, end = kpi_periods.days_before(date(2026, 11, 1), 7, SHANGHAI)
-    assert (start, end) == (END - timedelta(days=7), END)
+def test_the_public_days_include_today_so_far() -> None:
+    """END is 1 November 00:00 in Shanghai; at 09:47 there the last 7 days are 26 October to now."""
+    now = END + timedelta(hours=9, minutes=47, seconds=12)
+    start, end = kpi_periods.days_until(now, 7, SHANGHAI)
+    assert (start, end) == (END - timedelta(days=6), now)
+    assert start.astimezone(SHANGHAI).date() == date(2026, 10, 26)
+
+
+def test_kpi_trends_cut_weeks_at_mondays_and_months_at_firsts_and_end_with_the_running_one() -> None:
+    today = date(2026, 11, 4)  # a Wednesday
+    weeks = kpi_periods.recent(today, "week", 3, SHANGHAI)
+    assert [(a.astimezone(SHANGHAI).date(), b.astimezone(SHANGHAI).date()) for a, b in weeks] == [
+        (date(2026, 10, 19), date(2026, 10, 26)),
+        (date(2026, 10, 26), date(2026, 11, 2)),
+        (date(2026, 11, 2), date(2026, 11, 9)),
+    ]
+    months = kpi_periods.recent(date(2026, 1, 31), "month", 3, SHANGHAI)
+    assert [a.astimezone(SHANGHAI).date() for a, _ in months] == [
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+    ]
+    assert months[-1][1] == datetime(2026, 2, 1, tzinfo=SHANGHAI)
 
 
 def test_a_free_range_is_at_most_400_days() -> None:

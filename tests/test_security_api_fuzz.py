@@ -30,8 +30,9 @@ from hub.devices.service import register
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
 from hub.store import cases as case_store
-from hub.store import db, silences, users
+from hub.store import db, plan_images, silences, users
 from hub.store.users import upsert_user
+from tests.support.images import png
 from tests.support.services import ROOT, migrated_database
 
 # examples per operation, role and generation mode (~35 operations x 4 roles x 2 modes); raise it for a
@@ -115,6 +116,7 @@ def seed(url: str) -> tuple[dict[str, int], dict[str, Any]]:
             (now,),
         )
         for c in ("sta", "stb"):
+            plan_images.put(conn, c, "image/png", png(), now)
             ids[f"{c}_alert"] = _alert(conn, c, f"{c}-sd1")
             ids[f"{c}_case"] = _case(conn, c, f"{c}-sd1", "alert")
             case_store.link_alert(conn, ids[f"{c}_case"], ids[f"{c}_alert"])
@@ -326,6 +328,7 @@ def test_the_sweep_sees_its_own_communitys_records(seeded: Seeded, api: TestClie
     headers = as_role(seeded, "manager")
     for path in other_community_paths(seeded):
         own = path.replace("stb-sd1", "sta-sd1").replace("/sites/stb", "/sites/sta")
+        own = own.replace("/communities/stb", "/communities/sta")
         if "/cases/" in own:
             continue
         r = api.get(own, headers=headers)

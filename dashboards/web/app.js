@@ -1,6 +1,7 @@
 // The dashboard: log-in, role-based navigation and a hash router over the views in js/views/. Plain ES
 // modules, no framework and no build step; the hub serves these files as they are.
 import "./js/locales/base.js";
+import { alarmTitle, render as renderAlarms, startAlarms, stopAlarms } from "./js/alarm.js";
 import { ApiError, api, onUnauthorized, saveSession, session } from "./js/api.js";
 import { clear, h, notice } from "./js/dom.js";
 import { locale, onLocaleChange, setLocale, t } from "./js/i18n.js";
@@ -42,10 +43,17 @@ const NAV = {
 const HOME = { resident: "#/mine", integration: "#/integration" };
 
 const main = document.getElementById("view");
+const alarmBar = document.getElementById("alarms");
 const nav = document.getElementById("nav");
 const tools = document.getElementById("tools");
 let cleanup = () => {};
 let loginMessage = null;
+
+/** The critical-case alarm runs for staff while they are logged in, whatever page they are on. */
+function startShell(user) {
+  connect();
+  if (STAFF.includes(user.role)) startAlarms(alarmBar, user);
+}
 
 const navigate = (hash) => {
   if (location.hash === hash) route();
@@ -54,7 +62,7 @@ const navigate = (hash) => {
 
 function renderHeader() {
   const s = session();
-  document.title = t("app.title");
+  document.title = alarmTitle(t("app.title"));
   document.getElementById("app-title").textContent = t("app.title");
   const current = ROUTES.find((r) => r.pattern.test(location.hash))?.nav;
   const link = (n, href, text) => h("a", { href, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, text);
@@ -90,7 +98,7 @@ function showLogin() {
       const me = await api("/auth/me");
       saveSession({ token: tok.access_token, expires_at: tok.expires_at, user: me });
       loginMessage = null;
-      connect();
+      startShell(me);
       const wanted = ROUTES.find((r) => r.pattern.test(location.hash) && r.roles.includes(me.role));
       navigate(wanted ? location.hash : HOME[me.role] || "#/queue");
     } catch (err) {
@@ -133,6 +141,7 @@ function logout() {
   const s = session();
   saveSession(null);
   disconnect();
+  stopAlarms();
   if (s) sessionStorage.clear();
   location.hash = "#/login";
   showLogin();
@@ -166,13 +175,14 @@ onUnauthorized(() => {
   if (!session()) return;
   saveSession(null);
   disconnect();
+  stopAlarms();
   loginMessage = t("login.expired");
   showLogin();
 });
 onLiveState(() => { if (session()) renderHeader(); });
-onLocaleChange(() => route());
+onLocaleChange(() => { renderAlarms(); route(); });
 window.addEventListener("hashchange", route);
 document.documentElement.lang = locale() === "zh" ? "zh-CN" : "en";
 
-if (session()) connect();
+if (session()) startShell(session().user);
 route();

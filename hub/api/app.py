@@ -18,6 +18,7 @@ from hub.api.routes.audit import router as audit_router
 from hub.api.routes.deadletters import router as dead_letters_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
+from hub.api.routes.plan_images import router as plan_images_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
 from hub.ingest.metrics import IngestMetrics
@@ -64,6 +65,7 @@ def create_app(
         teams.router,
         telemetry.router,
         sites_router,
+        plan_images_router,
         events.router,
         subscriptions.router,
         rules.router,
@@ -97,6 +99,13 @@ def _mount_dashboard(app: FastAPI, directory: Path) -> None:
     app.mount("/static", StaticFiles(directory=directory), name="static")
     index = directory / "index.html"
 
+    icon = directory / "favicon.svg"
+
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(index)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for it on pages that link no icon (the API docs, the printable report)."""
+        return FileResponse(icon, media_type="image/svg+xml")

@@ -7,7 +7,7 @@ The store loads the cohort; the figures come from the pure formulas of `hub.case
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -48,6 +48,36 @@ def month_page(
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    start: datetime
+    end: datetime
+    as_of: datetime
+    kpis: formulas.Kpis
+
+
+def trend(
+    conn: psycopg.Connection[Any],
+    user: User,
+    community: str | None,
+    interval: Literal["week", "month"],
+    count: int,
+    zone: ZoneInfo,
+) -> list[TrendPoint]:
+    """The KPIs of each of the last `count` weeks or months (cut at midnights in `zone`), oldest first;
+    the running one counts up to now. Each period is its own cohort, as in the monthly report."""
+    communities = _communities(conn, user, community)
+    now = datetime.now(UTC)
+    points = []
+    for start, end in kpi_periods.recent(now.astimezone(zone).date(), interval, count, zone):
+        as_of = min(end, now)
+        cohort = kpi_store.cohort(conn, communities=communities, start=start, end=end, as_of=as_of)
+        points.append(
+            TrendPoint(start, end, as_of, formulas.kpis(formulas.outcomes(cohort, as_of), start, as_of))
+        )
+    return points
+
+
+@dataclass(frozen=True)
 class CommunitySummary:
     name: str
     start: datetime
@@ -58,12 +88,12 @@ class CommunitySummary:
 def public_summary(
     conn: psycopg.Connection[Any], community: str, days: int, zone: ZoneInfo
 ) -> CommunitySummary:
-    """For anyone, without a log-in: the whole `days` before today in `zone`, counted as of today's
-    midnight, small counts hidden by `hub.cases.kpis.public_summary`."""
+    """For anyone, without a log-in: the last `days` days in `zone`, today so far included, small counts
+    hidden by `hub.cases.kpis.public_summary`."""
     name = kpi_store.community_name(conn, community)
     if name is None:
         raise NotFound(f"no community {community}")
-    start, end = kpi_periods.days_before(datetime.now(zone).date(), days, zone)
+    start, end = kpi_periods.days_until(datetime.now(UTC), days, zone)
     cohort = kpi_store.cohort(conn, communities=[community], start=start, end=end, as_of=end)
     figures = formulas.public_summary(formulas.outcomes(cohort, end), start, end)
     return CommunitySummary(name, start, end, figures)

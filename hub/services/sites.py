@@ -18,7 +18,8 @@ def summaries(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]
 
 def plan(conn: psycopg.Connection[Any], user: User, community: str) -> dict[str, Any]:
     scope = user.community_scope()
-    found = device_store.site_plan(conn, community) if scope is None or community in scope else None
+    allowed = scope is None or community in scope
+    found = device_store.site_plan(conn, community, resident_id(user)) if allowed else None
     if found is None:
         raise NotFound(f"no community {community} in your communities")
     return found

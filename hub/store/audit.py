@@ -43,7 +43,7 @@ def record(conn: psycopg.Connection[Any], e: AuditEntry) -> int:
 
 
 def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str | None) -> str | None:
-    """The community of a case or device, also for a request refused before its route looked: a manager
+    """The community of a case, device or community, also for a request refused before its route looked: a manager
     probing another community's records is exactly what the log must show."""
     if target_id is None:
         return None
@@ -53,6 +53,8 @@ def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str
         row = conn.execute("SELECT community_id FROM cases WHERE id = %s", (int(target_id),)).fetchone()
     elif target_type == "device":
         row = conn.execute("SELECT community_id FROM devices WHERE id = %s", (target_id,)).fetchone()
+    elif target_type == "community":
+        row = conn.execute("SELECT id FROM communities WHERE id = %s", (target_id,)).fetchone()
     else:
         return None
     return None if row is None else str(row[0])

@@ -23,7 +23,9 @@ _CASE_COLUMNS = """
     c.device_id, c.team, c.created_at, c.updated_at, c.description, c.reporter_id, c.assignee_id,
     assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
     c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level,
-    c.rework_count, c.suspended_at, c.ack_clock, c.resolve_clock
+    c.rework_count, c.suspended_at, c.ack_clock, c.resolve_clock,
+    EXISTS (SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id
+            WHERE ca.case_id = c.id AND a.status = 'open') AS alarm_active
 """
 _CASE_FROM = "cases c LEFT JOIN users assignee ON assignee.id = c.assignee_id"
 

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from hub.domain.alerts import SEVERITIES
 from hub.domain.devices import DeviceKind, DeviceRef, DeviceState
 from hub.store.sql import OPEN_STATUS_LIST
 
@@ -255,26 +256,33 @@ def last_seen(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
 LOW_BATTERY_PCT = 20.0
 DEVICE_STATES: tuple[DeviceState, ...] = get_args(DeviceState)
 
-# One state per device, in this order of precedence: an open alert, then offline (never heard counts as
-# offline), then a battery below LOW_BATTERY_PCT, else ok. The open-alert counts are one scan of the open
-# alerts of the scope, not a lookup per device.
+# One state per device, in this order of precedence: an open alert or an open case about it (a device whose
+# case is open stays in alarm until the case is done, even when its alert has cleared), then offline (never
+# heard counts as offline), then a battery below LOW_BATTERY_PCT, else ok. The counts are one scan each of
+# the scope's open alerts and open cases, not a lookup per device.
 _DEVICES_WITH_STATE = sql.SQL("""
     WITH open_alerts AS (
         SELECT device_id, count(*) AS n FROM alerts
         WHERE status = 'open' AND device_id IS NOT NULL
           AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
         GROUP BY device_id
+    ), open_device_cases AS (
+        SELECT device_id, count(*) AS n FROM cases
+        WHERE status = ANY(%(open)s) AND device_id IS NOT NULL
+          AND (%(communities)s::text[] IS NULL OR community_id = ANY(%(communities)s::text[]))
+        GROUP BY device_id
     ), listed AS (
-        SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.parent_id,
-               d.decommissioned_at, coalesce(s.online, false) AS online, s.last_seen, s.battery_pct,
-               coalesce(a.n, 0)::int AS open_alerts,
-               CASE WHEN a.n > 0 THEN 'alerting'
+        SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.latitude, d.longitude,
+               d.parent_id, d.decommissioned_at, coalesce(s.online, false) AS online, s.last_seen,
+               s.battery_pct, coalesce(a.n, 0)::int AS open_alerts, coalesce(oc.n, 0)::int AS open_cases,
+               CASE WHEN a.n > 0 OR oc.n > 0 THEN 'alerting'
                     WHEN NOT coalesce(s.online, false) THEN 'offline'
                     WHEN s.battery_pct < 20 THEN 'low_battery'  -- LOW_BATTERY_PCT
                     ELSE 'ok' END AS state
         FROM devices d
         LEFT JOIN device_state s ON s.device_id = d.id
         LEFT JOIN open_alerts a ON a.device_id = d.id
+        LEFT JOIN open_device_cases oc ON oc.device_id = d.id
         WHERE (%(communities)s::text[] IS NULL OR d.community_id = ANY(%(communities)s::text[]))
     )
 """)
@@ -318,7 +326,7 @@ def list_devices(
     conn: psycopg.Connection[Any], f: DeviceFilters, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
     """Devices with their live state, and how many match in all."""
-    params = {k: getattr(f, k) for k in DeviceFilters.__dataclass_fields__}
+    params = {k: getattr(f, k) for k in DeviceFilters.__dataclass_fields__} | {"open": OPEN_STATUS_LIST}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             _DEVICES_WITH_STATE
@@ -375,20 +383,41 @@ def site_summaries(
         ).fetchall()
 
 
-def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] | None:
-    """A community's plan: its devices in service with plan position and state, and a box per building
-    and per grid around their devices' positions. None when there is no such community."""
+def site_plan(
+    conn: psycopg.Connection[Any], community: str, resident_id: int | None = None
+) -> dict[str, Any] | None:
+    """A community's plan: its devices in service with plan position, latitude/longitude, state and the
+    open case to go to (the most severe, then the oldest; for a resident only alert-raised ones), a box
+    per building and per grid around their devices' positions, and its plan image's type and time. None
+    when there is no such community."""
     with conn.cursor(row_factory=dict_row) as cur:
-        found = cur.execute("SELECT id, name FROM communities WHERE id = %s", (community,)).fetchone()
+        found = cur.execute(
+            "SELECT id, name, plan_image_type, plan_image_at FROM communities WHERE id = %s", (community,)
+        ).fetchone()
         if found is None:
             return None
         devices = cur.execute(
             _DEVICES_WITH_STATE
-            + sql.SQL(
-                "SELECT id, kind, building, grid, plan_x, plan_y, state, battery_pct, open_alerts, last_seen "
-                "FROM listed WHERE decommissioned_at IS NULL ORDER BY id"
-            ),
-            {"communities": [community]},
+            + sql.SQL("""
+            , first_case AS (
+                SELECT DISTINCT ON (device_id) device_id, id FROM cases
+                WHERE community_id = %(community)s AND device_id IS NOT NULL AND status = ANY(%(open)s)
+                  AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
+                ORDER BY device_id, array_position(%(ranks)s, severity) DESC, created_at, id
+            )
+            SELECT l.id, l.kind, l.building, l.grid, l.plan_x, l.plan_y, l.latitude, l.longitude, l.state,
+                   l.battery_pct, l.open_alerts, l.open_cases, f.id AS open_case_id, l.last_seen
+            FROM listed l LEFT JOIN first_case f ON f.device_id = l.id
+            WHERE l.decommissioned_at IS NULL
+            ORDER BY l.id
+            """),
+            {
+                "communities": [community],
+                "community": community,
+                "open": OPEN_STATUS_LIST,
+                "resident": resident_id,
+                "ranks": list(SEVERITIES),
+            },
         ).fetchall()
     placed = [d for d in devices if d["plan_x"] is not None and d["plan_y"] is not None]
 
@@ -414,9 +443,15 @@ def site_plan(conn: psycopg.Connection[Any], community: str) -> dict[str, Any] |
             box["devices"] += 1
         return [out[k] for k in sorted(out, key=lambda k: tuple(str(p) for p in k))]
 
+    image = (
+        {"content_type": found["plan_image_type"], "updated_at": found["plan_image_at"]}
+        if found["plan_image_type"]
+        else None
+    )
     return {
         "id": found["id"],
         "name": found["name"],
+        "image": image,
         "grids": boxes("grid", "grid"),
         "buildings": boxes("building", "grid", "building"),
         "devices": devices,

@@ -1,8 +1,6 @@
 """How the dashboard's browser tests drive Debian's Chromium: headless and quiet on a closed network (no
 background connections, updates or sync), each test in a tab of its own whose page errors fail it."""
 
-import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,22 +79,3 @@ def open_tab(browser: Browser, base_url: str, password: str, **context: Any) -> 
     finally:
         ctx.close()
     assert tab.errors == []
-
-
-def png(width: int = 64, height: int = 48) -> bytes:
-    """A small valid PNG (a gradient), made here so no binary file lives in the repository."""
-    raw = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 5 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )

@@ -27,8 +27,8 @@ const unauthorized = new Set();
 /** Called when the hub answers 401: the token expired or was never valid. */
 export const onUnauthorized = (fn) => unauthorized.add(fn);
 
-/** `body` goes as JSON; `text` as it is, with its `contentType` (a CSV file). */
-export async function api(path, { method = "GET", body, query, raw = false, text, contentType } = {}) {
+/** `body` goes as JSON, or as it is when it is a file (a Blob: a photo, a CSV). */
+export async function api(path, { method = "GET", body, query, raw = false } = {}) {
   const url = new URL(BASE + path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
@@ -36,11 +36,12 @@ export async function api(path, { method = "GET", body, query, raw = false, text
   const headers = {};
   const token = session()?.token;
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (text !== undefined) headers["Content-Type"] = contentType;
+  // A file (Blob) goes as it is, with its own type; anything else as JSON.
+  const file = body instanceof Blob;
+  if (body !== undefined) headers["Content-Type"] = file ? body.type || "application/octet-stream" : "application/json";
   let response;
   try {
-    response = await fetch(url, { method, headers, body: text ?? (body === undefined ? undefined : JSON.stringify(body)) });
+    response = await fetch(url, { method, headers, body: body === undefined || file ? body : JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, `network error: ${err.message}`);
   }

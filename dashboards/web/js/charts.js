@@ -1,129 +1,147 @@
-// Small inline SVG charts: time series with an optional min–max band, dots for evidence readings and
-// vertical markers (alert opened, cleared). Colours come from CSS classes, so no inline style is needed.
-import { h, s } from "./dom.js";
+// Charts. Time series (device history, an alert's evidence, KPI trends) are drawn by uPlot, the one
+// third-party library of the dashboard (vendored by scripts/setup under /static/vendor/uplot): time axes
+// with dates, drag to zoom (double-click to zoom out), values under the cursor. Colours come from the
+// stylesheet's custom properties, so the palette stays in app.css. Bars (KPIs per group, public figures)
+// are small SVGs built here.
+import uPlot from "../vendor/uplot/uPlot.esm.js";
+import { fmtNumber, h, s } from "./dom.js";
 import { locale, t } from "./i18n.js";
 
-const W = 560;
-const PAD = { left: 46, right: 10, top: 10, bottom: 22 };
+const intlLocale = () => (locale() === "zh" ? "zh-CN" : "en-GB");
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#555";
+const DAY = 86400e3;
 
-function timeLabel(ms, spanMs) {
-  const d = new Date(ms);
-  const loc = locale() === "zh" ? "zh-CN" : "en-GB";
-  if (spanMs <= 36 * 3600e3) {
-    return d.toLocaleTimeString(loc, { hour: "2-digit", minute: "2-digit", ...(spanMs < 600e3 ? { second: "2-digit" } : {}) });
-  }
-  return d.toLocaleDateString(loc, { month: "2-digit", day: "2-digit" });
+/** Tick labels of a time axis: times, with the date under the first tick of each day; dates alone when
+ * the ticks are a day or more apart. */
+function timeTicks(u, splits, axis, space, incr) {
+  let previous = null;
+  return splits.map((ms) => {
+    const d = new Date(ms);
+    const date = d.toLocaleDateString(intlLocale(), { month: "short", day: "numeric" });
+    if (incr >= DAY) return date;
+    const time = d.toLocaleTimeString(intlLocale(), { hour: "2-digit", minute: "2-digit", ...(incr < 60e3 ? { second: "2-digit" } : {}) });
+    const day = d.toDateString();
+    const text = day === previous ? time : `${time}\n${date}`;
+    previous = day;
+    return text;
+  });
 }
 
-function niceNumber(v) {
-  const a = Math.abs(v);
-  if (a >= 1000) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1).replace(/\.0$/, "");
-  return v.toFixed(2).replace(/0+$/, "").replace(/\.$/, "");
+export const fmtWhen = (ms) => new Date(ms).toLocaleString(intlLocale(), { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/** The union of the series' times and the edges of the range, and each series' values on it (null where
+ * it has no point): the edges make the range asked for the chart's whole extent, also after a zoom out. */
+function align(columns, edges) {
+  const times = [...new Set([...edges, ...columns.flatMap((points) => points.map((p) => p.t))])].sort((a, b) => a - b);
+  const at = new Map(times.map((ms, i) => [ms, i]));
+  return [times, ...columns.map((points) => {
+    const values = new Array(times.length).fill(null);
+    for (const p of points) values[at.get(p.t)] = p.v === null || !Number.isFinite(p.v) ? null : p.v;
+    return values;
+  })];
+}
+
+/** Vertical lines with a label at given times (alert opened, cleared), drawn over the plot. */
+function markerPlugin(markers) {
+  const colour = { "marker-open": "--critical", "marker-start": "--major", "marker-clear": "--ok" };
+  return {
+    hooks: {
+      draw: [(u) => {
+        const { ctx } = u;
+        const { top, height } = u.bbox;
+        ctx.save();
+        ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+        markers.forEach((m, i) => {
+          const x = Math.round(u.valToPos(m.t, "x", true));
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+          ctx.strokeStyle = ctx.fillStyle = css(colour[m.cls] || "--critical");
+          ctx.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          const right = x > u.bbox.left + u.bbox.width * 0.6;
+          ctx.textAlign = right ? "right" : "left";
+          ctx.fillText(m.label, x + (right ? -4 : 4) * devicePixelRatio, top + (12 + (i % 2) * 13) * devicePixelRatio);
+        });
+        ctx.restore();
+      }],
+    },
+  };
 }
 
 /**
+ * A time-series chart as a <figure>: caption, the uPlot chart (drawn once the figure is laid out, and
+ * resized with it) and its legend, which shows the values under the cursor.
  * series: [{name, points: [{t: ms, v: number|null}], band?: [{t, lo, hi}], dots?: bool, step?: bool}]
- * options: {from, to (ms), height, markers: [{t, label}], bool: true for a 0/1 metric, counts: true for
- * counts (the axis starts at 0), title}
+ * options: {from, to (ms), height, markers: [{t, label, cls}], bool: a 0/1 metric, format: v → text,
+ *           yRange: [lo, hi], counts: the axis starts at 0 (for counts), sync: a key that links the
+ *           cursors of charts shown together, empty: the
+ *           text without any point}
  */
-export function lineChart(series, { from, to, height = 150, markers = [], bool = false, counts = false, title = "" } = {}) {
-  const H = height;
-  const values = [];
-  const times = [];
-  for (const ser of series) {
-    for (const p of ser.points) if (p.v !== null && Number.isFinite(p.v)) { values.push(p.v); times.push(p.t); }
-    for (const b of ser.band || []) { values.push(b.lo, b.hi); times.push(b.t); }
+export function chartFigure(caption, series, { from, to, height = 150, markers = [], bool = false, format, yRange, counts = false, sync, empty } = {}) {
+  const box = h("div", { class: "chart-box" });
+  const points = series.reduce((n, ser) => n + ser.points.filter((p) => p.v !== null && Number.isFinite(p.v)).length, 0);
+  const figure = h("figure", { class: "chart-figure", dataset: { points: String(points), series: String(series.length) } },
+    h("figcaption", {}, caption), box);
+  if (!points) {
+    box.append(h("p", { class: "chart-empty" }, empty || t("chart.noData")));
+    return figure;
   }
-  const svg = s("svg", {
-    viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title || series.map((x) => x.name).join(", "),
-    preserveAspectRatio: "xMidYMid meet",
-  });
-  if (!values.length) {
-    svg.append(s("text", { x: W / 2, y: H / 2, class: "chart-empty", "text-anchor": "middle" }, t("chart.noData")));
-    return svg;
-  }
-  const t0 = from ?? Math.min(...times);
-  let t1 = to ?? Math.max(...times);
-  if (t1 <= t0) t1 = t0 + 60e3;
-  let lo = bool ? 0 : Math.min(...values);
-  let hi = bool ? 1 : Math.max(...values);
-  if (hi === lo) { const pad = Math.abs(hi) * 0.1 || 1; lo -= pad; hi += pad; }
-  else if (!bool) { const pad = (hi - lo) * 0.08; lo -= pad; hi += pad; }
-  if (counts) lo = 0;
-  const x = (ms) => PAD.left + ((ms - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
-  const y = (v) => H - PAD.bottom - ((v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
-  const f = (n) => n.toFixed(1);
-
-  const axis = s("g", { class: "chart-axis" });
-  const ticks = bool ? [0, 1] : [lo, (lo + hi) / 2, hi];
-  for (const v of ticks) {
-    axis.append(
-      s("line", { x1: PAD.left, x2: W - PAD.right, y1: f(y(v)), y2: f(y(v)), class: "chart-grid" }),
-      s("text", { x: PAD.left - 4, y: f(y(v) + 4), "text-anchor": "end" }, bool ? (v ? t("common.yes") : t("common.no")) : niceNumber(v)),
-    );
-  }
-  const span = t1 - t0;
-  for (const [ms, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
-    axis.append(s("text", { x: f(x(ms)), y: H - 6, "text-anchor": anchor }, timeLabel(ms, span)));
-  }
-  svg.append(axis);
-
+  const bands = series.filter((ser) => ser.band && ser.band.length);
+  const columns = [...series.map((ser) => ser.points), ...bands.flatMap((ser) => [
+    ser.band.map((b) => ({ t: b.t, v: b.hi })), ser.band.map((b) => ({ t: b.t, v: b.lo }))])];
+  const data = align(columns, [from, to].filter((x) => x !== undefined && x !== null));
+  const show = (v) => (v === null || v === undefined ? "–" : bool ? (v >= 0.5 ? t("common.yes") : t("common.no")) : format ? format(v) : fmtNumber(v));
+  const uSeries = [{ label: t("chart.time"), value: (u, v) => (v === null ? "–" : fmtWhen(v)) }];
   series.forEach((ser, i) => {
-    const cls = `series-${i % 6}`;
-    if (ser.band && ser.band.length) {
-      const top = ser.band.map((b) => `${f(x(b.t))},${f(y(b.hi))}`);
-      const bottom = ser.band.slice().reverse().map((b) => `${f(x(b.t))},${f(y(b.lo))}`);
-      svg.append(s("polygon", { points: [...top, ...bottom].join(" "), class: `chart-band ${cls}` }));
-    }
-    let segment = [];
-    const flush = () => {
-      if (segment.length > 1) svg.append(s("polyline", { points: segment.join(" "), class: `chart-line ${cls}` }));
-      segment = [];
-    };
-    let prev = null;
-    for (const p of ser.points) {
-      if (p.v === null || !Number.isFinite(p.v)) { flush(); prev = null; continue; }
-      if (ser.step && prev !== null) segment.push(`${f(x(p.t))},${f(y(prev))}`);
-      segment.push(`${f(x(p.t))},${f(y(p.v))}`);
-      prev = p.v;
-    }
-    flush();
-    if (ser.dots || ser.points.length === 1) {
-      for (const p of ser.points) {
-        if (p.v === null || !Number.isFinite(p.v)) continue;
-        svg.append(
-          s("circle", { cx: f(x(p.t)), cy: f(y(p.v)), r: ser.dots ? 4 : 2.5, class: `chart-dot ${cls}` },
-            s("title", {}, `${ser.name}: ${niceNumber(p.v)} @ ${new Date(p.t).toLocaleString()}`)),
-        );
-      }
-    }
+    const colour = css(`--s${i % 6}`);
+    uSeries.push({
+      label: ser.name, stroke: colour, width: 2, spanGaps: false, value: (u, v) => show(v),
+      paths: ser.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
+      points: { show: Boolean(ser.dots) || ser.points.length === 1, size: ser.dots ? 8 : 5, fill: colour },
+    });
   });
-
-  // Markers closer than a few pixels share one line and one label ("Condition since / Alert opened").
-  const groups = [];
-  for (const m of markers.filter((m) => m.t >= t0 && m.t <= t1).sort((a, b) => a.t - b.t)) {
-    const last = groups[groups.length - 1];
-    if (last && x(m.t) - x(last.t) < 8) last.label += ` / ${m.label}`;
-    else groups.push({ ...m });
-  }
-  groups.forEach((m, i) => {
-    const mx = x(m.t);
-    const right = mx > W * 0.6;
-    svg.append(
-      s("line", { x1: f(mx), x2: f(mx), y1: PAD.top, y2: H - PAD.bottom, class: `chart-marker ${m.cls || ""}` }),
-      s("text", { x: f(right ? mx - 4 : mx + 4), y: PAD.top + 10 + (i % 2) * 12, class: "chart-marker-label", "text-anchor": right ? "end" : "start" }, m.label),
-    );
+  const bandOptions = [];
+  bands.forEach((ser) => {
+    const i = series.indexOf(ser);
+    const hi = uSeries.length;
+    uSeries.push({ label: `${ser.name} max`, stroke: "transparent", show: true, value: (u, v) => show(v), points: { show: false } },
+      { label: `${ser.name} min`, stroke: "transparent", value: (u, v) => show(v), points: { show: false } });
+    bandOptions.push({ series: [hi, hi + 1], fill: `${css(`--s${i % 6}`)}2e` });
   });
-  return svg;
-}
-
-/** A chart with its legend, as a <figure>. */
-export function chartFigure(caption, series, options = {}) {
-  const legend = series.length > 1
-    ? h("ul", { class: "chart-legend" }, series.map((ser, i) => h("li", { class: `series-${i % 6}` }, ser.name)))
-    : null;
-  return h("figure", { class: "chart-figure" }, h("figcaption", {}, caption), lineChart(series, { ...options, title: caption }), legend);
+  const axisColour = css("--muted");
+  const grid = { stroke: css("--line"), width: 1 };
+  const options = (width) => ({
+    width, height, ms: 1,
+    series: uSeries,
+    bands: bandOptions,
+    scales: {
+      x: { time: true },
+      y: bool ? { range: [-0.1, 1.1] } : yRange ? { range: yRange } : counts ? { range: (_u, _lo, hi) => [0, Math.max(1, hi)] } : {},
+    },
+    axes: [
+      { stroke: axisColour, grid, ticks: grid, values: timeTicks, space: 70, font: "12px system-ui, sans-serif" },
+      { stroke: axisColour, grid, ticks: grid, size: 56, font: "12px system-ui, sans-serif",
+        splits: bool ? () => [0, 1] : undefined, values: (u, vals) => vals.map(show) },
+    ],
+    cursor: { sync: sync ? { key: sync } : undefined, drag: { x: true, y: false } },
+    legend: { live: true },
+    // The time range shown (it changes with zoom), for tools and tests.
+    hooks: { setScale: [(u, key) => { if (key === "x") Object.assign(figure.dataset, { xMin: String(u.scales.x.min), xMax: String(u.scales.x.max) }); }] },
+    plugins: markers.length ? [markerPlugin(markers)] : [],
+  });
+  let plot = null;
+  // uPlot needs its width: draw when the figure is laid out, and follow its size after that.
+  new ResizeObserver(([entry]) => {
+    const width = Math.floor(entry.contentRect.width);
+    if (width < 50) return;
+    if (!plot) {
+      plot = new uPlot(options(width), data, box);
+      figure.dataset.drawn = "1";
+    } else if (Math.abs(plot.width - width) > 1) plot.setSize({ width, height });
+  }).observe(box);
+  return figure;
 }
 
 /**

@@ -45,3 +45,9 @@ export function kpiLabel(key) {
 
 /** The numeric KPI keys of a block, in the order the hub sends them. */
 export const kpiKeys = (block) => Object.keys(block).filter((k) => k !== "key" && (block[k] === null || typeof block[k] === "number"));
+
+/** What a KPI means and how it is counted (hub/cases/kpis.py), in the reader's language; null if unknown. */
+export function kpiHelp(key) {
+  const text = t(`kpiHelp.${key}`);
+  return text === `kpiHelp.${key}` ? null : text;
+}

@@ -49,6 +49,9 @@ class CaseOut(BaseModel):
     suspended_at: datetime | None = Field(description="set while a suspension is in force")
     ack_clock: Literal["calendar", "working"]
     resolve_clock: Literal["calendar", "working"]
+    alarm_active: bool = Field(
+        description="an alert linked to the case is still open (its condition persists)"
+    )
 
 
 class CaseDetail(CaseOut):

@@ -23,6 +23,8 @@ from hub.services import kpis as kpi_service
 router = APIRouter(tags=["kpis"])
 
 DEFAULT_RANGE = timedelta(days=30)
+PUBLIC_MAX_AGE_S = 300
+"""How long a cache may keep a public summary: today's reports show within minutes."""
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 Reader = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER, Role.INTEGRATION))]
 CommunityParam = Query(
@@ -122,9 +124,10 @@ class PublicSummaryOut(BaseModel):
     name: str
     days: int
     from_: datetime = Field(
-        alias="from", description="start of the period (a midnight in the hub's time zone)"
+        alias="from", description="start of the period: the midnight `days - 1` days before today"
     )
-    to: datetime = Field(description="end of the period: today's midnight, so the figures change once a day")
+    to: datetime = Field(description="end of the period: now, so today so far counts")
+    time_zone: str = Field(description="the working time zone whose days these are, e.g. Asia/Shanghai")
     cases: Count = Field(description='cases created in the period; 1 or 2 is shown as "<3"')
     by_category: dict[str, Count] = Field(
         description='categories with fewer than 3 cases are pooled as "other"'
@@ -170,6 +173,46 @@ def get_kpis(
                 "by_rule": [asdict(r) for r in report.by_rule],
                 "by_device": [asdict(r) for r in report.by_device],
             },
+        }
+    )
+
+
+class TrendPeriod(KpiBlock):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    from_: datetime = Field(alias="from", description="a Monday's (week) or a 1st's (month) midnight")
+    to: datetime = Field(description="the next period's start (exclusive)")
+    as_of: datetime = Field(description="min(to, now): the running period counts up to now")
+
+
+class TrendOut(BaseModel):
+    community: str | None = Field(description="null: every community in the caller's scope")
+    interval: Literal["week", "month"]
+    time_zone: str = Field(description="the working time zone whose midnights cut the periods")
+    periods: list[TrendPeriod] = Field(description="oldest first; the last is the running week or month")
+
+
+@router.get("/kpis/trend", response_model=TrendOut)
+def get_kpi_trend(
+    user: Reader,
+    conn: Conn,
+    dispatch: Dispatch,
+    community: str | None = CommunityParam,
+    interval: Literal["week", "month"] = Query(default="week"),
+    periods: int = Query(
+        default=12, ge=2, le=26, description="how many weeks or months, the running one included"
+    ),
+) -> TrendOut:
+    """The KPIs of each of the last weeks or months, for trend charts: each period is the cohort of the
+    cases created in it, counted as `/kpis` counts them (the definitions are in `hub/cases/kpis.py`)."""
+    zone = dispatch.calendar.zone
+    points = kpi_service.trend(conn, user, community, interval, periods, zone)
+    return TrendOut.model_validate(
+        {
+            "community": community,
+            "interval": interval,
+            "time_zone": zone.key,
+            "periods": [{"from": p.start, "to": p.end, "as_of": p.as_of, **asdict(p.kpis)} for p in points],
         }
     )
 
@@ -238,13 +281,13 @@ def get_public_summary(
     dispatch: Dispatch,
     response: Response,
     community: Annotated[str, Path(min_length=1, max_length=100)],
-    days: int = Query(default=30, ge=7, le=365, description="whole days before today"),
+    days: int = Query(default=30, ge=7, le=365, description="calendar days, today (so far) included"),
 ) -> PublicSummaryOut:
     """No log-in: a community's case figures for everyone. Counts only, no ids, no descriptions, no
     people: counts of 1 or 2 are "<3", rare categories and statuses are pooled as "other", and medians,
     rates and the average rating need at least 3 cases or ratings. 404 for an unknown community."""
     summary = kpi_service.public_summary(conn, community, days, dispatch.calendar.zone)
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE_S}"
     return PublicSummaryOut.model_validate(
         {
             "community": community,
@@ -252,6 +295,7 @@ def get_public_summary(
             "days": days,
             "from": summary.start,
             "to": summary.end,
+            "time_zone": dispatch.calendar.zone.key,
             **asdict(summary.figures),
         }
     )

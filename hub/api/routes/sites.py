@@ -43,15 +43,29 @@ class PlanDevice(BaseModel):
     grid: str | None
     plan_x: float | None
     plan_y: float | None
-    state: DeviceState
+    latitude: float | None
+    longitude: float | None
+    state: DeviceState = Field(description="alerting while an alert or a case about the device is open")
     battery_pct: float | None
     open_alerts: int
+    open_cases: int = Field(description="cases about the device not yet resolved, closed or cancelled")
+    open_case_id: int | None = Field(
+        description="the open case to go to: the most severe, then the oldest (residents: alert-raised ones)"
+    )
     last_seen: datetime | None
+
+
+class PlanImage(BaseModel):
+    content_type: str
+    updated_at: datetime = Field(description="changes with each upload: fetch the image again then")
 
 
 class SitePlan(BaseModel):
     id: str
     name: str
+    image: PlanImage | None = Field(
+        description="the plan image (GET /communities/{id}/plan-image), drawn under the devices"
+    )
     grids: list[Box] = Field(description="per grid, the box around its placed devices (plan units 0–1000)")
     buildings: list[Box] = Field(description="per building, the box around its placed devices")
     devices: list[PlanDevice]

@@ -1,12 +1,14 @@
-// One device: registry data and live state, its latest values, telemetry charts over 1 h to 30 d, its
+// One device: registry data and live state, its latest values, telemetry charts over 1 h to 30 d (uPlot:
+// dated time axes, drag to zoom, values under the cursor, the cursors of all charts moving together), its
 // alerts and cases; for admins and managers its refused messages, for admins its registration, and for a
 // gate its access events (read on request: each read is audited).
-import { api } from "../api.js";
+import { OPEN_STATUSES, api } from "../api.js";
 import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { silencePanel } from "../loop.js";
 import { codeBadge, payloadCell } from "./admin/deadletters.js";
+import "../locales/wall.js";
 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
 const UNITS = [
@@ -23,8 +25,9 @@ export const BOOLEAN_METRICS = [
 
 export const unitOf = (metric) => (UNITS.find(([suffix]) => metric.endsWith(suffix)) || [null, ""])[1];
 
-export function deviceState(d, alerts) {
-  if (alerts.some((a) => a.status === "open")) return "alerting";
+/** As the hub counts it (hub/store/devices.py): in alarm while an alert or a case about it is open. */
+export function deviceState(d, alerts, cases) {
+  if (alerts.some((a) => a.status === "open") || cases.some((c) => OPEN_STATUSES.includes(c.status))) return "alerting";
   if (!d.online) return "offline";
   if (d.battery_pct !== null && d.battery_pct < 20) return "low_battery";
   return "ok";
@@ -56,7 +59,7 @@ export function deviceView(root, { user, params }) {
     }
     if (stopped) return;
     const d = device;
-    const state = deviceState(d, alerts);
+    const state = deviceState(d, alerts, cases);
     const latest = d.last_values || {};
     const values = Object.entries(latest).filter(([k]) => !["ts", "seq"].includes(k)).sort(([a], [b]) => a.localeCompare(b));
     const rangeButtons = Object.keys(RANGES).map((r) => h("button", {
@@ -173,10 +176,11 @@ export function deviceView(root, { user, params }) {
       }
       const unit = unitOf(metric);
       figures.push(chartFigure(`${label("metric", metric)}${unit ? ` (${unit})` : ""}`,
-        [{ name: label("metric", metric), points, band, step: isBool }], { from, to, bool: isBool, height: 140 }));
+        [{ name: label("metric", metric), points, band, step: isBool }],
+        { from, to, bool: isBool, height: 170, sync: `device-${id}`, format: (v) => `${fmtNumber(v)}${unit ? ` ${unit}` : ""}` }));
     }
     clear(charts,
-      h("p", { class: "muted" }, data.bucket === "raw" ? t("chart.raw") : t("chart.bucket", { bucket: data.bucket })),
+      h("p", { class: "muted" }, data.bucket === "raw" ? t("chart.raw") : t("chart.bucket", { bucket: data.bucket }), " ", t("chart.howTo")),
       figures.length ? figures : notice(t("chart.noData")),
       quiet.length ? h("p", { class: "muted" }, t("device.alwaysNo", { names: quiet.join(", ") })) : null);
     charts.dataset.bucket = data.bucket;

@@ -1,12 +1,17 @@
-// Case KPIs (GET /api/v1/kpis) for a period and a community: every rate of all cases as bars, the chosen
-// measure per team, category and grid, the totals next to the emergencies, false alarms per rule and
-// device, and the monthly report as CSV and as a printable page. Managers get only their communities
-// (the API enforces it; the community list comes from /sites, which is scoped the same way).
+// Case KPIs for a community: the rates that matter as trends per week or month (GET /api/v1/kpis/trend),
+// then, for a period (GET /api/v1/kpis), every rate of all cases as bars, the chosen measure per team,
+// category and grid, the totals next to the emergencies, false alarms per rule and device, and the monthly
+// report as CSV and as a printable page. Each KPI is explained on hover or focus. Managers get only their
+// communities (the API enforces it; the community list comes from /sites, which is scoped the same way).
 import { api } from "../api.js";
-import { barFigure } from "../charts.js";
+import { barFigure, chartFigure } from "../charts.js";
 import { clear, fmtTime, h, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
-import { formatKpi, isRate, kpiKeys, kpiLabel } from "../kpi.js";
+import { formatKpi, isRate, kpiHelp, kpiKeys, kpiLabel } from "../kpi.js";
+import "../locales/wall.js";
+
+const TRENDS = ["closure_rate", "on_time_rate", "response_rate", "satisfaction_rate", "rework_rate", "false_alarm_rate"];
+const INTERVALS = { week: 12, month: 12 };
 
 const DIMENSIONS = ["team", "category", "grid"];
 const PERIODS = ["this_month", "last_month", "custom"];
@@ -34,6 +39,17 @@ export function periodOf(kind, customFrom, customTo, now = new Date()) {
   return { from, to: new Date(now.getFullYear(), now.getMonth() + 1, 1), month: monthOf(from) };
 }
 
+/** What a KPI means, shown on hover and on keyboard focus (the title also reaches screen readers). */
+function helpAttrs(key) {
+  const text = kpiHelp(key);
+  return text ? { title: text, tabindex: 0, class: "has-help", dataset: { help: text } } : {};
+}
+
+function helpTip(key) {
+  const text = kpiHelp(key);
+  return text ? h("span", { ...helpAttrs(key), class: "help-tip has-help", role: "note" }, "?") : null;
+}
+
 export function kpisView(root) {
   const saved = JSON.parse(sessionStorage.getItem("kpis.view") || "{}");
   const state = {
@@ -42,6 +58,7 @@ export function kpisView(root) {
     to: saved.to || day(new Date()),
     community: saved.community || "",
     measure: saved.measure || "opened",
+    interval: saved.interval in INTERVALS ? saved.interval : "week",
   };
   let stopped = false;
   let generation = 0;
@@ -57,11 +74,18 @@ export function kpisView(root) {
   const measureSelect = h("select", { name: "measure", "aria-label": t("kpis.measure"), onchange: () => { state.measure = measureSelect.value; save(); draw(); } });
   const csvButton = h("button", { type: "button", class: "btn", id: "kpi-csv", onclick: () => report("csv") }, t("kpis.csv"));
   const printButton = h("button", { type: "button", class: "btn", id: "kpi-print", onclick: () => report("html") }, t("kpis.printable"));
+  const intervalSelect = h("select", { name: "interval", "aria-label": t("trend.interval"), onchange: () => { state.interval = intervalSelect.value; save(); loadTrend(); } },
+    Object.keys(INTERVALS).map((i) => h("option", { value: i, selected: i === state.interval }, t(`trend.${i}`))));
+  const trend = h("div", { class: "charts kpi-trends", id: "kpi-trends" }, notice(t("common.loading")));
+  const trendNote = h("p", { class: "muted" });
   const reportLabel = h("span", { class: "muted" });
   const summary = h("p", { class: "muted period-summary" });
   const body = h("div", { class: "kpi-body" }, notice(t("common.loading")));
   const section = h("section", { class: "view-kpis", id: "kpis" },
-    h("div", { class: "toolbar" }, h("h2", {}, t("kpis.title")), periodSelect, custom, communitySelect,
+    h("div", { class: "toolbar" }, h("h2", {}, t("kpis.title")), communitySelect),
+    h("div", { class: "toolbar" }, h("h3", {}, t("trend.title")), intervalSelect),
+    trendNote, trend,
+    h("div", { class: "toolbar period-bar" }, h("h3", {}, t("trend.period")), periodSelect, custom,
       h("label", { class: "inline-field" }, t("kpis.measure"), " ", measureSelect)),
     summary,
     h("div", { class: "report-links toolbar" }, reportLabel, csvButton, printButton),
@@ -69,7 +93,35 @@ export function kpisView(root) {
   clear(root, section);
 
   function save() { sessionStorage.setItem("kpis.view", JSON.stringify(state)); }
-  function changed() { save(); load(); }
+  function changed() { save(); load(); loadTrend(); }
+
+  let trendGeneration = 0;
+  /** One small chart per rate, a point per week or month; a period without cases to count has none. */
+  async function loadTrend() {
+    const mine = ++trendGeneration;
+    let answer;
+    try {
+      answer = await api("/kpis/trend", { query: { interval: state.interval, periods: INTERVALS[state.interval], community: state.community || undefined } });
+    } catch (err) {
+      if (!stopped && mine === trendGeneration && err.status !== 401) clear(trend, notice(t("common.error", { msg: err.message }), "error"));
+      return;
+    }
+    if (stopped || mine !== trendGeneration) return;
+    const periods = answer.periods;
+    const from = Date.parse(periods[0].from);
+    const to = Date.parse(periods[periods.length - 1].to);
+    trendNote.textContent = t("trend.note", { zone: answer.time_zone, from: fmtTime(periods[0].from), to: fmtTime(periods[periods.length - 1].as_of) });
+    clear(trend, TRENDS.map((k) => {
+      const points = periods.map((p) => ({ t: Date.parse(p.from), v: p[k] === null ? null : p[k] * 100 }));
+      const latest = [...periods].reverse().find((p) => p[k] !== null);
+      const fig = chartFigure(kpiLabel(k), [{ name: kpiLabel(k), points, dots: true }],
+        { from, to, height: 150, yRange: [0, 100], format: (v) => `${v.toFixed(1)} %`, sync: "kpi-trend", empty: t("trend.empty") });
+      fig.dataset.kpi = k;
+      fig.dataset.chart = "trend";
+      fig.querySelector("figcaption").append(" ", h("span", { class: "latest" }, latest ? formatKpi(k, latest[k]) : "–"), " ", helpTip(k));
+      return fig;
+    }));
+  }
 
   async function start() {
     try {
@@ -82,6 +134,7 @@ export function kpisView(root) {
       if (err.status === 401) return;
     }
     load();
+    loadTrend();
   }
 
   async function load() {
@@ -136,7 +189,7 @@ export function kpisView(root) {
     const totalsTable = h("table", { class: "kpi-table", id: "kpi-totals" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("kpis.kpi")), h("th", { scope: "col" }, t("kpis.allCases")), h("th", { scope: "col" }, t("kpis.emergencies")))),
       h("tbody", {}, keys.map((k) => h("tr", { dataset: { kpi: k } },
-        h("th", { scope: "row" }, kpiLabel(k)),
+        h("th", { scope: "row", ...helpAttrs(k) }, kpiLabel(k)),
         h("td", { class: "total" }, formatKpi(k, totals[k])),
         h("td", { class: "emergency" }, formatKpi(k, emergencies[k]))))));
     const falseAlarms = ["by_rule", "by_device"].map((which) => {

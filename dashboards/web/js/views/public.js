@@ -3,9 +3,10 @@
 // categories pooled as "other", medians and rates only over 3 or more cases); this page only shows them.
 import { api } from "../api.js";
 import { barFigure } from "../charts.js";
-import { clear, fmtTime, h, label, notice } from "../dom.js";
-import { t } from "../i18n.js";
+import { clear, h, label, notice } from "../dom.js";
+import { locale, t } from "../i18n.js";
 import { formatKpi, isRate, kpiKind, kpiLabel } from "../kpi.js";
+import "../locales/wall.js";
 
 const DAYS = [7, 30, 90, 365];
 const RECENT = "public.recent";
@@ -22,6 +23,13 @@ export function recentCommunities() {
 
 function remember(community) {
   localStorage.setItem(RECENT, JSON.stringify([community, ...recentCommunities().filter((c) => c !== community)].slice(0, 5)));
+}
+
+/** A time as the community reads it: in the hub's working time zone, whatever the browser's. */
+function inZone(iso, zone, withTime) {
+  return new Date(iso).toLocaleString(locale() === "zh" ? "zh-CN" : "en-GB", {
+    timeZone: zone, year: "numeric", month: "short", day: "numeric", weekday: "short", ...(withTime ? { hour: "2-digit", minute: "2-digit" } : {}),
+  });
 }
 
 const figureLabel = (k) => (t(`public.${k}`) === `public.${k}` ? kpiLabel(k) : t(`public.${k}`));
@@ -73,7 +81,9 @@ export function publicView(root, { params }) {
     byStatus.dataset.chart = "status";
     clear(root, h("section", { class: "view-public", dataset: { community: p.community, days: String(p.days) } },
       h("div", { class: "toolbar" }, h("h2", {}, t("public.title", { name: p.name })), daysSelect),
-      h("p", { class: "muted" }, t("public.period", { from: fmtTime(p.from), to: fmtTime(p.to) })),
+      h("p", { class: "period", id: "public-period", dataset: { from: p.from, to: p.to, zone: p.time_zone } },
+        t("public.covers", { from: inZone(p.from, p.time_zone, false), to: inZone(p.to, p.time_zone, true), zone: p.time_zone })),
+      h("p", { class: "muted" }, t("public.fresh")),
       tiles,
       h("div", { class: "charts public-charts" }, byCategory, byStatus),
       h("p", { class: "muted" }, t("public.privacy")),

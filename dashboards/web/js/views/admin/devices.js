@@ -173,7 +173,7 @@ export function registryView(root, { user, params }) {
         }
         return api("/devices/import", { method: "POST", body: { devices, dry_run: dryRun } });
       }
-      return api("/devices/import/csv", { method: "POST", query: { dry_run: dryRun }, text: body, contentType: "text/csv" });
+      return api("/devices/import/csv", { method: "POST", query: { dry_run: dryRun }, body: new Blob([body], { type: "text/csv" }) });
     }
 
     async function run(dryRun) {
