@@ -54,8 +54,8 @@ def record(
 
 
 def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str | None) -> str | None:
-    """The community of a case or device, also for a request refused before its route looked: a manager
-    probing another community's records is exactly what the log must show."""
+    """The community of a case or device (or the community itself), also for a request refused before its
+    route looked: a manager probing another community's records is exactly what the log must show."""
     if target_id is None:
         return None
     if target_type == "case":
@@ -64,6 +64,8 @@ def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str
         row = conn.execute("SELECT community_id FROM cases WHERE id = %s", (int(target_id),)).fetchone()
     elif target_type == "device":
         row = conn.execute("SELECT community_id FROM devices WHERE id = %s", (target_id,)).fetchone()
+    elif target_type == "community":
+        row = conn.execute("SELECT id FROM communities WHERE id = %s", (target_id,)).fetchone()
     else:
         return None
     return None if row is None else str(row[0])
