@@ -282,9 +282,9 @@ def test_each_role_logs_in_to_its_own_pages(tab: Tab, dash: Site) -> None:
     tab.shot("login")
 
     expected_nav = {
-        "dash-admin": ["queue", "plan", "kpis"],
+        "dash-admin": ["queue", "plan", "kpis", "admin"],
         "dash-operator": ["queue", "plan", "kpis", "report"],
-        "dash-manager": ["queue", "plan", "kpis"],
+        "dash-manager": ["queue", "plan", "kpis", "admin"],
         "dash-resident": ["mine", "report"],
     }
     for user, nav in expected_nav.items():

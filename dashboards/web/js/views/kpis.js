@@ -7,6 +7,7 @@ import { barFigure } from "../charts.js";
 import { clear, fmtTime, h, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatKpi, isRate, kpiKeys, kpiLabel } from "../kpi.js";
+import { loadTeamNames, teamName } from "../teams.js";
 
 const DIMENSIONS = ["team", "category", "grid"];
 const PERIODS = ["this_month", "last_month", "custom"];
@@ -94,7 +95,7 @@ export function kpisView(root) {
     reportLabel.textContent = t("kpis.report", { month: p.month });
     clear(body, notice(t("common.loading")));
     try {
-      const answers = await Promise.all(DIMENSIONS.map((by) => api("/kpis", { query: { ...query, group_by: by } })));
+      const [answers] = await Promise.all([Promise.all(DIMENSIONS.map((by) => api("/kpis", { query: { ...query, group_by: by } }))), loadTeamNames()]);
       if (stopped || mine !== generation) return;
       data = Object.fromEntries(DIMENSIONS.map((by, i) => [by, answers[i]]));
     } catch (err) {
@@ -123,7 +124,7 @@ export function kpisView(root) {
       const values = groups.map((g) => g[measure]).filter((v) => typeof v === "number");
       const bars = groups.map((g) => ({
         key: g.key ?? "",
-        label: g.key ?? t("kpis.none"),
+        label: g.key === null || g.key === undefined ? t("kpis.none") : by === "team" ? teamName(g.key) : g.key,
         value: typeof g[measure] === "number" ? g[measure] : null,
         text: formatKpi(measure, g[measure]),
       }));

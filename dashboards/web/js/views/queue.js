@@ -6,6 +6,8 @@ import { ago, badge, clear, fmtTime, h, label, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { liveState, onCaseEvent, onLiveState } from "../live.js";
 import { beep } from "../sound.js";
+import { loadTeamNames, teamName } from "../teams.js";
+import "../locales/admin.js";
 
 const FILTERS = ["open", "all", "resolved", "closed", "cancelled"];
 const FRESH_MS = 120_000;
@@ -63,7 +65,9 @@ export function queueView(root, { user, navigate }) {
       toast(t("queue.claimed", { id: c.id }), "ok");
       navigate(`#/case/${c.id}`);
     } catch (err) {
-      toast(err.message, "error");
+      if (err.status !== 404) { toast(err.message, "error"); return; }
+      const me = await api("/auth/me").catch(() => null);
+      toast(me && !me.teams.length ? t("queue.noTeam") : t("queue.nothingToClaim"), "error");
     } finally {
       claim.disabled = false;
     }
@@ -102,7 +106,7 @@ export function queueView(root, { user, navigate }) {
     if (loading) return loading;
     loading = (async () => {
       try {
-        const rows = await load();
+        const [rows] = await Promise.all([load(), loadTeamNames()]);
         if (stopped) return;
         if (known !== null) {
           for (const c of rows) {
@@ -202,7 +206,7 @@ export function queueView(root, { user, navigate }) {
     cell({ dataset: { label: t("col.status") } }, badge("status", c.status)),
     cell({ class: "title", dataset: { label: t("col.title") } }, c.title, h("small", {}, label("category", c.category))),
     cell({ dataset: { label: t("col.where") } }, where),
-    cell({ dataset: { label: t("col.team") } }, c.team || "–", c.assignee ? h("small", {}, c.assignee) : null),
+    cell({ dataset: { label: t("col.team") }, title: c.team }, teamName(c.team), c.assignee ? h("small", {}, c.assignee) : null),
     cell({ dataset: { label: t("col.opened") }, title: fmtTime(c.created_at, true) }, ago(c.created_at)),
     dueCell(c),
     cell({ class: "row-actions", dataset: { label: t("col.actions") } },
