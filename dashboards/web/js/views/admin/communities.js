@@ -186,7 +186,7 @@ export function communityView(root, { params }) {
           await api(`${path}/${plural}/${encodeURIComponent(p.id)}`, { method: "DELETE" });
           load();
         } catch (err) { error.textContent = err.message; }
-      }) : null,
+      }) : "",
     }), { rowAttrs: (p) => ({ dataset: { place: p.id, named: String(p.named) } }) }) : notice(t(`admin.communities.no.${plural}`));
     const adder = h("form", { class: "place-form add-place", dataset: { kind }, onsubmit: (ev) => { ev.preventDefault(); save(adder.elements.id.value.trim(), adder); } },
       h("input", { name: "id", required: true, maxlength: 64, pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}", autocomplete: "off", autocapitalize: "none", "aria-label": t("admin.communities.placeId"), placeholder: t("admin.communities.placeId") }),

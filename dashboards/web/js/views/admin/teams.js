@@ -82,11 +82,12 @@ export function teamsView(root, { user }) {
     const where = communityNames(communities);
     const columns = [["team", t("admin.team")], ["communities", t("admin.teams.serves")], ["members", t("admin.teams.members")], ["open", t("admin.teams.openCases")], ["config", t("admin.teams.sentBy")]];
     clear(list, cardTable(columns, teams, (tm) => ({
-      team: [h("a", { href: `#/admin/teams/${encodeURIComponent(tm.team)}` }, teamName(tm.team)), h("small", {}, tm.in_table ? `${tm.team} · ${tm.name_en === teamName(tm.team) ? tm.name_zh : tm.name_en}` : tm.team)],
+      team: [h("a", { href: `#/admin/teams/${encodeURIComponent(tm.team)}` }, teamName(tm.team)),
+        h("small", {}, [tm.team, tm.in_table ? (tm.name_en === teamName(tm.team) ? tm.name_zh : tm.name_en) : null, tm.editable ? null : t("admin.readOnly")].filter(Boolean).join(" · "))],
       communities: where(tm.communities),
       members: listed(tm.members),
       open: String(tm.open_cases),
-      config: [configuredBadges(tm), tm.editable ? null : h("small", {}, t("admin.readOnly"))],
+      config: configuredBadges(tm),
     }), { rowAttrs: (tm) => ({ dataset: { team: tm.team, inTable: String(tm.in_table), editable: String(tm.editable) } }) }));
   }
 
