@@ -314,6 +314,7 @@ def test_a_manager_sees_and_changes_only_their_communitys_teams_users_and_settin
     page.fill("#community-settings input[name=name_zh]", "日出花园")
     page.select_option("#community-settings select[name=calendar]", "six-day")
     page.click("#community-settings button[type=submit]")
+    expect(page.locator("#toast")).to_contain_text("Saved.")
     expect(page.locator(".view-community h2")).to_have_text("Sunrise Garden")
     assert demo.query("SELECT name_zh, calendar FROM communities WHERE id = 'sunrise'") == [
         ("日出花园", "six-day")

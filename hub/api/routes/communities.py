@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from hub.api.audit import Audit, audited
-from hub.api.deps import Conn, Dispatch, require
+from hub.api.deps import Conn, Dispatch, Steward, require
+from hub.api.params import Name
 from hub.domain.communities import Community
 from hub.domain.roles import HANDLERS, Role
 from hub.domain.users import User
@@ -16,12 +17,10 @@ from hub.services import communities as community_service
 router = APIRouter(tags=["communities"])
 
 Staff = Annotated[User, Depends(require(*HANDLERS))]
-Steward = Annotated[User, Depends(require(Role.ADMIN, Role.MANAGER))]
 COMMUNITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 PLACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 CommunityPath = Annotated[str, Path(min_length=1, max_length=64)]
 PlacePath = Annotated[str, Path(pattern=PLACE_PATTERN)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -4,22 +4,19 @@ decides who claims the cases routed to a team (POST /cases/next). Changes are au
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 from hub.api.audit import Audit, audited
-from hub.api.deps import Conn, CurrentUser, Dispatch, require
+from hub.api.deps import Conn, CurrentUser, Dispatch, Steward, require
+from hub.api.params import CommunityId, Name, UsernamePath
 from hub.cases.routing import TEAM_PATTERN
-from hub.domain.roles import HANDLERS, Role
+from hub.domain.roles import HANDLERS
 from hub.domain.users import User
 from hub.services import teams as team_service
 
 router = APIRouter(tags=["teams"])
 
-Steward = Annotated[User, Depends(require(Role.ADMIN, Role.MANAGER))]
 Team = Annotated[str, Path(pattern=TEAM_PATTERN)]
-Username = Annotated[str, Path(min_length=1, max_length=100)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-CommunityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def named_teams(request: Request, dispatch: Dispatch) -> dict[str, list[str]]:
@@ -123,7 +120,7 @@ def delete_team(
 @router.put("/teams/{team}/members/{username}", status_code=status.HTTP_204_NO_CONTENT)
 def add_member(
     team: Team,
-    username: Username,
+    username: UsernamePath,
     audit: Annotated[Audit, audited("team.add_member", "team", "team")],
     conn: Conn,
     user: Steward,
@@ -136,7 +133,7 @@ def add_member(
 @router.delete("/teams/{team}/members/{username}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_member(
     team: Team,
-    username: Username,
+    username: UsernamePath,
     audit: Annotated[Audit, audited("team.remove_member", "team", "team")],
     conn: Conn,
     user: Steward,

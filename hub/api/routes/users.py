@@ -4,22 +4,19 @@ sessions. Admins and managers (residents of their own communities); every reques
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from hub.api.audit import Audit, audited
-from hub.api.deps import Conn, require
+from hub.api.deps import Conn, Steward
+from hub.api.params import CommunityId, UsernamePath
 from hub.domain.accounts import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, USERNAME_PATTERN
 from hub.domain.roles import Role
-from hub.domain.users import User
 from hub.services import users as user_service
 
 router = APIRouter(tags=["users"])
 MAX_OFFSET = 10_000_000
 
-Steward = Annotated[User, Depends(require(Role.ADMIN, Role.MANAGER))]
-Username = Annotated[str, Path(min_length=1, max_length=100)]
-CommunityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 DisplayName = Annotated[str, StringConstraints(max_length=100)]
 Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)]
 
@@ -113,7 +110,7 @@ def create_user(
 
 @router.get("/users/{username}", response_model=UserOut)
 def get_user(
-    username: Username,
+    username: UsernamePath,
     _audit: Annotated[Audit, audited("user.read", "user", "username")],
     conn: Conn,
     user: Steward,
@@ -123,7 +120,7 @@ def get_user(
 
 @router.patch("/users/{username}", response_model=UserOut)
 def change_user(
-    username: Username,
+    username: UsernamePath,
     body: UserChange,
     audit: Annotated[Audit, audited("user.update", "user", "username")],
     conn: Conn,
@@ -139,7 +136,7 @@ def change_user(
 
 @router.post("/users/{username}/disable", response_model=UserOut)
 def disable_user(
-    username: Username,
+    username: UsernamePath,
     _audit: Annotated[Audit, audited("user.disable", "user", "username")],
     conn: Conn,
     user: Steward,
@@ -150,7 +147,7 @@ def disable_user(
 
 @router.post("/users/{username}/enable", response_model=UserOut)
 def enable_user(
-    username: Username,
+    username: UsernamePath,
     _audit: Annotated[Audit, audited("user.enable", "user", "username")],
     conn: Conn,
     user: Steward,
@@ -160,7 +157,7 @@ def enable_user(
 
 @router.post("/users/{username}/password", response_model=PasswordOut)
 def reset_password(
-    username: Username,
+    username: UsernamePath,
     body: PasswordIn,
     audit: Annotated[Audit, audited("user.reset_password", "user", "username")],
     conn: Conn,
@@ -176,7 +173,7 @@ def reset_password(
 
 @router.delete("/users/{username}/sessions", response_model=SessionsEnded)
 def end_sessions(
-    username: Username,
+    username: UsernamePath,
     audit: Annotated[Audit, audited("user.end_sessions", "user", "username")],
     conn: Conn,
     user: Steward,

@@ -1,6 +1,6 @@
 // What the admin pages share: the section's tabs, a password shown once, community check boxes, names
 // in the reader's language, and a table that turns into cards on a phone.
-import { h } from "../../dom.js";
+import { clear, h, notice } from "../../dom.js";
 import { locale, t } from "../../i18n.js";
 
 export const ROLES = ["admin", "operator", "manager", "resident", "integration"];
@@ -94,4 +94,25 @@ export function confirmButton(text, confirmText, attrs, onConfirm) {
 
 export function formError() {
   return h("p", { class: "form-error", role: "alert" });
+}
+
+/** A "New …" button that opens the form `makeForm(close)` in a box under it (and closes it again). */
+export function formOpener(id, text, makeForm) {
+  const box = h("div", { class: "admin-form-box", hidden: true });
+  const close = () => { box.hidden = true; };
+  const button = h("button", { type: "button", class: "btn btn-primary", id, onclick: () => {
+    box.hidden = !box.hidden;
+    if (!box.hidden) { clear(box, makeForm(close)); box.querySelector("input").focus(); }
+  } }, text);
+  return { button, box, close };
+}
+
+export function createButtons(close) {
+  return h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("admin.create")),
+    h("button", { type: "button", class: "btn btn-plain", onclick: close }, t("admin.cancel")));
+}
+
+/** The page of an account, team or community the caller cannot see (or that does not exist). */
+export function notFoundPage(root, tab, back, text) {
+  clear(root, h("section", { class: "view-admin" }, adminTabs(tab), back, notice(text, "error")));
 }

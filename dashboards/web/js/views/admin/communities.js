@@ -6,7 +6,7 @@ import { api } from "../../api.js";
 import { badge, clear, h, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import "../../locales/admin.js";
-import { adminTabs, cardTable, confirmButton, field, formError, placeName } from "./common.js";
+import { adminTabs, cardTable, confirmButton, createButtons, field, formError, formOpener, notFoundPage, placeName } from "./common.js";
 
 const ZONES = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
 
@@ -49,18 +49,14 @@ function settingsFields(c, calendars) {
 export function communitiesView(root, { user }) {
   let stopped = false;
   const list = h("div", { id: "community-list" });
-  const formBox = h("div", { class: "admin-form-box", hidden: true });
-  const newButton = user.role === "admin" ? h("button", { type: "button", class: "btn btn-primary", id: "new-community", onclick: () => {
-    formBox.hidden = !formBox.hidden;
-    if (!formBox.hidden) { clear(formBox, createForm()); formBox.querySelector("input").focus(); }
-  } }, t("admin.communities.new")) : null;
+  const opener = formOpener("new-community", t("admin.communities.new"), createForm);
   clear(root, h("section", { class: "view-admin view-communities" },
     adminTabs("communities"),
-    h("div", { class: "toolbar" }, h("h2", {}, t("admin.communities.title")), newButton),
+    h("div", { class: "toolbar" }, h("h2", {}, t("admin.communities.title")), user.role === "admin" ? opener.button : null),
     user.role === "manager" ? h("p", { class: "muted" }, t("admin.communities.managerNote")) : null,
-    formBox, list));
+    opener.box, list));
 
-  function createForm() {
+  function createForm(close) {
     const settings = settingsFields({}, null);
     const error = formError();
     const form = h("form", { class: "admin-form", id: "community-form", onsubmit: async (ev) => {
@@ -74,8 +70,7 @@ export function communitiesView(root, { user }) {
     h("h3", {}, t("admin.communities.new")),
     field(t("admin.communities.id"), h("input", { name: "id", required: true, maxlength: 64, pattern: "[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}", autocomplete: "off", autocapitalize: "none" }), t("admin.communities.idHint")),
     settings.nodes,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("admin.create")),
-      h("button", { type: "button", class: "btn btn-plain", onclick: () => { formBox.hidden = true; } }, t("admin.cancel"))),
+    createButtons(close),
     error);
     return form;
   }
@@ -116,7 +111,7 @@ export function communityView(root, { params }) {
     try {
       c = await api(path);
     } catch (err) {
-      if (err.status === 404) clear(root, h("section", { class: "view-admin" }, adminTabs("communities"), back, notice(t("admin.communities.notFound", { id }), "error")));
+      if (err.status === 404) notFoundPage(root, "communities", back, t("admin.communities.notFound", { id }));
       else if (err.status !== 401) clear(root, notice(t("common.error", { msg: err.message }), "error"));
       return;
     }

@@ -7,7 +7,7 @@ import { badge, clear, h, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import { loadTeamNames, teamName } from "../../teams.js";
 import "../../locales/admin.js";
-import { adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, field, formError, listed } from "./common.js";
+import { adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage } from "./common.js";
 
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 
@@ -34,18 +34,14 @@ export function teamsView(root, { user }) {
   let communities = [];
   const list = h("div", { id: "team-list" });
   const count = h("span", { class: "count" });
-  const formBox = h("div", { class: "admin-form-box", hidden: true });
-  const newButton = h("button", { type: "button", class: "btn btn-primary", id: "new-team", onclick: () => {
-    formBox.hidden = !formBox.hidden;
-    if (!formBox.hidden) { clear(formBox, createForm()); formBox.querySelector("input").focus(); }
-  } }, t("admin.teams.new"));
+  const opener = formOpener("new-team", t("admin.teams.new"), createForm);
   clear(root, h("section", { class: "view-admin view-teams" },
     adminTabs("teams"),
-    h("div", { class: "toolbar" }, h("h2", {}, t("admin.teams.title")), count, newButton),
+    h("div", { class: "toolbar" }, h("h2", {}, t("admin.teams.title")), count, opener.button),
     h("p", { class: "muted" }, t(user.role === "manager" ? "admin.teams.managerNote" : "admin.teams.note")),
-    formBox, list));
+    opener.box, list));
 
-  function createForm() {
+  function createForm(close) {
     const error = formError();
     const form = h("form", { class: "admin-form", id: "team-form", onsubmit: async (ev) => {
       ev.preventDefault();
@@ -54,7 +50,7 @@ export function teamsView(root, { user }) {
         const made = await api("/teams", { method: "POST", body });
         await loadTeamNames({ fresh: true });
         toast(t("admin.teams.created", { team: teamName(made.team) }), "ok");
-        formBox.hidden = true;
+        close();
         load();
       } catch (err) { error.textContent = err.message; }
     } },
@@ -63,8 +59,7 @@ export function teamsView(root, { user }) {
     namesFields(),
     communityChecks(communities, user.role === "manager" && communities.length === 1 ? [communities[0].id] : []),
     h("p", { class: "muted" }, t(user.role === "manager" ? "admin.teams.communitiesManager" : "admin.teams.communitiesHint")),
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("admin.create")),
-      h("button", { type: "button", class: "btn btn-plain", onclick: () => { formBox.hidden = true; } }, t("admin.cancel"))),
+    createButtons(close),
     error);
     return form;
   }
@@ -115,7 +110,7 @@ export function teamView(root, { user, params }) {
     }
     const found = teams.find((x) => x.team === team);
     if (!found) {
-      clear(root, h("section", { class: "view-admin" }, adminTabs("teams"), back, notice(t("admin.teams.notFound", { team }), "error")));
+      notFoundPage(root, "teams", back, t("admin.teams.notFound", { team }));
       return;
     }
     render(found);

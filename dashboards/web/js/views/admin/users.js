@@ -6,7 +6,7 @@ import { badge, clear, fmtTime, h, label, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import { loadTeamNames, teamName } from "../../teams.js";
 import "../../locales/admin.js";
-import { ALL_COMMUNITIES, ROLES, adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, field, formError, listed, secretNotice } from "./common.js";
+import { ALL_COMMUNITIES, ROLES, adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage, secretNotice } from "./common.js";
 
 const PAGE = 100;
 
@@ -29,27 +29,23 @@ export function usersView(root, { user }) {
   const count = h("span", { class: "count" });
   const list = h("div", { id: "user-list" });
   const result = h("div", { class: "result" });
-  const formBox = h("div", { class: "admin-form-box", hidden: true });
   const q = h("input", { type: "search", name: "q", maxlength: 100, placeholder: t("admin.users.search"), "aria-label": t("admin.users.search"),
     oninput: () => { clearTimeout(debounce); debounce = setTimeout(() => { limit = PAGE; load(); }, 250); } });
   const role = h("select", { name: "role", "aria-label": t("admin.role"), onchange: () => load() },
     h("option", { value: "" }, t("admin.users.anyRole")), ROLES.map((r) => h("option", { value: r }, label("role", r))));
   const state = h("select", { name: "state", "aria-label": t("admin.users.state"), onchange: () => load() },
     ["", "active", "disabled"].map((s) => h("option", { value: s }, t(`admin.users.state.${s || "any"}`))));
-  const newButton = h("button", { type: "button", class: "btn btn-primary", id: "new-user", onclick: () => {
-    formBox.hidden = !formBox.hidden;
-    if (!formBox.hidden) { clear(formBox, createForm()); formBox.querySelector("input").focus(); }
-  } }, t("admin.users.new"));
+  const opener = formOpener("new-user", t("admin.users.new"), createForm);
 
   clear(root, h("section", { class: "view-admin view-users" },
     adminTabs("users"),
-    h("div", { class: "toolbar" }, h("h2", {}, t("admin.users.title")), count, newButton),
+    h("div", { class: "toolbar" }, h("h2", {}, t("admin.users.title")), count, opener.button),
     user.role === "manager" ? h("p", { class: "muted" }, t("admin.users.managerNote")) : null,
-    formBox, result,
+    opener.box, result,
     h("form", { class: "filters", role: "search", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, role, state),
     list));
 
-  function createForm() {
+  function createForm(close) {
     const fields = accountFields(user, communities, { role: user.role === "admin" ? "operator" : "resident", communities: communities.length === 1 ? [communities[0].id] : [] });
     const password = h("input", { type: "password", name: "password", minlength: 10, maxlength: 200, autocomplete: "new-password", hidden: true, "aria-label": t("admin.password") });
     const mode = h("select", { name: "mode", "aria-label": t("admin.password"), onchange: () => { password.hidden = mode.value !== "set"; password.required = !password.hidden; } },
@@ -66,7 +62,7 @@ export function usersView(root, { user }) {
       };
       try {
         const made = await api("/users", { method: "POST", body });
-        formBox.hidden = true;
+        close();
         clear(result, made.password ? secretNotice(made.user.username, made.password) : notice(t("admin.users.created", { user: made.user.username }), "ok"),
           h("p", {}, h("a", { href: `#/admin/users/${encodeURIComponent(made.user.username)}` }, t("admin.users.openNew", { user: made.user.username }))));
         load();
@@ -80,8 +76,7 @@ export function usersView(root, { user }) {
     field(t("admin.role"), fields.role),
     fields.checks,
     field(t("admin.password"), mode), password,
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("admin.create")),
-      h("button", { type: "button", class: "btn btn-plain", onclick: () => { formBox.hidden = true; } }, t("admin.cancel"))),
+    createButtons(close),
     error);
     return form;
   }
@@ -130,7 +125,7 @@ export function userView(root, { user, params }) {
     try {
       [found, communities] = await Promise.all([api(path), api("/communities"), loadTeamNames()]);
     } catch (err) {
-      if (err.status === 404) clear(root, h("section", { class: "view-admin" }, adminTabs("users"), back, notice(t("admin.users.notFound", { user: username }), "error")));
+      if (err.status === 404) notFoundPage(root, "users", back, t("admin.users.notFound", { user: username }));
       else if (err.status !== 401) clear(root, notice(t("common.error", { msg: err.message }), "error"));
       return;
     }
