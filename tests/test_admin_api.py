@@ -5,6 +5,7 @@ what operators and residents are refused, and the audit rows every request leave
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -12,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.api.app import create_app
+from hub.cli import main
 from hub.domain.devices import DeviceKind
 from hub.ingest.rules import RuleSet
-from hub.settings import Settings
+from hub.settings import Settings, get_settings
 from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
@@ -714,3 +716,45 @@ def test_a_community_counts_working_time_on_the_calendar_it_names(
 
     assert ack_within(on_always) == timedelta(hours=2)
     assert ack_within(on_own) > timedelta(days=6), "two working hours of Mondays 09:00-10:00"
+
+
+# -- the command line --------------------------------------------------------------------------------------
+
+
+def test_the_command_line_sets_up_teams_as_an_admin_would(
+    database_url: str,
+    setup_conn: psycopg.Connection[Any],
+    places: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    for name, value in {
+        "HUB_DATABASE_URL": database_url,
+        "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
+        "HUB_RULES_DIR": str(ROOT / "rules"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        crew, team = person(setup_conn, "operator"), unique("cli")
+        names = ["--name-en", "Night shift", "--name-zh", "夜班"]
+        assert main(["teams", "add", team, *names, "--community", places[0], "--member", crew]) == 0
+        assert (
+            main(["teams", "add", team, "--name-en", "Late shift", "--name-zh", "晚班", "--member", crew])
+            == 0
+        )
+        assert setup_conn.execute("SELECT name_en, name_zh, communities FROM teams WHERE id = %s", (team,)).fetchone() == (
+            "Late shift", "晚班", [],
+        )  # fmt: skip
+        members = setup_conn.execute("SELECT count(*) FROM team_members WHERE team = %s", (team,)).fetchone()
+        assert members == (1,)
+        resident = person(setup_conn, "resident", places[0])
+        assert main(["teams", "add", team, *names, "--member", resident]) == 1
+        assert "only admins, operators and managers handle cases" in capsys.readouterr().err
+        listing = tmp_path / "teams.yaml"
+        listing.write_text("- {id: x-team, name_en: X}\n", encoding="utf-8")
+        assert main(["teams", "import", str(listing)]) == 2
+        assert "each with id, name_en and name_zh" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
