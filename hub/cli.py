@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hub.settings import get_settings
+from hub.settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         "--role", required=True, choices=["admin", "operator", "manager", "resident", "integration"]
     )
     add.add_argument("--community", action="append", default=[])
+    teams = sub.add_parser("teams", help="teams that claim cases").add_subparsers(
+        dest="teams_command", required=True
+    )
+    team_add = teams.add_parser("add", help="create or update a team's record and add members")
+    team_add.add_argument("team")
+    team_add.add_argument("--name-en", required=True)
+    team_add.add_argument("--name-zh", required=True)
+    team_add.add_argument("--community", action="append", default=[], help="repeat; none: every community")
+    team_add.add_argument("--member", action="append", default=[], help="a username; repeat")
+    team_import = teams.add_parser(
+        "import", help="`add` for each team of a YAML list of {id, name_en, name_zh, communities, members}"
+    )
+    team_import.add_argument("file", type=Path, help="- reads standard input")
     devices = sub.add_parser("devices", help="device registry").add_subparsers(
         dest="devices_command", required=True
     )
@@ -95,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             upsert_user(conn, args.username, password, args.role, args.community)
             print(f"user {args.username} ({args.role}) ready")
             return 0
+        if args.command == "teams":
+            return _teams(conn, settings, args)
         if args.command == "devices":
             from hub.devices.service import export_auth, register
 
@@ -104,6 +119,56 @@ def main(argv: list[str] | None = None) -> int:
                 print(r.model_dump_json(exclude_none=True))
             return 1 if any(r.status == "error" for r in results) else 0
     return 2
+
+
+def _teams(conn: Any, settings: Settings, args: argparse.Namespace) -> int:
+    """As an admin would in the console, without the audit log: the machine's operator runs this."""
+    import yaml
+
+    from hub.cases import config
+    from hub.domain.errors import Conflict, Refused
+    from hub.domain.roles import Role
+    from hub.domain.users import User
+    from hub.engine import loader
+    from hub.services import teams
+
+    if args.teams_command == "add":
+        wanted: Any = [
+            {
+                "id": args.team,
+                "name_en": args.name_en,
+                "name_zh": args.name_zh,
+                "communities": args.community,
+                "members": args.member,
+            }
+        ]
+    else:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+        wanted = yaml.safe_load(text)
+    root = User(0, "hub-cli", Role.ADMIN, ())
+    named = teams.named_by(config.current(settings.routing_file), loader.load(settings.rules_dir))
+    try:
+        for team in wanted:
+            record = teams.TeamRecord(team["name_en"], team["name_zh"], tuple(team.get("communities") or ()))
+            try:
+                teams.create(conn, root, team["id"], record, named)
+            except Conflict:
+                change = {
+                    "name_en": record.name_en,
+                    "name_zh": record.name_zh,
+                    "communities": record.communities,
+                }
+                teams.update(conn, root, team["id"], change, named)
+            for username in team.get("members") or ():
+                teams.add_member(conn, root, team["id"], username)
+            print(f"team {team['id']} ({record.name_en} / {record.name_zh}) ready")
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, AttributeError):
+        print("error: give a list of teams, each with id, name_en and name_zh", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _aware(text: str) -> datetime:

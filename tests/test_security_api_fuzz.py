@@ -175,10 +175,16 @@ def leaks(role: str, user_id: int, path: str, body: Any) -> list[str]:
     found: list[str] = []
     if scope is None:
         return found
-    if path == f"{API}/sites":
-        found += [f"site {s.get('id')}" for s in body if s.get("id") not in scope]
-    if path.startswith(f"{API}/sites/") and isinstance(body, dict) and body.get("id") not in scope:
-        found.append(f"site {body.get('id')}")
+    for listing in ("sites", "communities"):
+        if path == f"{API}/{listing}":
+            found += [f"{listing} {s.get('id')}" for s in body if s.get("id") not in scope]
+        if path.startswith(f"{API}/{listing}/") and isinstance(body, dict) and body.get("id") not in scope:
+            found.append(f"{listing} {body.get('id')}")
+    if path.startswith(f"{API}/users"):
+        accounts = body if isinstance(body, list) else [body.get("user", body)]
+        found += [
+            f"user {a['username']}" for a in accounts if "username" in a and not set(a["communities"]) & scope
+        ]
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
@@ -327,8 +333,7 @@ def test_the_sweep_sees_its_own_communitys_records(seeded: Seeded, api: TestClie
     """The same requests for community sta answer 200, so the refusals above are about scope."""
     headers = as_role(seeded, "manager")
     for path in other_community_paths(seeded):
-        own = path.replace("stb-sd1", "sta-sd1").replace("/sites/stb", "/sites/sta")
-        own = own.replace("/communities/stb", "/communities/sta")
+        own = re.sub(r"\bstb\b", "sta", path)
         if "/cases/" in own:
             continue
         r = api.get(own, headers=headers)

@@ -7,6 +7,9 @@ import { clear, h, notice } from "./js/dom.js";
 import { locale, onLocaleChange, setLocale, t } from "./js/i18n.js";
 import { connect, disconnect, liveState, onLiveState } from "./js/live.js";
 import { setSound, soundOn, unlock } from "./js/sound.js";
+import { communitiesView, communityView } from "./js/views/admin/communities.js";
+import { teamView, teamsView } from "./js/views/admin/teams.js";
+import { userView, usersView } from "./js/views/admin/users.js";
 import { caseView } from "./js/views/case.js";
 import { deviceView } from "./js/views/device.js";
 import { kpisView } from "./js/views/kpis.js";
@@ -21,6 +24,8 @@ const ADMIN_ROUTES = [...DEVICE_ADMIN_ROUTES];
 const ADMIN_NAV = [...DEVICE_ADMIN_NAV];
 
 const STAFF = ["admin", "operator", "manager"];
+// The admin section: admins, and managers for their own communities (operators manage no one).
+const STEWARDS = ["admin", "manager"];
 const ROUTES = [
   { pattern: /^#\/queue$/, view: queueView, roles: STAFF, nav: "queue" },
   { pattern: /^#\/case\/(\d+|[^/]+)$/, view: caseView, roles: [...STAFF, "resident"], nav: "queue" },
@@ -30,13 +35,19 @@ const ROUTES = [
   { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
   { pattern: /^#\/kpis$/, view: kpisView, roles: STAFF, nav: "kpis" },
   ...ADMIN_ROUTES,
+  { pattern: /^#\/admin(?:\/users)?$/, view: usersView, roles: STEWARDS, nav: "admin" },
+  { pattern: /^#\/admin\/users\/([^/]+)$/, view: userView, roles: STEWARDS, nav: "admin" },
+  { pattern: /^#\/admin\/teams$/, view: teamsView, roles: STEWARDS, nav: "admin" },
+  { pattern: /^#\/admin\/teams\/([^/]+)$/, view: teamView, roles: STEWARDS, nav: "admin" },
+  { pattern: /^#\/admin\/communities$/, view: communitiesView, roles: STEWARDS, nav: "admin" },
+  { pattern: /^#\/admin\/communities\/([^/]+)$/, view: communityView, roles: STEWARDS, nav: "admin" },
 ];
 // Open to everyone, logged in or not.
 const PUBLIC = /^#\/public\/([^/]+)$/;
 const NAV = {
-  admin: ["queue", "plan", "kpis"],
+  admin: ["queue", "plan", "kpis", "admin"],
   operator: ["queue", "plan", "kpis", "report"],
-  manager: ["queue", "plan", "kpis"],
+  manager: ["queue", "plan", "kpis", "admin"],
   resident: ["mine", "report"],
   integration: [],
 };

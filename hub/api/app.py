@@ -11,7 +11,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors, guards
-from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
+from hub.api.routes import (
+    auth,
+    cases,
+    communities,
+    devices,
+    events,
+    rules,
+    silences,
+    subscriptions,
+    teams,
+    telemetry,
+    users,
+)
 from hub.api.routes.access import router as access_router
 from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
@@ -63,6 +75,8 @@ def create_app(
         cases.router,
         devices.router,
         teams.router,
+        users.router,
+        communities.router,
         telemetry.router,
         sites_router,
         plan_images_router,

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.cases import config
 from hub.cases.config import DispatchConfig
-from hub.domain.roles import Role
+from hub.domain.roles import STEWARDS, Role
 from hub.domain.users import User
 from hub.services import auth
 from hub.settings import Settings
@@ -69,3 +69,7 @@ def require(*roles: Role) -> Callable[[User], User]:
         return user
 
     return check
+
+
+Steward = Annotated[User, Depends(require(*STEWARDS))]
+"""an admin, or a manager for their own communities: who runs accounts, teams and communities"""

@@ -1,8 +1,13 @@
-"""Query parameters shared by list routes: times in UTC, ranges in order, keyset cursors."""
+"""Parameters shared by routes: times in UTC, ranges in order, keyset cursors, and the names of users
+and communities."""
 
 import re
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import StringConstraints
 
 from hub.domain.errors import Invalid
 
@@ -10,6 +15,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(-?\d{1,18})\.(-?\d{1,19})")
 _OUT_OF_RANGE = "`from` and `to` must lie between the years 1 and 9999 in UTC"
 BIGINT_MAX = 2**63 - 1
+UsernamePath = Annotated[str, Path(min_length=1, max_length=100)]
+CommunityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+"""a display name (of a team, community, grid or building)"""
 
 
 def encode_cursor(time: datetime, key: int) -> str:

@@ -19,6 +19,7 @@ from hub.cases import holds, merging, verification
 from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, plan
 from hub.cases.actions import CaseNotFound as CaseNotFound
 from hub.cases.config import DispatchConfig
+from hub.cases.opening import calendar_of
 from hub.domain.cases import CaseStatus, Move, Step, TransitionRefused
 from hub.domain.errors import NotFound
 from hub.domain.roles import HANDLERS
@@ -50,7 +51,7 @@ def act(
         if case is None:
             raise CaseNotFound(f"no case {case_id}")
         if not isinstance(request.action, Action):
-            holds.apply_hold(conn, case, by, request, now, cfg.calendar)
+            holds.apply_hold(conn, case, by, request, now, calendar_of(conn, cfg, case["community_id"]))
             return
         current, team = CaseStatus(case["status"]), case["team"]
         step = plan(request, current, by.role)

@@ -10,7 +10,7 @@ typo during operations leaves dispatch running on the last good table (and says 
 import logging
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -89,6 +89,9 @@ class TopologyConfig(BaseModel):
     )
 
 
+CalendarName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
 class DispatchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,6 +105,10 @@ class DispatchConfig(BaseModel):
         default_factory=dict, description="severity of a resident's report by category; minor otherwise"
     )
     calendar: WorkCalendar = Field(default_factory=WorkCalendar)
+    calendars: dict[CalendarName, WorkCalendar] = Field(
+        default_factory=dict,
+        description="named working calendars a community may follow instead of `calendar`",
+    )
     verification: list[VerificationRule] = Field(
         default_factory=lambda: [VerificationRule()],
         description="first match wins; the last rule must match everything",
@@ -131,6 +138,16 @@ class DispatchConfig(BaseModel):
 
     def report_severity_of(self, category: ReportCategory) -> Severity:
         return self.report_severity.get(category, "minor")
+
+    def calendar_for(self, name: str | None) -> WorkCalendar:
+        """A community's working calendar: the one it names; `calendar` when it names none, or a name
+        the file no longer has (the admin console shows that community's reference as unknown)."""
+        return self.calendars.get(name, self.calendar) if name else self.calendar
+
+    def teams(self) -> set[str]:
+        """The teams this file sends cases to."""
+        named = {self.default_team, *(r.team for r in self.routes)}
+        return named | {self.topology.team} if self.topology.team else named
 
 
 class DispatchConfigError(ValueError):

@@ -15,7 +15,7 @@ import psycopg
 
 from hub.cases import data_gaps, merging, topology
 from hub.cases.config import DispatchConfig
-from hub.cases.opening import SYSTEM, NewCase, open_case
+from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
 from hub.cases.routing import CaseFacts, route
 from hub.cases.sla import alert_deadlines
 from hub.domain.alerts import AlertCleared, AlertOpened, Transition
@@ -93,7 +93,7 @@ def open_alert_case(
         a.rule.severity,
         now,
         (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
-        cfg.calendar,
+        calendar_of(conn, cfg, a.device.community),
     )
     new = NewCase(
         title=a.rule.title,

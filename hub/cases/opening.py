@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from hub.cases import config, merging
+from hub.cases.calendar import WorkCalendar
 from hub.cases.config import DispatchConfig
 from hub.cases.photos import Photo
 from hub.cases.routing import CaseFacts, Routed, route
@@ -25,8 +26,15 @@ from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.store import case_status
 from hub.store import cases as case_store
+from hub.store import communities as community_store
 
 SYSTEM = "system"
+
+
+def calendar_of(conn: psycopg.Connection[Any], cfg: DispatchConfig, community: str) -> WorkCalendar:
+    """The working calendar of a community's deadlines: the routing file's calendar the community names,
+    else the file's own `calendar`."""
+    return cfg.calendar_for(community_store.calendar_of(conn, community))
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,9 @@ def open_report(
     source = "resident" if by.role == Role.RESIDENT else "operator"
     facts = CaseFacts(report.category, report.community, report.building, report.grid, source)
     routed = route(dispatch.routes, facts, rule_team=None, default_team=dispatch.default_team)
-    due = deadlines_for(dispatch.sla, report.category, report.severity, now, dispatch.calendar)
+    due = deadlines_for(
+        dispatch.sla, report.category, report.severity, now, calendar_of(conn, dispatch, report.community)
+    )
     new = NewCase(
         title=report.title,
         category=report.category,

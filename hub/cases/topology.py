@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from hub.cases.config import DispatchConfig
-from hub.cases.opening import SYSTEM, NewCase, open_case
+from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
 from hub.cases.routing import CaseFacts, route
 from hub.cases.sla import deadlines_for
 from hub.domain.alerts import AlertOpened
@@ -157,7 +157,8 @@ def _parent_case(
 ) -> int:
     facts = CaseFacts(PARENT_CATEGORY, parent["community_id"], parent["building"], parent["grid"], "alert")
     routed = route(cfg.routes, facts, rule_team=cfg.topology.team, default_team=cfg.default_team)
-    due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, now, cfg.calendar)
+    calendar = calendar_of(conn, cfg, parent["community_id"])
+    due = deadlines_for(cfg.sla, PARENT_CATEGORY, a.rule.severity, now, calendar)
     new = NewCase(
         title=f"{parent['id']} is down: devices behind it alert",
         title_zh=f"{parent['id']} 故障：其下设备告警",

@@ -17,3 +17,5 @@ VERIFIERS = frozenset({Role.ADMIN, Role.OPERATOR})
 """verify and close the work of others; silence rules; read rule sets"""
 ALL_COMMUNITIES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INTEGRATION})
 """see every community; managers and residents see only their own"""
+STEWARDS = frozenset({Role.ADMIN, Role.MANAGER})
+"""run accounts, teams and communities (managers: their own communities')"""

@@ -5,12 +5,19 @@ from typing import Any
 
 import psycopg
 
+from hub.domain.errors import Forbidden
 from hub.domain.users import User
+from hub.store import cases as case_store
 from hub.store import users
 
 
 def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
-    return users.authenticate(conn, username, password)
+    """None for a wrong username or password; a disabled account is refused only after its password
+    was right, so the refusal tells nothing to someone guessing."""
+    found = users.authenticate(conn, username, password)
+    if found is not None and found.disabled:
+        raise Forbidden("this account is disabled; ask an administrator to enable it")
+    return None if found is None else found.user
 
 
 def open_session(conn: psycopg.Connection[Any], user: User, ttl_s: int) -> tuple[str, datetime]:
@@ -19,4 +26,9 @@ def open_session(conn: psycopg.Connection[Any], user: User, ttl_s: int) -> tuple
 
 
 def user_for_token(conn: psycopg.Connection[Any], token: str) -> User | None:
+    """None for an unknown or expired token, and for a disabled account's."""
     return users.user_for_token(conn, token)
+
+
+def teams_of(conn: psycopg.Connection[Any], user: User) -> list[str]:
+    return case_store.teams_of(conn, user.id)

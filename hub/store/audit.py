@@ -43,8 +43,8 @@ def record(conn: psycopg.Connection[Any], e: AuditEntry) -> int:
 
 
 def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str | None) -> str | None:
-    """The community of a case, device or community, also for a request refused before its route looked: a manager
-    probing another community's records is exactly what the log must show."""
+    """The community of a case or device (or the community itself), also for a request refused before its
+    route looked: a manager probing another community's records is exactly what the log must show."""
     if target_id is None:
         return None
     if target_type == "case":

@@ -1,4 +1,4 @@
-"""Cases, the alerts linked to them, their append-only event history, teams, photos and ratings.
+"""Cases, the alerts linked to them, their append-only event history, team membership, photos and ratings.
 
 Functions that change a case expect to run inside the caller's transaction, after `lock_case` (or a
 claim) has taken the row lock, so concurrent actions on one case serialize.
@@ -314,14 +314,6 @@ def remove_member(conn: psycopg.Connection[Any], team: str, username: str) -> bo
         (team, username),
     ).fetchone()
     return row is not None
-
-
-def teams(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT t.team, array_agg(u.username ORDER BY u.username) AS members "
-            "FROM team_members t JOIN users u ON u.id = t.user_id GROUP BY t.team ORDER BY t.team"
-        ).fetchall()
 
 
 def _user_exists(conn: psycopg.Connection[Any], username: str) -> bool:

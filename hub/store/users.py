@@ -1,19 +1,34 @@
-"""Users and log-in sessions. Passwords are argon2 hashes; session tokens are stored as SHA-256."""
+"""User accounts and log-in sessions. Passwords are argon2 hashes; session tokens are stored as SHA-256.
+An account is never deleted (cases and the audit log keep its name): it is disabled, which also ends its
+sessions and refuses its log-ins and tokens."""
 
 import hashlib
 import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg.rows import dict_row
 
 from hub.domain.roles import Role
 from hub.domain.users import User
+from hub.store.sql import OPEN_CASE
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+_ACCOUNT = f"""
+    SELECT u.id, u.username, u.display_name, u.role, u.communities, u.disabled_at, u.created_at,
+           coalesce((SELECT array_agg(t.team ORDER BY t.team) FROM team_members t WHERE t.user_id = u.id),
+                    '{{}}') AS teams,
+           (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > now())::int AS sessions,
+           (SELECT count(*) FROM cases c WHERE c.assignee_id = u.id AND c.{OPEN_CASE})::int AS open_cases
+    FROM users u
+"""  # noqa: S608 - the interpolated text is a constant
 
 
 def upsert_user(
@@ -43,9 +58,19 @@ def ensure_user(conn: psycopg.Connection[Any], username: str, password: str, rol
     return row is not None
 
 
-def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
+@dataclass(frozen=True)
+class LoggedIn:
+    """Right credentials; `disabled` when the account may not log in."""
+
+    user: User
+    disabled: bool
+
+
+def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> LoggedIn | None:
     row = conn.execute(
-        "SELECT id, username, role, communities, password_hash FROM users WHERE username = %s", (username,)
+        "SELECT id, username, role, communities, password_hash, disabled_at IS NOT NULL FROM users "
+        "WHERE username = %s",
+        (username,),
     ).fetchone()
     try:
         _hasher.verify(row[4] if row else _DUMMY_HASH, password)
@@ -53,7 +78,7 @@ def authenticate(conn: psycopg.Connection[Any], username: str, password: str) ->
         return None
     if row is None:
         return None
-    return User(int(row[0]), row[1], Role(row[2]), tuple(row[3]))
+    return LoggedIn(User(int(row[0]), row[1], Role(row[2]), tuple(row[3])), bool(row[5]))
 
 
 def create_session(conn: psycopg.Connection[Any], user_id: int, ttl_s: int) -> tuple[str, datetime]:
@@ -69,10 +94,105 @@ def create_session(conn: psycopg.Connection[Any], user_id: int, ttl_s: int) -> t
 def user_for_token(conn: psycopg.Connection[Any], token: str) -> User | None:
     row = conn.execute(
         "SELECT u.id, u.username, u.role, u.communities FROM sessions s JOIN users u ON u.id = s.user_id "
-        "WHERE s.token_hash = %s AND s.expires_at > now()",
+        "WHERE s.token_hash = %s AND s.expires_at > now() AND u.disabled_at IS NULL",
         (_digest(token),),
     ).fetchone()
     return None if row is None else User(int(row[0]), row[1], Role(row[2]), tuple(row[3]))
+
+
+def end_sessions(conn: psycopg.Connection[Any], user_id: int) -> int:
+    """Log the account out everywhere; how many sessions were still open."""
+    cur = conn.execute("DELETE FROM sessions WHERE user_id = %s RETURNING expires_at > now()", (user_id,))
+    return sum(1 for (live,) in cur.fetchall() if live)
+
+
+def account(conn: psycopg.Connection[Any], username: str) -> dict[str, Any] | None:
+    """An account with its teams and open sessions, for the admin console."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_ACCOUNT + " WHERE u.username = %s", (username,)).fetchone()
+
+
+def list_accounts(
+    conn: psycopg.Connection[Any],
+    *,
+    search: str | None,
+    role: str | None,
+    community: str | None,
+    disabled: bool | None,
+    scope: list[str] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Accounts by username, and how many match in all. `search` is a substring of the username or the
+    display name; `scope` (None: every account) keeps those sharing a community with it."""
+    where = """
+        WHERE (%(search)s::text IS NULL OR strpos(lower(u.username), lower(%(search)s)) > 0
+               OR strpos(lower(coalesce(u.display_name, '')), lower(%(search)s)) > 0)
+          AND (%(role)s::text IS NULL OR u.role = %(role)s)
+          AND (%(community)s::text IS NULL OR %(community)s = ANY(u.communities))
+          AND (%(disabled)s::boolean IS NULL OR (u.disabled_at IS NOT NULL) = %(disabled)s)
+          AND (%(scope)s::text[] IS NULL OR u.communities && %(scope)s::text[])
+    """
+    params = {
+        "search": search,
+        "role": role,
+        "community": community,
+        "disabled": disabled,
+        "scope": scope,
+        "limit": limit,
+        "offset": offset,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            _ACCOUNT + where + " ORDER BY u.username LIMIT %(limit)s OFFSET %(offset)s",
+            params,
+        ).fetchall()
+        counted = cur.execute("SELECT count(*) AS n FROM users u " + where, params).fetchone()  # noqa: S608
+    return rows, int(counted["n"]) if counted else 0
+
+
+def create_account(
+    conn: psycopg.Connection[Any],
+    *,
+    username: str,
+    password: str,
+    role: str,
+    communities: Collection[str],
+    display_name: str | None,
+) -> bool:
+    """False when the username is taken."""
+    row = conn.execute(
+        "INSERT INTO users (username, password_hash, role, communities, display_name) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (username) DO NOTHING RETURNING id",
+        (username, _hasher.hash(password), role, list(communities), display_name),
+    ).fetchone()
+    return row is not None
+
+
+def update_account(
+    conn: psycopg.Connection[Any],
+    user_id: int,
+    *,
+    role: str,
+    communities: Collection[str],
+    display_name: str | None,
+) -> None:
+    conn.execute(
+        "UPDATE users SET role = %s, communities = %s, display_name = %s WHERE id = %s",
+        (role, list(communities), display_name, user_id),
+    )
+
+
+def set_disabled(conn: psycopg.Connection[Any], user_id: int, disabled: bool) -> None:
+    """Disabling keeps an earlier disabling's time; enabling clears it."""
+    conn.execute(
+        "UPDATE users SET disabled_at = CASE WHEN %s THEN coalesce(disabled_at, now()) END WHERE id = %s",
+        (disabled, user_id),
+    )
+
+
+def set_password(conn: psycopg.Connection[Any], user_id: int, password: str) -> None:
+    conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_hasher.hash(password), user_id))
 
 
 def _digest(token: str) -> bytes:

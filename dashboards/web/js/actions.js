@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { h, clear, label, toast } from "./dom.js";
 import { t } from "./i18n.js";
+import { loadTeamNames, teamName } from "./teams.js";
 
 // The actions each status allows; tests/test_dashboard_static.py checks it against hub/cases/lifecycle.py.
 // ACTIONS-BEGIN
@@ -86,7 +87,7 @@ export function actionBar(c, role, onDone, { only = null } = {}) {
       ...(field === "team" ? { list: `teams-${c.id}`, pattern: "[a-z0-9][a-z0-9_.\\-]{0,63}" } : {}),
     });
     const datalist = field === "team" ? h("datalist", { id: `teams-${c.id}` }) : null;
-    if (datalist) teams().then((names) => datalist.append(...names.map((n) => h("option", { value: n }))));
+    if (datalist) Promise.all([teams(), loadTeamNames()]).then(([ids]) => datalist.append(...ids.map((n) => h("option", { value: n, label: teamName(n) }))));
     const confirm = h("button", { type: "submit", class: ["btn", `btn-${a}`, "btn-confirm"], dataset: { confirm: a } }, t("action.confirm"));
     const back = h("button", { type: "button", class: "btn btn-plain", onclick: (ev) => { ev.stopPropagation(); showButtons(); } }, t("action.back"));
     const form = h("form", {

@@ -31,6 +31,7 @@ class Me(BaseModel):
     username: str
     role: str
     communities: list[str]
+    teams: list[str] = Field(description="the teams whose cases the caller claims with POST /cases/next")
 
 
 @router.post(
@@ -38,6 +39,7 @@ class Me(BaseModel):
     response_model=TokenOut,
     responses={
         401: {"description": "wrong username or password"},
+        403: {"description": "the account is disabled (said only when the password was right)"},
         429: {
             "description": f"more than {USER_LIMIT} failed log-ins for the username (or too many from the "
             f"client address) within {WINDOW_S / 60:g} minutes; `Retry-After` says when to try again",
@@ -69,5 +71,10 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn, setti
 
 
 @router.get("/auth/me", response_model=Me)
-def me(user: CurrentUser) -> Me:
-    return Me(username=user.username, role=user.role, communities=list(user.communities))
+def me(conn: Conn, user: CurrentUser) -> Me:
+    return Me(
+        username=user.username,
+        role=user.role,
+        communities=list(user.communities),
+        teams=auth.teams_of(conn, user),
+    )

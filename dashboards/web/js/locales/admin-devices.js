@@ -4,7 +4,6 @@ import { register } from "../i18n.js";
 
 register({
   en: {
-    "nav.admin": "Admin",
     "nav.adminDevices": "Devices",
     "nav.adminDeadLetters": "Refused data",
     "nav.adminAlerts": "Open alerts",
@@ -163,7 +162,6 @@ register({
     "access.direction.out": "out",
   },
   zh: {
-    "nav.admin": "管理",
     "nav.adminDevices": "设备",
     "nav.adminDeadLetters": "被拒数据",
     "nav.adminAlerts": "未关闭告警",

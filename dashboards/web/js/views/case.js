@@ -7,6 +7,7 @@ import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice, t
 import { t } from "../i18n.js";
 import { onCaseEvent } from "../live.js";
 import { caseScope, loopPanel, silencePanel } from "../loop.js";
+import { loadTeamNames, teamName } from "../teams.js";
 
 const MINUTE = 60e3;
 
@@ -22,7 +23,7 @@ export function caseView(root, { user, params }) {
   async function load({ live = false } = {}) {
     let c;
     try {
-      c = await api(`/cases/${id}`);
+      [c] = await Promise.all([api(`/cases/${id}`), loadTeamNames()]);
     } catch (err) {
       if (stopped) return;
       if (err.status === 404 || err.status === 422) {
@@ -45,7 +46,7 @@ export function caseView(root, { user, params }) {
       [t("case.source"), label("source", c.source)],
       [t("case.where"), [c.community_id, c.building, c.grid].filter(Boolean).join(" · ")],
       [t("case.device"), c.device_id && !resident ? h("a", { href: `#/device/${encodeURIComponent(c.device_id)}` }, c.device_id) : c.device_id || "–"],
-      [t("case.team"), c.team || "–"],
+      [t("case.team"), c.team ? h("span", { title: c.team }, teamName(c.team)) : "–"],
       [t("case.assignee"), c.assignee || "–"],
       [t("case.created"), `${fmtTime(c.created_at, true)} (${ago(c.created_at)})`],
       [t("case.ackDue"), deadline(c.ack_due_at, c.acknowledged_at, c)],

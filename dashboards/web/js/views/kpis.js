@@ -9,6 +9,7 @@ import { clear, fmtTime, h, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatKpi, isRate, kpiHelp, kpiKeys, kpiLabel } from "../kpi.js";
 import "../locales/wall.js";
+import { loadTeamNames, teamName } from "../teams.js";
 
 const TRENDS = ["closure_rate", "on_time_rate", "response_rate", "satisfaction_rate", "rework_rate", "false_alarm_rate"];
 const INTERVALS = { week: 12, month: 12 };
@@ -147,7 +148,7 @@ export function kpisView(root) {
     reportLabel.textContent = t("kpis.report", { month: p.month });
     clear(body, notice(t("common.loading")));
     try {
-      const answers = await Promise.all(DIMENSIONS.map((by) => api("/kpis", { query: { ...query, group_by: by } })));
+      const [answers] = await Promise.all([Promise.all(DIMENSIONS.map((by) => api("/kpis", { query: { ...query, group_by: by } }))), loadTeamNames()]);
       if (stopped || mine !== generation) return;
       data = Object.fromEntries(DIMENSIONS.map((by, i) => [by, answers[i]]));
     } catch (err) {
@@ -176,7 +177,7 @@ export function kpisView(root) {
       const values = groups.map((g) => g[measure]).filter((v) => typeof v === "number");
       const bars = groups.map((g) => ({
         key: g.key ?? "",
-        label: g.key ?? t("kpis.none"),
+        label: g.key === null || g.key === undefined ? t("kpis.none") : by === "team" ? teamName(g.key) : g.key,
         value: typeof g[measure] === "number" ? g[measure] : null,
         text: formatKpi(measure, g[measure]),
       }));

@@ -9,7 +9,9 @@ import { OPEN_STATUSES, SEVERITY_RANK, api } from "../api.js";
 import { ago, badge, clear, fmtTime, h, label, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { liveState, onCaseEvent, onLiveState } from "../live.js";
+import "../locales/admin.js";
 import "../locales/wall.js";
+import { loadTeamNames, teamName } from "../teams.js";
 
 const FILTERS = ["open", "all", "resolved", "closed", "cancelled"];
 const PAGE = 500;
@@ -92,7 +94,9 @@ export function queueView(root, { user, navigate }) {
       toast(t("queue.claimed", { id: c.id }), "ok");
       navigate(`#/case/${c.id}`);
     } catch (err) {
-      toast(err.message, "error");
+      if (err.status !== 404) { toast(err.message, "error"); return; }
+      const me = await api("/auth/me").catch(() => null);
+      toast(me && !me.teams.length ? t("queue.noTeam") : t("queue.nothingToClaim"), "error");
     } finally {
       claim.disabled = false;
     }
@@ -121,7 +125,7 @@ export function queueView(root, { user, navigate }) {
     if (loading) return loading;
     loading = (async () => {
       try {
-        const rows = await load();
+        const [rows] = await Promise.all([load(), loadTeamNames()]);
         if (stopped) return;
         known = new Set(rows.map((c) => c.id));
         cases = rows;
@@ -246,7 +250,7 @@ export function queueView(root, { user, navigate }) {
     alarmCell(c),
     cell({ class: "title", dataset: { label: t("col.title") } }, c.title, h("small", {}, label("category", c.category))),
     cell({ dataset: { label: t("col.where") } }, where),
-    cell({ dataset: { label: t("col.team") } }, c.team || "–", c.assignee ? h("small", {}, c.assignee) : null),
+    cell({ dataset: { label: t("col.team") }, title: c.team }, teamName(c.team), c.assignee ? h("small", {}, c.assignee) : null),
     cell({ dataset: { label: t("col.opened") }, title: fmtTime(c.created_at, true) }, ago(c.created_at)),
     deadlineCell("ackBy", c.ack_due_at, c.acknowledged_at, open),
     deadlineCell("resolveBy", c.resolve_due_at, c.resolved_at && !open ? c.resolved_at : null, open),
