@@ -537,7 +537,7 @@ def test_the_log_filters_and_pages_newest_first(
     ("params", "message"),
     [
         ({"limit": 0}, "query.limit: Input should be greater than or equal to 1"),
-        ({"target_type": "user"}, "query.target_type: Input should be 'case' or 'device'"),
+        ({"target_type": "user"}, "query.target_type: Input should be 'case', 'device'"),
         ({"from": "soon"}, "query.from: Input should be a valid datetime"),
         ({"from": "2026-11-28T10:00:00Z", "to": "2026-11-28T10:00:00Z"}, "`to` must be later than `from`"),
         ({"from": "9999-12-31T23:59:59-14:00"}, "between the years 1 and 9999"),

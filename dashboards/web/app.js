@@ -14,6 +14,11 @@ import { planView } from "./js/views/plan.js";
 import { publicView, recentCommunities } from "./js/views/public.js";
 import { queueView } from "./js/views/queue.js";
 import { reportView } from "./js/views/report.js";
+// ADMIN-BEGIN: the Admin section (js/views/admin/section.js); each area adds its pages here in one line
+import { adminRoutes } from "./js/views/admin/section.js";
+import { opsPages } from "./js/views/admin/ops.js";
+const ADMIN = adminRoutes([...opsPages]);
+// ADMIN-END
 
 const STAFF = ["admin", "operator", "manager"];
 const ROUTES = [
@@ -24,6 +29,7 @@ const ROUTES = [
   { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
   { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
   { pattern: /^#\/kpis$/, view: kpisView, roles: STAFF, nav: "kpis" },
+  ...ADMIN,
 ];
 // Open to everyone, logged in or not.
 const PUBLIC = /^#\/public\/([^/]+)$/;
@@ -35,6 +41,7 @@ const NAV = {
   integration: [],
 };
 const HOME = { resident: "#/mine", integration: "#/integration" };
+const navOf = (role) => [...(NAV[role] || []), ...(ADMIN.some((r) => r.roles.includes(role)) ? ["admin"] : [])];
 
 const main = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -52,7 +59,7 @@ function renderHeader() {
   document.title = t("app.title");
   document.getElementById("app-title").textContent = t("app.title");
   const current = ROUTES.find((r) => r.pattern.test(location.hash))?.nav;
-  clear(nav, s ? (NAV[s.user.role] || []).map((n) =>
+  clear(nav, s ? navOf(s.user.role).map((n) =>
     h("a", { href: `#/${n}`, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, t(`nav.${n}`))) : null);
   const live = h("span", { id: "live", class: `live live-${liveState()}`, role: "status" }, liveState() === "sse" ? t("live.sse") : t("live.poll"));
   const sound = s && STAFF.includes(s.user.role)

@@ -13,11 +13,13 @@ from starlette.responses import Response
 from hub.api import errors, guards
 from hub.api.routes import auth, cases, devices, events, rules, silences, subscriptions, teams, telemetry
 from hub.api.routes.access import router as access_router
+from hub.api.routes.admin_health import router as admin_health_router
 from hub.api.routes.audit import router as audit_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
+from hub.domain.health import WorkerState
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
@@ -31,6 +33,7 @@ def create_app(
     ingest_status: Callable[[], str] = lambda: "subscribed",
     metrics: IngestMetrics | None = None,
     rule_set: RuleSet | None = None,
+    worker_state: Callable[[], WorkerState] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -42,6 +45,7 @@ def create_app(
     app.state.pool = pool
     app.state.metrics = metrics
     app.state.rule_set = rule_set
+    app.state.worker_state = worker_state
     errors.install(app)
     guards.install(app)
 
@@ -70,6 +74,7 @@ def create_app(
         kpis_router,
         access_router,
         audit_router,
+        admin_health_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

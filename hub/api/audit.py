@@ -25,7 +25,13 @@ from hub.domain.errors import Refused
 from hub.domain.users import User
 from hub.services import audit as audit_service
 
-TargetType = Literal["case", "device"]
+TargetType = Literal[
+    "case",
+    "device",
+    "rule_file",
+    "silence",
+    "subscription",
+]
 _REASON_CHARS = 500
 
 
