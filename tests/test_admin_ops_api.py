@@ -159,11 +159,11 @@ def test_silences_in_force_to_come_and_ended_early_with_who_ended_them(
         ("ops-op", str(later.json()["id"]), "ops-c", 201),
     ]
     assert created[0][4]["rule_id"] == rule and "reason" not in created[0][4]
-    ended = [(r[0], r[1], r[3]) for r in audited(pool, "silence.end")[-3:]]
+    ended = [r[:4] for r in audited(pool, "silence.end")[-3:]]
     assert ended == [
-        ("ops-op", str(now.json()["id"]), 204),
-        ("ops-admin", str(later.json()["id"]), 204),
-        ("ops-op", str(now.json()["id"]), 404),
+        ("ops-op", str(now.json()["id"]), "ops-c", 204),
+        ("ops-admin", str(later.json()["id"]), "ops-c", 204),
+        ("ops-op", str(now.json()["id"]), "ops-c", 404),
     ]
 
 
@@ -316,28 +316,28 @@ def test_every_admin_write_route_is_audited(
 # -- job runs and health ------------------------------------------------------------------------------
 
 
-def run_job(pool: ConnectionPool, outcome: str | None) -> None:
+def run_job(pool: ConnectionPool, outcome: dict[str, int] | None) -> None:
     runs.recorded(pool, "ops-worker", JOB, lambda: outcome)()
 
 
 def test_every_job_run_is_recorded_with_its_outcome(pool: ConnectionPool) -> None:
-    def failing() -> str | None:
+    def failing() -> dict[str, int] | None:
         raise RuntimeError("database gone")
 
-    run_job(pool, "3 device(s) went offline")
+    run_job(pool, {"went_offline": 3})
     run_job(pool, None)
     with pytest.raises(RuntimeError, match="database gone"):  # the scheduler still logs the failure
         runs.recorded(pool, "ops-worker", JOB, failing)()
     with pool.connection() as conn:
         recorded = conn.execute(
-            "SELECT outcome, detail, worker_id, finished_at >= started_at FROM job_runs WHERE job = %s "
+            "SELECT outcome, done, error, worker_id, finished_at >= started_at FROM job_runs WHERE job = %s "
             "ORDER BY id DESC LIMIT 3",
             (JOB,),
         ).fetchall()
     assert recorded[::-1] == [
-        ("ok", "3 device(s) went offline", "ops-worker", True),
-        ("skipped", "another worker ran it", "ops-worker", True),
-        ("failed", "RuntimeError: database gone", "ops-worker", True),
+        ("ok", {"went_offline": 3}, None, "ops-worker", True),
+        ("skipped", {}, None, "ops-worker", True),
+        ("failed", {}, "RuntimeError: database gone", "ops-worker", True),
     ]
 
 
@@ -365,7 +365,7 @@ def test_the_health_answer_has_rates_leases_workers_jobs_and_dead_letters(
         "owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until"
     )
     deadletters.insert(conn, [(datetime.now(UTC), "sc/v1/x", "c", "unregistered device 'ops-x'", b"{}", 2)])
-    run_job(pool, "2 case(s) escalated")
+    run_job(pool, {"escalated": 2})
     run_job(pool, None)
 
     r = client.get(f"{API}/admin/health", headers=tokens["ops-op"])
@@ -393,7 +393,7 @@ def test_the_health_answer_has_rates_leases_workers_jobs_and_dead_letters(
     assert unregistered["count"] >= 1 and unregistered["latest"] == "unregistered device 'ops-x'"
     (job,) = health["jobs"]
     assert job["job"] == JOB
-    assert (job["last"]["outcome"], job["last"]["detail"]) == ("ok", "2 case(s) escalated")
+    assert (job["last"]["outcome"], job["last"]["done"]) == ("ok", {"escalated": 2})
     assert job["runs"]["skipped"] >= 1 and job["next_run_at"] is not None
     assert health["job_runs"][0]["outcome"] != "skipped"
     assert health["database"]["latency_ms"] >= 0 and health["database"]["pool"]["pool_max"] == 8

@@ -282,8 +282,8 @@ def test_each_role_logs_in_to_its_own_pages(tab: Tab, dash: Site) -> None:
     tab.shot("login")
 
     expected_nav = {
-        "dash-admin": ["queue", "plan", "kpis"],
-        "dash-operator": ["queue", "plan", "kpis", "report"],
+        "dash-admin": ["queue", "plan", "kpis", "admin"],
+        "dash-operator": ["queue", "plan", "kpis", "report", "admin"],
         "dash-manager": ["queue", "plan", "kpis"],
         "dash-resident": ["mine", "report"],
     }

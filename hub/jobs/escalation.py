@@ -59,13 +59,13 @@ def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Esca
     return done
 
 
-def run(pool: ConnectionPool) -> str | None:
+def run(pool: ConnectionPool) -> dict[str, int] | None:
     """What the run did, or None when another worker holds the job."""
     with pool.connection() as conn:
         escalated = escalate_breached(conn, datetime.now(UTC))
     if escalated:
         log.info("escalated %d case(s) past their deadline", len(escalated))
-    return None if escalated is None else f"{len(escalated)} case(s) escalated"
+    return None if escalated is None else {"escalated": len(escalated)}
 
 
 def _state(row: dict[str, Any]) -> SlaState:

@@ -1,5 +1,6 @@
 """Each run of a scheduled job recorded in `job_runs`: on which worker it started and ended, and how —
-ok (with what it did), failed (with the error), or skipped because another worker held the job."""
+ok (with what it did, as counts the dashboard words in the reader's language), failed (with the
+error), or skipped because another worker held the job."""
 
 import logging
 from collections.abc import Callable
@@ -11,9 +12,9 @@ from hub.store import job_runs
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[], str | None]
-"""A job's run: what it did in a few words, or None when another worker holds the job."""
-_DETAIL_CHARS = 500
+Job = Callable[[], dict[str, int] | None]
+"""A job's run: what it did as counts (`{"escalated": 2}`), or None when another worker holds the job."""
+_ERROR_CHARS = 500
 
 
 def recorded(pool: ConnectionPool, worker: str, name: str, job: Job) -> Callable[[], None]:
@@ -22,16 +23,16 @@ def recorded(pool: ConnectionPool, worker: str, name: str, job: Job) -> Callable
 
     def run() -> None:
         run_id = _started(pool, name, worker)
-        outcome, detail = "failed", ""
+        outcome, done, error = "failed", None, None
         try:
             done = job()
-            outcome, detail = ("skipped", "another worker ran it") if done is None else ("ok", done)
+            outcome = "skipped" if done is None else "ok"
         except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
             raise
         finally:
             if run_id is not None:
-                _finished(pool, run_id, outcome, detail[:_DETAIL_CHARS])
+                _finished(pool, run_id, outcome, done or {}, error)
 
     return run
 
@@ -45,9 +46,11 @@ def _started(pool: ConnectionPool, name: str, worker: str) -> int | None:
         return None
 
 
-def _finished(pool: ConnectionPool, run_id: int, outcome: str, detail: str) -> None:
+def _finished(
+    pool: ConnectionPool, run_id: int, outcome: str, done: dict[str, int], error: str | None
+) -> None:
     try:
         with pool.connection() as conn:
-            job_runs.finished(conn, run_id, outcome, detail)
+            job_runs.finished(conn, run_id, outcome, done, error)
     except (psycopg.Error, PoolTimeout) as exc:
         log.warning("cannot record the end of job run %d: %s", run_id, exc)

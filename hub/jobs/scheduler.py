@@ -46,28 +46,27 @@ def start(settings: Settings, pool: ConnectionPool) -> BackgroundScheduler:
             **extra,
         )
 
-    def offline_check() -> str | None:
+    def offline_check() -> dict[str, int] | None:
         with pool.connection() as conn:
             went = mark_silent_devices_offline(
                 conn, timedelta(seconds=settings.offline_after_s), datetime.now(UTC)
             )
         if went:
             log.info("%d device(s) went offline", len(went))
-        return None if went is None else f"{len(went)} device(s) went offline"
+        return None if went is None else {"went_offline": len(went)}
 
     policy = maintenance.RetentionPolicy.from_settings(settings)
 
-    def retention() -> str | None:
+    def retention() -> dict[str, int] | None:
         with pool.connection() as conn:
             done = maintenance.run_retention(conn, policy, datetime.now(UTC))
         if done and any(done.values()):
             log.info("retention removed %s", {k: v for k, v in done.items() if v})
-        return None if done is None else _counts(done) or "nothing past its age"
+        return done
 
-    def rollups() -> str | None:
+    def rollups() -> dict[str, int] | None:
         with pool.connection() as conn:
-            done = maintenance.run_rollups(conn, datetime.now(UTC))
-        return None if done is None else _counts(done) or "no bucket closed since the last run"
+            return maintenance.run_rollups(conn, datetime.now(UTC))
 
     add(offline_check, "offline-check", settings.offline_check_interval_s)
     add(
@@ -81,7 +80,3 @@ def start(settings: Settings, pool: ConnectionPool) -> BackgroundScheduler:
     add(lambda: escalation.run(pool), "case-escalation", settings.escalation_interval_s)
     scheduler.start()
     return scheduler
-
-
-def _counts(done: dict[str, int]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in done.items() if v)

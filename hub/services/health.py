@@ -15,7 +15,7 @@ from hub.store import deadletters, job_runs, outbox
 from hub.store import partitions as partition_store
 
 RECENT = timedelta(hours=24)
-RUNS_LISTED = 30
+RUNS_LISTED = 12
 
 
 def overview(
@@ -69,5 +69,8 @@ def overview(
 def _job(summary: dict[str, Any], next_run_at: datetime | None) -> dict[str, Any]:
     last = None
     if summary["id"] is not None:
-        last = {k: summary[k] for k in ("id", "worker_id", "started_at", "finished_at", "outcome", "detail")}
+        last = {
+            k: summary[k]
+            for k in ("id", "worker_id", "started_at", "finished_at", "outcome", "done", "error")
+        }
     return {"job": summary["job"], "last": last, "runs": summary["since_counts"], "next_run_at": next_run_at}

@@ -5,6 +5,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 
 def started(conn: psycopg.Connection[Any], job: str, worker: str) -> int:
@@ -15,10 +16,12 @@ def started(conn: psycopg.Connection[Any], job: str, worker: str) -> int:
     return int(row[0])
 
 
-def finished(conn: psycopg.Connection[Any], run_id: int, outcome: str, detail: str | None) -> None:
+def finished(
+    conn: psycopg.Connection[Any], run_id: int, outcome: str, done: dict[str, int], error: str | None
+) -> None:
     conn.execute(
-        "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = %s, detail = %s WHERE id = %s",
-        (outcome, detail, run_id),
+        "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = %s, done = %s, error = %s WHERE id = %s",
+        (outcome, Jsonb(done), error, run_id),
     )
 
 
@@ -28,11 +31,11 @@ def summary(conn: psycopg.Connection[Any], jobs: list[str], since: datetime) -> 
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
-            SELECT j.job, l.id, l.worker_id, l.started_at, l.finished_at, l.outcome, l.detail,
+            SELECT j.job, l.id, l.worker_id, l.started_at, l.finished_at, l.outcome, l.done, l.error,
                    coalesce(c.counts, '{}'::jsonb) AS since_counts
             FROM unnest(%(jobs)s::text[]) AS j(job)
             LEFT JOIN LATERAL (
-                SELECT id, worker_id, started_at, finished_at, outcome, detail FROM job_runs r
+                SELECT id, worker_id, started_at, finished_at, outcome, done, error FROM job_runs r
                 WHERE r.job = j.job AND r.outcome <> 'skipped' ORDER BY started_at DESC LIMIT 1
             ) l ON true
             LEFT JOIN LATERAL (
@@ -51,7 +54,7 @@ def recent(
 ) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, job, worker_id, started_at, finished_at, outcome, detail FROM job_runs "
+            "SELECT id, job, worker_id, started_at, finished_at, outcome, done, error FROM job_runs "
             "WHERE %s OR outcome <> 'skipped' ORDER BY started_at DESC, id DESC LIMIT %s",
             (include_skipped, limit),
         ).fetchall()

@@ -24,9 +24,10 @@ function niceNumber(v) {
 
 /**
  * series: [{name, points: [{t: ms, v: number|null}], band?: [{t, lo, hi}], dots?: bool, step?: bool}]
- * options: {from, to (ms), height, markers: [{t, label}], bool: true for a 0/1 metric, title}
+ * options: {from, to (ms), height, markers: [{t, label}], bool: true for a 0/1 metric, title, floor: the
+ * lowest value the axis shows (0 for a rate that cannot be negative)}
  */
-export function lineChart(series, { from, to, height = 150, markers = [], bool = false, title = "" } = {}) {
+export function lineChart(series, { from, to, height = 150, markers = [], bool = false, title = "", floor = null } = {}) {
   const H = height;
   const values = [];
   const times = [];
@@ -49,6 +50,7 @@ export function lineChart(series, { from, to, height = 150, markers = [], bool =
   let hi = bool ? 1 : Math.max(...values);
   if (hi === lo) { const pad = Math.abs(hi) * 0.1 || 1; lo -= pad; hi += pad; }
   else if (!bool) { const pad = (hi - lo) * 0.08; lo -= pad; hi += pad; }
+  if (floor !== null) lo = Math.max(lo, floor);
   const x = (ms) => PAD.left + ((ms - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
   const y = (v) => H - PAD.bottom - ((v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
   const f = (n) => n.toFixed(1);

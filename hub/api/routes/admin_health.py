@@ -72,7 +72,8 @@ class Run(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     outcome: str = Field(description="running, ok, failed, or skipped (another worker ran it)")
-    detail: str | None
+    done: dict[str, int] = Field(description='what an ok run did, as counts: {"escalated": 2}')
+    error: str | None = Field(description="why a run failed")
 
 
 class JobRun(Run):

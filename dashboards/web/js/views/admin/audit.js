@@ -82,7 +82,7 @@ export function auditView(root) {
       if (key === "community") return r.community_id || "–";
       if (key === "outcome") return h("span", { class: ["badge", r.outcome < 400 ? "outcome-ok" : "outcome-refused"] }, `${r.outcome} ${r.outcome < 400 ? t("audit.accepted") : t("audit.refused")}`);
       const details = Object.entries(r.details);
-      return details.length ? h("ul", { class: "details" }, details.map(([k, v]) => h("li", {}, h("span", { class: "muted" }, `${k}: `), typeof v === "object" ? JSON.stringify(v) : String(v)))) : "–";
+      return details.length ? h("ul", { class: "details" }, details.map(([k, v]) => h("li", {}, h("span", { class: "muted" }, `${label("auditDetail", k)}: `), typeof v === "object" ? JSON.stringify(v) : String(v)))) : "–";
     }, { id: "audit-table", empty: t("audit.none"), rowAttrs: (r) => ({ dataset: { id: r.id, action: r.action, outcome: r.outcome } }) }));
   }
 

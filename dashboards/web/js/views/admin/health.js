@@ -55,12 +55,10 @@ export function healthView(root) {
         tile("broker", label("ingestState", d.ingest.state), brokerState, t("health.sessions", { n: subscribed, of: d.ingest.sessions.length })),
         tile("database", `${fmtNumber(d.database.latency_ms, 1)} ms`, d.database.latency_ms > 200 ? "warn" : "ok", t("health.pool", { used: d.database.pool.pool_size - d.database.pool.pool_available, size: d.database.pool.pool_size })),
         tile("notifications", fmtNumber(webhooks.pending + d.notifications.mqtt.pending), webhooks.dead ? "warn" : null, t("health.deadNotifications", { n: webhooks.dead + d.notifications.mqtt.dead }))),
-      chartFigure(t("health.rateChart"), [
-        { name: t("health.series.stored"), points: d.ingest.rates.map((r) => ({ t: Date.parse(r.at), v: r.stored_per_s })) },
-        { name: t("health.series.received"), points: d.ingest.rates.map((r) => ({ t: Date.parse(r.at), v: r.received_per_s })) },
-        { name: t("health.series.deadLettered"), points: d.ingest.rates.map((r) => ({ t: Date.parse(r.at), v: r.dead_lettered_per_s })) },
-      ], { height: 130 }),
       h("div", { class: "health-grid" },
+        chartFigure(t("health.rateChart"), ["received", "stored", "dead_lettered"].map((k) => ({
+          name: t(`health.series.${k}`), points: d.ingest.rates.map((r) => ({ t: Date.parse(r.at), v: r[`${k}_per_s`] })),
+        })), { height: 200, floor: 0 }),
         h("section", { id: "health-counters" }, h("h3", {}, t("health.counters")),
           d.ingest.counters ? h("table", { class: "values" }, h("tbody", {}, COUNTERS.map((k) => h("tr", { dataset: { counter: k, value: counters[k] } },
             h("th", { scope: "row" }, t(`health.counter.${k}`)), h("td", {}, fmtNumber(counters[k])))))) : notice(t("health.noIngest"))),
@@ -74,7 +72,7 @@ export function healthView(root) {
       dataTable(["worker", "alive", "partitions", "rules", "heartbeat"].map((key) => ({ key, label: t(`health.w.${key}`) })), d.workers, (w, key) => {
         if (key === "worker") return [w.worker_id, w.worker_id === d.worker ? h("small", {}, t("health.thisWorker")) : null];
         if (key === "alive") return badge("alive", String(w.alive));
-        if (key === "partitions") return w.partitions.length ? w.partitions.join(", ") : "–";
+        if (key === "partitions") return w.partitions.length ? w.partitions.map((p) => `#${p}`).join(", ") : "–";
         if (key === "rules") {
           if (!w.rules) return "–";
           const behind = w.rules.behind.length ? t("rules.workerBehind", { files: w.rules.behind.join(", ") }) : t("rules.workerInStep");
@@ -84,7 +82,7 @@ export function healthView(root) {
       }, { id: "workers-table", empty: t("health.noWorkers"), rowAttrs: (w) => ({ dataset: { worker: w.worker_id, alive: w.alive } }) }),
       h("h3", {}, t("health.partitions")),
       dataTable(["partition", "owner", "lease", "taken"].map((key) => ({ key, label: t(`health.p.${key}`) })), d.partitions, (p, key) => {
-        if (key === "partition") return String(p.partition);
+        if (key === "partition") return `#${p.partition}`;
         if (key === "owner") return p.owner || t("health.unowned");
         if (key === "lease") return [fmtDateTime(p.lease_until), p.expired ? h("small", { class: "overdue" }, t("health.expired")) : null];
         return fmtNumber(p.taken);
@@ -93,7 +91,7 @@ export function healthView(root) {
       dataTable(["job", "last", "outcome", "runs", "next"].map((key) => ({ key, label: t(`health.j.${key}`) })), d.jobs, (j, key) => {
         if (key === "job") return label("job", j.job);
         if (key === "last") return j.last ? [fmtDateTime(j.last.started_at), h("small", {}, t("health.took", { s: duration(j.last), worker: j.last.worker_id }))] : t("health.notRun");
-        if (key === "outcome") return j.last ? [badge("runOutcome", j.last.outcome), j.last.detail ? h("small", {}, j.last.detail) : null] : "–";
+        if (key === "outcome") return j.last ? [badge("runOutcome", j.last.outcome), h("small", {}, runDetail(j.job, j.last))] : "–";
         if (key === "runs") return ["ok", "failed", "skipped"].map((o) => h("small", { dataset: { runs: o } }, `${label("runOutcome", o)} ${fmtNumber(j.runs[o] || 0)}`));
         return fmtDateTime(j.next_run_at);
       }, { id: "jobs-table", empty: t("health.noJobs"), rowAttrs: (j) => ({ dataset: { job: j.job, outcome: j.last?.outcome || "" } }) }),
@@ -101,13 +99,27 @@ export function healthView(root) {
       dataTable(["job", "started", "outcome", "worker"].map((key) => ({ key, label: t(`health.r.${key}`) })), d.job_runs, (r, key) => {
         if (key === "job") return label("job", r.job);
         if (key === "started") return [fmtDateTime(r.started_at), h("small", {}, t("health.tookShort", { s: duration(r) }))];
-        if (key === "outcome") return [badge("runOutcome", r.outcome), r.detail ? h("small", {}, r.detail) : null];
+        if (key === "outcome") return [badge("runOutcome", r.outcome), h("small", {}, runDetail(r.job, r))];
         return r.worker_id;
       }, { id: "runs-table", empty: t("health.noRuns") }));
   }
 
   refresh();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+/** What a run did, in the reader's language: its counts (only those above zero), or why it failed. */
+function runDetail(job, run) {
+  if (run.outcome === "failed") return run.error;
+  if (run.outcome === "skipped") return t("health.skippedHint");
+  if (run.outcome === "running") return "";
+  const counts = Object.entries(run.done).filter(([, n]) => n > 0);
+  if (!counts.length) return t("health.nothingDone");
+  return counts.map(([what, n]) => {
+    const key = `jobDone.${job}.${what}`;
+    const text = t(key, { n: fmtNumber(n) });
+    return text === key ? t(`jobDone.${job}`, { what, n: fmtNumber(n) }) : text;
+  }).join(", ");
 }
 
 function duration(run) {

@@ -85,7 +85,8 @@ function listView(root, { user, navigate }) {
         data.files.map((f) => h("article", { class: "rule-file card-box", dataset: { file: f.name } },
           h("div", { class: "toolbar" },
             h("h3", {}, h("a", { href: fileHref(f.name) }, f.name)),
-            h("span", { class: "muted" }, origin(f.saved), " · ", t("rules.hash"), " ", h("code", {}, shortHash(f.hash)))),
+            h("span", { class: "muted" }, origin(f.saved), " · ", t("rules.hash"), " ", h("code", {}, shortHash(f.hash))),
+          h("a", { class: "btn", href: fileHref(f.name) }, user.role === "admin" && f.editable ? t("rules.edit") : t("rules.view"))),
           rulesTable(f.rules))));
     } catch (err) {
       if (!stopped && err.status !== 401) clear(body, notice(t("common.error", { msg: err.message }), "error"));
@@ -310,7 +311,9 @@ function backtestReport(result, from, to) {
       if (key === "opened") return fmtDateTime(a.opened_at);
       if (key === "rule") return h("code", {}, a.rule_id);
       if (key === "live") return a.live ? t("rules.alert.alsoLive") : t("rules.alert.notLive");
-      return a[key];
+      if (key === "subject") return a.subject;
+      const ex = a.explanation || {};
+      return [ex.condition || ex.summary || "–", ex.condition_started_at ? h("small", {}, t("rules.alert.since", { at: fmtDateTime(ex.condition_started_at) })) : null];
     }, { id: "backtest-alerts" }) : null,
   ];
 }

@@ -12,7 +12,7 @@ export function dataTable(columns, rows, cell, { id, rowAttrs, empty } = {}) {
   return h("table", { class: "data-table", id },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))),
     h("tbody", {}, rows.map((row) => h("tr", rowAttrs ? rowAttrs(row) : {},
-      columns.map((c) => h("td", { dataset: { label: c.label, col: c.key } }, cell(row, c.key)))))));
+      columns.map((c) => h("td", { dataset: { label: c.label, col: c.key } }, h("div", { class: "cell" }, cell(row, c.key))))))));
 }
 
 const intl = () => (locale() === "zh" ? "zh-CN" : "en-GB");

@@ -11,6 +11,16 @@ const SEVERITIES = ["info", "minor", "major", "critical"];
 const STATUSES = ["dead", "pending", "delivered", ""];
 const TEST_WAIT_MS = 20_000;
 
+/** A delivery's error as the hub wrote it (`unreachable: …`, `HTTP 500 …`, `failed: …`), framed in the
+ * reader's language; the receiver's or the system's own words after the colon stay as they came. */
+function deliveryError(text) {
+  if (!text) return "–";
+  const http = text.match(/^HTTP (\d{3}) ?(.*)$/);
+  if (http) return t("webhooks.err.http", { code: http[1], reason: http[2] });
+  const framed = text.match(/^(unreachable|failed): (.*)$/);
+  return framed ? t(`webhooks.err.${framed[1]}`, { why: framed[2] }) : text;
+}
+
 const list = (value) => {
   const items = value.split(",").map((x) => x.trim()).filter(Boolean);
   return items.length ? items : undefined;
@@ -75,9 +85,9 @@ export function webhooksView(root) {
       if (key === "filters") return filters(s);
       if (key === "deliveries") {
         return h("span", { class: "counts" }, ["pending", "delivered", "dead"].map((k) =>
-          h("span", { class: `count-${k}`, dataset: { count: k } }, `${t(`webhooks.status.${k}`)} ${fmtNumber(s.deliveries[k])}`)));
+          h("span", { class: s.deliveries[k] ? `count-${k}` : null, dataset: { count: k } }, `${t(`webhooks.status.${k}`)} ${fmtNumber(s.deliveries[k])}`)));
       }
-      if (key === "lastError") return s.last_error ? [h("span", { class: "error-text" }, s.last_error.error), h("small", {}, t("webhooks.ofDelivery", { id: s.last_error.delivery_id, status: t(`webhooks.status.${s.last_error.status}`) }))] : "–";
+      if (key === "lastError") return s.last_error ? [h("span", { class: "error-text" }, deliveryError(s.last_error.error)), h("small", {}, t("webhooks.ofDelivery", { id: s.last_error.delivery_id, status: t(`webhooks.status.${s.last_error.status}`) }))] : "–";
       if (!outcomes.has(s.id)) outcomes.set(s.id, h("span", { class: "test-outcome", dataset: { outcome: s.id } }));
       const sure = deleting === s.id;
       return h("span", { class: "actions" },
@@ -112,22 +122,27 @@ export function webhooksView(root) {
     }
   }
 
+  /** A delivery followed until the receiver has answered (or TEST_WAIT_MS has passed). */
+  async function follow(subscription, d) {
+    const deadline = Date.now() + TEST_WAIT_MS;
+    while (d.status === "pending" && Date.now() < deadline && !stopped) {
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      d = await api(`/subscriptions/${subscription}/deliveries/${d.id}`);
+    }
+    return d;
+  }
+
   /** Queue a test notification, then follow its delivery until the receiver has answered. */
   async function sendTest(id) {
     const out = outcomes.get(id);
     clear(out, t("webhooks.testSending"));
     try {
-      let d = await api(`/subscriptions/${id}/test`, { method: "POST" });
-      const deadline = Date.now() + TEST_WAIT_MS;
-      while (d.status === "pending" && Date.now() < deadline && !stopped) {
-        await new Promise((resolve) => setTimeout(resolve, 700));
-        d = await api(`/subscriptions/${id}/deliveries/${d.id}`);
-      }
+      const d = await follow(id, await api(`/subscriptions/${id}/test`, { method: "POST" }));
       out.dataset.status = d.status;
       clear(out, d.status === "delivered"
         ? h("span", { class: "badge state-ok" }, t("webhooks.testDelivered", { id: d.id, at: fmtDateTime(d.delivered_at) }))
         : d.status === "dead"
-          ? h("span", { class: "badge state-alerting" }, t("webhooks.testDead", { id: d.id, error: d.last_error || "" }))
+          ? h("span", { class: "badge state-alerting" }, t("webhooks.testDead", { id: d.id, error: deliveryError(d.last_error) }))
           : h("span", { class: "badge" }, t("webhooks.testPending", { id: d.id })));
       load();
       if (open === id) showDeliveries(id, false);
@@ -155,7 +170,7 @@ export function webhooksView(root) {
           if (key === "attempts") return fmtNumber(d.attempts);
           if (key === "created") return fmtDateTime(d.created_at);
           if (key === "delivered") return fmtDateTime(d.delivered_at);
-          if (key === "error") return d.last_error || "–";
+          if (key === "error") return deliveryError(d.last_error);
           return d.status === "dead" ? h("button", { type: "button", class: "btn", dataset: { retry: d.id }, onclick: () => retry(id, d.id) }, t("webhooks.retry")) : null;
         }, { id: "deliveries-table", empty: t("webhooks.noDeliveries"), rowAttrs: (d) => ({ dataset: { delivery: d.id, status: d.status } }) }));
     } catch (err) {
@@ -163,10 +178,14 @@ export function webhooksView(root) {
     }
   }
 
+  /** Queue a dead delivery again and follow it, so the list shows how the receiver answered. */
   async function retry(subscription, delivery) {
     try {
-      await api(`/subscriptions/${subscription}/deliveries/${delivery}/retry`, { method: "POST" });
+      const queued = await api(`/subscriptions/${subscription}/deliveries/${delivery}/retry`, { method: "POST" });
       toast(t("webhooks.retried", { id: delivery }), "ok");
+      showDeliveries(subscription, false);
+      const d = await follow(subscription, queued);
+      toast(t(`webhooks.retry.${d.status}`, { id: delivery, error: deliveryError(d.last_error) }), d.status === "delivered" ? "ok" : "error");
     } catch (err) {
       toast(err.message, "error");
     }
