@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +22,8 @@ from hub.ingest.rules import RuleSet
 from hub.settings import Settings
 from hub.store import db, migrations
 from hub.store.users import upsert_user
-from tests.support.services import create_database, drop_database
+from tests.support.processes import HubProcess, poll
+from tests.support.services import Broker, create_database, drop_database
 
 API = "/api/v1"
 PW = "ra-pw"
@@ -370,3 +372,47 @@ def test_a_file_backtest_reports_only_its_own_rules_and_refuses_a_bad_file(clien
         f"{API}/rules/files/alpha.yaml/backtest", json={"content": BAD, **period}, headers=admin
     )
     assert bad.status_code == 422 and bad.json()["error"]["details"]
+
+
+@pytest.mark.e2e
+def test_two_hub_processes_run_a_save_made_on_either_within_seconds(
+    database: str, pool: ConnectionPool, broker: Broker, tmp_path: Path
+) -> None:
+    """The same as above with real workers: the `rules-watch` job of the other process catches up."""
+    hubs = [
+        HubProcess(
+            database,
+            broker,
+            tmp_path,
+            HUB_RULES_DIR=str(shipped(tmp_path / name)),
+            HUB_WORKER_ID=name,
+            HUB_MQTT_CLIENT_ID=f"ra-{name}",
+            HUB_INGEST_ENABLED="true" if name == "ra-one" else "false",
+        )
+        for name in ("ra-one", "ra-two")
+    ]
+    try:
+        for hub in hubs:
+            hub.start()
+        one, two = hubs
+        r = httpx.put(
+            f"{one.url}{API}/rules/files/alpha.yaml",
+            json={"content": WARMER, "base_hash": digest(ALPHA)},
+            headers=one.login("ra-admin", PW),
+        )
+        assert r.status_code == 200, r.text
+
+        reader = {hub.url: hub.login("ra-op", PW) for hub in hubs}
+
+        def in_force(hub: HubProcess) -> str:
+            rules = httpx.get(f"{hub.url}{API}/rules", headers=reader[hub.url]).json()["rules"]
+            return str(next(x["version"] for x in rules if x["id"] == "a-hot"))
+
+        saved = in_force(one)
+        assert poll(lambda: in_force(two) == saved, timeout=6), two.log()
+        assert (tmp_path / "ra-two" / "alpha.yaml").read_text() == WARMER
+        workers = httpx.get(f"{two.url}{API}/rules/files", headers=reader[two.url]).json()["workers"]
+        assert {w["worker_id"]: w["behind"] for w in workers} == {"ra-one": [], "ra-two": []}
+    finally:
+        for hub in hubs:
+            hub.stop()

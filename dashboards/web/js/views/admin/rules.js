@@ -5,7 +5,7 @@
 import { api } from "../../api.js";
 import { badge, clear, fmtNumber, h, label, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
-import { dataTable, errorsTable, fmtDateTime, fromLocalInput, localInput, ruleTitle, shortHash } from "./ui.js";
+import { dataTable, errorsTable, fmtDateTime, fromLocalInput, localInput, ruleTitle, shortHash, twoStep } from "./ui.js";
 
 const PERIODS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
 const ALERTS_SHOWN = 100;
@@ -101,7 +101,6 @@ function fileView(root, { user }, name) {
   let file = null;
   let checked = null; // {content, ok}
   let tested = null; // content backtested
-  let confirming = null; // version id whose restore waits for a second click
 
   const text = h("textarea", { id: "rule-text", class: "rule-text", spellcheck: "false", autocomplete: "off", rows: 22, readonly: !admin, "aria-label": t("rules.content"), oninput: edited });
   const head = h("div", { class: "rule-file-head" });
@@ -175,8 +174,7 @@ function fileView(root, { user }, name) {
       const latest = v.id === file.history[0].id;
       return h("span", { class: "actions" },
         h("button", { type: "button", class: "btn btn-plain", dataset: { view: v.id }, onclick: () => showVersion(v.id) }, t("rules.viewVersion")),
-        admin && !latest ? h("button", { type: "button", class: confirming === v.id ? "btn btn-confirm" : "btn", dataset: { restore: v.id }, onclick: () => restore(v.id) },
-          confirming === v.id ? t("rules.restoreConfirm", { n: v.id }) : t("rules.restore")) : null,
+        admin && !latest ? twoStep(t("rules.restore"), t("rules.restoreConfirm", { n: v.id }), { dataset: { restore: v.id } }, () => restore(v.id)) : null,
         latest ? h("span", { class: "badge" }, t("rules.latest")) : null);
     }, { id: "history-table", empty: t("rules.noHistory"), rowAttrs: (v) => ({ dataset: { version: v.id } }) }));
   }
@@ -272,8 +270,6 @@ function fileView(root, { user }, name) {
   }
 
   async function restore(id) {
-    if (confirming !== id) { confirming = id; drawHistory(); return; }
-    confirming = null;
     try {
       const saved = await api(`/rules/files/${encodeURIComponent(name)}/versions/${id}/restore`, { method: "POST", body: { base_hash: file.hash } });
       toast(t("rules.restored", { n: id, v: saved.id }), "ok");

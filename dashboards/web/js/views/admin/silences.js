@@ -3,7 +3,7 @@
 import { api } from "../../api.js";
 import { badge, clear, h, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
-import { dataTable, fmtDateTime, fromLocalInput, localInput, ruleTitle } from "./ui.js";
+import { dataTable, fmtDateTime, fromLocalInput, localInput, ruleTitle, twoStep } from "./ui.js";
 
 const RECENT_DAYS = 7;
 const FOR = { "1h": 60, "4h": 240, "8h": 480, "24h": 1440, "3d": 4320, "7d": 10080 };
@@ -11,8 +11,6 @@ const FOR = { "1h": 60, "4h": 240, "8h": 480, "24h": 1440, "3d": 4320, "7d": 100
 export function silencesView(root) {
   let stopped = false;
   let rules = [];
-  let confirming = null;
-  let shown = [];
 
   const ruleSelect = h("select", { name: "rule_id", id: "silence-rule" }, h("option", { value: "" }, t("silences.anyRule")));
   const deviceInput = h("input", { name: "device_id", id: "silence-device", maxlength: 100, autocomplete: "off", placeholder: t("silences.devicePlaceholder") });
@@ -76,7 +74,6 @@ export function silencesView(root) {
   }
 
   function draw(rows) {
-    shown = rows;
     const columns = ["state", "scope", "from", "until", "reason", "by", "actions"].map((key) => ({ key, label: t(`silences.col.${key}`) }));
     clear(list, dataTable(columns, rows, (s, key) => {
       if (key === "state") return badge("silenceState", s.state);
@@ -86,9 +83,7 @@ export function silencesView(root) {
       if (key === "reason") return s.reason;
       if (key === "by") return [s.created_by, h("small", {}, fmtDateTime(s.created_at))];
       if (s.state === "ended") return null;
-      const sure = confirming === s.id;
-      return h("button", { type: "button", class: sure ? "btn btn-confirm" : "btn btn-cancel", dataset: { end: s.id }, onclick: () => end(s.id) },
-        sure ? t("silences.endConfirm") : t("silences.end"));
+      return twoStep(t("silences.end"), t("silences.endConfirm"), { class: "btn btn-cancel", dataset: { end: s.id } }, () => end(s.id));
     }, { id: "silences-table", empty: t("silences.none"), rowAttrs: (s) => ({ dataset: { silence: s.id, state: s.state } }) }));
   }
 
@@ -120,8 +115,6 @@ export function silencesView(root) {
   }
 
   async function end(id) {
-    if (confirming !== id) { confirming = id; draw(shown); return; }
-    confirming = null;
     try {
       await api(`/silences/${id}`, { method: "DELETE" });
       toast(t("silences.ended", { id }), "ok");

@@ -50,3 +50,22 @@ export const ruleTitle = (r) => (locale() === "zh" && r.title_zh) || r.title;
 
 /** The first characters of a content hash, enough to tell versions apart. */
 export const shortHash = (hash) => (hash ? hash.slice(0, 12) : "–");
+
+/**
+ * A button that acts only on a second click (ending a silence, restoring a version, unsubscribing): the
+ * first click turns it into the question `sure`.
+ */
+export function twoStep(text, sure, attrs, act) {
+  let armed = false;
+  const button = h("button", { type: "button", class: "btn", ...attrs, onclick: () => {
+    if (!armed) {
+      armed = true;
+      button.textContent = sure;
+      button.classList.add("btn-confirm");
+      return;
+    }
+    button.disabled = true;
+    act();
+  } }, text);
+  return button;
+}

@@ -4,7 +4,7 @@
 import { api } from "../../api.js";
 import { badge, clear, fmtNumber, h, label, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
-import { dataTable, fmtDateTime } from "./ui.js";
+import { dataTable, fmtDateTime, twoStep } from "./ui.js";
 
 const CATEGORIES = ["fire", "flood", "gas", "security", "lighting", "infrastructure", "device_health", "safety", "noise"];
 const SEVERITIES = ["info", "minor", "major", "critical"];
@@ -31,7 +31,6 @@ export function webhooksView(root) {
   let subscriptions = [];
   let open = null; // subscription whose deliveries are shown
   let status = "dead";
-  let deleting = null;
   const outcomes = new Map(); // subscription id → node showing its latest test
 
   const url = h("input", { name: "url", id: "hook-url", type: "url", required: true, maxlength: 2000, placeholder: t("webhooks.urlPlaceholder") });
@@ -89,11 +88,10 @@ export function webhooksView(root) {
       }
       if (key === "lastError") return s.last_error ? [h("span", { class: "error-text" }, deliveryError(s.last_error.error)), h("small", {}, t("webhooks.ofDelivery", { id: s.last_error.delivery_id, status: t(`webhooks.status.${s.last_error.status}`) }))] : "–";
       if (!outcomes.has(s.id)) outcomes.set(s.id, h("span", { class: "test-outcome", dataset: { outcome: s.id } }));
-      const sure = deleting === s.id;
       return h("span", { class: "actions" },
         h("button", { type: "button", class: "btn", dataset: { test: s.id }, onclick: () => sendTest(s.id) }, t("webhooks.sendTest")),
         h("button", { type: "button", class: "btn", dataset: { deliveries: s.id }, "aria-pressed": String(open === s.id), onclick: () => showDeliveries(s.id) }, t("webhooks.deliveries")),
-        h("button", { type: "button", class: sure ? "btn btn-confirm" : "btn btn-cancel", dataset: { delete: s.id }, onclick: () => remove(s.id) }, sure ? t("webhooks.deleteConfirm") : t("webhooks.delete")),
+        twoStep(t("webhooks.delete"), t("webhooks.deleteConfirm"), { class: "btn btn-cancel", dataset: { delete: s.id } }, () => remove(s.id)),
         outcomes.get(s.id));
     }, { id: "hooks-table", empty: t("webhooks.none"), rowAttrs: (s) => ({ dataset: { subscription: s.id } }) }));
   }
@@ -194,8 +192,6 @@ export function webhooksView(root) {
   }
 
   async function remove(id) {
-    if (deleting !== id) { deleting = id; draw(); return; }
-    deleting = null;
     try {
       await api(`/subscriptions/${id}`, { method: "DELETE" });
       toast(t("webhooks.deleted", { id }), "ok");
