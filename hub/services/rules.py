@@ -38,7 +38,6 @@ class InForce(Protocol):
     """The rules in force on this worker, as `hub.ingest.rules.RuleSet` keeps them."""
 
     directory: Path
-    rules: list[Rule]
     files: dict[str, list[Rule]]
     hashes: dict[str, str]
     last_errors: list[LoadError]
@@ -171,10 +170,7 @@ def version(conn: psycopg.Connection[Any], name: str, version_id: int) -> dict[s
 def check(conn: psycopg.Connection[Any], in_force: InForce, name: str, content: str) -> dict[str, Any]:
     """The rule set as it would be with `name` holding `content`, checked like `hub rules check`: every
     error (a rule id also used in another file included) and the file's rules."""
-    with conn.transaction():
-        rule_files.lock_shared(conn, wait=True)
-        in_force.catch_up(conn)
-        by_file, errors = _candidate(in_force, name, content)
+    by_file, errors = _up_to_date_candidate(conn, in_force, name, content)
     return _check_result(by_file.get(name, []), errors)
 
 
@@ -191,10 +187,7 @@ def backtest_file(
 ) -> dict[str, Any]:
     """The file's rules (with the rules their correlations count) replayed over stored data, beside the
     alerts the live rules of the same ids raised. A file that fails its check is refused (422)."""
-    with conn.transaction():
-        rule_files.lock_shared(conn, wait=True)
-        in_force.catch_up(conn)
-        by_file, errors = _candidate(in_force, name, content)
+    by_file, errors = _up_to_date_candidate(conn, in_force, name, content)
     if errors:
         raise _refused(errors)
     mine = by_file.get(name, [])
@@ -274,6 +267,16 @@ def _editable(name: str) -> bool:
 
 def _candidate(in_force: InForce, name: str, content: str) -> tuple[dict[str, list[Rule]], list[LoadError]]:
     return loader.load_texts({**in_force.texts(), name: content})
+
+
+def _up_to_date_candidate(
+    conn: psycopg.Connection[Any], in_force: InForce, name: str, content: str
+) -> tuple[dict[str, list[Rule]], list[LoadError]]:
+    """The candidate among the latest saved versions of the other files, not a save in progress."""
+    with conn.transaction():
+        rule_files.lock_shared(conn, wait=True)
+        in_force.catch_up(conn)
+        return _candidate(in_force, name, content)
 
 
 def _check_result(rules: list[Rule], errors: list[LoadError]) -> dict[str, Any]:
