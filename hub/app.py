@@ -12,12 +12,13 @@ import uvicorn
 from hub.api.app import create_app
 from hub.cases import config as dispatch_config
 from hub.devices import service as device_service
+from hub.domain.health import WorkerState
 from hub.domain.roles import Role
 from hub.engine.evaluator import Engine
 from hub.ingest.database import IngestDatabase
 from hub.ingest.inbound import Inbound
 from hub.ingest.leases import Partitions
-from hub.ingest.metrics import IngestMetrics
+from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
 from hub.ingest.rules import RuleSet
@@ -34,10 +35,16 @@ class Hub:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.rule_set = RuleSet(settings.rules_dir, apply=lambda rules: self.pipeline.swap_rules(rules))
-        self.engine = Engine([], data_gap_s=settings.no_data_after_s)
         self.pool = db.new_pool(settings.database_url)
+        self.rule_set = RuleSet(
+            settings.rules_dir,
+            apply=lambda rules: self.pipeline.swap_rules(rules),
+            pool=self.pool,
+            worker=settings.worker_name,
+        )
+        self.engine = Engine([], data_gap_s=settings.no_data_after_s)
         self.metrics = IngestMetrics()
+        self.rates = RateMeter(self.metrics)
         inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
         self.pipeline = Pipeline(
             _pipeline_config(settings),
@@ -61,8 +68,8 @@ class Hub:
     def start(self) -> None:
         db.wait_for_database(self.settings.database_url)
         migrations.migrate(self.settings.database_url)
-        self.engine.replace_rules(self.rule_set.load())
         self.pool.open(wait=True, timeout=30)
+        self.engine.replace_rules(self.rule_set.load())
         with self.pool.connection() as conn:
             if device_service.export_auth(conn, self.settings):
                 # let the broker finish its reload before the hub's session resumes: Mosquitto 2.0 can
@@ -73,16 +80,19 @@ class Hub:
         self._pipeline_thread.start()
         self.partitions.start()
         self.scheduler = jobs.start(self.settings, self.pool)
-        self.scheduler.add_job(
-            self.rule_set.reload_if_changed,
-            "interval",
-            seconds=2,
-            id="rules-watch",
-            max_instances=1,
-            coalesce=True,
-        )
+        for job, name in ((self.rule_set.watch, "rules-watch"), (self.rates.sample, "ingest-rate")):
+            self.scheduler.add_job(job, "interval", seconds=2, id=name, max_instances=1, coalesce=True)
         self.notify.start()
         log.info("hub started with %d rule(s)", len(self.engine.rules))
+
+    def worker_state(self) -> WorkerState:
+        return WorkerState(
+            worker=self.settings.worker_name,
+            ingest=self.partitions.status(),
+            sessions=self.partitions.sessions(),
+            rates=self.rates.series(),
+            next_runs={j.id: j.next_run_time for j in self.scheduler.get_jobs() if j.id in jobs.RECORDED},
+        )
 
     def stop(self) -> None:
         """Stop taking messages, commit and acknowledge what was taken, then disconnect."""
@@ -101,6 +111,7 @@ class Hub:
             ingest_status=self.partitions.status,
             metrics=self.metrics,
             rule_set=self.rule_set,
+            worker_state=self.worker_state,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False

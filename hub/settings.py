@@ -3,6 +3,7 @@
 Defaults point at the local services that `scripts/run` starts, so a developer needs no configuration.
 """
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     retention_rollup_1h_days: int = Field(default=800, gt=0)
     retention_notifications_days: int = Field(default=14, gt=0, description="delivered notifications")
     retention_audit_days: int = Field(default=400, gt=0, description="audit_log rows, deleted by age")
+    retention_job_runs_days: int = Field(default=7, gt=0, description="scheduled job runs, deleted by age")
     retention_interval_s: int = Field(default=3600, gt=0)
     rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(
@@ -108,6 +110,11 @@ class Settings(BaseSettings):
         description="a device without readings this long freezes its open alerts as `no data`, and readings "
         "further apart break a rule's clear hold",
     )
+
+    @property
+    def worker_name(self) -> str:
+        """This worker's name in the lease, rule-load and job-run tables."""
+        return self.worker_id or f"{socket.gethostname()}:{self.api_port}"
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":

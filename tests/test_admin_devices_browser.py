@@ -151,7 +151,8 @@ def shot(page: Page, name: str) -> None:
 def test_an_import_is_previewed_row_by_row_and_written_only_on_commit(tab: Tab, hub: Hub) -> None:
     page = tab.login(ADMIN, "#/admin/devices")
     expect(page.locator("table.registry tbody tr").first).to_be_visible()
-    expect(page.locator('#nav .nav-section a[data-nav="admin-devices"]')).to_have_class("active")
+    expect(page.locator('#nav a[data-nav="admin"]')).to_have_class("active")
+    expect(page.locator('#admin-nav a[data-admin="devices"]')).to_have_class("active")
     good, bad = f"{A}-b2-sd01", f"{A}-b2-bad"
     page.click("#open-import")
     page.fill(
@@ -308,7 +309,7 @@ def test_screenshots_at_each_size_and_language(browser: Browser, hub: Hub, lang:
                     expect(page.locator(ready).first).to_be_visible()
                     page.wait_for_load_state("networkidle")
                     if lang == "zh":
-                        expect(page.locator("#nav .nav-section-label")).to_have_text("管理")
+                        expect(page.locator('#nav a[data-nav="admin"]')).to_have_text("系统管理")
                     width_used = page.evaluate("document.documentElement.scrollWidth")
                     assert width_used <= width, f"{name} overflows {size} ({width_used}px)"
                     shot(page, f"{name}-{user.removeprefix('adm-')}-{size}-{lang}")

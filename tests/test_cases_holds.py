@@ -70,7 +70,7 @@ def case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
 def escalated(conn: psycopg.Connection[Any], at: datetime, mine: int) -> list[tuple[str, str]]:
     return [
         (e.escalation.deadline, e.escalation.level.label)
-        for e in escalate_breached(conn, at)
+        for e in escalate_breached(conn, at) or []
         if e.case_id == mine
     ]
 

@@ -106,7 +106,7 @@ def test_each_role_logs_in_to_its_own_pages(tab: Tab, dash: Site) -> None:
 
     expected_nav = {
         "dash-admin": ["queue", "plan", "kpis", "admin"],
-        "dash-operator": ["queue", "plan", "kpis", "report"],
+        "dash-operator": ["queue", "plan", "kpis", "report", "admin"],
         "dash-manager": ["queue", "plan", "kpis", "admin"],
         "dash-resident": ["mine", "report"],
     }

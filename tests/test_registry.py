@@ -108,7 +108,7 @@ def test_silent_devices_go_offline_and_are_recorded(conn: psycopg.Connection[Any
         ],
     )
     went = mark_silent_devices_offline(conn, timedelta(minutes=5), now)
-    assert "off-1" in went and "off-2" not in went
+    assert went is not None and "off-1" in went and "off-2" not in went
     assert mark_silent_devices_offline(conn, timedelta(minutes=5), now) == []
     reasons = conn.execute(
         "SELECT online, reason FROM device_status_history WHERE device_id = 'off-1' ORDER BY time"

@@ -5,6 +5,7 @@ community's records by their real ids."""
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,7 +156,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         )
         pool = db.make_pool(url)
         try:
-            rule_set = RuleSet(ROOT / "rules", apply=lambda _rules: None)
+            rules_dir = tmp_path_factory.mktemp("rules")  # admins may save rule files: never the repository's
+            shutil.copytree(ROOT / "rules", rules_dir, dirs_exist_ok=True)
+            rule_set = RuleSet(rules_dir, apply=lambda _rules: None, pool=pool, worker="fuzz")
             rule_set.load()
             app = create_app(settings, pool, rule_set=rule_set)
             with pool.connection() as conn:

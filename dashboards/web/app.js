@@ -7,9 +7,6 @@ import { clear, h, notice } from "./js/dom.js";
 import { locale, onLocaleChange, setLocale, t } from "./js/i18n.js";
 import { connect, disconnect, liveState, onLiveState } from "./js/live.js";
 import { setSound, soundOn, unlock } from "./js/sound.js";
-import { communitiesView, communityView } from "./js/views/admin/communities.js";
-import { teamView, teamsView } from "./js/views/admin/teams.js";
-import { userView, usersView } from "./js/views/admin/users.js";
 import { caseView } from "./js/views/case.js";
 import { deviceView } from "./js/views/device.js";
 import { kpisView } from "./js/views/kpis.js";
@@ -18,14 +15,15 @@ import { planView } from "./js/views/plan.js";
 import { publicView, recentCommunities } from "./js/views/public.js";
 import { queueView } from "./js/views/queue.js";
 import { reportView } from "./js/views/report.js";
-// Admin section (each admin area adds its own block here)
-import { DEVICE_ADMIN_NAV, DEVICE_ADMIN_ROUTES } from "./js/views/admin/device-routes.js";
-const ADMIN_ROUTES = [...DEVICE_ADMIN_ROUTES];
-const ADMIN_NAV = [...DEVICE_ADMIN_NAV];
+// ADMIN-BEGIN: the Admin section (js/views/admin/section.js); each area adds its pages here in one line
+import { adminRoutes } from "./js/views/admin/section.js";
+import { devicePages } from "./js/views/admin/device-routes.js";
+import { opsPages } from "./js/views/admin/ops.js";
+import { peoplePages } from "./js/views/admin/people.js";
+const ADMIN = adminRoutes([...peoplePages, ...devicePages, ...opsPages]);
+// ADMIN-END
 
 const STAFF = ["admin", "operator", "manager"];
-// The admin section: admins, and managers for their own communities (operators manage no one).
-const STEWARDS = ["admin", "manager"];
 const ROUTES = [
   { pattern: /^#\/queue$/, view: queueView, roles: STAFF, nav: "queue" },
   { pattern: /^#\/case\/(\d+|[^/]+)$/, view: caseView, roles: [...STAFF, "resident"], nav: "queue" },
@@ -34,24 +32,19 @@ const ROUTES = [
   { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
   { pattern: /^#\/mine$/, view: mineView, roles: ["resident"], nav: "mine" },
   { pattern: /^#\/kpis$/, view: kpisView, roles: STAFF, nav: "kpis" },
-  ...ADMIN_ROUTES,
-  { pattern: /^#\/admin(?:\/users)?$/, view: usersView, roles: STEWARDS, nav: "admin" },
-  { pattern: /^#\/admin\/users\/([^/]+)$/, view: userView, roles: STEWARDS, nav: "admin" },
-  { pattern: /^#\/admin\/teams$/, view: teamsView, roles: STEWARDS, nav: "admin" },
-  { pattern: /^#\/admin\/teams\/([^/]+)$/, view: teamView, roles: STEWARDS, nav: "admin" },
-  { pattern: /^#\/admin\/communities$/, view: communitiesView, roles: STEWARDS, nav: "admin" },
-  { pattern: /^#\/admin\/communities\/([^/]+)$/, view: communityView, roles: STEWARDS, nav: "admin" },
+  ...ADMIN,
 ];
 // Open to everyone, logged in or not.
 const PUBLIC = /^#\/public\/([^/]+)$/;
 const NAV = {
-  admin: ["queue", "plan", "kpis", "admin"],
+  admin: ["queue", "plan", "kpis"],
   operator: ["queue", "plan", "kpis", "report"],
-  manager: ["queue", "plan", "kpis", "admin"],
+  manager: ["queue", "plan", "kpis"],
   resident: ["mine", "report"],
   integration: [],
 };
 const HOME = { resident: "#/mine", integration: "#/integration" };
+const navOf = (role) => [...(NAV[role] || []), ...(ADMIN.some((r) => r.roles.includes(role)) ? ["admin"] : [])];
 
 const main = document.getElementById("view");
 const alarmBar = document.getElementById("alarms");
@@ -76,11 +69,8 @@ function renderHeader() {
   document.title = alarmTitle(t("app.title"));
   document.getElementById("app-title").textContent = t("app.title");
   const current = ROUTES.find((r) => r.pattern.test(location.hash))?.nav;
-  const link = (n, href, text) => h("a", { href, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, text);
-  const admin = s ? ADMIN_NAV.filter((n) => n.roles.includes(s.user.role)) : [];
-  clear(nav, s ? (NAV[s.user.role] || []).map((n) => link(n, `#/${n}`, t(`nav.${n}`))) : null,
-    admin.length ? h("span", { class: "nav-section", role: "group", "aria-label": t("nav.admin") },
-      h("span", { class: "nav-section-label" }, t("nav.admin")), admin.map((n) => link(n.nav, n.href, t(n.label)))) : null);
+  clear(nav, s ? navOf(s.user.role).map((n) =>
+    h("a", { href: `#/${n}`, class: n === current ? "active" : null, "aria-current": n === current ? "page" : null, dataset: { nav: n } }, t(`nav.${n}`))) : null);
   const live = h("span", { id: "live", class: `live live-${liveState()}`, role: "status" }, liveState() === "sse" ? t("live.sse") : t("live.poll"));
   const sound = s && STAFF.includes(s.user.role)
     ? h("button", { type: "button", id: "sound", class: "btn btn-plain", "aria-pressed": String(soundOn()), onclick: () => { setSound(!soundOn()); renderHeader(); } },

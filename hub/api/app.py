@@ -25,6 +25,7 @@ from hub.api.routes import (
     users,
 )
 from hub.api.routes.access import router as access_router
+from hub.api.routes.admin_health import router as admin_health_router
 from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
 from hub.api.routes.deadletters import router as dead_letters_router
@@ -33,6 +34,7 @@ from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.plan_images import router as plan_images_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
+from hub.domain.health import WorkerState
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
@@ -46,6 +48,7 @@ def create_app(
     ingest_status: Callable[[], str] = lambda: "subscribed",
     metrics: IngestMetrics | None = None,
     rule_set: RuleSet | None = None,
+    worker_state: Callable[[], WorkerState] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -57,6 +60,7 @@ def create_app(
     app.state.pool = pool
     app.state.metrics = metrics
     app.state.rule_set = rule_set
+    app.state.worker_state = worker_state
     errors.install(app)
     guards.install(app)
 
@@ -90,6 +94,7 @@ def create_app(
         audit_router,
         alerts_router,
         dead_letters_router,
+        admin_health_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -1,6 +1,7 @@
 """One error body for every failure: `{"error": {"status", "message", "details"}}`, and the one place
 where a service's refusal (`hub.domain.errors`) becomes an HTTP status."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -31,8 +32,8 @@ def status_of(exc: BaseException) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def _body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"status": status, "message": message, "details": details or []}}
+def _body(status: int, message: str, details: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message, "details": list(details or [])}}
 
 
 def install(app: FastAPI) -> None:
@@ -43,7 +44,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     async def refused(_r: Request, exc: Refused) -> JSONResponse:
         code = status_of(exc)
-        return JSONResponse(_body(code, str(exc)), code)
+        return JSONResponse(_body(code, str(exc), exc.details), code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_r: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,12 @@ status, the command line with its message. Services raise these; only the API kn
 
 
 class Refused(Exception):
-    """Base of every refusal; its message says what to fix."""
+    """Base of every refusal; its message says what to fix, and `details` may name each problem (a rule
+    file's errors by file, rule and field)."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
 
 
 class NotFound(Refused, LookupError):

@@ -1,5 +1,7 @@
 """Load rule files, reporting every problem with file, rule id and field, like a compiler."""
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -31,18 +33,33 @@ class RulesRejected(ValueError):
         self.errors = errors
 
 
+def digest(text: str) -> str:
+    """A rule file's content hash: what a saved version, a worker's loaded file and an editor's base
+    are compared by."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def rule_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
-def load_file(path: Path) -> tuple[list[Rule], list[LoadError]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [LoadError(str(path), "-", "-", f"cannot read: {exc}")]
-    return load_text(text, str(path))
+def read(path: Path, *, relative: bool = False) -> tuple[dict[str, str], list[LoadError]]:
+    """The text of every rule file under `path`, named as found (`rules/smoke.yaml`) or, with
+    `relative`, by its name inside the directory (`smoke.yaml`), as the API and the dashboard name it."""
+    files = rule_files(path)
+    if not files:
+        return {}, [LoadError(str(path), "-", "-", "no rule files (*.yaml) found")]
+    texts: dict[str, str] = {}
+    errors: list[LoadError] = []
+    for f in files:
+        name = (f.name if f == path else str(f.relative_to(path))) if relative else str(f)
+        try:
+            texts[name] = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(LoadError(name, "-", "-", f"cannot read: {exc}"))
+    return texts, errors
 
 
 def load_text(text: str, name: str) -> tuple[list[Rule], list[LoadError]]:
@@ -61,25 +78,30 @@ def load_text(text: str, name: str) -> tuple[list[Rule], list[LoadError]]:
         return [], [_located(name, raw, err) for err in exc.errors(include_url=False)]
 
 
-def load(path: Path) -> list[Rule]:
-    """All rules under `path`, or RulesRejected with every error; never a partial set."""
-    files = rule_files(path)
-    if not files:
-        raise RulesRejected([LoadError(str(path), "-", "-", "no rule files (*.yaml) found")])
-    rules: list[Rule] = []
+def load_texts(texts: Mapping[str, str]) -> tuple[dict[str, list[Rule]], list[LoadError]]:
+    """Each file's rules by its name, and every error of every file, a rule id used twice included:
+    what `hub rules check` prints, also for a set of files that exists only in a request."""
+    by_file: dict[str, list[Rule]] = {}
     errors: list[LoadError] = []
-    seen: dict[str, Path] = {}
-    for f in files:
-        found, errs = load_file(f)
+    seen: dict[str, str] = {}
+    for name, text in texts.items():
+        found, errs = load_text(text, name)
         errors += errs
         for rule in found:
             if rule.id in seen:
-                errors.append(LoadError(str(f), rule.id, "id", f"duplicate rule id, also in {seen[rule.id]}"))
-            seen[rule.id] = f
-            rules.append(rule)
-    if errors:
-        raise RulesRejected(errors)
-    return rules
+                errors.append(LoadError(name, rule.id, "id", f"duplicate rule id, also in {seen[rule.id]}"))
+            seen[rule.id] = name
+        by_file[name] = found
+    return by_file, errors
+
+
+def load(path: Path) -> list[Rule]:
+    """All rules under `path`, or RulesRejected with every error; never a partial set."""
+    texts, errors = read(path)
+    by_file, more = load_texts(texts)
+    if errors or more:
+        raise RulesRejected(errors + more)
+    return [rule for rules in by_file.values() for rule in rules]
 
 
 def _located(path: str, raw: object, err: object) -> LoadError:

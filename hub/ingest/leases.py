@@ -9,7 +9,6 @@ expire and the others share its partitions.
 
 import logging
 import queue
-import socket
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -43,7 +42,7 @@ class Partitions:
         self._inbox = inbox
         self._metrics = metrics
         self.count = settings.ingest_partitions
-        self.worker = settings.worker_id or f"{socket.gethostname()}:{settings.api_port}"
+        self.worker = settings.worker_name
         self._sources: dict[int, MqttSource] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -68,6 +67,11 @@ class Partitions:
         with self._lock:
             ready = all(s.subscribed.is_set() for s in self._sources.values())
         return "subscribed" if ready else "waiting for broker"
+
+    def sessions(self) -> dict[int, bool]:
+        """The partitions this worker serves: whether each one's MQTT session is subscribed."""
+        with self._lock:
+            return {p: s.subscribed.is_set() for p, s in sorted(self._sources.items())}
 
     def ack(self, messages: Sequence[Inbound]) -> None:
         by_partition: dict[int, list[int]] = defaultdict(list)

@@ -1,10 +1,17 @@
-"""Ingest counters, written by the pipeline thread and read by the `/metrics` endpoint."""
+"""Ingest counters, written by the pipeline thread and read by the `/metrics` endpoint, and their rates
+for the health page."""
 
+import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
 
 from hub.domain.alerts import AlertOpened, Transition
 from hub.domain.deadletters import reason_code
+from hub.domain.health import RatePoint
 
 
 @dataclass
@@ -47,3 +54,27 @@ class IngestMetrics:
                 self.alerts_opened += 1
             else:
                 self.alerts_cleared += 1
+
+
+class RateMeter:
+    """Samples of the counters taken every few seconds (the hub's scheduler calls `sample`), the last
+    `keep` of them kept: a rate is the difference of two samples over the time between them."""
+
+    def __init__(self, metrics: IngestMetrics, keep: int = 31) -> None:
+        self._metrics = metrics
+        self._samples: deque[tuple[float, datetime, int, int, int]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def sample(self) -> None:
+        m = self._metrics
+        with self._lock:
+            self._samples.append((time.monotonic(), datetime.now(UTC), m.received, m.stored, m.dead_lettered))
+
+    def series(self) -> list[RatePoint]:
+        with self._lock:
+            samples = list(self._samples)
+        return [
+            RatePoint(at, (rec - rec0) / (t - t0), (st - st0) / (t - t0), (dl - dl0) / (t - t0))
+            for (t0, _, rec0, st0, dl0), (t, at, rec, st, dl) in pairwise(samples)
+            if t > t0
+        ]

@@ -27,13 +27,14 @@ class Escalated:
     escalation: Escalation
 
 
-def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Escalated]:
-    """One pass over the breached cases; with several hub workers only the one holding the lock runs."""
+def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Escalated] | None:
+    """One pass over the breached cases; with several hub workers only the one holding the lock runs
+    (None on the others)."""
     done: list[Escalated] = []
     with conn.transaction():
         got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ESCALATION_LOCK,)).fetchone()
         if not got or not got[0]:
-            return done
+            return None
         for row in case_store.escalation_candidates(conn, now, _BATCH):
             e = next_escalation(_state(row), now)
             if e is None or not case_store.record_escalation(conn, row["id"], e, now):
@@ -58,11 +59,13 @@ def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Esca
     return done
 
 
-def run(pool: ConnectionPool) -> None:
+def run(pool: ConnectionPool) -> dict[str, int] | None:
+    """What the run did, or None when another worker holds the job."""
     with pool.connection() as conn:
         escalated = escalate_breached(conn, datetime.now(UTC))
     if escalated:
         log.info("escalated %d case(s) past their deadline", len(escalated))
+    return None if escalated is None else {"escalated": len(escalated)}
 
 
 def _state(row: dict[str, Any]) -> SlaState:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from hub.settings import Settings
-from hub.store import audit, outbox
+from hub.store import audit, job_runs, outbox
 from hub.store import maintenance as store
 from hub.store.telemetry import TELEMETRY_TABLES
 
@@ -37,6 +37,7 @@ class RetentionPolicy:
     dead_letters: timedelta
     delivered_notifications: timedelta
     audit_log: timedelta
+    job_runs: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionPolicy":
@@ -53,6 +54,7 @@ class RetentionPolicy:
             dead_letters=timedelta(days=settings.retention_dead_letters_days),
             delivered_notifications=timedelta(days=settings.retention_notifications_days),
             audit_log=timedelta(days=settings.retention_audit_days),
+            job_runs=timedelta(days=settings.retention_job_runs_days),
         )
 
 
@@ -60,8 +62,8 @@ def run_retention(
     conn: psycopg.Connection[Any], policy: RetentionPolicy, now: datetime
 ) -> dict[str, int] | None:
     """Returns chunks dropped per hypertable and rows deleted from dead_letters, the notification outbox
-    (delivered rows only: dead ones stay listed until someone looks) and audit_log, or None when another
-    worker holds the job."""
+    (delivered rows only: dead ones stay listed until someone looks), audit_log and job_runs, or None
+    when another worker holds the job."""
     with conn.transaction():
         if not _try_lock(conn, RETENTION_LOCK):
             return None
@@ -73,6 +75,7 @@ def run_retention(
             conn, now - policy.delivered_notifications
         )
         done["audit_log"] = audit.delete_before(conn, now - policy.audit_log)
+        done["job_runs"] = job_runs.delete_before(conn, now - policy.job_runs)
         return done
 
 

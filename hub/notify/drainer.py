@@ -112,7 +112,8 @@ class Drainer:
             if row.channel == "webhook":
                 assert row.url is not None, "a webhook row has a subscription"
                 assert row.secret is not None, "a webhook row has a subscription"
-                webhook.post(row.url, row.secret, row.event_id, body_of(row), timeout_s)
+                event = f"test-{row.id}" if row.event_id is None else str(row.event_id)
+                webhook.post(row.url, row.secret, event, body_of(row), timeout_s)
             else:
                 assert self._publisher is not None, "mqtt rows are claimed only with a publisher"
                 self._publisher.publish(str(row.payload["team"]), body_of(row), timeout_s)

@@ -36,8 +36,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def post(url: str, secret: str, event_id: int, body: bytes, timeout_s: float) -> None:
-    """Return on any 2xx; anything else raises DeliveryError with what went wrong."""
+def post(url: str, secret: str, event_id: str, body: bytes, timeout_s: float) -> None:
+    """Return on any 2xx; anything else raises DeliveryError with what went wrong. `event_id` is the case
+    event's id, or `test-N` for a test notification, so receivers never confuse the two."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError(f"not an http(s) URL: {url}", permanent=True)
     timestamp = str(int(time.time()))
@@ -48,7 +49,7 @@ def post(url: str, secret: str, event_id: int, body: bytes, timeout_s: float) ->
         headers={
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-Hub-Event-Id": str(event_id),
+            "X-Hub-Event-Id": event_id,
             "X-Hub-Timestamp": timestamp,
             "X-Hub-Signature": sign(secret, timestamp, body),
         },

@@ -1,7 +1,7 @@
 """Silences: an operator's 'not now' for a rule, a device, a building or a community. Matching alerts
 are recorded but open no case."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -32,7 +32,7 @@ def create(
     if community_id is not None and not case_store.community_exists(conn, community_id):
         raise Invalid(f"no community {community_id}")
     try:
-        return silences.create(
+        created = silences.create(
             conn,
             rule_id=rule_id,
             device_id=device_id,
@@ -45,14 +45,18 @@ def create(
         )
     except psycopg.errors.ForeignKeyViolation:  # deleted between the check and the insert
         raise Invalid("the device or community to silence does not exist") from None
+    return {**created, "state": "scheduled" if created["starts_at"] > datetime.now(UTC) else "active"}
 
 
-def active(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:
-    """Silences in force now, of the caller's communities."""
-    return silences.active(conn, datetime.now(UTC), user.community_scope())
+def listed(conn: psycopg.Connection[Any], user: User, recent_days: int) -> list[dict[str, Any]]:
+    """Silences in force now, of the caller's communities; with `recent_days`, also those still to
+    start and those that ended in the last `recent_days` days."""
+    now = datetime.now(UTC)
+    since = now - timedelta(days=recent_days) if recent_days else None
+    return silences.listed(conn, now, user.community_scope(), since)
 
 
-def end(conn: psycopg.Connection[Any], silence_id: int) -> None:
-    """A silence ends now and stays on record."""
-    if not silences.end(conn, silence_id, datetime.now(UTC)):
-        raise NotFound(f"no silence {silence_id} in force")
+def end(conn: psycopg.Connection[Any], user: User, silence_id: int) -> None:
+    """A silence ends now, with who ended it, and stays on record."""
+    if not silences.end(conn, silence_id, datetime.now(UTC), user.username):
+        raise NotFound(f"no silence {silence_id} in force or to come")

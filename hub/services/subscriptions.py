@@ -1,11 +1,13 @@
 """Webhook subscriptions for case notifications: admins manage every one, integration accounts their
-own. Another account's subscription looks the same as a missing one, except to admins."""
+own. Another account's subscription looks the same as a missing one, except to admins. A test
+notification checks a receiver end to end; a dead delivery can be tried again."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from hub.domain.errors import NotFound
+from hub.domain.errors import Conflict, NotFound
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.notify.webhook import new_secret
@@ -38,7 +40,12 @@ def create(
         created_by=user.id,
     )
     created = _owned(conn, user, subscription_id)
-    return {**created, "secret": secret, "deliveries": {"pending": 0, "delivered": 0, "dead": 0}}
+    return {
+        **created,
+        "secret": secret,
+        "deliveries": {"pending": 0, "delivered": 0, "dead": 0},
+        "last_error": None,
+    }
 
 
 def listed(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:
@@ -62,6 +69,40 @@ def deliveries(
     """Newest first, with their payloads, so an integrator can see what their receiver was sent."""
     _owned(conn, user, subscription_id)
     return outbox.deliveries(conn, subscription_id, status=status, limit=limit, offset=offset)
+
+
+def delivery(
+    conn: psycopg.Connection[Any], user: User, subscription_id: int, delivery_id: int
+) -> dict[str, Any]:
+    _owned(conn, user, subscription_id)
+    found = outbox.delivery(conn, subscription_id, delivery_id)
+    if found is None:
+        raise NotFound(f"no delivery {delivery_id} for subscription {subscription_id}")
+    return found
+
+
+def send_test(conn: psycopg.Connection[Any], user: User, subscription_id: int) -> dict[str, Any]:
+    """A signed test notification to this subscription, sent by the drainers like any other and tried
+    once; its delivery shows the receiver's answer. Its event id is `test-N`, and it has no case."""
+    _owned(conn, user, subscription_id)
+    payload = {
+        "test": True,
+        "action": "test",
+        "subscription_id": subscription_id,
+        "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "title": "Test notification from the hub: no case is behind it",
+    }
+    return delivery(conn, user, subscription_id, outbox.enqueue_test(conn, subscription_id, payload))
+
+
+def retry(
+    conn: psycopg.Connection[Any], user: User, subscription_id: int, delivery_id: int
+) -> dict[str, Any]:
+    """A dead delivery is due again at once, with its attempts counted afresh."""
+    found = delivery(conn, user, subscription_id, delivery_id)
+    if not outbox.retry_dead(conn, subscription_id, delivery_id):
+        raise Conflict(f"delivery {delivery_id} is {found['status']}: only a dead delivery is retried")
+    return delivery(conn, user, subscription_id, delivery_id)
 
 
 def _owned(conn: psycopg.Connection[Any], user: User, subscription_id: int) -> dict[str, Any]:

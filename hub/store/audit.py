@@ -43,14 +43,18 @@ def record(conn: psycopg.Connection[Any], e: AuditEntry) -> int:
 
 
 def community_of(conn: psycopg.Connection[Any], target_type: str, target_id: str | None) -> str | None:
-    """The community of a case or device (or the community itself), also for a request refused before its
-    route looked: a manager probing another community's records is exactly what the log must show."""
+    """The community of a case, device or silence (or the community itself), also for a request refused
+    before its route looked: a manager probing another community's records is exactly what the log must
+    show."""
     if target_id is None:
         return None
-    if target_type == "case":
+    if target_type in ("case", "silence"):
         if not (target_id.isascii() and target_id.isdigit() and int(target_id) <= BIGINT_MAX):
             return None
-        row = conn.execute("SELECT community_id FROM cases WHERE id = %s", (int(target_id),)).fetchone()
+        table = sql.Identifier("cases" if target_type == "case" else "silences")
+        row = conn.execute(
+            sql.SQL("SELECT community_id FROM {} WHERE id = %s").format(table), (int(target_id),)
+        ).fetchone()
     elif target_type == "device":
         row = conn.execute("SELECT community_id FROM devices WHERE id = %s", (target_id,)).fetchone()
     elif target_type == "community":

@@ -108,3 +108,18 @@ def counts(conn: psycopg.Connection[Any], f: Filters, bucket: Literal["hour", "d
             "FROM dead_letters l WHERE" + _WHERE + "GROUP BY 1, 2 ORDER BY 1, 2",
             {**_params(f), "bucket": bucket},
         ).fetchall()
+
+
+def by_reason(conn: psycopg.Connection[Any], since: datetime) -> list[dict[str, Any]]:
+    """Messages refused since `since` per reason code (as the ingest counters key them), each with the
+    latest reason in full."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            SELECT code AS reason, count(*) AS count, max(received_at) AS latest_at,
+                   (array_agg(reason ORDER BY received_at DESC))[1] AS latest
+            FROM dead_letters WHERE received_at >= %s
+            GROUP BY 1 ORDER BY count(*) DESC, 1
+            """,
+            (since,),
+        ).fetchall()

@@ -13,12 +13,14 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
 class Claimed:
     id: int
-    event_id: int
+    event_id: int | None
+    """None for a test notification, which no case event is behind"""
     channel: str
     payload: dict[str, Any]
     attempts: int
@@ -39,7 +41,9 @@ def claim_due(
     rows = conn.execute(
         """
         WITH due AS (
-            SELECT o.id, s.url, s.secret, coalesce(s.max_attempts, %(mqtt_max_attempts)s) AS max_attempts
+            SELECT o.id, s.url, s.secret,
+                   CASE WHEN o.case_event_id IS NULL THEN 1  -- a test is tried once: its outcome is the point
+                        ELSE coalesce(s.max_attempts, %(mqtt_max_attempts)s) END AS max_attempts
             FROM notification_outbox o
             LEFT JOIN notification_subscriptions s ON s.id = o.subscription_id
             WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND o.channel = ANY(%(channels)s)
@@ -87,21 +91,67 @@ def mark_failed(conn: psycopg.Connection[Any], row: Claimed, error: str, retry_i
     )
 
 
+_DELIVERY = """
+    SELECT id, case_event_id AS event_id, (payload ->> 'case_id')::bigint AS case_id, case_event_id IS NULL AS test,
+           status, attempts, next_attempt_at, created_at, delivered_at, last_error, payload
+    FROM notification_outbox
+"""
+
+
 def deliveries(
     conn: psycopg.Connection[Any], subscription_id: int, *, status: str | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """
-            SELECT id, case_event_id AS event_id, (payload ->> 'case_id')::bigint AS case_id, status, attempts,
-                   next_attempt_at, created_at, delivered_at, last_error, payload
-            FROM notification_outbox
+            _DELIVERY
+            + """
             WHERE subscription_id = %(sub)s AND (%(status)s::text IS NULL OR status = %(status)s::text)
             ORDER BY id DESC
             LIMIT %(limit)s OFFSET %(offset)s
             """,
             {"sub": subscription_id, "status": status, "limit": limit, "offset": offset},
         ).fetchall()
+
+
+def delivery(conn: psycopg.Connection[Any], subscription_id: int, delivery_id: int) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            _DELIVERY + "WHERE subscription_id = %s AND id = %s", (subscription_id, delivery_id)
+        ).fetchone()
+
+
+def enqueue_test(conn: psycopg.Connection[Any], subscription_id: int, payload: dict[str, Any]) -> int:
+    """A test notification for one subscription, due at once."""
+    row = conn.execute(
+        "INSERT INTO notification_outbox (channel, subscription_id, payload) VALUES ('webhook', %s, %s) "
+        "RETURNING id",
+        (subscription_id, Jsonb(payload)),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def retry_dead(conn: psycopg.Connection[Any], subscription_id: int, delivery_id: int) -> bool:
+    """A dead delivery is due again with a fresh count of attempts; False if it is not dead."""
+    return (
+        conn.execute(
+            "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = now() "
+            "WHERE subscription_id = %s AND id = %s AND status = 'dead'",
+            (subscription_id, delivery_id),
+        ).rowcount
+        == 1
+    )
+
+
+def waiting(conn: psycopg.Connection[Any]) -> dict[str, dict[str, int]]:
+    """Pending and dead notifications per channel: the notification queue at a glance."""
+    out: dict[str, dict[str, int]] = {c: {"pending": 0, "dead": 0} for c in ("webhook", "mqtt")}
+    for channel, status, n in conn.execute(
+        "SELECT channel, 'pending', count(*) FROM notification_outbox WHERE status = 'pending' GROUP BY 1 "
+        "UNION ALL SELECT channel, 'dead', count(*) FROM notification_outbox WHERE status = 'dead' GROUP BY 1"
+    ):
+        out[channel][status] = int(n)
+    return out
 
 
 def delete_delivered_before(conn: psycopg.Connection[Any], cutoff: datetime) -> int:

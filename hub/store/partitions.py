@@ -5,6 +5,7 @@ from collections.abc import Collection
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 
 def heartbeat(conn: psycopg.Connection[Any], worker: str, ttl_s: float) -> int:
@@ -75,3 +76,22 @@ def owners(conn: psycopg.Connection[Any]) -> dict[int, str | None]:
 
 def communities(conn: psycopg.Connection[Any]) -> list[str]:
     return [r[0] for r in conn.execute("SELECT id FROM communities ORDER BY id")]
+
+
+def leases(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every partition with its owner and whether its lease has run out (database clock)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT partition, owner, lease_until, coalesce(lease_until < now(), true) AS expired, taken "
+            "FROM ingest_partitions ORDER BY partition"
+        ).fetchall()
+
+
+def workers(conn: psycopg.Connection[Any], ttl_s: float) -> list[dict[str, Any]]:
+    """Workers that announced themselves, alive while their heartbeat is younger than a lease."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT worker_id, heartbeat_at, heartbeat_at > now() - make_interval(secs => %s) AS alive "
+            "FROM ingest_workers ORDER BY worker_id",
+            (ttl_s,),
+        ).fetchall()

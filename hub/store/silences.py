@@ -7,8 +7,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 _COLUMNS = (
-    "id, rule_id, device_id, community_id, building, starts_at, ends_at, reason, created_by, created_at"
+    "id, rule_id, device_id, community_id, building, starts_at, ends_at, reason, created_by, created_at, "
+    "ended_by"
 )
+_STATE = "CASE WHEN starts_at > %(at)s THEN 'scheduled' WHEN ends_at > %(at)s THEN 'active' ELSE 'ended' END AS state"
 
 
 def create(
@@ -33,20 +35,31 @@ def create(
         return row
 
 
-def active(
-    conn: psycopg.Connection[Any], at: datetime, communities: list[str] | None = None
+def listed(
+    conn: psycopg.Connection[Any],
+    at: datetime,
+    communities: list[str] | None = None,
+    ended_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """In force at `at`; with `ended_since`, also those still to start and those that ended since then:
+    in force and coming first (soonest end first), then the ended ones, latest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"SELECT {_COLUMNS} FROM silences WHERE starts_at <= %(at)s AND ends_at > %(at)s "  # noqa: S608
-            "AND (%(c)s::text[] IS NULL OR community_id = ANY(%(c)s::text[])) ORDER BY ends_at",
-            {"at": at, "c": communities},
+            f"SELECT {_COLUMNS}, {_STATE} FROM silences "  # noqa: S608 - constants
+            "WHERE (CASE WHEN %(since)s::timestamptz IS NULL THEN starts_at <= %(at)s AND ends_at > %(at)s "
+            "ELSE ends_at > %(since)s::timestamptz END) "
+            "AND (%(c)s::text[] IS NULL OR community_id = ANY(%(c)s::text[])) "
+            "ORDER BY ends_at <= %(at)s, CASE WHEN ends_at > %(at)s THEN ends_at END, ends_at DESC, id DESC",
+            {"at": at, "c": communities, "since": ended_since},
         ).fetchall()
 
 
-def end(conn: psycopg.Connection[Any], silence_id: int, at: datetime) -> bool:
+def end(conn: psycopg.Connection[Any], silence_id: int, at: datetime, by: str) -> bool:
+    """A silence not started yet ends before its start, so it never covers anything."""
     row = conn.execute(
-        "UPDATE silences SET ends_at = %s WHERE id = %s AND ends_at > %s RETURNING id", (at, silence_id, at)
+        "UPDATE silences SET starts_at = LEAST(starts_at, %(at)s - interval '1 microsecond'), ends_at = %(at)s, "
+        "ended_by = %(by)s WHERE id = %(id)s AND ends_at > %(at)s RETURNING id",
+        {"at": at, "by": by, "id": silence_id},
     ).fetchone()
     return row is not None
 

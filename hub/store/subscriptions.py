@@ -34,14 +34,19 @@ def create(
 
 
 def list_subscriptions(conn: psycopg.Connection[Any], *, owner: int | None) -> list[dict[str, Any]]:
-    """`owner` None lists everyone's; delivery counts show a receiver in trouble at a glance."""
+    """`owner` None lists everyone's; delivery counts and the latest failure show a receiver in trouble
+    at a glance."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""
             SELECT {_COLUMNS},
                    jsonb_build_object('pending', count(o.id) FILTER (WHERE o.status = 'pending'),
                                       'delivered', count(o.id) FILTER (WHERE o.status = 'delivered'),
-                                      'dead', count(o.id) FILTER (WHERE o.status = 'dead')) AS deliveries
+                                      'dead', count(o.id) FILTER (WHERE o.status = 'dead')) AS deliveries,
+                   (SELECT jsonb_build_object('delivery_id', f.id, 'status', f.status, 'error', f.last_error)
+                    FROM notification_outbox f
+                    WHERE f.subscription_id = s.id AND f.last_error IS NOT NULL
+                    ORDER BY f.id DESC LIMIT 1) AS last_error
             FROM notification_subscriptions s
             LEFT JOIN users u ON u.id = s.created_by
             LEFT JOIN notification_outbox o ON o.subscription_id = s.id

@@ -4,9 +4,10 @@ const BASE = "/api/v1";
 const KEY = "hub.session";
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, details = []) {
     super(message);
     this.status = status;
+    this.details = details;
   }
 }
 
@@ -50,10 +51,13 @@ export async function api(path, { method = "GET", body, query, raw = false } = {
   }
   if (!response.ok) {
     let message = response.statusText;
+    let details = [];
     try {
-      message = (await response.json()).error?.message || message;
+      const error = (await response.json()).error;
+      message = error?.message || message;
+      details = error?.details || [];
     } catch { /* not JSON */ }
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, details);
   }
   if (raw) return response;
   if (response.status === 204) return null;

@@ -1,10 +1,12 @@
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, CurrentUser, require
+from hub.api.params import BIGINT_MAX
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.services import silences as silence_service
@@ -56,11 +58,19 @@ class SilenceOut(BaseModel):
     reason: str
     created_by: str
     created_at: datetime
+    ended_by: str | None = Field(description="who ended it before its time")
+    state: Literal["scheduled", "active", "ended"]
 
 
 @router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
-def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any]:
-    return silence_service.create(
+def create_silence(
+    audit: Annotated[Audit, audited("silence.create", "silence")], body: SilenceIn, conn: Conn, user: Operator
+) -> dict[str, Any]:
+    audit.community = body.community_id
+    audit.details.update(
+        {k: v for k, v in body.model_dump(include={"rule_id", "device_id", "building"}).items() if v}
+    )
+    created = silence_service.create(
         conn,
         user,
         rule_id=body.rule_id,
@@ -71,15 +81,30 @@ def create_silence(body: SilenceIn, conn: Conn, user: Operator) -> dict[str, Any
         ends_at=body.ends_at,
         reason=body.reason,
     )
+    audit.target_id = str(created["id"])
+    audit.details["ends_at"] = created["ends_at"].isoformat()
+    return created
 
 
 @router.get("/silences", response_model=list[SilenceOut])
-def active_silences(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
-    """Silences in force now; managers see those of their communities."""
-    return silence_service.active(conn, user)
+def list_silences(
+    conn: Conn,
+    user: CurrentUser,
+    recent_days: int = Query(
+        default=0, ge=0, le=90, description="also those to come and those ended in the last N days"
+    ),
+) -> list[dict[str, Any]]:
+    """Silences in force now (with `recent_days`, also those to come and recently ended ones, in force
+    first); managers see those of their communities."""
+    return silence_service.listed(conn, user, recent_days)
 
 
 @router.delete("/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT)
-def end_silence(silence_id: int, conn: Conn, _user: Operator) -> None:
-    """End a silence now; it stays on record."""
-    silence_service.end(conn, silence_id)
+def end_silence(
+    silence_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    _audit: Annotated[Audit, audited("silence.end", "silence", "silence_id")],
+    conn: Conn,
+    user: Operator,
+) -> None:
+    """End a silence now (one not started yet never starts); it stays on record with who ended it."""
+    silence_service.end(conn, user, silence_id)

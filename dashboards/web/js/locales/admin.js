@@ -1,5 +1,6 @@
-// The admin section's labels: users, teams, communities with their grids and buildings, and the role,
-// account and team-record codes they show; and what the queue says when Claim next finds nothing.
+// The Admin section's labels: its entry in the main navigation and its tabs; users, teams, communities
+// with their grids and buildings, and the role, account and team-record codes they show; and what the
+// queue says when Claim next finds nothing.
 import { register } from "../i18n.js";
 
 register({
@@ -7,7 +8,7 @@ register({
     "nav.admin": "Admin",
     "queue.noTeam": "You are in no team yet, so there is nothing to claim: ask an admin to add you to a team (Admin → Teams).",
     "queue.nothingToClaim": "No unclaimed case waits for your teams.",
-    "admin.sections": "Admin sections",
+    "admin.section": "Admin pages",
     "admin.tab.users": "Users",
     "admin.tab.teams": "Teams",
     "admin.tab.communities": "Communities",
@@ -158,7 +159,7 @@ register({
     "nav.admin": "系统管理",
     "queue.noTeam": "您还不属于任何班组，因此没有可领取的工单：请管理员将您加入班组（系统管理 → 班组）。",
     "queue.nothingToClaim": "您的班组暂无待领取的工单。",
-    "admin.sections": "管理分区",
+    "admin.section": "系统管理页面",
     "admin.tab.users": "用户",
     "admin.tab.teams": "班组",
     "admin.tab.communities": "社区",

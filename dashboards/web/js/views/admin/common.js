@@ -1,4 +1,4 @@
-// What the admin pages share: the section's tabs, a password shown once, community check boxes, names
+// What the people and places pages share: a password shown once, community check boxes, names
 // in the reader's language, and a table that turns into cards on a phone.
 import { clear, h, notice } from "../../dom.js";
 import { locale, t } from "../../i18n.js";
@@ -6,15 +6,6 @@ import { locale, t } from "../../i18n.js";
 export const ROLES = ["admin", "operator", "manager", "resident", "integration"];
 /** Roles that see every community: their accounts have none (hub/domain/roles.py ALL_COMMUNITIES). */
 export const ALL_COMMUNITIES = new Set(["admin", "operator", "integration"]);
-const TABS = ["users", "teams", "communities"];
-
-export function adminTabs(active) {
-  return h("div", { class: "admin-tabs", role: "navigation", "aria-label": t("admin.sections") },
-    TABS.map((tab) => h("a", {
-      href: `#/admin/${tab}`, class: tab === active ? "active" : null, "aria-current": tab === active ? "page" : null, dataset: { tab },
-    }, t(`admin.tab.${tab}`))));
-}
-
 /** A generated password: shown here once, never again (the hub keeps only its hash). */
 export function secretNotice(username, password) {
   const value = h("code", { class: "secret-value", id: "new-password" }, password);
@@ -113,6 +104,6 @@ export function createButtons(close) {
 }
 
 /** The page of an account, team or community the caller cannot see (or that does not exist). */
-export function notFoundPage(root, tab, back, text) {
-  clear(root, h("section", { class: "view-admin" }, adminTabs(tab), back, notice(text, "error")));
+export function notFoundPage(root, back, text) {
+  clear(root, h("section", { class: "view-admin" }, back, notice(text, "error")));
 }

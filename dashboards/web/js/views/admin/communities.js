@@ -6,7 +6,7 @@ import { api } from "../../api.js";
 import { badge, clear, h, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import "../../locales/admin.js";
-import { adminTabs, cardTable, confirmButton, createButtons, field, formError, formOpener, notFoundPage, placeName } from "./common.js";
+import { cardTable, confirmButton, createButtons, field, formError, formOpener, notFoundPage, placeName } from "./common.js";
 
 const ZONES = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
 
@@ -51,7 +51,6 @@ export function communitiesView(root, { user }) {
   const list = h("div", { id: "community-list" });
   const opener = formOpener("new-community", t("admin.communities.new"), createForm);
   clear(root, h("section", { class: "view-admin view-communities" },
-    adminTabs("communities"),
     h("div", { class: "toolbar" }, h("h2", {}, t("admin.communities.title")), user.role === "admin" ? opener.button : null),
     user.role === "manager" ? h("p", { class: "muted" }, t("admin.communities.managerNote")) : null,
     opener.box, list));
@@ -111,7 +110,7 @@ export function communityView(root, { params }) {
     try {
       c = await api(path);
     } catch (err) {
-      if (err.status === 404) notFoundPage(root, "communities", back, t("admin.communities.notFound", { id }));
+      if (err.status === 404) notFoundPage(root, back, t("admin.communities.notFound", { id }));
       else if (err.status !== 401) clear(root, notice(t("common.error", { msg: err.message }), "error"));
       return;
     }
@@ -120,7 +119,7 @@ export function communityView(root, { params }) {
 
   function render(c) {
     clear(root, h("section", { class: "view-admin view-community", dataset: { community: c.id } },
-      adminTabs("communities"), back,
+      back,
       h("div", { class: "toolbar" }, h("h2", {}, placeName(c)), h("span", { class: "count" }, c.id),
         h("a", { href: `#/plan/${encodeURIComponent(c.id)}`, class: "btn", id: "plan-link" }, t("admin.communities.plan"))),
       c.calendar_known ? null : notice(t("admin.communities.calendarGone", { name: c.calendar }), "error"),

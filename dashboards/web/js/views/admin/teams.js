@@ -7,7 +7,7 @@ import { badge, clear, h, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import { loadTeamNames, teamName } from "../../teams.js";
 import "../../locales/admin.js";
-import { adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage } from "./common.js";
+import { cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage } from "./common.js";
 
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 
@@ -36,7 +36,6 @@ export function teamsView(root, { user }) {
   const count = h("span", { class: "count" });
   const opener = formOpener("new-team", t("admin.teams.new"), createForm);
   clear(root, h("section", { class: "view-admin view-teams" },
-    adminTabs("teams"),
     h("div", { class: "toolbar" }, h("h2", {}, t("admin.teams.title")), count, opener.button),
     h("p", { class: "muted" }, t(user.role === "manager" ? "admin.teams.managerNote" : "admin.teams.note")),
     opener.box, list));
@@ -110,7 +109,7 @@ export function teamView(root, { user, params }) {
     }
     const found = teams.find((x) => x.team === team);
     if (!found) {
-      notFoundPage(root, "teams", back, t("admin.teams.notFound", { team }));
+      notFoundPage(root, back, t("admin.teams.notFound", { team }));
       return;
     }
     render(found);
@@ -127,7 +126,7 @@ export function teamView(root, { user, params }) {
       [t("admin.teams.sentBy"), tm.named_by.length || !tm.in_table ? configuredBadges(tm) : "–"],
     ];
     clear(root, h("section", { class: "view-admin view-team", dataset: { team: tm.team } },
-      adminTabs("teams"), back,
+      back,
       h("div", { class: "toolbar" }, h("h2", {}, teamName(tm.team))),
       tm.in_table ? null : notice(t("admin.teams.noRecord")),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),

@@ -6,7 +6,7 @@ import { badge, clear, fmtTime, h, label, notice, toast } from "../../dom.js";
 import { t } from "../../i18n.js";
 import { loadTeamNames, teamName } from "../../teams.js";
 import "../../locales/admin.js";
-import { ALL_COMMUNITIES, ROLES, adminTabs, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage, secretNotice } from "./common.js";
+import { ALL_COMMUNITIES, ROLES, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage, secretNotice } from "./common.js";
 
 const PAGE = 100;
 
@@ -38,7 +38,6 @@ export function usersView(root, { user }) {
   const opener = formOpener("new-user", t("admin.users.new"), createForm);
 
   clear(root, h("section", { class: "view-admin view-users" },
-    adminTabs("users"),
     h("div", { class: "toolbar" }, h("h2", {}, t("admin.users.title")), count, opener.button),
     user.role === "manager" ? h("p", { class: "muted" }, t("admin.users.managerNote")) : null,
     opener.box, result,
@@ -125,7 +124,7 @@ export function userView(root, { user, params }) {
     try {
       [found, communities] = await Promise.all([api(path), api("/communities"), loadTeamNames()]);
     } catch (err) {
-      if (err.status === 404) notFoundPage(root, "users", back, t("admin.users.notFound", { user: username }));
+      if (err.status === 404) notFoundPage(root, back, t("admin.users.notFound", { user: username }));
       else if (err.status !== 401) clear(root, notice(t("common.error", { msg: err.message }), "error"));
       return;
     }
@@ -146,7 +145,7 @@ export function userView(root, { user, params }) {
       [t("admin.users.openCases"), String(u.open_cases)],
     ];
     clear(root, h("section", { class: "view-admin view-user", dataset: { username: u.username, disabled: String(u.disabled) } },
-      adminTabs("users"), back,
+      back,
       h("div", { class: "toolbar" }, h("h2", {}, u.display_name ? `${u.display_name} (${u.username})` : u.username)),
       result,
       u.disabled && u.open_cases ? notice(t("admin.users.stillAssigned", { n: u.open_cases }), "error") : null,
