@@ -144,6 +144,7 @@ def test_both_languages_have_every_label() -> None:
                     "alert_no_data",
                     "alert_data_back",
                     "alert_suppressed",
+                    "commented",
                 }
             ),
         ),

@@ -50,7 +50,7 @@ def act(
         if case is None:
             raise CaseNotFound(f"no case {case_id}")
         if not isinstance(request.action, Action):
-            holds.apply_hold(conn, case, by, request, now, cfg.calendar)
+            holds.apply_hold(conn, case, by, request, now, cfg)
             return
         current, team = CaseStatus(case["status"]), case["team"]
         step = plan(request, current, by.role)
@@ -63,7 +63,7 @@ def act(
             verification.require_closable(conn, case_id, cfg.verification_for(case["category"]), now)
         detail: dict[str, object] | None = None
         if request.action is Action.ASSIGN:
-            detail = {"team": step.team, "previous_team": team}
+            detail = {"team": step.team, "previous_team": team, "note": step.note}
             step = replace(step, note=f"team {team} → {step.team}" + (f": {step.note}" if step.note else ""))
         elif request.action is Action.REOPEN:
             detail = {"team": team, "rework_count": case["rework_count"] + 1}
@@ -99,6 +99,7 @@ def claim_next(
             actor=by.username,
             at=now,
             actor_id=by.id,
+            detail={"team": team},
         )
         return case_id
 
@@ -132,18 +133,20 @@ def attach_evidence(
         attachment_id = case_store.insert_attachment(
             conn, case_id, content_type, data, by.id, purpose="evidence", at=now
         )
+        text = note.strip() if note else None
         case_store.add_event(
             conn,
             case_id,
             actor=by.username,
             action="evidence_added",
             at=now,
-            note=(note.strip() if note else None) or f"photo {attachment_id} of the work",
+            note=text or f"photo {attachment_id} of the work",
             detail={
                 "kind": "photo",
                 "attachment_id": attachment_id,
                 "content_type": content_type,
                 "size": len(data),
+                "with_note": bool(text),
             },
         )
         return attachment_id

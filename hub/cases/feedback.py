@@ -54,4 +54,5 @@ def rate(
             action="rated",
             at=now,
             note=f"{stars}/5" + (f": {comment}" if comment else ""),
+            detail={"stars": stars, "comment": comment},
         )

@@ -28,6 +28,7 @@ class TokenOut(BaseModel):
 
 
 class Me(BaseModel):
+    id: int = Field(description="matches a case's reporter_id: the dashboard knows the caller's own reports")
     username: str
     role: str
     communities: list[str]
@@ -70,4 +71,4 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn, setti
 
 @router.get("/auth/me", response_model=Me)
 def me(user: CurrentUser) -> Me:
-    return Me(username=user.username, role=user.role, communities=list(user.communities))
+    return Me(id=user.id, username=user.username, role=user.role, communities=list(user.communities))
