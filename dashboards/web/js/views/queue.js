@@ -5,6 +5,7 @@ import { OPEN_STATUSES, SEVERITY_RANK, api } from "../api.js";
 import { ago, badge, clear, fmtTime, h, label, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { liveState, onCaseEvent, onLiveState } from "../live.js";
+import { caseTitle } from "../names.js";
 import { beep } from "../sound.js";
 
 const FILTERS = ["open", "all", "resolved", "closed", "cancelled"];
@@ -106,7 +107,7 @@ export function queueView(root, { user, navigate }) {
         if (stopped) return;
         if (known !== null) {
           for (const c of rows) {
-            if (!known.has(c.id) && c.severity === "critical" && OPEN_STATUSES.includes(c.status)) markFresh(c.id, c.title);
+            if (!known.has(c.id) && c.severity === "critical" && OPEN_STATUSES.includes(c.status)) markFresh(c.id, caseTitle(c));
           }
         }
         known = new Set(rows.map((c) => c.id));
@@ -159,7 +160,7 @@ export function queueView(root, { user, navigate }) {
   function upsert(c) {
     const at = cases.findIndex((x) => x.id === c.id);
     const keep = !c.gone && (filter !== "open" || OPEN_STATUSES.includes(c.status));
-    if (keep && known && !known.has(c.id) && c.severity === "critical" && OPEN_STATUSES.includes(c.status)) markFresh(c.id, c.title);
+    if (keep && known && !known.has(c.id) && c.severity === "critical" && OPEN_STATUSES.includes(c.status)) markFresh(c.id, caseTitle(c));
     if (at >= 0 && keep) cases[at] = c;
     else if (at >= 0) cases.splice(at, 1);
     else if (keep) cases.push(c);
@@ -200,7 +201,7 @@ export function queueView(root, { user, navigate }) {
     cell({ class: "id", dataset: { label: t("col.id") } }, h("a", { href: `#/case/${c.id}`, onclick: (ev) => ev.stopPropagation() }, `#${c.id}`)),
     cell({ dataset: { label: t("col.severity") } }, badge("severity", c.severity)),
     cell({ dataset: { label: t("col.status") } }, badge("status", c.status)),
-    cell({ class: "title", dataset: { label: t("col.title") } }, c.title, h("small", {}, label("category", c.category))),
+    cell({ class: "title", dataset: { label: t("col.title") } }, caseTitle(c), h("small", {}, label("category", c.category))),
     cell({ dataset: { label: t("col.where") } }, where),
     cell({ dataset: { label: t("col.team") } }, c.team || "–", c.assignee ? h("small", {}, c.assignee) : null),
     cell({ dataset: { label: t("col.opened") }, title: fmtTime(c.created_at, true) }, ago(c.created_at)),
