@@ -171,6 +171,11 @@ def test_a_cancelled_case_says_which_move_ended_it_and_where_it_went(
     assert p.post("bob", f"/{survivor}/comments", {"text": "mine was merged here"}).status_code == 201, (
         "the reporter of a merged report follows the surviving case"
     )
+    kept = p.post("alice", f"/{survivor}/withdraw", {})
+    assert kept.status_code == 409, "bob's report lives on in it"
+    assert kept.json()["error"]["message"] == (
+        f"other reports were merged into case {survivor}, so it stays open for them; add a comment"
+    )
     assert (
         p.post("op", f"/{cancelled}/actions", {"action": "cancel", "reason": "no lamp there"}).status_code
         == 200

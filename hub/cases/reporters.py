@@ -34,13 +34,13 @@ def comment(
     conn: psycopg.Connection[Any], case: Mapping[str, Any], by: User, text: str, now: datetime
 ) -> str:
     """Add the reporter's comment to `case` (as `get_case` returns it); returns the stripped text."""
+    if not is_reporter(case, by):
+        raise ActionForbidden("comments come from the person who reported the problem")
     words = text.strip()
     if not words:
         raise ActionIncomplete("the comment is empty: say what you want the team to know")
     if len(words) > MAX_COMMENT:
         raise ActionIncomplete(f"the comment is longer than {MAX_COMMENT} characters")
-    if not is_reporter(case, by):
-        raise ActionForbidden("comments come from the person who reported the problem")
     if case["status"] == CaseStatus.CANCELLED:
         raise TransitionRefused(f"case {case['id']} is cancelled; comments go to the case that replaced it")
     case_store.add_event(conn, case["id"], actor=by.username, action="commented", at=now, note=words)

@@ -48,13 +48,7 @@ def list_cases(
 def get(conn: psycopg.Connection[Any], user: User, case_id: int) -> dict[str, Any]:
     """The case with its history, alerts, attachments, merges, requests and ratings, if in scope."""
     case = visible(user, case_store.get_case(conn, case_id), f"case {case_id}")
-    merged_reporter = any(m["reporter_id"] == user.id for m in case.get("merged_cases", []))
-    if (
-        user.role == Role.RESIDENT
-        and case["source"] != "alert"
-        and case["reporter_id"] != user.id
-        and not merged_reporter
-    ):
+    if user.role == Role.RESIDENT and case["source"] != "alert" and not reporters.is_reporter(case, user):
         raise NotFound(f"no case {case_id} in your communities")
     return case
 
