@@ -132,7 +132,23 @@ def test_a_case_through_its_whole_life_with_every_step_in_the_history(
         ("resolved", "in_progress", "resolved", "cx-op", "new foundation"),
         ("closed", "resolved", "closed", "cx-admin", "checked on site"),
     ]
-    assert done["history"][2]["detail"] == {"team": "cx-street", "previous_team": "cx-lighting"}
+    assert done["history"][2]["detail"] == {
+        "team": "cx-street",
+        "previous_team": "cx-lighting",
+        "note": "pole, not lamp",
+    }
+    assert [h["move"] for h in done["history"]] == [
+        "open",
+        "dispatch",
+        "assign",
+        "acknowledge",
+        "start",
+        "resolve",
+        "reopen",
+        "start",
+        "resolve",
+        "close",
+    ]
     assert done["team"] == "cx-street"
 
 
@@ -325,7 +341,10 @@ def test_ratings(client: TestClient, setup_conn: psycopg.Connection[Any]) -> Non
     assert client.post(alert_url, json={"stars": 3}, headers=login(client, outsider)).status_code == 404
     detail = client.get(f"/api/v1/cases/{report['id']}", headers=login(client, reporter)).json()
     assert [(r["stars"], r["comment"]) for r in detail["ratings"]] == [(4, "quick")]
-    assert detail["history"][-1]["action"] == "rated"
+    assert (detail["history"][-1]["action"], detail["history"][-1]["detail"]) == (
+        "rated",
+        {"stars": 4, "comment": "quick"},
+    )
 
 
 def test_teams_and_the_claim_queue(client: TestClient, setup_conn: psycopg.Connection[Any]) -> None:
@@ -355,6 +374,7 @@ def test_teams_and_the_claim_queue(client: TestClient, setup_conn: psycopg.Conne
     first = client.post("/api/v1/cases/next", headers=login(client, boss)).json()
     assert (first["id"], first["status"], first["assignee"]) == (critical["id"], "acknowledged", boss)
     assert first["history"][-1]["action"] == "claimed"
+    assert first["history"][-1]["detail"] == {"team": first["team"]}
     assert client.post("/api/v1/cases/next", headers=login(client, boss)).json()["id"] == minor["id"]
     empty = client.post("/api/v1/cases/next", headers=login(client, boss))
     assert empty.status_code == 404, "a manager claims only in their communities"

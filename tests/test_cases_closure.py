@@ -6,17 +6,20 @@ rework, and rework is counted per case, team and category (`hub.store.cases.rewo
 import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.cases import acting, data_gaps, intake, opening, verification
-from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, HoldAction
-from hub.cases.config import DispatchConfig, VerificationRule
-from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused
+from hub.cases import acting, config, data_gaps, holds, intake, opening, verification
+from hub.cases.actions import Action, ActionForbidden, ActionIncomplete, ActionRequest, HoldAction
+from hub.cases.config import DispatchConfig, DispatchConfigError, VerificationRule
+from hub.cases.holds import HoldFacts, ResolverConfirms
+from hub.cases.verification import AlertFacts, ClosureFacts, ClosureRefused, Confirmation, Resolution
 from hub.domain.alerts import AlertCleared, AlertOpened
+from hub.domain.cases import CaseStatus
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.domain.roles import Role
 from hub.domain.users import User
@@ -27,6 +30,7 @@ from tests.support.api import app_client, login
 from tests.support.factories import act, community, device, threshold_rule
 
 T0 = datetime(2022, 3, 1, 2, 0, tzinfo=UTC)
+EVIDENCE = "no evidence of the finished work: attach a photo, or a note saying what was done"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(100)
 CFG = DispatchConfig(
     default_team="cl-desk",
@@ -72,35 +76,124 @@ def work_and_resolve(conn: psycopg.Connection[Any], case_id: int, by: User, at: 
     act(conn, case_id, by, at + timedelta(seconds=1), Action.RESOLVE, CFG, note=note)
 
 
-def test_what_closure_needs_is_named_one_by_one() -> None:
+def test_what_closure_needs_is_a_checklist_of_items_each_done_waiting_or_missing() -> None:
     rule = VerificationRule(normal_for=900, photo=True, on_site=True)
     now = T0 + timedelta(hours=1)
-    facts = ClosureFacts(
-        case_id=7,
-        alerts=[
-            AlertFacts("r1", "d1", "open", None, "live", None),
-            AlertFacts("r2", "d2", "open", None, "no_data", T0),
-            AlertFacts("r3", "d3", "cleared", now - timedelta(minutes=5), "live", None),
-            AlertFacts("r4", "d4", "cleared", now - timedelta(minutes=20), "live", None),
-        ],
-        resolve_note="  ",
-        evidence_photos=0,
-        confirmed_on_site_by=None,
-    )
-    assert verification.missing(rule, facts, now) == [
-        "alert r1 on d1 has not cleared",
-        f"alert r2 on d2 has no data since {T0.isoformat()}: a silent device is not a recovered one",
-        f"alert r3 on d3 cleared at {(now - timedelta(minutes=5)).isoformat()}; readings must stay normal for "
-        f"15 min, until {(now + timedelta(minutes=10)).isoformat()}",
-        "no resolution note saying what was done (resolve with a note)",
-        "no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/7/attachments)",
-        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+    alerts = [
+        AlertFacts(1, "r1", "d1", "d1", "open", None),
+        AlertFacts(2, "r2", "d2", "d2", "open", None, "no_data", T0),
+        AlertFacts(3, "r3", "d3", "d3", "cleared", now - timedelta(minutes=5)),
+        AlertFacts(4, "r4", "d4", "d4", "cleared", now - timedelta(minutes=20)),
     ]
-    done = ClosureFacts(7, facts.alerts[3:], "replaced the seal", 1, "op")
-    assert verification.missing(rule, done, now) == []
-    noted = ClosureFacts(7, facts.alerts[3:], "replaced the seal", 0, "op", evidence_notes=1)
-    assert verification.missing(rule, noted, now) == [], "a note alone is evidence"
-    assert verification.missing(VerificationRule(normal_for=0), ClosureFacts(7, [], "ok", 0, None), now) == []
+    facts = ClosureFacts(7, CaseStatus.RESOLVED, alerts, Resolution("op", T0, "  "))
+    found = verification.checklist(rule, facts, now)
+    states = [(i.code, i.state, i.why) for i in found.items]
+    assert states == [
+        ("resolved", "done", None),
+        ("readings_normal", "missing", "not_cleared"),
+        ("readings_normal", "missing", "no_data"),
+        ("readings_normal", "waiting", "too_recent"),
+        ("readings_normal", "done", None),
+        ("resolution_note", "missing", "no_note"),
+        ("evidence", "missing", "no_evidence"),
+        ("on_site", "missing", "not_confirmed"),
+    ]
+    assert [i.alert.id for i in found.items if i.alert is not None] == [1, 2, 3, 4]
+    waiting = found.items[3]
+    assert (waiting.since, waiting.until) == (now - timedelta(minutes=5), now + timedelta(minutes=10))
+    assert found.items[2].since == T0
+    assert found.items[7].by == "op", "the resolver, who may not confirm"
+    assert not found.can_close and found.closable_at is None, "people must act first"
+    assert found.missing == [
+        "alert r1 on d1 has not cleared",
+        "alert r2 on d2 has no data since 2022-03-01 02:00 UTC: a silent device is not a recovered one",
+        "alert r3 on d3 cleared at 2022-03-01 02:55 UTC; readings must stay normal for 15 min, until "
+        "2022-03-01 03:10 UTC",
+        "no resolution note saying what was done (resolve with a note)",
+        EVIDENCE,
+        "no on-site confirmation by an admin or operator other than op, who resolved it (action confirm_on_site)",
+    ]
+
+    # Only time is missing: Close will pass by itself when the last alert has been normal long enough.
+    done = ClosureFacts(
+        7,
+        CaseStatus.RESOLVED,
+        alerts[2:],
+        Resolution("op", T0, "replaced the seal"),
+        evidence_photos=1,
+        confirmations=[Confirmation("sup", now)],
+    )
+    later = verification.checklist(rule, done, now)
+    assert not later.can_close and later.closable_at == now + timedelta(minutes=10)
+    ready = verification.checklist(rule, done, now + timedelta(minutes=10))
+    assert ready.can_close and ready.closable_at is None and ready.missing == []
+    noted = ClosureFacts(7, CaseStatus.RESOLVED, alerts[3:], done.resolution, evidence_notes=1,
+                         confirmations=done.confirmations)  # fmt: skip
+    assert verification.checklist(rule, noted, now).can_close, "a note alone is evidence"
+    bare = VerificationRule(normal_for=0)
+    assert [i.code for i in verification.checklist(bare, noted, now).items] == [
+        "resolved",
+        "readings_normal",
+        "resolution_note",
+    ], "no evidence or on-site items where the category asks for none"
+    in_progress = verification.checklist(bare, ClosureFacts(7, CaseStatus.IN_PROGRESS, [], None), now)
+    assert [(i.code, i.state) for i in in_progress.items] == [
+        ("resolved", "missing"),
+        ("resolution_note", "missing"),
+    ]
+
+
+def test_the_person_who_resolved_does_not_confirm_on_site_unless_the_category_allows_it() -> None:
+    now = T0 + timedelta(hours=1)
+    resolved = Resolution("op", T0, "fixed")
+    by_resolver = ClosureFacts(
+        7, CaseStatus.RESOLVED, [], resolved, evidence_photos=1, confirmations=[Confirmation("op", T0)]
+    )
+    strict = VerificationRule(normal_for=0, photo=True, on_site=True)
+    item = verification.checklist(strict, by_resolver, now).items[-1]
+    assert (item.code, item.state, item.why, item.by) == ("on_site", "missing", "only_by_resolver", "op")
+    assert item.message == (
+        "the work was confirmed on site only by op, who resolved it: another admin or operator confirms it"
+    )
+    second = ClosureFacts(7, CaseStatus.RESOLVED, [], resolved, evidence_photos=1,
+                          confirmations=[Confirmation("op", T0), Confirmation("sup", now)])  # fmt: skip
+    assert verification.checklist(strict, second, now).can_close
+    lenient = VerificationRule(normal_for=0, photo=True, on_site=True, resolver_may_confirm=True)
+    assert verification.checklist(lenient, by_resolver, now).can_close
+
+    facts = HoldFacts(7, CaseStatus.RESOLVED, None, {}, resolved_by="op")
+    with pytest.raises(ResolverConfirms) as refused_:
+        holds.plan_hold(ActionRequest(HoldAction.CONFIRM_ON_SITE), facts, "operator", "op")
+    assert str(refused_.value) == (
+        "you resolved case 7, so another admin or operator confirms the work on site "
+        "(config/routing.yaml, verification: resolver_may_confirm allows the resolver)"
+    )
+    assert holds.plan_hold(ActionRequest(HoldAction.CONFIRM_ON_SITE), facts, "admin", "sup").event == (
+        "confirmed_on_site"
+    )
+    allowed = HoldFacts(7, CaseStatus.RESOLVED, None, {}, resolved_by="op", resolver_may_confirm=True)
+    assert holds.plan_hold(ActionRequest(HoldAction.CONFIRM_ON_SITE), allowed, "operator", "op")
+
+
+def test_resolver_may_confirm_is_validated(tmp_path: Path) -> None:
+    def load_config_text(text: str) -> DispatchConfig:
+        path = tmp_path / "routing.yaml"
+        path.write_text(text)
+        return config.load(path)
+
+    with pytest.raises(DispatchConfigError) as bad:
+        load_config_text("verification:\n  - {normal_for: 0s, resolver_may_confirm: true}\n")
+    assert "resolver_may_confirm says who may confirm on site: set on_site: true as well" in str(bad.value)
+    with pytest.raises(DispatchConfigError) as typo:
+        load_config_text(
+            "verification:\n  - {normal_for: 0s, on_site: true, resolver_may_confirm: perhaps}\n"
+        )
+    assert "verification.0.resolver_may_confirm" in str(typo.value)
+    cfg = load_config_text("verification:\n  - {normal_for: 0s, on_site: true, resolver_may_confirm: true}\n")
+    assert cfg.verification_for("fire").resolver_may_confirm
+    assert not DispatchConfig().verification_for("fire").resolver_may_confirm, "not allowed by default"
+    shipped = config.load(Path(__file__).resolve().parents[1] / "config" / "routing.yaml")
+    assert not any(r.resolver_may_confirm for r in shipped.verification)
 
 
 def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
@@ -116,8 +209,9 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=2), "ventilated the chamber")
     assert refused(conn, case_id, op, T0 + timedelta(minutes=5)) == [
         f"alert cl-ch4 on {device.id} has not cleared",
-        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)",
-        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+        EVIDENCE,
+        f"no on-site confirmation by an admin or operator other than {op.username}, who resolved it "
+        "(action confirm_on_site)",
     ]
 
     # the device falls silent: its alert freezes, and a frozen alert is not a recovery
@@ -138,9 +232,10 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
         note="no smell, seal new",
     )
     assert refused(conn, case_id, op, T0 + timedelta(minutes=20)) == [
-        f"alert cl-ch4 on {device.id} cleared at {cleared_at.isoformat()}; readings must stay normal for 30 min, "
-        f"until {(cleared_at + timedelta(minutes=30)).isoformat()}"
+        f"alert cl-ch4 on {device.id} cleared at 2022-03-01 02:10 UTC; readings must stay normal for 30 min, "
+        "until 2022-03-01 02:40 UTC"
     ]
+    assert cleared_at == datetime(2022, 3, 1, 2, 10, tzinfo=UTC)
 
     # the verifier rejects the resolution: rework, and the next round needs its own evidence
     act(conn, case_id, op, T0 + timedelta(minutes=41), Action.REOPEN, CFG, note="still smells")
@@ -149,11 +244,14 @@ def test_an_alert_case_closes_only_when_verified_and_a_reopen_is_rework(
     assert case["history"][-1]["detail"] == {"team": "gas-emergency", "rework_count": 1}
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=50), "replaced the pipe joint")
     assert refused(conn, case_id, op, T0 + timedelta(minutes=55)) == [
-        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)",
-        "no on-site confirmation by a supervisor (action confirm_on_site by an admin or operator)",
+        EVIDENCE,
+        f"no on-site confirmation by an admin or operator other than {op.username}, who resolved it "
+        "(action confirm_on_site)",
     ]
     acting.attach_evidence(conn, case_id, mgr, "image/png", PNG, T0 + timedelta(minutes=56), note="joint")
-    act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE, CFG)
+    with pytest.raises(ResolverConfirms):
+        act(conn, case_id, op, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE, CFG)
+    act(conn, case_id, admin, T0 + timedelta(minutes=57), HoldAction.CONFIRM_ON_SITE, CFG)
     act(conn, case_id, op, T0 + timedelta(minutes=58), Action.CLOSE, CFG, note="verified")
     case = case_store.get_case(conn, case_id)
     assert case is not None
@@ -223,38 +321,65 @@ def client(database_url: str) -> Iterator[TestClient]:
 
 def lamp_case(
     client: TestClient, conn: psycopg.Connection[Any]
-) -> tuple[int, dict[str, str], dict[str, str], User]:
-    """A lighting case opened by an operator: (case id, operator's and manager's headers, the manager)."""
-    device, op, mgr, _ = world(conn)
-    o, m = login(client, op.username), login(client, mgr.username)
+) -> tuple[int, dict[str, dict[str, str]], User]:
+    """A lighting case opened by an operator: (case id, headers of the operator, the manager and an
+    admin by role, the manager)."""
+    device, op, mgr, admin = world(conn)
+    headers = {
+        role: login(client, u.username) for role, u in (("operator", op), ("manager", mgr), ("admin", admin))
+    }
     body = {
         "community": device.community,
         "category": "lighting",
         "description": "lamp out",
         "building": "b1",
     }
-    return int(client.post("/api/v1/cases", json=body, headers=o).json()["id"]), o, m, mgr
+    case_id = int(client.post("/api/v1/cases", json=body, headers=headers["operator"]).json()["id"])
+    return case_id, headers, mgr
 
 
-def test_closure_evidence_and_confirmation_through_the_api(
+def test_the_closure_checklist_evidence_and_confirmation_through_the_api(
     client: TestClient, conn: psycopg.Connection[Any]
 ) -> None:
-    case_id, o, m, _ = lamp_case(client, conn)
+    case_id, who, _ = lamp_case(client, conn)
+    o, m, a = who["operator"], who["manager"], who["admin"]
 
     def action(headers: dict[str, str], name: str, **fields: Any) -> Any:
         return client.post(
             f"/api/v1/cases/{case_id}/actions", json={"action": name, **fields}, headers=headers
         )
 
+    def checklist(headers: dict[str, str] = o) -> Any:
+        r = client.get(f"/api/v1/cases/{case_id}/closure", headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def states(found: Any) -> list[tuple[str, str]]:
+        return [(i["code"], i["state"]) for i in found["items"]]
+
+    opened = checklist(m)
+    assert states(opened) == [
+        ("resolved", "missing"),
+        ("resolution_note", "missing"),
+        ("evidence", "missing"),
+        ("on_site", "missing"),
+    ]
+    assert (opened["can_close"], opened["closable_at"], opened["normal_for"]) == (False, None, 0.0)
     for name, fields in (("acknowledge", {}), ("start", {}), ("resolve", {"note": "new lamp"})):
         assert action(o, name, **fields).status_code == 200
+    resolved = checklist()
+    assert states(resolved)[:2] == [("resolved", "done"), ("resolution_note", "done")]
+    on_site = resolved["items"][-1]
+    operator = conn.execute("SELECT actor FROM case_events WHERE case_id = %s AND action = 'resolved'",
+                            (case_id,)).fetchone()  # fmt: skip
+    assert operator is not None
+    assert (on_site["why"], on_site["by"]) == ("not_confirmed", operator[0])
     r = action(o, "close")
     assert r.status_code == 409
     assert r.json()["error"]["message"] == (
-        f"case {case_id} cannot be closed yet: no evidence of the finished work (attach a photo or a note "
-        f"with POST /api/v1/cases/{case_id}/attachments); no on-site confirmation by a supervisor (action "
-        "confirm_on_site by an admin or operator)"
-    )
+        f"case {case_id} cannot be closed yet: " + "; ".join(i["message"] for i in resolved["items"][2:])
+    ), "the refusal names what the checklist says is missing"
+
     photo = base64.b64encode(PNG).decode()
     up = client.post(f"/api/v1/cases/{case_id}/attachments", json={"photo": photo, "note": "lit"}, headers=m)
     assert up.status_code == 201
@@ -265,8 +390,25 @@ def test_closure_evidence_and_confirmation_through_the_api(
         headers=m,
     )
     assert gif.status_code == 415
+    evidence = checklist()["items"][2]
+    assert [evidence[k] for k in ("code", "state", "photos", "notes")] == ["evidence", "done", 1, 0]
     assert action(m, "confirm_on_site").status_code == 403, "managers do not confirm on site"
-    assert action(o, "confirm_on_site", note="checked at dusk").status_code == 200
+    own = action(o, "confirm_on_site", note="checked my own work")
+    assert own.status_code == 409, "the resolver does not confirm their own work"
+    assert own.json()["error"]["message"].startswith(
+        f"you resolved case {case_id}, so another admin or operator confirms the work on site"
+    )
+    assert not checklist()["can_close"]
+    assert action(a, "confirm_on_site", note="checked at dusk").status_code == 200
+    ready = checklist()
+    assert ready["can_close"] and ready["closable_at"] is None
+    assert ready["items"][-1]["state"] == "done" and ready["items"][-1]["by"] != operator[0]
+    community = conn.execute("SELECT community_id FROM cases WHERE id = %s", (case_id,)).fetchone()
+    assert community is not None
+    upsert_user(conn, f"{community[0]}-resident", "pw", "resident", [community[0]])
+    login = client.post("/api/v1/auth/login", json={"username": f"{community[0]}-resident", "password": "pw"})
+    resident = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert client.get(f"/api/v1/cases/{case_id}/closure", headers=resident).status_code == 403
     done = action(o, "close")
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "closed" and done.json()["rework_count"] == 0
@@ -277,19 +419,22 @@ def test_closure_evidence_and_confirmation_through_the_api(
 def test_a_note_alone_is_evidence_and_counts_for_closure(
     client: TestClient, conn: psycopg.Connection[Any]
 ) -> None:
-    case_id, o, m, mgr = lamp_case(client, conn)
+    case_id, who, mgr = lamp_case(client, conn)
+    m = who["manager"]
     url = f"/api/v1/cases/{case_id}/attachments"
 
     def action(name: str, **fields: Any) -> Any:
-        return client.post(f"/api/v1/cases/{case_id}/actions", json={"action": name, **fields}, headers=o)
+        return client.post(
+            f"/api/v1/cases/{case_id}/actions", json={"action": name, **fields}, headers=who["operator"]
+        )
 
     for name, fields in (("acknowledge", {}), ("start", {}), ("resolve", {"note": "new lamp"})):
         assert action(name, **fields).status_code == 200
-    assert action("confirm_on_site").status_code == 200
-    assert action("close").json()["error"]["message"] == (
-        f"case {case_id} cannot be closed yet: no evidence of the finished work (attach a photo or a note "
-        f"with POST {url})"
+    confirm = {"action": "confirm_on_site"}
+    assert (
+        client.post(f"/api/v1/cases/{case_id}/actions", json=confirm, headers=who["admin"]).status_code == 200
     )
+    assert action("close").json()["error"]["message"] == f"case {case_id} cannot be closed yet: {EVIDENCE}"
 
     # neither photo nor note, or a blank note, or an overlong one: 422 saying what to send
     for bad, says in (
@@ -353,9 +498,7 @@ def test_a_note_from_before_a_reopen_is_not_evidence_for_the_next_round(
     act(conn, case_id, op, T0 + timedelta(minutes=40), Action.REOPEN, CFG, note="still smells")
     work_and_resolve(conn, case_id, op, T0 + timedelta(minutes=41), "new joint")
     act(conn, case_id, admin, T0 + timedelta(minutes=42), HoldAction.CONFIRM_ON_SITE, CFG)
-    assert refused(conn, case_id, op, T0 + timedelta(minutes=43)) == [
-        f"no evidence of the finished work (attach a photo or a note with POST /api/v1/cases/{case_id}/attachments)"
-    ]
+    assert refused(conn, case_id, op, T0 + timedelta(minutes=43)) == [EVIDENCE]
     acting.attach_evidence_note(conn, case_id, mgr, "joint replaced, tested", T0 + timedelta(minutes=44))
     act(conn, case_id, op, T0 + timedelta(minutes=45), Action.CLOSE, CFG)
     case = case_store.get_case(conn, case_id)

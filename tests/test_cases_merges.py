@@ -102,6 +102,12 @@ def test_a_report_about_an_alerting_device_joins_its_case_and_the_reporter_follo
         "dispatched",
         "cancelled",
     )
+    assert last["note"] == f"merged into #{surviving}: same device {lamp.id}", "in English for the API"
+    assert (last["detail"]["why"], last["detail"]["note"]) == (
+        {"code": "same_device", "device_id": lamp.id},
+        None,
+    )
+    assert (mine["ended"]["move"], mine["ended"]["into"]) == ("merge", surviving)
     record = conn.execute(
         "SELECT surviving_case_id, merged_by, merged_from_status, split_at FROM case_merges WHERE merged_case_id = %s",
         (mine["id"],),
@@ -111,7 +117,8 @@ def test_a_report_about_an_alerting_device_joins_its_case_and_the_reporter_follo
     seen = get(client, alice, surviving)
     assert seen.status_code == 200, "the reporter sees the case their report went into"
     assert [m["case_id"] for m in seen.json()["merged_cases"]] == [mine["id"]]
-    assert seen.json()["history"][-1]["action"] == "merge_received"
+    received = seen.json()["history"][-1]
+    assert (received["action"], received["detail"]["source"]) == ("merge_received", "resident")
     listed = {c["id"] for c in client.get("/api/v1/cases", headers=login(client, alice)).json()}
     assert {mine["id"], surviving} <= listed
     early = client.post(f"/api/v1/cases/{surviving}/rating", json={"stars": 4}, headers=login(client, alice))
@@ -243,8 +250,8 @@ def test_a_split_does_not_revive_a_case_cancelled_for_another_reason_after_its_m
     )
     assert merged.status_code == 200, merged.text
     conn.execute(
-        "INSERT INTO case_events (case_id, actor, action, from_status, to_status, note) "
-        "VALUES (%s, 'old-hub', 'cancelled', 'cancelled', 'cancelled', 'duplicate of a phone call')",
+        "INSERT INTO case_events (case_id, actor, action, move, from_status, to_status, note) "
+        "VALUES (%s, 'old-hub', 'cancelled', 'cancel', 'cancelled', 'cancelled', 'duplicate of a phone call')",
         (mine["id"],),
     )
 

@@ -162,6 +162,12 @@ def test_silence_freezes_open_alerts_and_a_reading_thaws_them(conn: psycopg.Conn
         ("alert_data_back", None),
         ("alert_no_data", "device reported offline"),
     ]
+    causes = [
+        {k: h["detail"][k] for k in ("cause", "gap_s") if k in h["detail"]}
+        for h in case["history"]
+        if h["action"] == "alert_no_data"
+    ]
+    assert causes == [{"cause": "no_reading", "gap_s": 300}, {"cause": "offline"}], "codes for every reader"
     assert case["alerts"][0]["data_state_label"] == "no data"
 
 

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from device_simulators.site import load as load_site
 from hub.store import devices as device_store
-from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab, switch_user
 from tests.support.dashboard_seed import Api, backdate, seed_kpi_cases
 from tests.support.dashboard_site import PASSWORD, LiveSite
 from tests.support.images import png
@@ -96,12 +96,6 @@ def tab(browser: Browser, loop: Hub) -> Iterator[Tab]:
     viewport = {"width": 1280, "height": 900}
     with open_tab(browser, loop.url, PASSWORD, viewport=viewport, locale="en-GB", accept_downloads=True) as t:
         yield t
-
-
-def switch_user(tab: Tab, user: str, hash_: str) -> Page:
-    tab.page.click("#logout")
-    expect(tab.page.locator("#login")).to_be_visible()
-    return tab.login(user, hash_)
 
 
 def percent(v: float) -> str:
@@ -366,7 +360,9 @@ def test_extend_a_deadline_with_approval(tab: Tab, loop: Hub) -> None:
     expect(page.locator(".view-case .loop-pending-extension")).to_have_count(0)
     assert loop.one("SELECT resolve_due_at FROM cases WHERE id = %s", case_id) == before + timedelta(hours=2)
     assert loop.one("SELECT decision FROM case_requests WHERE case_id = %s", case_id) == "approved"
-    expect(page.locator(".view-case .history")).to_contain_text("deadline extended")
+    expect(page.locator(".view-case .history")).to_contain_text(
+        "loop-operator2 approved extending the resolution deadline"
+    )
 
 
 def test_merge_and_split_by_clicking(tab: Tab, loop: Hub) -> None:
@@ -380,7 +376,9 @@ def test_merge_and_split_by_clicking(tab: Tab, loop: Hub) -> None:
     page.fill('.view-case form[data-form="merge"] input[name="note"]', "same hole")
     page.click('.view-case button[data-confirm="merge"]')
     expect(page.locator(f'.view-case[data-case-id="{merged}"][data-status="cancelled"]')).to_be_visible()
-    expect(page.locator(".view-case .loop-merged")).to_contain_text(f"#{survivor}")
+    expect(page.locator('.view-case .ended[data-move="merge"]')).to_contain_text(
+        f"Merged into case #{survivor}"
+    )
     assert loop.query(
         "SELECT surviving_case_id, split_at FROM case_merges WHERE merged_case_id = %s", merged
     ) == [(survivor, None)]
@@ -388,7 +386,7 @@ def test_merge_and_split_by_clicking(tab: Tab, loop: Hub) -> None:
     assert shown_loop_buttons(page) == ["split"]
     tab.shot("case-merged")
 
-    page.click(f".view-case .loop-merged a[href='#/case/{survivor}']")
+    page.click(f".view-case .ended a[href='#/case/{survivor}']")
     row = page.locator(
         f'.view-case[data-case-id="{survivor}"] li.loop-merged-in[data-merged-case="{merged}"]'
     )
@@ -524,7 +522,7 @@ def test_an_alert_frozen_by_a_silent_device_shows_a_no_data_badge(tab: Tab, loop
     expect(view.locator(".case-head .badge.no-data")).to_have_text("No data")
     expect(view.locator(".alert-card .badge.no-data")).to_be_visible()
     expect(view.locator(".loop-no-data")).to_contain_text("the device is silent")
-    expect(view.locator(".history")).to_contain_text("no data from the device")
+    expect(view.locator(".history")).to_contain_text("No data for the alert")
     tab.shot("case-no-data")
 
     # The device page's alert list shows the same badge on the frozen alert (on its own device's page:

@@ -122,6 +122,12 @@ def specs() -> list[Spec]:
              opened((M, "acknowledged", "acknowledged", None)), "acknowledged", alerts=[("smoke-alarm", "sd1")]),
         Spec("K", "lighting", "lighting", "g2", "minor", "operator", utc("2026-09-30T15:00"), 2 * D,
              opened((M, "cancelled", "cancelled", "false alarm")), "cancelled", cancel_reason="false alarm"),
+        # duplicates: a second detector's case absorbed into A's, a resident's report merged into C
+        Spec("P", "fire", "fire-safety", "g1", "critical", "alert", utc("2026-10-02T10:01"), 2 * H,
+             opened((M, "absorbed", "cancelled", "absorbed into case #A")), "cancelled",
+             alerts=[("smoke-alarm", "sd3")], cancel_reason="absorbed into case #A"),
+        Spec("Q", "lighting", "lighting", "g2", "minor", "resident", utc("2026-10-05T12:30"), 2 * D,
+             opened((5 * M, "merged", "cancelled", "merged into #C")), "cancelled", cancel_reason="merged into #C"),
     ]  # fmt: skip
 
 
@@ -136,9 +142,12 @@ def suspended_at(s: Spec, as_of: datetime) -> bool:
 
 
 def facts(s: Spec, as_of: datetime) -> dict[str, Any]:
-    moves = [
-        (s.created + off, to) for off, _, to, _ in s.events if to is not None and s.created + off < as_of
+    changes = [
+        (s.created + off, to, action)
+        for off, action, to, _ in s.events
+        if to is not None and s.created + off < as_of
     ]
+    moves = [(at, to) for at, to, _ in changes]
     status = moves[-1][1]
     ack = min((at for at, to in moves if to == "acknowledged"), default=None)
     resolved_ats = [at for at, to in moves if to == "resolved"]
@@ -156,6 +165,7 @@ def facts(s: Spec, as_of: datetime) -> dict[str, Any]:
         "stars": [st for off, st in s.stars if s.created + off < as_of],
         "suspended": suspended_at(s, as_of),
         "extended": any(a == "deadline_extended" and s.created + off < as_of for off, a, _, _ in s.events),
+        "duplicate": status == "cancelled" and changes[-1][2] in ("merged", "absorbed"),
     }
 
 
@@ -166,8 +176,10 @@ def nearest_rank_p90(values: list[float]) -> float | None:
     return min(v for v in values if sum(1 for w in values if w <= v) >= 0.9 * len(values))
 
 
-def expected(cases: list[Spec], start: datetime, as_of: datetime) -> dict[str, Any]:
-    f = {s.name: facts(s, as_of) for s in cases}
+def expected(seeded: list[Spec], start: datetime, as_of: datetime) -> dict[str, Any]:
+    """Duplicates (merged or absorbed into another case) are counted and left out of every other figure."""
+    f = {s.name: facts(s, as_of) for s in seeded}
+    cases = [s for s in seeded if not f[s.name]["duplicate"]]
     closed = [s for s in cases if f[s.name]["closed"] is not None]
     due = [
         s
@@ -201,6 +213,7 @@ def expected(cases: list[Spec], start: datetime, as_of: datetime) -> dict[str, A
 
     return {
         "opened": len(cases),
+        "duplicates": len(seeded) - len(cases),
         "emergencies": sum(1 for s in cases if s.severity == "critical"),
         "cancelled": sum(1 for s in cases if f[s.name]["status"] == "cancelled"),
         "closed": len(closed),
@@ -410,13 +423,15 @@ def test_totals_match_figures_computed_from_the_seed(world: World) -> None:
     assert datetime.fromisoformat(body["from"]) == START and datetime.fromisoformat(body["to"]) == END
     assert datetime.fromisoformat(body["as_of"]) == END, "a past month is counted as of its end"
     month = in_month(world.cases)
-    assert sorted(s.name for s in month) == list("ABCDEFGHI")
+    assert sorted(s.name for s in month) == list("ABCDEFGHIPQ")
     assert_block(body["totals"], expected(month, START, END))
     assert_block(body["emergencies"], expected([s for s in month if s.severity == "critical"], START, END))
 
 
 def test_the_figures_written_out_by_hand(world: World) -> None:
     t = get_kpis(world).json()["totals"]
+    # P (absorbed into A's case) and Q (merged into C) are duplicates: counted, and in nothing else
+    assert t["duplicates"] == 2
     # closed: A, C, I (H closed only in November); due: A C D E H I (B F G were cancelled); E was
     # suspended over the end of the month (until 5 November), D's suspension ended on the day it began
     assert (t["opened"], t["emergencies"], t["closed"], t["due"], t["suspended"]) == (9, 3, 3, 6, 1)

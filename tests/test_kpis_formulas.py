@@ -128,6 +128,35 @@ def test_without_events_the_stored_status_stands_and_later_events_are_ignored() 
     assert (late[0].rules, late[0].devices) == (frozenset({"r1", "r2"}), frozenset({"d1"}))
 
 
+def test_merged_and_absorbed_cases_are_duplicates_counted_apart_from_the_problems() -> None:
+    """Three fires: each building's case absorbed its two detectors' cases. Three problems, six
+    duplicates, none cancelled; a merge after `as_of` or one undone by a split is no duplicate."""
+    fires = [case(n, due=120 * M) for n in range(1, 10)]
+    events: list[EventRow] = []
+    for group, *members in (fires[0:3], fires[3:6], fires[6:9]):
+        events += moves(group, (0, "dispatched", None), (5, "acknowledged", None))
+        for m in members:
+            events += [
+                EventRow(m.id, 100 + m.id, m.created_at + M, "cancelled", "absorbed into case", "absorbed")
+            ]
+    late, split = case(10, source="resident"), case(11, source="resident")
+    events += [
+        EventRow(late.id, 200, late.created_at + 2 * 60 * M, "cancelled", "merged into #1", "merged"),
+        EventRow(split.id, 201, split.created_at + M, "cancelled", "merged into #1", "merged"),
+        EventRow(split.id, 202, split.created_at + 2 * M, "dispatched", "split off #1", "split"),
+    ]
+    as_of = split.created_at + 30 * M
+    rows = outcomes(Cohort([*fires, late, split], events=events), as_of)
+    assert [o.case.id for o in rows if o.duplicate] == [2, 3, 5, 6, 8, 9]
+    k = kpis(rows, T0, as_of)
+    assert (k.opened, k.duplicates, k.cancelled, k.alert_cases, k.false_alarms) == (5, 6, 0, 3, 0)
+    assert (k.acknowledged, k.emergencies) == (3, 0)
+    later = kpis(outcomes(Cohort([*fires, late, split], events=events), END), T0, END)
+    assert (later.opened, later.duplicates) == (4, 7), "merged after the first as_of"
+    summary = public_summary(rows, T0, as_of)
+    assert summary.cases == 5 and summary.by_status == {"acknowledged": 3, "other": "<3"}, "no cancelled"
+
+
 def test_due_means_deadline_in_the_period_or_closed_and_never_cancelled() -> None:
     start, as_of = T0, T0 + timedelta(days=1)
     on_start = outcome(case(0, due=timedelta(0)), [])

@@ -23,6 +23,7 @@ EXPECTED: dict[Move, tuple[set[CaseStatus | None], set[CaseStatus]]] = {
     Move.ABSORB: ({N, D, A, P, RE}, {X}),
     Move.FOLD: ({N, D}, {X}),
     Move.SPLIT: ({X}, {N, D, A, P, RE}),
+    Move.WITHDRAW: ({N, D}, {X}),
 }
 ALL: list[CaseStatus | None] = [None, *CaseStatus]
 CASES = [(m, cur, tgt) for m in Move for cur in ALL for tgt in CaseStatus]

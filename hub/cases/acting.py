@@ -51,7 +51,7 @@ def act(
         if case is None:
             raise CaseNotFound(f"no case {case_id}")
         if not isinstance(request.action, Action):
-            holds.apply_hold(conn, case, by, request, now, calendar_of(conn, cfg, case["community_id"]))
+            holds.apply_hold(conn, case, by, request, now, cfg, calendar_of(conn, cfg, case["community_id"]))
             return
         current, team = CaseStatus(case["status"]), case["team"]
         step = plan(request, current, by.role)
@@ -64,7 +64,7 @@ def act(
             verification.require_closable(conn, case_id, cfg.verification_for(case["category"]), now)
         detail: dict[str, object] | None = None
         if request.action is Action.ASSIGN:
-            detail = {"team": step.team, "previous_team": team}
+            detail = {"team": step.team, "previous_team": team, "note": step.note}
             step = replace(step, note=f"team {team} → {step.team}" + (f": {step.note}" if step.note else ""))
         elif request.action is Action.REOPEN:
             detail = {"team": team, "rework_count": case["rework_count"] + 1}
@@ -100,6 +100,7 @@ def claim_next(
             actor=by.username,
             at=now,
             actor_id=by.id,
+            detail={"team": team},
         )
         return case_id
 
@@ -133,14 +134,15 @@ def attach_evidence(
         attachment_id = case_store.insert_attachment(
             conn, case_id, content_type, data, by.id, purpose="evidence", at=now
         )
+        text = note.strip() if note else None
         detail = {
             "kind": "photo",
             "attachment_id": attachment_id,
             "content_type": content_type,
             "size": len(data),
+            "with_note": bool(text),
         }
-        text = (note.strip() if note else None) or f"photo {attachment_id} of the work"
-        _evidence_added(conn, case_id, by, now, text, detail)
+        _evidence_added(conn, case_id, by, now, text or f"photo {attachment_id} of the work", detail)
         return attachment_id
 
 

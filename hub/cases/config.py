@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.cases.calendar import WorkCalendar
 from hub.cases.routing import OneOrMore, RouteRule, TeamName
@@ -52,6 +52,19 @@ class VerificationRule(BaseModel):
         description="evidence of the finished work attached by the handler: a photo, or a note alone",
     )
     on_site: bool = Field(default=False, description="a supervisor's confirm_on_site recorded")
+    resolver_may_confirm: bool = Field(
+        default=False,
+        description="with on_site: the person who resolved the case may also confirm it on site "
+        "(by default another admin or operator must)",
+    )
+
+    @model_validator(mode="after")
+    def _confirming_needs_on_site(self) -> "VerificationRule":
+        if self.resolver_may_confirm and not self.on_site:
+            raise ValueError(
+                "resolver_may_confirm says who may confirm on site: set on_site: true as well, or leave it out"
+            )
+        return self
 
     @property
     def catch_all(self) -> bool:

@@ -33,7 +33,7 @@ def device_silent(conn: psycopg.Connection[Any], device_ids: Collection[str], at
     """The devices went offline (Last Will, status message): freeze their open alerts."""
     frozen = alert_data.set_no_data(conn, at, device_ids=device_ids)
     for c in frozen:
-        _frozen(conn, c, at, why)
+        _frozen(conn, c, at, why, {"cause": "offline"})
     return len(frozen)
 
 
@@ -41,7 +41,7 @@ def silent_longer_than(conn: psycopg.Connection[Any], now: datetime, gap_s: floa
     """Freeze the open alerts of every device without a reading for more than `gap_s`."""
     frozen = alert_data.set_no_data(conn, now, silent_since=now - timedelta(seconds=gap_s))
     for c in frozen:
-        _frozen(conn, c, now, f"no reading for more than {gap_s:g}s")
+        _frozen(conn, c, now, f"no reading for more than {gap_s:g}s", {"cause": "no_reading", "gap_s": gap_s})
     return len(frozen)
 
 
@@ -54,11 +54,14 @@ def absence_fired(conn: psycopg.Connection[Any], a: AlertOpened, now: datetime) 
         return 0
     frozen = alert_data.set_no_data(conn, now, device_ids=[a.device.id], except_rule=rule.id)
     for c in frozen:
-        _frozen(conn, c, now, f"absence rule {rule.id} fired")
+        _frozen(conn, c, now, f"absence rule {rule.id} fired", {"cause": "absence", "absence_rule": rule.id})
     return len(frozen)
 
 
-def _frozen(conn: psycopg.Connection[Any], c: alert_data.Changed, at: datetime, why: str) -> None:
+def _frozen(
+    conn: psycopg.Connection[Any], c: alert_data.Changed, at: datetime, why: str, cause: dict[str, Any]
+) -> None:
+    """`why` in English for the API; `cause` the same as a code and its values."""
     _note(
         conn,
         c,
@@ -66,7 +69,7 @@ def _frozen(conn: psycopg.Connection[Any], c: alert_data.Changed, at: datetime, 
         "alert_no_data",
         f"alert {c.rule_id} on {c.subject}: no data ({why}); last reading {c.since.isoformat()}; "
         "the alert stays open until real readings clear it",
-        {"last_reading_at": c.since.isoformat(), "why": why},
+        {"last_reading_at": c.since.isoformat(), "why": why, **cause},
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import psycopg
 
 from hub.cases.actions import ActionForbidden
+from hub.cases.reporters import is_reporter
 from hub.domain.cases import CaseStatus
 from hub.domain.errors import Conflict
 from hub.domain.users import User
@@ -23,7 +24,7 @@ def check_may_rate(case: dict[str, Any], by: User) -> None:
     case, every resident of its community lived with the problem, so each of them may rate it once."""
     if by.role != "resident":
         raise ActionForbidden("ratings come from residents")
-    own = case["reporter_id"] == by.id or any(m["reporter_id"] == by.id for m in case.get("merged_cases", []))
+    own = is_reporter(case, by)
     neighbour = case["source"] == "alert" and case["community_id"] in by.communities
     if not (own or neighbour):
         raise ActionForbidden(
@@ -54,4 +55,5 @@ def rate(
             action="rated",
             at=now,
             note=f"{stars}/5" + (f": {comment}" if comment else ""),
+            detail={"stars": stars, "comment": comment},
         )

@@ -1,6 +1,9 @@
 """Actions that leave a case's status alone: a supervisor's on-site confirmation, suspensions and
 deadline extensions.
 
+The on-site confirmation is a second person's check: whoever resolved the case does not confirm it
+(409), unless the category's verification entry in config/routing.yaml says `resolver_may_confirm`.
+
 Suspensions and extensions take two people: a handler asks (`suspend`, `extend`, each with a reason),
 an admin or operator other than the asker decides (`approve_…` or `decline_…`). An admin's own
 `suspend` or `extend` takes effect at once and is recorded as approved by that admin (`self_approved`).
@@ -21,6 +24,7 @@ import psycopg
 
 from hub.cases.actions import ActionForbidden, ActionIncomplete, ActionRequest, HoldAction, given
 from hub.cases.calendar import Limit, WorkCalendar, parse_limit
+from hub.cases.config import DispatchConfig, VerificationRule
 from hub.cases.sla import resumed_deadline
 from hub.domain.cases import OPEN_STATUSES, CaseStatus, TransitionRefused
 from hub.domain.roles import HANDLERS, VERIFIERS
@@ -48,6 +52,13 @@ class HoldFacts:
     status: CaseStatus
     suspended_at: datetime | None
     pending: Mapping[Kind, Pending]
+    resolved_by: str | None = None
+    """who resolved the current round, while the case is resolved"""
+    resolver_may_confirm: bool = False
+
+
+class ResolverConfirms(TransitionRefused):
+    """409: the person who resolved the case may not confirm their own work on site."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,11 @@ def plan_hold(request: ActionRequest, facts: HoldFacts, role: str, username: str
             raise TransitionRefused(
                 f"a case that is {facts.status} cannot be confirmed on site; confirm it once the work is "
                 "in progress or resolved"
+            )
+        if facts.resolved_by == username and not facts.resolver_may_confirm:
+            raise ResolverConfirms(
+                f"you resolved case {facts.case_id}, so another admin or operator confirms the work on site "
+                "(config/routing.yaml, verification: resolver_may_confirm allows the resolver)"
             )
         return HoldPlan("confirmed_on_site")
     if a is HoldAction.SUSPEND:
@@ -157,13 +173,22 @@ def _limit(text: str | None) -> Limit:
     return limit
 
 
-def facts_of(conn: psycopg.Connection[Any], case: Mapping[str, Any]) -> HoldFacts:
+def facts_of(conn: psycopg.Connection[Any], case: Mapping[str, Any], rule: VerificationRule) -> HoldFacts:
     pending: dict[Kind, Pending] = {}
     for r in case_holds.pending_requests(conn, case["id"]):
         pending[r["kind"]] = Pending(
             r["id"], r["kind"], r["reason"], r["requested_by"], r["requested_at"], r["extend_by"]
         )
-    return HoldFacts(case["id"], CaseStatus(case["status"]), case["suspended_at"], pending)
+    status = CaseStatus(case["status"])
+    resolution = case_store.round_resolution(conn, case["id"]) if status is CaseStatus.RESOLVED else None
+    return HoldFacts(
+        case["id"],
+        status,
+        case["suspended_at"],
+        pending,
+        resolved_by=None if resolution is None else resolution["by"],
+        resolver_may_confirm=rule.resolver_may_confirm,
+    )
 
 
 def apply_hold(
@@ -172,10 +197,12 @@ def apply_hold(
     by: User,
     request: ActionRequest,
     now: datetime,
+    cfg: DispatchConfig,
     calendar: WorkCalendar,
 ) -> None:
-    """Plan and write a non-status action; `case` is the locked row (see cases.lock_case_row)."""
-    facts = facts_of(conn, case)
+    """Plan and write a non-status action; `case` is the locked row (see cases.lock_case_row) and
+    `calendar` its community's working calendar."""
+    facts = facts_of(conn, case, cfg.verification_for(case["category"]))
     p = plan_hold(request, facts, by.role, by.username)
     case_id = case["id"]
     detail: dict[str, Any] = {}
@@ -225,7 +252,7 @@ def apply_hold(
         }
         note = reason
     if p.resume:
-        detail = _resume(conn, case, by, now, calendar)
+        detail = _resume(conn, case, by, now, calendar) | {"note": request.note}
         note = request.note or f"after {detail['suspended_seconds']:g}s suspended"
     if p.extend is not None:
         base = case["resolve_due_at"] or now
@@ -247,6 +274,7 @@ def apply_hold(
             "self_approved": p.self_approved,
         }
         why = pending.reason if pending is not None else request.reason
+        detail["reason"] = why
         note = f"resolution due {new_due.isoformat()}" + (f": {why}" if why else "")
     case_holds.touch(conn, case_id, now)
     case_store.add_event(

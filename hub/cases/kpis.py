@@ -13,6 +13,8 @@ Per case (`outcome`):
 - resolved at: while its status is `resolved` or `closed`, the time of its last `resolved` event —
   a resolution that a verifier rejected (`reopen`) does not count;
 - closed at: while its status is `closed`, the time of that event;
+- duplicate: its status is `cancelled` by a merging move (`merge`, `absorb`, `fold`: its last
+  status-changing event is `merged` or `absorbed`): it was taken into another case, the problem's own;
 - false alarm: its status is `cancelled` and the cancel reason (the note of the cancelling event, else
   the case's `cancel_reason`) says "false alarm" (any case, also `false-alarm`, `false_alarm`, `误报`);
   merged and absorbed cases are never false alarms;
@@ -20,7 +22,9 @@ Per case (`outcome`):
   stand still, so it is not due while the period ends inside its suspension);
 - extended: an approved extension (`deadline_extended`) before `as_of`.
 
-Over a set of cases (`kpis`), with n/d = None when d = 0:
+Over a set of cases (`kpis`), with n/d = None when d = 0, duplicates are counted (`duplicates`) and
+left out of everything else: KPIs count problems, so three fires whose detectors' cases were each
+absorbed into their building's case are three cases opened, none cancelled. Then:
 
 - due = not cancelled, and resolve deadline in `[start, as_of)` or closed; suspended = due, not closed and
   suspended at `as_of`;
@@ -48,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from hub.domain.cases import EVENT, MERGING_MOVES
 from hub.domain.kpis import CaseRow, Cohort, EventRow
 
 EMERGENCY = "critical"
@@ -57,6 +62,8 @@ SUPPRESSED = "<3"
 FALSE_ALARM = re.compile(r"false[\s_-]*alarm|误报", re.IGNORECASE)
 GroupBy = Literal["category", "community", "team", "grid"]
 GROUP_BY: tuple[GroupBy, ...] = ("category", "community", "team", "grid")
+DUPLICATE_ACTIONS = frozenset(EVENT[m] for m in MERGING_MOVES)
+"""The events of the moves that take a case into another one."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class Outcome:
     devices: frozenset[str] = field(default_factory=frozenset)
     suspended: bool = False
     extended: bool = False
+    duplicate: bool = False
 
     @property
     def emergency(self) -> bool:
@@ -99,6 +107,7 @@ class Kpis:
     """The KPI block of a set of cases; every rate is None when its denominator is 0."""
 
     opened: int
+    duplicates: int
     emergencies: int
     cancelled: int
     closed: int
@@ -225,6 +234,7 @@ def outcome(
     resolved_at = resolutions[-1] if resolutions and status in ("resolved", "closed") else None
     closed_at = last.at if last is not None and status == "closed" else None
     reason = (last.note if last is not None and last.note else None) or case.cancel_reason
+    duplicate = status == "cancelled" and last is not None and last.action in DUPLICATE_ACTIONS
     return Outcome(
         case=case,
         status=status,
@@ -233,7 +243,8 @@ def outcome(
         closed_at=closed_at,
         ever_resolved=bool(resolutions),
         reopened=any(e.to_status == "reopened" for e in ordered),
-        false_alarm=status == "cancelled" and is_false_alarm(reason),
+        false_alarm=status == "cancelled" and not duplicate and is_false_alarm(reason),
+        duplicate=duplicate,
         stars=tuple(stars),
         rules=frozenset(rules),
         devices=frozenset(devices),
@@ -263,7 +274,15 @@ def _by(at: datetime | None, deadline: datetime | None) -> bool:
     return at is not None and deadline is not None and at <= deadline
 
 
+def problems(cases: Iterable[Outcome]) -> list[Outcome]:
+    """The cases that are problems of their own: every one but the duplicates."""
+    return [o for o in cases if not o.duplicate]
+
+
 def kpis(cases: Sequence[Outcome], start: datetime, as_of: datetime) -> Kpis:
+    duplicates = len(cases)
+    cases = problems(cases)
+    duplicates -= len(cases)
     closed = sum(1 for o in cases if o.closed_at is not None)
     due_cases = [o for o in cases if is_due(o, start, as_of)]
     due = len(due_cases)
@@ -291,6 +310,7 @@ def kpis(cases: Sequence[Outcome], start: datetime, as_of: datetime) -> Kpis:
     false_alarms = sum(1 for o in cases if o.case.source == "alert" and o.false_alarm)
     return Kpis(
         opened=len(cases),
+        duplicates=duplicates,
         emergencies=sum(1 for o in cases if o.emergency),
         cancelled=sum(1 for o in cases if o.cancelled),
         closed=closed,
@@ -353,7 +373,7 @@ def false_alarms_by(cases: Sequence[Outcome], what: Literal["rule", "device"]) -
     keys: Callable[[Outcome], frozenset[str]] = (
         (lambda o: o.rules) if what == "rule" else (lambda o: o.devices)
     )
-    for o in cases:
+    for o in problems(cases):
         if o.case.source != "alert":
             continue
         for key in keys(o):
@@ -412,6 +432,7 @@ def public_summary(cases: Sequence[Outcome], start: datetime, as_of: datetime) -
     """Counts with small numbers suppressed; rates, medians and the average rating only over at least 3
     cases (ratings) and rounded (rates to 0.01, minutes to 0.1, stars to 0.1). No ids, no text."""
     k = kpis(cases, start, as_of)
+    cases = problems(cases)
     categories: dict[str, int] = defaultdict(int)
     statuses: dict[str, int] = defaultdict(int)
     for o in cases:

@@ -13,6 +13,7 @@ place — the same device, or the same building and category — opened within `
 and admins merge and split by hand through the API.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,8 +42,11 @@ def merge(
     by_id: int | None,
     now: datetime,
     note: str | None = None,
+    why: Mapping[str, Any] | None = None,
 ) -> int:
-    """Merge `merged_id` into `surviving_id`; returns the merge record's id."""
+    """Merge `merged_id` into `surviving_id`; returns the merge record's id. `note` is a person's
+    words; `why` the hub's reason for a merge of its own, as a code and values (see `_why`)."""
+    note = _why_text(why) if why is not None else note
     if merged_id == surviving_id:
         raise MergeRefused(f"case #{merged_id} cannot be merged into itself")
     with conn.transaction():
@@ -76,7 +80,13 @@ def merge(
             note=note,
             moved_alerts=moved,
         )
-        detail = {"merge_id": merge_id, "merged_case_id": merged_id, "surviving_case_id": surviving_id}
+        detail = {
+            "merge_id": merge_id,
+            "merged_case_id": merged_id,
+            "surviving_case_id": surviving_id,
+            "note": None if why is not None else note,
+            "why": None if why is None else dict(why),
+        }
         case_status.move(
             conn,
             merged_id,
@@ -98,7 +108,7 @@ def merge(
             action="merge_received",
             at=now,
             note=f"case #{merged_id} ({merged['source']} report) merged in" + (f": {note}" if note else ""),
-            detail=detail | {"alerts_moved": moved},
+            detail=detail | {"alerts_moved": moved, "source": merged["source"]},
         )
         return merge_id
 
@@ -122,7 +132,12 @@ def split(
                 f"case #{merged_id} was {merged['status']} for another reason after its merge; it is not split"
             )
         back = CaseStatus(record["merged_from_status"])
-        detail = {"merge_id": record["id"], "merged_case_id": merged_id, "surviving_case_id": surviving_id}
+        detail = {
+            "merge_id": record["id"],
+            "merged_case_id": merged_id,
+            "surviving_case_id": surviving_id,
+            "note": note,
+        }
         try:
             case_status.move(
                 conn,
@@ -164,7 +179,7 @@ def auto_merge_report(
     target = case_merges.alert_case_for_report(conn, report_id, place, timedelta(seconds=cfg.merge.window))
     if target is None:
         return None
-    merge(conn, report_id, target, by=SYSTEM, by_id=None, now=place.at, note=_why(place))
+    merge(conn, report_id, target, by=SYSTEM, by_id=None, now=place.at, why=_why(place))
     return target
 
 
@@ -179,15 +194,21 @@ def auto_merge_into_alert_case(
     for report_id in case_merges.reports_for_alert_case(conn, alert_case_id, place, window):
         if case_merges.split_before(conn, report_id, alert_case_id):
             continue
-        merge(conn, report_id, alert_case_id, by=SYSTEM, by_id=None, now=place.at, note=_why(place))
+        merge(conn, report_id, alert_case_id, by=SYSTEM, by_id=None, now=place.at, why=_why(place))
         done.append(report_id)
     return done
 
 
-def _why(place: Place) -> str:
+def _why(place: Place) -> dict[str, Any]:
     if place.device_id:
-        return f"same device {place.device_id}"
-    return f"same building {place.building} and category {place.category}"
+        return {"code": "same_device", "device_id": place.device_id}
+    return {"code": "same_place", "building": place.building, "category": place.category}
+
+
+def _why_text(why: Mapping[str, Any]) -> str:
+    if why["code"] == "same_device":
+        return f"same device {why['device_id']}"
+    return f"same building {why['building']} and category {why['category']}"
 
 
 def notify_reporters(conn: psycopg.Connection[Any], surviving_id: int, now: datetime) -> list[int]:

@@ -4,7 +4,8 @@ Every change of a case's status is one of the moves in `MOVES`, checked by `chec
 `hub.store.case_status.move`, the only code that writes `cases.status` and the event row that records
 it. People's actions (acknowledge, resolve, …) are moves, and so are the hub's own: a case opened and
 dispatched, claimed from a queue, merged into another case, absorbed into a correlated group's case,
-folded into a down parent's case, and split off again.
+folded into a down parent's case, and split off again; a reporter withdraws their own report while
+nobody has started on it.
 """
 
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Move(StrEnum):
     ABSORB = "absorb"
     FOLD = "fold"
     SPLIT = "split"
+    WITHDRAW = "withdraw"
 
 
 EVENT: dict[Move, str] = {
@@ -66,6 +68,7 @@ EVENT: dict[Move, str] = {
     Move.ABSORB: "absorbed",
     Move.FOLD: "absorbed",
     Move.SPLIT: "split",
+    Move.WITHDRAW: "withdrawn",
 }
 """The `action` of the event row that records each move: a fold reads as an absorption to people."""
 
@@ -98,11 +101,21 @@ MOVES: dict[Move, Edge] = {
     Move.ABSORB: _edge(set(OPEN_STATUSES), S.CANCELLED),
     Move.FOLD: _edge({S.NEW, S.DISPATCHED}, S.CANCELLED),
     Move.SPLIT: _edge({S.CANCELLED}, *OPEN_STATUSES),
+    Move.WITHDRAW: _edge({S.NEW, S.DISPATCHED}, S.CANCELLED),
 }
 MERGING_MOVES = frozenset({Move.MERGE, Move.ABSORB, Move.FOLD})
 """Moves that end a case by taking it into another one: it is a duplicate, not a cancelled problem."""
 PEOPLE_MOVES = frozenset(
-    {Move.ASSIGN, Move.ACKNOWLEDGE, Move.START, Move.RESOLVE, Move.CLOSE, Move.REOPEN, Move.CANCEL}
+    {
+        Move.ASSIGN,
+        Move.ACKNOWLEDGE,
+        Move.START,
+        Move.RESOLVE,
+        Move.CLOSE,
+        Move.REOPEN,
+        Move.CANCEL,
+        Move.WITHDRAW,
+    }
 )
 """Moves a person asks for by name; the others are made by the hub (a claim is an acknowledgement)."""
 

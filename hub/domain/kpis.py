@@ -30,6 +30,7 @@ class EventRow:
     at: datetime
     to_status: str | None
     note: str | None
+    action: str | None = None
 
 
 @dataclass(frozen=True)

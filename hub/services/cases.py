@@ -1,5 +1,6 @@
 """Cases as the API serves them: lists and details in the caller's scope, reports, claims, actions,
-evidence, merges, splits, ratings and attachments.
+the closure checklist, evidence, merges, splits, reporters' comments and withdrawals, ratings and
+attachments.
 
 Residents' scope is narrower than their communities: their own reports, the alert-raised cases of
 their communities and the cases their reports were merged into, never a neighbour's report.
@@ -11,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import acting, feedback, merging, opening
+from hub.cases import acting, feedback, merging, opening, reporters, verification
 from hub.cases.actions import ActionRequest
 from hub.cases.config import DispatchConfig, ReportCategory
 from hub.cases.photos import decode_photo
@@ -47,13 +48,7 @@ def list_cases(
 def get(conn: psycopg.Connection[Any], user: User, case_id: int) -> dict[str, Any]:
     """The case with its history, alerts, attachments, merges, requests and ratings, if in scope."""
     case = visible(user, case_store.get_case(conn, case_id), f"case {case_id}")
-    merged_reporter = any(m["reporter_id"] == user.id for m in case.get("merged_cases", []))
-    if (
-        user.role == Role.RESIDENT
-        and case["source"] != "alert"
-        and case["reporter_id"] != user.id
-        and not merged_reporter
-    ):
+    if user.role == Role.RESIDENT and case["source"] != "alert" and not reporters.is_reporter(case, user):
         raise NotFound(f"no case {case_id} in your communities")
     return case
 
@@ -167,6 +162,28 @@ def split(
     get(conn, user, case_id)
     surviving = merging.split(conn, case_id, by=user.username, now=datetime.now(UTC), note=note)
     return surviving, _found(conn, case_id)
+
+
+def closure(
+    conn: psycopg.Connection[Any], user: User, case_id: int, dispatch: DispatchConfig
+) -> verification.Checklist:
+    """What closing the case needs and what of it is there: the checklist `close` is judged by."""
+    case = get(conn, user, case_id)
+    rule = dispatch.verification_for(case["category"])
+    return verification.checklist_of(conn, case_id, rule, datetime.now(UTC))
+
+
+def comment(conn: psycopg.Connection[Any], user: User, case_id: int, text: str) -> dict[str, Any]:
+    """The reporter's comment on their report (or the case it was merged into); returns the case."""
+    reporters.comment(conn, get(conn, user, case_id), user, text, datetime.now(UTC))
+    return _found(conn, case_id)
+
+
+def withdraw(conn: psycopg.Connection[Any], user: User, case_id: int, reason: str | None) -> dict[str, Any]:
+    """The reporter takes their report back while nobody has started on it; returns the case."""
+    get(conn, user, case_id)
+    reporters.withdraw(conn, case_id, user, reason, datetime.now(UTC))
+    return _found(conn, case_id)
 
 
 def rate(conn: psycopg.Connection[Any], user: User, case_id: int, stars: int, comment: str | None) -> None:

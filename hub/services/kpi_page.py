@@ -12,6 +12,7 @@ from hub.cases.kpis import GROUP_BY, KPI_FIELDS, Kpis
 
 LABELS: dict[str, str] = {
     "opened": "Cases opened",
+    "duplicates": "Duplicates (merged or absorbed)",
     "emergencies": "Emergencies (critical)",
     "cancelled": "Cancelled",
     "closed": "Closed",

@@ -2,8 +2,9 @@
 
 Every status change is a named move of the lifecycle table (`hub.domain.cases.MOVES`): it is checked
 here against the status the caller read under the row lock, written together with what the move
-changes besides the status, and recorded as one `case_events` row with the status it left and the one
-it reached. No other code writes `cases.status` (a test reads every module's SQL to keep it so).
+changes besides the status, and recorded as one `case_events` row with the move's name, the status it
+left and the one it reached. No other code writes `cases.status` (a test reads every module's SQL to
+keep it so).
 """
 
 import json
@@ -39,13 +40,14 @@ def move(
     if current is not None:
         rework_count = _update(conn, case_id, step, current, at, actor_id)
     conn.execute(
-        "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, note, detail) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        "INSERT INTO case_events (case_id, at, actor, action, move, from_status, to_status, note, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             case_id,
             at,
             actor,
             EVENT[step.move],
+            step.move.value,
             current,
             step.target,
             step.note,

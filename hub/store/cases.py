@@ -207,13 +207,15 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
         if case is None:
             return None
         case["history"] = cur.execute(
-            "SELECT at, actor, action, from_status, to_status, note, detail FROM case_events "
+            "SELECT at, actor, action, move, from_status, to_status, note, detail FROM case_events "
             "WHERE case_id = %s ORDER BY id",
             (case_id,),
         ).fetchall()
+        case["ended"] = _ended(cur, case_id) if case["status"] == "cancelled" else None
         case["alerts"] = cur.execute(
-            "SELECT a.id, a.rule_id, a.rule_version, a.subject, a.device_id, a.severity, a.status, a.opened_at, "
-            "a.cleared_at, a.explanation, a.clear_reason, a.data_state, "
+            "SELECT a.id, a.rule_id, a.rule_version, a.title, a.title_zh, a.subject, a.device_id, a.community_id, "
+            "a.building, a.grid, a.severity, a.status, a.started_at, a.opened_at, a.recorded_at, a.cleared_at, "
+            "a.explanation, a.clear_reason, a.clear_facts, a.data_state, "
             "CASE a.data_state WHEN 'no_data' THEN 'no data' ELSE 'live' END AS data_state_label, "
             "a.data_state_since, a.last_reading_at, a.suppressed_by "
             "FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s "
@@ -251,6 +253,18 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
             (case_id,),
         ).fetchall()
         return case
+
+
+def _ended(cur: psycopg.Cursor[dict[str, Any]], case_id: int) -> dict[str, Any] | None:
+    """The move that cancelled the case — its last status change — and where a merging move took it."""
+    row = cur.execute(
+        "SELECT move, at, actor, to_status, COALESCE((detail->>'into')::bigint, "
+        "(detail->>'surviving_case_id')::bigint) AS into, detail->>'parent' AS parent, "
+        "CASE WHEN move IN ('cancel', 'withdraw') THEN note ELSE detail->>'note' END AS note "
+        "FROM case_events WHERE case_id = %s AND to_status IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (case_id,),
+    ).fetchone()
+    return row if row is not None and row.pop("to_status") == "cancelled" else None
 
 
 def lock_case(conn: psycopg.Connection[Any], case_id: int) -> tuple[str, str | None] | None:
@@ -407,28 +421,41 @@ def community_exists(conn: psycopg.Connection[Any], community_id: str) -> bool:
     return conn.execute("SELECT 1 FROM communities WHERE id = %s", (community_id,)).fetchone() is not None
 
 
-def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
-    """What verified closure looks at, for the current round (since the last `reopen`, else since the
-    case opened): the case's alerts, the resolution note, evidence (photos, and notes given without a photo), the
-    on-site confirmation."""
+def _round_start(cur: psycopg.Cursor[dict[str, Any]], case_id: int) -> dict[str, Any]:
+    """The case's status and when its current round began: its last `reopen`, else its opening."""
+    row = cur.execute(
+        "SELECT c.status, COALESCE((SELECT max(at) FROM case_events WHERE case_id = c.id AND action = 'reopened'), "
+        "c.created_at) AS since FROM cases c WHERE c.id = %s",
+        (case_id,),
+    ).fetchone()
+    assert row is not None, f"case {case_id} exists"
+    return row
+
+
+def round_resolution(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | None:
+    """The latest `resolve` of the current round: {by, at, note}, or None."""
     with conn.cursor(row_factory=dict_row) as cur:
-        since_row = cur.execute(
-            "SELECT COALESCE((SELECT max(at) FROM case_events WHERE case_id = c.id AND action = 'reopened'), "
-            "c.created_at) AS since FROM cases c WHERE c.id = %s",
-            (case_id,),
-        ).fetchone()
-        assert since_row is not None
-        since = since_row["since"]
-        alerts = cur.execute(
-            "SELECT a.rule_id, a.subject, a.status, a.cleared_at, a.data_state, a.data_state_since "
-            "FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id WHERE ca.case_id = %s ORDER BY a.id",
-            (case_id,),
-        ).fetchall()
-        note = cur.execute(
-            "SELECT note FROM case_events WHERE case_id = %s AND action = 'resolved' AND at >= %s "
-            "ORDER BY id DESC LIMIT 1",
+        since = _round_start(cur, case_id)["since"]
+        return cur.execute(
+            "SELECT actor AS by, at, note FROM case_events WHERE case_id = %s AND action = 'resolved' "
+            "AND at >= %s ORDER BY id DESC LIMIT 1",
             (case_id, since),
         ).fetchone()
+
+
+def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]:
+    """What verified closure looks at, for the current round (since the last `reopen`, else since the
+    case opened): the case's status and alerts, the resolution, evidence (photos, and notes given
+    without a photo), the on-site confirmations."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        start = _round_start(cur, case_id)
+        since = start["since"]
+        alerts = cur.execute(
+            "SELECT a.id, a.rule_id, a.subject, a.device_id, a.status, a.cleared_at, a.data_state, "
+            "a.data_state_since FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id "
+            "WHERE ca.case_id = %s ORDER BY a.id",
+            (case_id,),
+        ).fetchall()
         photos = cur.execute(
             "SELECT count(*) AS n FROM case_attachments WHERE case_id = %s AND purpose = 'evidence' "
             "AND created_at >= %s",
@@ -439,17 +466,18 @@ def closure_facts(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
             "AND detail->>'kind' = 'note' AND at >= %s",
             (case_id, since),
         ).fetchone()
-        on_site = cur.execute(
-            "SELECT actor FROM case_events WHERE case_id = %s AND action = 'confirmed_on_site' AND at >= %s "
-            "ORDER BY id DESC LIMIT 1",
+        confirmations = cur.execute(
+            "SELECT actor AS by, at FROM case_events WHERE case_id = %s AND action = 'confirmed_on_site' "
+            "AND at >= %s ORDER BY id",
             (case_id, since),
-        ).fetchone()
+        ).fetchall()
     return {
+        "status": start["status"],
         "alerts": alerts,
-        "resolve_note": None if note is None else note["note"],
+        "resolution": round_resolution(conn, case_id),
         "evidence_photos": 0 if photos is None else int(photos["n"]),
         "evidence_notes": 0 if notes is None else int(notes["n"]),
-        "confirmed_on_site_by": None if on_site is None else on_site["actor"],
+        "confirmations": confirmations,
     }
 
 

@@ -22,7 +22,7 @@ _CASES = f"""
     ORDER BY c.id
 """  # noqa: S608 - the interpolated text is a constant
 _EVENTS = f"""
-    SELECT e.case_id, e.id, e.at, e.to_status, e.note
+    SELECT e.case_id, e.id, e.at, e.to_status, e.note, e.action
     FROM case_events e JOIN cases c ON c.id = e.case_id
     WHERE {_IN_COHORT} AND e.to_status IS NOT NULL AND e.at < %(as_of)s
     ORDER BY e.case_id, e.at, e.id

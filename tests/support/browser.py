@@ -79,3 +79,10 @@ def open_tab(browser: Browser, base_url: str, password: str, **context: Any) -> 
     finally:
         ctx.close()
     assert tab.errors == []
+
+
+def switch_user(tab: Tab, user: str, hash_: str) -> Page:
+    """Log out, then in again as `user` on `hash_`, in the same tab."""
+    tab.page.click("#logout")
+    expect(tab.page.locator("#login")).to_be_visible()
+    return tab.login(user, hash_)

@@ -23,19 +23,14 @@ const NEEDS = { resolve: "note", cancel: "reason", assign: "team" };
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 const VERIFIERS = new Set(["admin", "operator"]);
 
-let teamList = null;
-async function teams() {
-  if (teamList === null) {
-    teamList = api("/teams").then((rows) => rows.map((r) => r.team)).catch(() => []);
-  }
-  return teamList;
-}
-
-/** A suspended case takes no status action but cancel until it is resumed (hub/cases/handling.py). */
-export function allowedActions(c, role) {
+/**
+ * A suspended case takes no status action but cancel until it is resumed (hub/cases/acting.py); Close
+ * is offered only when the closure checklist says it can pass (`canClose`).
+ */
+export function allowedActions(c, role, { canClose = false } = {}) {
   if (!HANDLERS.has(role)) return [];
   return (ACTIONS_BY_STATUS[c.status] || [])
-    .filter((a) => a !== "close" || VERIFIERS.has(role))
+    .filter((a) => a !== "close" || (VERIFIERS.has(role) && canClose))
     .filter((a) => !c.suspended_at || a === "cancel");
 }
 
@@ -44,12 +39,12 @@ export async function act(caseId, action, extra = {}) {
 }
 
 /**
- * The action buttons of a case. `only` limits them (the queue shows the quick ones); onDone receives the
- * updated case.
+ * The action buttons of a case. `only` limits them (the queue shows the quick ones); `canClose` offers
+ * Close (the case page reads it from the closure checklist); onDone receives the updated case.
  */
-export function actionBar(c, role, onDone, { only = null } = {}) {
+export function actionBar(c, role, onDone, { only = null, canClose = false } = {}) {
   const bar = h("div", { class: "actions", dataset: { caseId: c.id } });
-  const actions = allowedActions(c, role).filter((a) => !only || only.includes(a));
+  const actions = allowedActions(c, role, { canClose }).filter((a) => !only || only.includes(a));
 
   const run = async (action, extra, buttons) => {
     buttons.forEach((b) => { b.disabled = true; });

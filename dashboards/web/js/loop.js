@@ -21,9 +21,14 @@ export function pendingRequests(c) {
   return out;
 }
 
+/** Whether the closure checklist leaves nothing for this user to confirm on site: it is confirmed, or
+ * they resolved the case and may not confirm their own work. */
+const noConfirmationFor = (closure, user) =>
+  (closure?.items || []).some((i) => i.code === "on_site" && (i.state === "done" || i.by === user.username));
+
 /** The closed-loop buttons a user may see on a case, in the order they are shown (silences have their
- * own panel). */
-export function loopActions(c, user) {
+ * own panel). `closure` is the case's closure checklist, when the page has it. */
+export function loopActions(c, user, closure = null) {
   const role = user.role;
   if (!HANDLERS.has(role)) return [];
   const open = OPEN_STATUSES.includes(c.status);
@@ -41,7 +46,7 @@ export function loopActions(c, user) {
     if (pending.extension.requested_by !== user.username) out.push("approve_extension");
     out.push("decline_extension");
   }
-  if (verifier && CONFIRMABLE.includes(c.status)) out.push("confirm_on_site");
+  if (verifier && CONFIRMABLE.includes(c.status) && !noConfirmationFor(closure, user)) out.push("confirm_on_site");
   if (!["closed", "cancelled"].includes(c.status)) out.push("evidence");
   if (verifier && open && !(c.merged_cases || []).length) out.push("merge");
   if (verifier && c.merged_into) out.push("split");
@@ -162,10 +167,11 @@ export function silencePanel(scope, user) {
 }
 
 /**
- * The closed-loop part of a case page: its hold state (suspended, requests waiting, merged, alerts with
- * no data) and the buttons for what the user may do next. `onUpdated` gets the case after a change.
+ * The closed-loop part of a case page: its hold state (suspended, requests waiting, cases merged in,
+ * alerts with no data) and the buttons for what the user may do next. `onUpdated` gets the case after a
+ * change. (Where a cancelled case went is said at the top of the page.)
  */
-export function loopPanel(c, user, onUpdated) {
+export function loopPanel(c, user, onUpdated, closure = null) {
   const pending = pendingRequests(c);
   const frozen = (c.alerts || []).filter((a) => a.status === "open" && a.data_state === "no_data");
   const state = [
@@ -176,8 +182,6 @@ export function loopPanel(c, user, onUpdated) {
       badge("hold", `pending_${k}`), " ",
       t(`loop.pending.${k}`, { by: pending[k].requested_by, at: fmtTime(pending[k].requested_at), extendBy: pending[k].extend_by || "" }),
       " – ", pending[k].reason)),
-    c.merged_into ? h("li", { class: "loop-merged" }, badge("hold", "merged"), " ",
-      h("a", { href: `#/case/${c.merged_into}` }, t("loop.mergedInto", { id: c.merged_into }))) : null,
     ...(c.merged_cases || []).map((m) => h("li", { class: "loop-merged-in", dataset: { mergedCase: m.case_id } },
       t("loop.mergedIn", { at: fmtTime(m.merged_at), by: m.merged_by }), " ", h("a", { href: `#/case/${m.case_id}` }, `#${m.case_id}`),
       VERIFIERS.has(user.role) ? [" ", h("button", { type: "button", class: "btn btn-plain", dataset: { splitOff: m.case_id }, onclick: async (ev) => {
@@ -196,7 +200,7 @@ export function loopPanel(c, user, onUpdated) {
   ].filter(Boolean);
 
   const bar = h("div", { class: "actions loop-actions", dataset: { caseId: c.id } });
-  const actions = loopActions(c, user);
+  const actions = loopActions(c, user, closure);
   const back = () => showButtons();
   const done = (updated, message) => { toast(message || t("action.done", { id: updated.id, status: label("status", updated.status) }), "ok"); onUpdated(updated); };
 

@@ -28,6 +28,7 @@ class TokenOut(BaseModel):
 
 
 class Me(BaseModel):
+    id: int = Field(description="matches a case's reporter_id: the dashboard knows the caller's own reports")
     username: str
     role: str
     communities: list[str]
@@ -73,6 +74,7 @@ def login(body: LoginIn, request: Request, response: Response, conn: Conn, setti
 @router.get("/auth/me", response_model=Me)
 def me(conn: Conn, user: CurrentUser) -> Me:
     return Me(
+        id=user.id,
         username=user.username,
         role=user.role,
         communities=list(user.communities),

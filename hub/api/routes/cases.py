@@ -1,10 +1,11 @@
-"""Cases: list, read, report, claim, act, evidence, merge, split, rate, attachments."""
+"""Cases: list, read, report, claim, act, the closure checklist, evidence, merge, split, reporters'
+comments and withdrawals, rate, attachments."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, CurrentUser, Dispatch, require
@@ -24,6 +25,9 @@ MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case 
 class CaseOut(BaseModel):
     id: int
     title: str
+    title_zh: str | None = Field(
+        description="the hub's Chinese title (a rule's); null for people's own titles"
+    )
     category: str
     severity: str
     status: str
@@ -54,6 +58,15 @@ class CaseOut(BaseModel):
     )
 
 
+class CaseEnd(BaseModel):
+    move: Literal["cancel", "withdraw", "merge", "absorb", "fold"]
+    at: datetime
+    actor: str
+    into: int | None = Field(description="merge, absorb, fold: the case it went into")
+    parent: str | None = Field(description="fold: the down parent device")
+    note: str | None = Field(description="cancel, withdraw, merge: the person's own words")
+
+
 class CaseDetail(CaseOut):
     history: list[dict[str, Any]]
     alerts: list[dict[str, Any]] = Field(
@@ -65,6 +78,9 @@ class CaseDetail(CaseOut):
     merged_cases: list[dict[str, Any]] = Field(description="cases merged into this one")
     requests: list[dict[str, Any]] = Field(description="suspension and extension requests and decisions")
     suspensions: list[dict[str, Any]]
+    ended: CaseEnd | None = Field(
+        description="for a cancelled case: the move that ended it, and where it went"
+    )
 
 
 class ReportIn(BaseModel):
@@ -138,6 +154,60 @@ class MergeIn(BaseModel):
 
 class SplitIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
+
+
+class ClosureAlert(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule_id: str
+    subject: str
+    device_id: str | None
+
+
+class ClosureItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site"]
+    state: Literal["done", "waiting", "missing"] = Field(
+        description="waiting: passes by itself at `until`; missing: someone must act"
+    )
+    message: str = Field(description="in English")
+    why: str | None = Field(
+        description="while not done: not_resolved, not_cleared, no_data, too_recent, no_note, no_evidence, "
+        "not_confirmed, only_by_resolver"
+    )
+    alert: ClosureAlert | None = Field(description="readings_normal: the alert it is about")
+    since: datetime | None = Field(description="readings_normal: normal (or without data) since")
+    until: datetime | None = Field(description="readings_normal: normal long enough at")
+    by: str | None = Field(
+        description="resolution_note, on_site: who; on_site while missing: the resolver, who may not confirm it"
+    )
+    at: datetime | None
+    photos: int
+    notes: int
+
+
+class ClosureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    case_id: int
+    status: str
+    can_close: bool = Field(description="close would pass now")
+    closable_at: datetime | None = Field(
+        description="when close will pass by itself if only time is missing (readings staying normal)"
+    )
+    normal_for: float = Field(description="seconds every alert must have stayed cleared")
+    resolver_may_confirm: bool
+    items: list[ClosureItem]
+
+
+class CommentIn(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class WithdrawIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000, description="optional: why")
 
 
 class RatingIn(BaseModel):
@@ -223,6 +293,41 @@ def act_on_case(
     after = case_service.act(conn, user, case_id, request, dispatch)
     audit.details["to_status"] = after["status"]
     return after
+
+
+@router.get("/cases/{case_id}/closure", response_model=ClosureOut)
+def closure_checklist(case_id: int, conn: Conn, user: Handler, dispatch: Dispatch) -> ClosureOut:
+    """What closing this case needs, item by item, each done, waiting (with the time it will pass) or
+    missing — the same checklist `close` is judged by — and whether close can pass now."""
+    return ClosureOut.model_validate(case_service.closure(conn, user, case_id, dispatch))
+
+
+@router.post("/cases/{case_id}/comments", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
+def comment_on_case(
+    case_id: int,
+    body: CommentIn,
+    audit: Annotated[Audit, audited("case.comment", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+) -> dict[str, Any]:
+    """The reporter adds a comment to their report (or to the case it was merged into); it goes into
+    the history as they wrote it. 403 for anyone else."""
+    audit.details["length"] = len(body.text)
+    return case_service.comment(conn, user, case_id, body.text)
+
+
+@router.post("/cases/{case_id}/withdraw", response_model=CaseDetail)
+def withdraw_case(
+    case_id: int,
+    body: WithdrawIn,
+    audit: Annotated[Audit, audited("case.withdraw", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+) -> dict[str, Any]:
+    """The reporter withdraws their report while it is new or dispatched (the move `withdraw`: it is
+    cancelled, "withdrawn by the reporter"); 403 for anyone else, 409 once someone has started on it."""
+    audit.details["with_reason"] = bool(body.reason and body.reason.strip())
+    return case_service.withdraw(conn, user, case_id, body.reason)
 
 
 @router.post("/cases/{case_id}/attachments", response_model=EvidenceOut, status_code=status.HTTP_201_CREATED)

@@ -40,9 +40,13 @@ class KpiBlock(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    opened: int = Field(description="cases created in the period")
+    opened: int = Field(description="cases created in the period, duplicates left out: the problems")
+    duplicates: int = Field(
+        description="cases created in the period and merged or absorbed into another case by its end; "
+        "left out of every other figure"
+    )
     emergencies: int = Field(description="of them with severity critical")
-    cancelled: int = Field(description="cancelled by the end of the period (merged ones included)")
+    cancelled: int = Field(description="cancelled by the end of the period (duplicates not included)")
     closed: int = Field(description="closed (verified) by the end of the period")
     due: int = Field(description="not cancelled, and resolve deadline in the period or closed")
     suspended: int = Field(description="of the due cases, not closed and suspended at the end of the period")

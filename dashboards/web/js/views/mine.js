@@ -1,17 +1,11 @@
 // A resident's own reports with their progress, and the open incidents in their community.
+import "../locales/cases.js";
 import { OPEN_STATUSES, api } from "../api.js";
 import { ago, badge, clear, h, label, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { onCaseEvent } from "../live.js";
-
-const STEPS = ["new", "dispatched", "acknowledged", "in_progress", "resolved", "closed"];
-
-function progress(c) {
-  if (c.status === "cancelled") return badge("status", "cancelled");
-  const at = c.status === "reopened" ? STEPS.indexOf("dispatched") : STEPS.indexOf(c.status);
-  return h("ol", { class: "progress", "aria-label": label("status", c.status) },
-    STEPS.slice(1).map((st, i) => h("li", { class: [i + 1 < at && "done", i + 1 === at && "current"] }, label("status", st))));
-}
+import { caseTitle } from "../names.js";
+import { progressBar } from "./case_resident.js";
 
 export function mineView(root, { navigate }) {
   let stopped = false;
@@ -32,9 +26,9 @@ export function mineView(root, { navigate }) {
     const incidents = cases.filter((c) => c.source === "alert" && OPEN_STATUSES.includes(c.status));
     const card = (c, showProgress) => h("li", { class: "card", dataset: { caseId: c.id }, onclick: () => navigate(`#/case/${c.id}`) },
       h("div", { class: "card-head" }, h("a", { href: `#/case/${c.id}` }, `#${c.id}`), " ", badge("status", c.status), " ",
-        h("strong", {}, c.title)),
+        h("strong", {}, caseTitle(c))),
       h("small", {}, [label("category", c.category), c.building, ago(c.created_at)].filter(Boolean).join(" · ")),
-      showProgress ? progress(c) : null,
+      showProgress ? progressBar(c) : null,
       showProgress && ["resolved", "closed"].includes(c.status) ? h("a", { href: `#/case/${c.id}`, class: "rate-link" }, t("rate.title")) : null);
     clear(root, h("section", { class: "view-mine" },
       h("div", { class: "toolbar" }, h("h2", {}, t("mine.title")), h("a", { href: "#/report", class: "btn btn-primary" }, t("nav.report"))),

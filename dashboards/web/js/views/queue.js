@@ -12,6 +12,7 @@ import { liveState, onCaseEvent, onLiveState } from "../live.js";
 import "../locales/admin.js";
 import "../locales/wall.js";
 import { loadTeamNames, teamName } from "../teams.js";
+import { caseTitle } from "../names.js";
 
 const FILTERS = ["open", "all", "resolved", "closed", "cancelled"];
 const PAGE = 500;
@@ -248,7 +249,7 @@ export function queueView(root, { user, navigate }) {
     cell({ class: "col-escalation", dataset: { label: t("col.escalation"), escalation: c.escalation_level } },
       h("span", { class: ["badge", `escalation-${c.escalation_level}`] }, label("escalation", c.escalation_level))),
     alarmCell(c),
-    cell({ class: "title", dataset: { label: t("col.title") } }, c.title, h("small", {}, label("category", c.category))),
+    cell({ class: "title", dataset: { label: t("col.title") } }, caseTitle(c), h("small", {}, label("category", c.category))),
     cell({ dataset: { label: t("col.where") } }, where),
     cell({ dataset: { label: t("col.team") }, title: c.team }, teamName(c.team), c.assignee ? h("small", {}, c.assignee) : null),
     cell({ dataset: { label: t("col.opened") }, title: fmtTime(c.created_at, true) }, ago(c.created_at)),

@@ -1,8 +1,11 @@
 // A resident reports a problem (POST /cases) with an optional photo. Large photos are scaled down in the
-// browser (canvas → JPEG) so a phone picture fits the hub's 2 MB limit.
+// browser (canvas → JPEG) so a phone picture fits the hub's 2 MB limit. Nothing is chosen for them: the
+// kind of problem starts empty and comes back empty after sending; fire and gas show safety advice.
+import "../locales/cases.js";
 import { api } from "../api.js";
 import { clear, h, label, notice, toast } from "../dom.js";
 import { t } from "../i18n.js";
+import { safetyAdvice } from "./case_resident.js";
 
 export const CATEGORIES = ["fire", "gas", "flood", "safety", "security", "lighting", "infrastructure",
   "device_health", "noise", "sanitation", "other"];
@@ -65,11 +68,17 @@ export function reportView(root, { user }) {
         photoInput.value = "";
       }
     } });
+  // No kind is chosen for the reporter: the first option says "choose", and the form asks until they do.
+  const category = h("select", { name: "category", required: true, onchange: () => showAdvice() },
+    h("option", { value: "", selected: true, disabled: true }, t("report.chooseCategory")),
+    CATEGORIES.map((c) => h("option", { value: c }, label("category", c))));
+  const advice = h("div", { class: "advice-slot", "aria-live": "polite" });
+  const showAdvice = () => clear(advice, safetyAdvice(category.value));
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, t("report.submit"));
   const form = h("form", { class: "report-form", id: "report-form", onsubmit: send },
     field("community", t("report.community"), community),
-    field("category", t("report.category"), h("select", { name: "category", required: true },
-      CATEGORIES.map((c) => h("option", { value: c }, label("category", c))))),
+    field("category", t("report.category"), category),
+    advice,
     operator ? field("severity", label("col", "severity"), h("select", { name: "severity" },
       h("option", { value: "" }, "–"), ["info", "minor", "major", "critical"].map((v) => h("option", { value: v }, label("severity", v))))) : null,
     field("title", t("report.shortTitle"), h("input", { name: "title", maxlength: 200 })),
@@ -101,6 +110,7 @@ export function reportView(root, { user }) {
       clear(result, h("p", { class: "notice notice-ok", role: "status" },
         t("report.sent", { id: c.id }), " ", h("a", { href: `#/case/${c.id}` }, `#${c.id}`)));
       form.reset();
+      showAdvice();
       photo = null;
       preview.hidden = true;
     } catch (err) {
