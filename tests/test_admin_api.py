@@ -129,7 +129,8 @@ def test_an_admin_creates_a_user_with_a_generated_password_shown_once(
         "own": False,
     }
     me = client.get(f"{API}/auth/me", headers=login(client, name, password)).json()
-    assert me == {"username": name, "role": "manager", "communities": [here], "teams": []}
+    assert me == {"id": me["id"], "username": name, "role": "manager", "communities": [here], "teams": []}
+    assert isinstance(me["id"], int)
     shown = client.get(f"{API}/users/{name}", headers=admin).json()
     assert "password" not in shown and shown["sessions"] == 1
     (action, _actor, outcome, details), *_ = audit_rows(setup_conn, name)

@@ -232,7 +232,7 @@ def test_an_unknown_devices_message_is_listed_and_registered_in_one_click(tab: T
     expect(row).to_have_attribute("data-code", "unregistered")
     expect(row.locator(".payload")).to_contain_text(f'"device_id": "{newcomer}"')
     expect(page.locator('.dl-totals li[data-code="unregistered"]')).to_be_visible()
-    expect(page.locator(".dl-summary svg.chart")).to_be_visible()
+    expect(page.locator(".dl-summary .uplot canvas").first).to_be_visible()
     shot(page, "dead-letters")
 
     row.locator(".register-this").click()

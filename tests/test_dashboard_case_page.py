@@ -291,7 +291,7 @@ def test_a_correlated_fire_names_each_device_and_the_kpis_count_problems(tab: Ta
         card = view.locator(f'.alert-card[data-device-id="{device}"]').filter(has_text="Smoke alarm")
         expect(card.locator("h4")).to_contain_text("Smoke alarm")
         expect(card.locator(".alert-where")).to_contain_text(f"{device} · building b1 · grid g1")
-        expect(card.locator("svg.chart").first).to_be_visible()
+        expect(card.locator(".uplot canvas").first).to_be_visible()
         expect(card.locator(".evidence p")).to_have_count(0)  # the readings are in the chart, once
     assert poll(
         lambda: (

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import app_client, login
+from tests.support.services import migrated_database
 from tests.support.smoke_history import SMOKE_COLUMNS, insert_smoke, new_smoke_detector, reading
 
 BASE = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
@@ -21,6 +22,14 @@ USERS = {
     "hist-resident-a": ("resident", ("hist-a",)),
     "hist-manager-b": ("manager", ("hist-b",)),
 }
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A database of its own: a hub process elsewhere in the session may have rolled its hours up, which
+    moves the rollup's watermark, and these answers must come from the rows the tests insert here."""
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

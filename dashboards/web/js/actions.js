@@ -23,6 +23,13 @@ const NEEDS = { resolve: "note", cancel: "reason", assign: "team" };
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 const VERIFIERS = new Set(["admin", "operator"]);
 
+let teamList = null;
+/** The ids of the teams a case may be handed to (GET /teams, once per page load). */
+function teams() {
+  teamList ??= api("/teams").then((rows) => rows.map((r) => r.team)).catch(() => []);
+  return teamList;
+}
+
 /**
  * A suspended case takes no status action but cancel until it is resumed (hub/cases/acting.py); Close
  * is offered only when the closure checklist says it can pass (`canClose`).
