@@ -396,3 +396,13 @@ def test_values_the_database_cannot_take_are_422_not_500(
     seeded: Seeded, api: TestClient, method: str, path: str, params: Any, body: Any, message: str
 ) -> None:
     assert message in refused_as_admin(seeded, api, method, path, params, body)
+
+
+def test_a_battery_threshold_too_small_for_a_real_is_taken_as_it_is(seeded: Seeded, api: TestClient) -> None:
+    """The fuzzer's 7.19e-141 % underflowed PostgreSQL's `real` (a 500): compared as a double it lists
+    no device with a battery below it."""
+    r = api.get(
+        f"{API}/devices", params={"battery_below": "7.19545907255321e-141"}, headers=as_role(seeded, "admin")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == []

@@ -316,7 +316,7 @@ _DEVICE_FILTER = sql.SQL("""
                                                  || coalesce(grid, '')), lower(%(search)s::text)) > 0)
       AND (%(silent_min)s::int IS NULL OR last_seen IS NULL
            OR last_seen < now() - make_interval(mins => %(silent_min)s::int))
-      AND (%(battery_below)s::real IS NULL OR battery_pct < %(battery_below)s::real)
+      AND (%(battery_below)s::float8 IS NULL OR battery_pct < %(battery_below)s::float8)
       AND (%(decommissioned)s::boolean IS NULL
            OR (decommissioned_at IS NOT NULL) = %(decommissioned)s::boolean)
 """)

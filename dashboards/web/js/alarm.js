@@ -9,6 +9,7 @@ import { ago, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
 import { liveState, onCaseEvent, onLiveState } from "./live.js";
 import "./locales/wall.js";
+import { caseTitle } from "./names.js";
 import { beep } from "./sound.js";
 
 const UNACKNOWLEDGED = ["new", "dispatched"];
@@ -25,7 +26,8 @@ let pollTimer = 0;
 let stop = () => {};
 
 /** The cases alarming now, oldest first. */
-export const activeAlarms = () => [...alarms.values()].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id);
+/** Newest first: a new fire must show even when older alarms fill the bar. */
+export const activeAlarms = () => [...alarms.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
 export function onAlarms(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -117,7 +119,7 @@ export function render() {
   clear(bar, list.length ? [
     h("ul", {}, list.slice(0, SHOWN).map((c) => h("li", { class: ["alarm", silenced.has(c.id) && "silenced"], dataset: { caseId: c.id } },
       h("strong", {}, t("alarm.critical")), " ",
-      h("a", { href: `#/case/${c.id}` }, `#${c.id} ${c.title}`), " ",
+      h("a", { href: `#/case/${c.id}` }, `#${c.id} ${caseTitle(c)}`), " ",
       h("span", { class: "alarm-where" }, [c.community_id, c.building, c.device_id].filter(Boolean).join(" · "), " · ", ago(c.created_at)),
       h("span", { class: "alarm-actions" },
         actionBar(c, user.role, upsert, { only: ["acknowledge"] }),
