@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -614,6 +615,53 @@ def test_the_printable_page_has_charts_and_obeys_the_csp(world: World) -> None:
         assert forbidden not in page, forbidden
     assert world.community in r.text and "fire-safety" in r.text and "50.0 %" in r.text
     assert SECRET not in r.text
+
+
+def test_the_printable_page_in_chinese_names_communities_teams_grids_and_categories(
+    world: World, conn: psycopg.Connection[Any]
+) -> None:
+    """Team contractor-x and grid g2 get records here, the seeded community a Chinese name; teams and
+    grids without a record (fire-safety, g1) keep their ids."""
+    conn.execute(
+        "INSERT INTO teams (id, name_en, name_zh) VALUES ('contractor-x', 'Kerb contractor', '路缘承包商')"
+    )
+    conn.execute(
+        "INSERT INTO grids (community_id, id, name_en, name_zh) VALUES (%s, 'g2', 'East lanes', '东片网格')",
+        (world.community,),
+    )
+    conn.execute("UPDATE communities SET name_zh = '测试社区' WHERE id = %s", (world.community,))
+    try:
+
+        def page(headers: dict[str, str] | None = None, **params: str) -> Any:
+            query = {"month": MONTH, "community": world.community, **params}
+            return world.client.get(
+                f"{API}/kpis/report.html", params=query, headers=world.tokens["admin"] | (headers or {})
+            )
+
+        zh = page(lang="zh")
+        assert zh.status_code == 200, zh.text
+        assert '<html lang="zh-CN">' in zh.text and f"<h1>工单绩效指标 – 测试社区 – {MONTH}</h1>" in zh.text
+        for text in ("结案率", "按班组", "路缘承包商", "东片网格", "火警", "设施损坏", " 分钟<"):
+            assert text in zh.text, text
+        assert "<td>fire-safety</td>" in zh.text and "<td>g1</td>" in zh.text
+        for leak in ("Closure rate", "By team", "contractor-x", ">g2<", "<td>fire</td>", "(none)"):
+            assert leak not in zh.text, leak
+        assert re.search(r"\d (s|min|h|d)<", zh.text) is None
+        assert '<html lang="zh-CN">' in page({"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}).text
+
+        en = page({"Accept-Language": "zh-CN"}, lang="en")
+        assert '<html lang="en">' in en.text and f"<h1>Case KPIs – Community {world.community} – " in en.text
+        assert "Kerb contractor" in en.text and "East lanes" in en.text and "<td>Fire</td>" in en.text
+        assert "路缘承包商" not in en.text and "结案率" not in en.text
+        assert '<html lang="en">' in page({"Accept-Language": "en-GB,zh;q=0.5"}).text
+
+        bad = page(lang="fr")
+        assert bad.status_code == 422
+        assert bad.json()["error"]["message"].startswith("invalid request: query.lang:"), bad.text
+    finally:
+        conn.execute("DELETE FROM teams WHERE id = 'contractor-x'")
+        conn.execute("DELETE FROM grids WHERE community_id = %s AND id = 'g2'", (world.community,))
+        conn.execute("UPDATE communities SET name_zh = NULL WHERE id = %s", (world.community,))
 
 
 # -- the public summary -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from hub.cases import kpi_periods, kpi_report
 from hub.cases.kpis import KPI_FIELDS, outcomes
 from hub.domain.errors import Invalid
 from hub.domain.kpis import AlertLink, CaseRow, Cohort, EventRow
+from hub.domain.language import CATEGORY_NAMES, preferred
 from hub.services import kpi_page
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -110,6 +111,67 @@ def test_a_grouping_without_cases_says_so_in_each_chart() -> None:
     assert page.count(">no cases</text>") == 12 and page.count("No alert-raised cases.") == 2
 
 
+def test_the_chinese_page_has_chinese_words_units_and_names_and_no_english_label() -> None:
+    page = kpi_page.render(report(), "测试社区", "2026-10", SHANGHAI, "zh", {"team": {"team": "维修班"}})
+    assert page.count("<svg") == 12 and '<html lang="zh-CN">' in page
+    assert "<h1>工单绩效指标 – 测试社区 – 2026-10</h1>" in page
+    assert "统计 2026-10-01 00:00 至 2026-11-01 00:00（Asia/Shanghai）创建的工单" in page
+    assert re.search(r"<td>结案率</td><td>50\.0 %</td><td>–</td>", page)
+    assert re.search(r"<td>解决用时（平均）</td><td>10\.0 分钟</td>", page)
+    for text in (
+        "<h2>合计</h2>",
+        "<h2>按类别</h2>",
+        "按网格：按时率",
+        "<td>火警</td>",
+        "<td>维修班</td>",
+        "（无）",
+    ):
+        assert text in page, text
+    assert "&lt;b&gt;lamp&lt;/b&gt;" in page, "a category the hub does not know keeps its code"
+    for english in [
+        *kpi_page.LABELS["en"].values(),
+        "Totals",
+        "By category",
+        "(none)",
+        "alert cases",
+        "No alert",
+    ]:
+        assert english not in page, english
+    assert re.search(r"\d (s|min|h|d)<", page) is None and "<td>team</td>" not in page
+
+
+def test_the_english_page_names_categories_and_says_all_communities() -> None:
+    page = kpi_page.render(report(), None, "2026-10", SHANGHAI, "en", {"grid": {"g1": "North lanes"}})
+    assert (
+        '<html lang="en">' in page and "<h1>Case KPIs – all communities in your scope – 2026-10</h1>" in page
+    )
+    assert "<h2>By category</h2>" in page and "Cases opened by grid" in page and "<td>(none)</td>" in page
+    assert "<td>Fire</td>" in page and "<td>North lanes</td>" in page and "<td>g1</td>" not in page
+    assert re.search(r"<td>Time to resolve, mean</td><td>10\.0 min</td>", page)
+
+
+def test_every_text_of_the_page_is_in_both_languages() -> None:
+    for words in (kpi_page.LABELS, kpi_page.TEXT, CATEGORY_NAMES):
+        assert words["zh"].keys() == words["en"].keys()
+        assert all(words["zh"][k] != words["en"][k] for k in words["en"])
+    assert kpi_page.LABELS["en"].keys() == set(KPI_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("zh-CN,zh;q=0.9", "zh"),
+        ("ZH-tw", "zh"),
+        ("en-US,zh;q=0.8", "en"),
+        ("fr", "en"),
+    ],
+)
+def test_the_default_language_is_the_browsers_first(accept: str | None, lang: str) -> None:
+    assert preferred(accept) == lang
+
+
 @pytest.mark.parametrize(
     ("name", "value", "text"),
     [
@@ -125,6 +187,14 @@ def test_a_grouping_without_cases_says_so_in_each_chart() -> None:
 )
 def test_figures_as_the_page_prints_them(name: str, value: float | None, text: str) -> None:
     assert kpi_page.shown(value, name) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(90.0, "90 秒"), (600.0, "10.0 分钟"), (3 * 3600.0, "3.0 小时"), (3 * 86400.0, "3.0 天")],
+)
+def test_durations_in_chinese(value: float, text: str) -> None:
+    assert kpi_page.shown(value, "resolve_seconds_p90", "zh") == text
 
 
 def test_a_bar_fills_its_share_of_the_scale() -> None:

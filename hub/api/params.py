@@ -1,15 +1,16 @@
-"""Parameters shared by routes: times in UTC, ranges in order, keyset cursors, and the names of users
-and communities."""
+"""Parameters shared by routes: times in UTC, ranges in order, keyset cursors, the names of users and
+communities, and the reader's language."""
 
 import re
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Depends, Header, Path, Query
 from pydantic import StringConstraints
 
 from hub.domain.errors import Invalid
+from hub.domain.language import Lang, preferred
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(-?\d{1,18})\.(-?\d{1,19})")
@@ -66,3 +67,16 @@ def time_range(start: datetime | None, end: datetime | None, default: timedelta)
         raise Invalid(_OUT_OF_RANGE) from None
     ordered(since, until)
     return since, until
+
+
+def language(
+    lang: Lang | None = Query(
+        default=None, description="`zh` or `en`; default: `zh` when Accept-Language starts with zh, else `en`"
+    ),
+    accept_language: str | None = Header(default=None),
+) -> Lang:
+    """The language a page for people is written in: the one asked for, else the browser's."""
+    return lang or preferred(accept_language)
+
+
+Language = Annotated[Lang, Depends(language)]

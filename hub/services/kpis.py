@@ -16,9 +16,12 @@ from hub.cases import kpi_periods, kpi_report
 from hub.cases import kpis as formulas
 from hub.cases.kpi_report import Report
 from hub.domain.errors import NotFound
+from hub.domain.language import Lang
 from hub.domain.users import User
 from hub.services import kpi_page
+from hub.store import communities as community_store
 from hub.store import kpis as kpi_store
+from hub.store import teams as team_store
 
 
 def live(
@@ -33,18 +36,50 @@ def live(
 def month_csv(
     conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
 ) -> tuple[str, str]:
-    """(file name, CSV text) of the report of `month` (`YYYY-MM`, cut at midnights in `zone`)."""
-    report = _month_report(conn, user, community, month, zone)
+    """(file name, CSV text) of the report of `month` (`YYYY-MM`, cut at midnights in `zone`). The CSV is
+    for spreadsheets and integrations, so its keys stay ids."""
+    report = _month_report(conn, _communities(conn, user, community), month, zone)
     where = community or "all"
     return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where)
 
 
 def month_page(
-    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo, lang: Lang
 ) -> str:
-    """The printable HTML page of the report of `month`."""
-    report = _month_report(conn, user, community, month, zone)
-    return kpi_page.render(report, community or "all communities in your scope", month, zone)
+    """The printable HTML page of the report of `month` in `lang`: people read it, so communities, teams
+    and grids go by their names where the hub has them."""
+    communities = _communities(conn, user, community)
+    report = _month_report(conn, communities, month, zone)
+    names = _group_names(conn, report, communities, community, lang)
+    where = None if community is None else names["community"].get(community, community)
+    return kpi_page.render(report, where, month, zone, lang, names)
+
+
+def _group_names(
+    conn: psycopg.Connection[Any],
+    report: Report,
+    communities: list[str] | None,
+    community: str | None,
+    lang: Lang,
+) -> dict[str, dict[str, str]]:
+    """The names in `lang` of the communities, teams and grids `report` groups by (and of `community`,
+    which may have no case). A key without a record keeps its id, and so does a grid id that several
+    communities' grids use, since the report cannot tell them apart."""
+    zh = lang == "zh"
+    counted = {key for key, _ in report.groups["community"] if key is not None}
+    if community is not None:
+        counted.add(community)
+    places = {r["id"]: (zh and r["name_zh"]) or r["name"] for r in community_store.names(conn, counted)}
+    teams = {r["team"]: r["name_zh"] if zh else r["name_en"] for r in team_store.names(conn)}
+    grids: dict[str, list[str]] = {}
+    grid_ids = {key for key, _ in report.groups["grid"] if key is not None}
+    for r in community_store.grid_names(conn, grid_ids, communities):
+        grids.setdefault(r["id"], []).append(r["name_zh"] if zh else r["name_en"])
+    return {
+        "community": places,
+        "team": teams,
+        "grid": {grid: found[0] for grid, found in grids.items() if len(found) == 1},
+    }
 
 
 @dataclass(frozen=True)
@@ -114,10 +149,10 @@ def _communities(conn: psycopg.Connection[Any], user: User, community: str | Non
 
 
 def _month_report(
-    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+    conn: psycopg.Connection[Any], communities: list[str] | None, month: str, zone: ZoneInfo
 ) -> Report:
     start, end = kpi_periods.month(month, zone)
-    return _report(conn, _communities(conn, user, community), start, end)
+    return _report(conn, communities, start, end)
 
 
 def _report(

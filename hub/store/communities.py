@@ -20,6 +20,30 @@ def missing(conn: psycopg.Connection[Any], ids: Collection[str]) -> list[str]:
     return sorted(set(ids) - found)
 
 
+def names(conn: psycopg.Connection[Any], ids: Collection[str]) -> list[dict[str, Any]]:
+    """`id`, `name` and `name_zh` (None when not given) of those of `ids` that are communities."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, name, name_zh FROM communities WHERE id = ANY(%s) ORDER BY id", (list(ids),)
+        ).fetchall()
+
+
+def grid_names(
+    conn: psycopg.Connection[Any], ids: Collection[str], scope: list[str] | None
+) -> list[dict[str, Any]]:
+    """`id`, `community_id`, `name_en` and `name_zh` of the named grids with one of `ids` in the
+    communities of `scope` (None: all); a grid id is unique only within its community."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            SELECT id, community_id, name_en, name_zh FROM grids
+            WHERE id = ANY(%(ids)s) AND (%(scope)s::text[] IS NULL OR community_id = ANY(%(scope)s::text[]))
+            ORDER BY id, community_id
+            """,
+            {"ids": list(ids), "scope": scope},
+        ).fetchall()
+
+
 def communities(conn: psycopg.Connection[Any], scope: list[str] | None) -> list[dict[str, Any]]:
     """Communities in `scope` (None: all) with how many devices, grids and buildings each has."""
     with conn.cursor(row_factory=dict_row) as cur:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import Conn, Dispatch, require
-from hub.api.params import time_range
+from hub.api.params import Language, time_range
 from hub.cases.kpis import GroupBy
 from hub.domain.roles import Role
 from hub.domain.users import User
@@ -266,12 +266,14 @@ def get_report_html(
     conn: Conn,
     user: Reader,
     dispatch: Dispatch,
+    lang: Language,
     month: str = MonthParam,
     community: str | None = CommunityParam,
 ) -> Response:
-    """The monthly report as one printable HTML page: plain HTML tables and inline SVG bar charts, no
-    script, no style sheet and no external assets (the page obeys the API's content security policy)."""
-    page = kpi_service.month_page(conn, user, community, month, dispatch.calendar.zone)
+    """The monthly report as one printable HTML page in the reader's language (`lang`), with communities,
+    teams, grids and categories by name: plain HTML tables and inline SVG bar charts, no script, no
+    style sheet and no external assets (the page obeys the API's content security policy)."""
+    page = kpi_service.month_page(conn, user, community, month, dispatch.calendar.zone, lang)
     return Response(
         page,
         media_type="text/html; charset=utf-8",

@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { barFigure, chartFigure } from "../charts.js";
 import { clear, fmtTime, h, notice, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { locale, t } from "../i18n.js";
 import { formatKpi, isRate, kpiHelp, kpiKeys, kpiLabel } from "../kpi.js";
 import "../locales/wall.js";
 import { loadTeamNames, teamName } from "../teams.js";
@@ -211,10 +211,11 @@ export function kpisView(root) {
   }
 
   /** The monthly report needs the bearer token, which a plain link cannot send: fetch it, then hand
-   * the browser a blob: URL to save (CSV) or to open in a new tab for printing (HTML). */
+   * the browser a blob: URL to save (CSV) or to open in a new tab for printing (HTML, in the locale the
+   * dashboard shows, which may not be the browser's). */
   async function report(kind) {
     const p = periodOf(state.period, state.from, state.to);
-    const query = { month: p.month, community: state.community || undefined };
+    const query = { month: p.month, community: state.community || undefined, lang: kind === "html" ? locale() : undefined };
     const button = kind === "csv" ? csvButton : printButton;
     button.disabled = true;
     try {
