@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         description="case routing rules, default team and SLA targets; reread when it changes",
     )
     escalation_interval_s: int = Field(default=15, gt=0)
+    stragglers_interval_s: int = Field(
+        default=60, gt=0, description="how often devices left silent by an outage are looked for"
+    )
     no_data_after_s: float = Field(
         default=300.0,
         gt=0,

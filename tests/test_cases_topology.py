@@ -184,15 +184,18 @@ def assert_one_case_for_the_outage(
     conn: psycopg.Connection[Any], gw: DeviceRef, kids: list[DeviceRef], category: str
 ) -> int:
     """One live case, the parent's; every child's alert in it, suppressed by the parent; any case a child
-    opened on its own was absorbed before anybody took it up."""
+    opened on its own was absorbed before anybody took it up — into the parent's case, or into a storm
+    case of the children's alerts (more than the storm guard's limit at once) that the parent's took in."""
     rows = cases_of(conn, gw.community)
     live = [r for r in rows if r[3] != "cancelled"]
     assert [(r[1], r[2], r[3]) for r in live] == [(gw.id, category, "dispatched")], rows
     parent_case = int(live[0][0])
+    by_parent = f"absorbed into case #{parent_case}: parent {gw.id} is down"
+    storms = {r[0] for r in rows if r[1] is None and r[4] == by_parent}
     for _, device_id, _, status, reason, acknowledged in rows:
         if device_id != gw.id:
             assert (status, acknowledged) == ("cancelled", None)
-            assert reason == f"absorbed into case #{parent_case}: parent {gw.id} is down"
+            assert reason in {by_parent, *(f"absorbed into case #{s}: part of a storm" for s in storms)}
     linked = conn.execute(
         "SELECT a.subject, a.suppressed_by FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id "
         "WHERE ca.case_id = %s AND a.subject <> %s ORDER BY a.subject",

@@ -115,3 +115,38 @@ def test_a_broker_outage_longer_than_the_period_opens_a_case_only_for_the_device
     keep_alive(hub, "nfb", back, PERIOD_S + 3)
 
     assert silent_subjects(database_url, "nfb") == {gone}
+
+
+def test_80_percent_of_a_200_device_community_vanishing_opens_one_outage_case_listing_them(
+    hub: HubProcess, database_url: str
+) -> None:
+    devices = [f"nfo-sd{i:03}" for i in range(200)]
+    with psycopg.connect(database_url, autocommit=True) as c:
+        register(c, [{"id": d, "kind": "smoke_detector", "community": "nfo"} for d in devices])
+    alive, gone = devices[:40], devices[40:]
+    hub.start()
+    heartbeat(hub, "nfo", devices)
+    keep_alive(hub, "nfo", alive, PERIOD_S + 4)
+
+    def open_cases() -> list[tuple[int, str]]:
+        with psycopg.connect(database_url) as c:
+            return [
+                (int(r[0]), str(r[1]))
+                for r in c.execute(
+                    "SELECT id, subject FROM cases WHERE community_id = 'nfo' "
+                    "AND status NOT IN ('resolved', 'closed', 'cancelled')"
+                )
+            ]
+
+    assert poll(lambda: len(silent_subjects(database_url, "nfo")) >= len(gone), timeout=20)
+    [(case_id, subject)] = open_cases()
+    assert subject == "outage:nf-silent:nfo"
+    with psycopg.connect(database_url) as c:
+        listed = {
+            r[0]
+            for r in c.execute(
+                "SELECT a.device_id FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id WHERE ca.case_id = %s",
+                (case_id,),
+            )
+        }
+    assert listed == set(gone)

@@ -1,7 +1,8 @@
 """The dispatch configuration (`config/routing.yaml`): routing rules, the default team, SLA targets for
 resident and operator cases, the severity a resident's report starts with, the working calendar, what
-closing a case needs (verification), when a report and an alert are one problem (merge), and which
-alerts of devices behind a down parent are folded into its case (topology).
+closing a case needs (verification), when a report and an alert are one problem (merge), which
+alerts of devices behind a down parent are folded into its case (topology), and when many alerts of one
+place are one storm or one communication outage (storms).
 
 It is read again when the file changes, and a file that does not load never replaces a good one, so a
 typo during operations leaves dispatch running on the last good table (and says so in the log).
@@ -19,6 +20,7 @@ from hub.cases.calendar import WorkCalendar
 from hub.cases.routing import OneOrMore, RouteRule, TeamName
 from hub.cases.sla import SlaRule
 from hub.domain.alerts import Severity
+from hub.domain.storms import Scope
 from hub.engine.schema import Seconds
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,41 @@ class TopologyConfig(BaseModel):
     )
 
 
+class OutageConfig(BaseModel):
+    """Many devices of one place falling silent together is one problem (a power cut, a broken uplink):
+    while at least `min_devices` and `share` of the place's registered devices have an open alert of one
+    absence rule, each opened within `window`, they go into one communication-outage case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: Scope = "community"
+    share: float = Field(default=0.5, gt=0, le=1)
+    min_devices: int = Field(default=10, ge=2)
+    window: Seconds = Field(default=600.0, gt=0)
+    stragglers_after: Seconds = Field(
+        default=900.0,
+        description="once the silent devices left are too few to be an outage, those still silent this "
+        "long after the last one came back get cases of their own",
+    )
+
+
+class StormConfig(BaseModel):
+    """More than `max_cases` new cases of one rule in one place within `window` are one storm: the next
+    alert opens a storm case that takes in the untouched ones and every alert of the rule there after
+    it, so an operator sees one line with a count."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: Scope = "grid"
+    max_cases: int = Field(default=5, ge=1)
+    window: Seconds = Field(default=600.0, gt=0)
+    never_fold: list[str] = Field(
+        default_factory=lambda: ["fire", "gas", "safety"],
+        description="categories whose every alert gets a case of its own, storm or not",
+    )
+    outage: OutageConfig = Field(default_factory=OutageConfig)
+
+
 CalendarName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
@@ -128,6 +165,7 @@ class DispatchConfig(BaseModel):
     )
     merge: MergeConfig = Field(default_factory=MergeConfig)
     topology: TopologyConfig = Field(default_factory=TopologyConfig)
+    storms: StormConfig = Field(default_factory=StormConfig)
 
     @field_validator("verification")
     @classmethod

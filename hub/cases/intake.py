@@ -1,5 +1,6 @@
 """Where an opened alert goes: nowhere while silenced, into its group's case when correlated, into its
-parent's case when a device it hangs under is down (`topology`), else to a case of its own (`opening`).
+parent's case when a device it hangs under is down (`topology`), into an outage or storm case when many
+devices of its place alert together (`storms`), else to a case of its own (`opening`).
 An absence rule firing first freezes the device's other alerts (no data). A cleared alert is noted in
 the cases it is linked to.
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import data_gaps, merging, topology
+from hub.cases import data_gaps, merging, storms, topology
 from hub.cases.config import DispatchConfig
 from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
 from hub.cases.routing import CaseFacts, route
@@ -32,15 +33,21 @@ def apply(
     are noted in theirs. `now` is the hub's clock: alerts keep the device's times as evidence, while
     cases, their deadlines and their history run on the hub's (a device's clock may be fast, or its
     reading late)."""
-    for t in transitions:
+    batch = list(transitions)
+    arriving = storms.Arriving(batch, dispatch)
+    for t in batch:
         if isinstance(t, AlertOpened):
-            alert_opened(conn, t, dispatch, now)
+            alert_opened(conn, t, dispatch, now, arriving)
         else:
             alert_cleared(conn, t, now)
 
 
 def alert_opened(
-    conn: psycopg.Connection[Any], a: AlertOpened, dispatch: DispatchConfig, now: datetime
+    conn: psycopg.Connection[Any],
+    a: AlertOpened,
+    dispatch: DispatchConfig,
+    now: datetime,
+    arriving: storms.Arriving | None = None,
 ) -> int | None:
     """Returns the case the alert landed in, or None (silenced, or already open). A silence is an
     operator's 'not now', so it is matched against the hub's clock, not the device's."""
@@ -67,6 +74,9 @@ def alert_opened(
     parent_case = topology.suppress_into_parent(conn, a, dispatch, now)
     if parent_case is not None:
         return parent_case
+    storm_case = storms.fold_into_storm(conn, a, dispatch, now, arriving)
+    if storm_case is not None:
+        return storm_case
     case_id = open_alert_case(conn, a, dispatch, now)
     if case_id is not None:
         for rule_id, subject in a.absorbs:
@@ -170,7 +180,10 @@ def alert_cleared(conn: psycopg.Connection[Any], c: AlertCleared, now: datetime)
         "cleared_at": c.cleared_at.isoformat(),
         "why": dict(c.facts),
     }
+    in_storms = storms.member_cleared(conn, alert_id, now)
     for case_id in case_store.cases_of_alert(conn, alert_id):
+        if case_id in in_storms:
+            continue
         case_store.add_event(
             conn,
             case_id,

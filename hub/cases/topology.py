@@ -135,7 +135,7 @@ def fold_children(
             actor=SYSTEM,
             action="case_absorbed",
             at=at,
-            note=f"case #{case['id']} of {case['device_id']} taken in: parent {parent_id} is down",
+            note=f"case #{case['id']} of {case['device_id'] or 'a storm'} taken in: parent {parent_id} is down",
             detail={
                 "case_id": case["id"],
                 "device_id": case["device_id"],

@@ -9,14 +9,15 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from hub.jobs import escalation, maintenance, runs
+from hub.cases import config as dispatch_config
+from hub.jobs import escalation, maintenance, runs, stragglers
 from hub.settings import Settings
 from hub.store import devices as device_store
 
 log = logging.getLogger(__name__)
 
 _OFFLINE_LOCK = 0x5C_4855_4202
-RECORDED = ("offline-check", "retention", "rollups", "case-escalation")
+RECORDED = ("offline-check", "retention", "rollups", "case-escalation", "outage-stragglers")
 """The jobs below, whose runs are recorded in `job_runs`."""
 
 
@@ -78,5 +79,10 @@ def start(settings: Settings, pool: ConnectionPool) -> BackgroundScheduler:
     )
     add(rollups, "rollups", settings.rollup_interval_s)
     add(lambda: escalation.run(pool), "case-escalation", settings.escalation_interval_s)
+    add(
+        lambda: stragglers.run(pool, lambda: dispatch_config.current(settings.routing_file)),
+        "outage-stragglers",
+        settings.stragglers_interval_s,
+    )
     scheduler.start()
     return scheduler

@@ -10,8 +10,9 @@ from typing import Any
 import psycopg
 
 from hub.domain.health import WorkerState
+from hub.domain.storms import FLOOD_ABOVE, FLOOD_WINDOW
 from hub.services import rules
-from hub.store import deadletters, job_runs, outbox
+from hub.store import deadletters, job_runs, outbox, storms
 from hub.store import partitions as partition_store
 
 RECENT = timedelta(hours=24)
@@ -47,6 +48,7 @@ def overview(
         },
         "database": {"latency_ms": round(latency_ms, 2), "pool": pool},
         "dead_letters": deadletters.by_reason(conn, now - RECENT),
+        "floods": flood_rates(conn, now),
         "notifications": outbox.waiting(conn),
         "partitions": leases,
         "workers": [
@@ -74,3 +76,15 @@ def _job(summary: dict[str, Any], next_run_at: datetime | None) -> dict[str, Any
             for k in ("id", "worker_id", "started_at", "finished_at", "outcome", "done", "error")
         }
     return {"job": summary["job"], "last": last, "runs": summary["since_counts"], "next_run_at": next_run_at}
+
+
+def flood_rates(conn: psycopg.Connection[Any], now: datetime) -> dict[str, Any]:
+    """New alerts and cases per community over the last 10 minutes, against the flood threshold."""
+    return {
+        "window_s": int(FLOOD_WINDOW.total_seconds()),
+        "flood_above": FLOOD_ABOVE,
+        "communities": [
+            {**r, "flood": r["alerts"] > FLOOD_ABOVE or r["cases"] > FLOOD_ABOVE}
+            for r in storms.new_per_community(conn, now - FLOOD_WINDOW)
+        ],
+    }

@@ -94,9 +94,10 @@ def mark_suppressed(conn: psycopg.Connection[Any], alert_id: int, parent_id: str
 def foldable_cases(
     conn: psycopg.Connection[Any], parent_id: str, into: int, *, categories: list[str], since: datetime
 ) -> list[dict[str, Any]]:
-    """Cases that the parent's descendants opened on their own for alerts of `categories` since `since`,
-    and that nobody has taken up yet (dispatched, unassigned, unacknowledged, not suspended, no request
-    waiting), locked: (id, status, device_id). A case somebody is changing right now is left alone."""
+    """Cases that the parent's descendants opened on their own for alerts of `categories` since `since`
+    (a storm case of theirs alone included), and that nobody has taken up yet (dispatched, unassigned,
+    unacknowledged, not suspended, no request waiting), locked: (id, status, device_id). A case somebody
+    is changing right now is left alone."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
@@ -107,7 +108,11 @@ def foldable_cases(
                 WHERE down.depth < %(max)s
             )
             SELECT c.id, c.status, c.device_id FROM cases c
-            WHERE c.device_id IN (SELECT id FROM down) AND c.subject = c.device_id AND c.source = 'alert'
+            WHERE (c.device_id IN (SELECT id FROM down) AND c.subject = c.device_id
+                   OR c.subject LIKE 'storm:%%' AND c.device_id IS NULL AND NOT EXISTS (
+                       SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id
+                       WHERE ca.case_id = c.id AND a.device_id NOT IN (SELECT id FROM down)))
+              AND c.source = 'alert'
               AND c.id <> %(into)s AND c.category = ANY(%(categories)s)
               AND c.status = ANY(%(foldable)s) AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL
               AND c.suspended_at IS NULL AND c.created_at >= %(since)s

@@ -264,6 +264,7 @@ class Rig:
         )
         notifications = self.wait_notifications()
         alerts = self.alerts()
+        cases = self.scalar("SELECT count(*) FROM cases WHERE community_id = %s", COMMUNITY)
         row = {
             "fault": fault,
             "variant": "full" if FULL else "short",
@@ -273,6 +274,8 @@ class Rig:
             "alerts_expected": len(self.expected_alerts),
             "alerts_raised": sum(alerts.values()),
             "alerts_by_subject": dict(alerts),
+            "cases_expected": len(self.expected_alerts),
+            "cases_opened": cases,
             "recovery_s": None if recovery_s is None else round(recovery_s, 1),
             "lost_seq_ranges": missing,
             **notifications,
@@ -337,6 +340,7 @@ class Rig:
         assert row["duplicated"] == 0, f"messages stored more than once: {row}"
         expected = {f"smoke-alarm {d}": 1 for d in self.expected_alerts}
         assert row["alerts_by_subject"] == expected, "each expected alert raised once, nothing else"
+        assert row["cases_opened"] == row["cases_expected"], "one case per alarm: no flood from the fault itself"
         assert row["notifications_expected"] > 0, "the alerts must have produced notifications"
         assert row["notifications_delivered"] == row["notifications_expected"], row
         assert row["notifications_dead"] == 0, row

@@ -20,6 +20,7 @@ COLUMNS = (
     ("lost", "lost"),
     ("duplicated", "duplicated"),
     ("alerts", "alerts expected/raised"),
+    ("cases", "cases expected/opened"),
     ("notifications", "notifications expected/delivered"),
     ("recovery_s", "recovery s"),
 )
@@ -34,6 +35,8 @@ def record(figures: dict[str, Any], path: Path = FILE) -> None:
 def _cell(row: dict[str, Any], key: str) -> str:
     if key == "alerts":
         return f"{row['alerts_expected']}/{row['alerts_raised']}"
+    if key == "cases":
+        return f"{row['cases_expected']}/{row['cases_opened']}" if "cases_opened" in row else "–"
     if key == "notifications":
         return f"{row['notifications_expected']}/{row['notifications_delivered']}"
     value = row.get(key)

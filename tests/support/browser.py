@@ -78,7 +78,7 @@ def open_tab(browser: Browser, base_url: str, password: str, **context: Any) -> 
         yield tab
     finally:
         ctx.close()
-    assert tab.errors == []
+    assert tab.errors == [], "\n".join(tab.errors)
 
 
 def switch_user(tab: Tab, user: str, hash_: str) -> Page:

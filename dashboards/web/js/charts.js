@@ -132,14 +132,22 @@ export function chartFigure(caption, series, { from, to, height = 150, markers =
     plugins: markers.length ? [markerPlugin(markers)] : [],
   });
   let plot = null;
-  // uPlot needs its width: draw when the figure is laid out, and follow its size after that.
+  // uPlot needs its width: draw when the figure is laid out, and follow its size after that. Drawing
+  // changes the box's height, so it waits for the next frame: resizing inside the observer's callback
+  // is the "ResizeObserver loop" error.
+  let width = 0;
+  let frame = 0;
   new ResizeObserver(([entry]) => {
-    const width = Math.floor(entry.contentRect.width);
-    if (width < 50) return;
-    if (!plot) {
-      plot = new uPlot(options(width), data, box);
-      figure.dataset.drawn = "1";
-    } else if (Math.abs(plot.width - width) > 1) plot.setSize({ width, height });
+    width = Math.floor(entry.contentRect.width);
+    if (width < 50 || frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      if (width < 50) return;
+      if (!plot) {
+        plot = new uPlot(options(width), data, box);
+        figure.dataset.drawn = "1";
+      } else if (Math.abs(plot.width - width) > 1) plot.setSize({ width, height });
+    });
   }).observe(box);
   return figure;
 }

@@ -55,6 +55,7 @@ export function describe(e, c) {
   const hub = (key, vars = {}) => ({ text: sentence(key, vars), note: null });
   switch (e.action) {
     case "opened":
+      if (d.storm) return hub(d.storm === "outage" ? "hist.opened.outage" : "hist.opened.storm", { rule: d.rule_id || "–" });
       if (d.alert_id) return hub("hist.opened.alert", { alert: alert() });
       if (d.parent) return hub(d.down === "alert" ? "hist.opened.parentAlert" : "hist.opened.parentOffline", { parent: d.parent });
       if (d.source === "resident") return people("hist.opened.resident", {}, null);
@@ -103,13 +104,23 @@ export function describe(e, c) {
       break;
     case "absorbed":
       if (d.into && d.parent) return hub("hist.folded", { into: caseLink(d.into), parent: d.parent });
+      if (d.into && d.storm) return hub(d.storm === "outage" ? "hist.folded.outage" : "hist.folded.storm", { into: caseLink(d.into) });
       if (d.into) return hub("hist.absorbed", { into: caseLink(d.into) });
       break;
     case "case_absorbed":
+      if (d.case_id && d.storm) return hub("hist.caseAbsorbed.storm", { case: caseLink(d.case_id), device: d.device_id || "–" });
       if (d.case_id) return hub("hist.caseAbsorbed", { case: caseLink(d.case_id), device: d.device_id || "–", parent: d.parent || "–" });
       break;
     case "alert_joined":
       if (d.alert_id) return hub(d.correlated ? "hist.alertJoined.correlated" : "hist.alertJoined", { alert: alert() });
+      break;
+    case "alerts_joined":
+      if (d.count) return hub(d.storm === "outage" ? "hist.alertsJoined.outage" : "hist.alertsJoined.storm", { n: d.count });
+      break;
+    case "storm_over":
+      return hub("hist.stormOver", { n: d.count || 0 });
+    case "stragglers_split":
+      if (d.case_ids) return hub("hist.stragglersSplit", { n: d.case_ids.length, cases: h("span", {}, ...d.case_ids.flatMap((id, i) => (i ? [", ", caseLink(id)] : [caseLink(id)]))) });
       break;
     case "alert_cleared":
       if (d.alert_id) {

@@ -87,12 +87,26 @@ class Job(BaseModel):
     next_run_at: datetime | None = Field(description="on this worker")
 
 
+class CommunityRate(BaseModel):
+    community: str
+    alerts: int = Field(description="alerts opened in the window (the hub's clock)")
+    cases: int = Field(description="cases opened in the window, storm-folded ones included")
+    flood: bool = Field(description="more than `flood_above` of either")
+
+
+class Floods(BaseModel):
+    window_s: int = Field(description="the window counted: 600 s")
+    flood_above: int = Field(description="more than this many new alarms in the window is a flood (ISA-18.2)")
+    communities: list[CommunityRate] = Field(description="communities with any new alert or case")
+
+
 class HealthOut(BaseModel):
     at: datetime
     worker: str | None = Field(description="the worker that answered")
     ingest: Ingest
     database: Database
     dead_letters: list[DeadLetters] = Field(description="refused messages in the last 24 h, all workers")
+    floods: Floods = Field(description="new alerts and cases per community over the last 10 minutes")
     notifications: dict[str, dict[str, int]] = Field(description="pending and dead per channel")
     partitions: list[Lease]
     workers: list[Worker]

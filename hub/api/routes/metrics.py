@@ -1,15 +1,17 @@
 """Ingest counters in the Prometheus text exposition format (version 0.0.4), written by hand: the
 format is a few lines per metric and not worth a dependency."""
 
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
-from hub.api.deps import require
+from hub.api.deps import Conn, require
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.ingest.metrics import IngestMetrics
+from hub.services import health as health_service
 
 router = APIRouter(tags=["metrics"])
 
@@ -39,17 +41,21 @@ hub_ingest_queue_depth 0
     },
 )
 def get_metrics(
-    request: Request, _user: Annotated[User, Depends(require(Role.ADMIN, Role.INTEGRATION))]
+    request: Request, conn: Conn, _user: Annotated[User, Depends(require(Role.ADMIN, Role.INTEGRATION))]
 ) -> PlainTextResponse:
-    """Ingest, alert and database counters for Prometheus; counters count since the hub started."""
+    """Ingest, alert and database counters for Prometheus; counters count since the hub started. The
+    new alerts and cases per community over the last 10 minutes come from the database, so every
+    worker reports the same."""
     metrics: IngestMetrics | None = request.app.state.metrics
     if metrics is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this process runs no ingest, so it has no metrics")
-    return PlainTextResponse(render(metrics), media_type=CONTENT_TYPE)
+    floods = health_service.flood_rates(conn, datetime.now(UTC))["communities"]
+    return PlainTextResponse(render(metrics, floods), media_type=CONTENT_TYPE)
 
 
-def render(m: IngestMetrics) -> str:
-    """One snapshot: the pipeline thread keeps counting while this runs, so the reasons are copied first."""
+def render(m: IngestMetrics, floods: list[dict[str, Any]]) -> str:
+    """One snapshot: the pipeline thread keeps counting while this runs, so the reasons are copied first.
+    `floods` are the communities' new alerts and cases over the last 10 minutes."""
     reasons = dict(m.dead_letter_reasons)
     batches = m.batches
     families: list[tuple[str, Kind, str, list[Sample]]] = [
@@ -132,6 +138,18 @@ def render(m: IngestMetrics) -> str:
             "gauge",
             "Longest time to commit a batch since start.",
             [({}, m.commit_seconds_max)],
+        ),
+        (
+            "hub_alerts_opened_10m",
+            "gauge",
+            "Alerts opened in the last 10 minutes, by community; more than 10 is a flood (ISA-18.2).",
+            [({"community": f["community"]}, f["alerts"]) for f in floods],
+        ),
+        (
+            "hub_cases_opened_10m",
+            "gauge",
+            "Cases opened in the last 10 minutes, by community; more than 10 is a flood (ISA-18.2).",
+            [({"community": f["community"]}, f["cases"]) for f in floods],
         ),
     ]
     lines = []

@@ -1,5 +1,5 @@
 // Health (admins and operators), refreshed every few seconds: messages stored a second and the queue
-// depth, dead letters per reason, broker and database state, partition leases and workers, and the runs
+// depth, dead letters per reason, new alerts and cases per community in 10 minutes, broker and database state, partition leases and workers, and the runs
 // of the scheduled jobs (GET /api/v1/admin/health).
 import { api } from "../../api.js";
 import { chartFigure } from "../../charts.js";
@@ -67,7 +67,13 @@ export function healthView(root) {
             if (key === "reason") return label("deadLetter", r.reason);
             if (key === "count") return [fmtNumber(r.count), h("small", {}, t("health.sinceStart", { n: fmtNumber(counters.dead_letter_reasons?.[r.reason] ?? 0) }))];
             return [fmtDateTime(r.latest_at), h("small", {}, r.latest)];
-          }, { id: "dead-letter-table", empty: t("health.noDeadLetters"), rowAttrs: (r) => ({ dataset: { reason: r.reason, count: r.count } }) }))),
+          }, { id: "dead-letter-table", empty: t("health.noDeadLetters"), rowAttrs: (r) => ({ dataset: { reason: r.reason, count: r.count } }) })),
+        h("section", { id: "health-floods" }, h("h3", {}, t("health.floods", { min: Math.round(d.floods.window_s / 60) })),
+          h("p", { class: "muted" }, t("health.floodsHint", { n: d.floods.flood_above, min: Math.round(d.floods.window_s / 60) })),
+          dataTable(["community", "alerts", "cases"].map((key) => ({ key, label: t(`health.f.${key}`) })), d.floods.communities, (r, key) => {
+            if (key === "community") return [r.community, r.flood ? h("small", { class: "overdue" }, t("health.flood")) : null];
+            return fmtNumber(r[key]);
+          }, { id: "floods-table", empty: t("health.noFloods"), rowAttrs: (r) => ({ dataset: { community: r.community, alerts: r.alerts, cases: r.cases, flood: r.flood } }) }))),
       h("h3", {}, t("health.workers")),
       dataTable(["worker", "alive", "partitions", "rules", "heartbeat"].map((key) => ({ key, label: t(`health.w.${key}`) })), d.workers, (w, key) => {
         if (key === "worker") return [w.worker_id, w.worker_id === d.worker ? h("small", {}, t("health.thisWorker")) : null];
