@@ -18,6 +18,10 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from hub.api.app import create_app
+from hub.cases import intake
+from hub.cases.config import DispatchConfig
+from hub.domain.alerts import AlertOpened
+from hub.domain.devices import DeviceKind
 from hub.domain.health import RatePoint, WorkerState
 from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.jobs import runs
@@ -28,6 +32,7 @@ from hub.settings import Settings
 from hub.store import db, deadletters, users
 from hub.store import devices as device_store
 from hub.store import silences as silence_store
+from tests.support.factories import community, device, threshold_rule
 from tests.support.notify import Receiver, notify_settings
 from tests.support.processes import poll
 from tests.support.services import free_port
@@ -350,6 +355,38 @@ def test_retention_removes_old_job_runs(pool: ConnectionPool, conn: psycopg.Conn
     done = run_retention(conn, RetentionPolicy.from_settings(Settings(environment="test")), datetime.now(UTC))
     assert done is not None and done["job_runs"] >= 1
     assert conn.execute("SELECT count(*) FROM job_runs WHERE id = %s", (old[0],)).fetchone() == (0,)
+
+
+def test_the_health_answer_counts_new_alerts_and_cases_per_community_against_the_flood_line(
+    client: TestClient, tokens: dict[str, dict[str, str]], conn: psycopg.Connection[Any]
+) -> None:
+    fire = threshold_rule(
+        "ops-smoke",
+        kinds=["smoke_detector"],
+        category="fire",
+        severity="critical",
+        when="alarm",
+        team="ops-fire",
+    )
+    now = datetime.now(UTC)
+    counts = {}
+    for n in (11, 2):
+        where = community(conn, "ops-flood")
+        with conn.transaction():
+            for i in range(n):
+                d = device(conn, where, f"sd{i}", DeviceKind.SMOKE_DETECTOR)
+                intake.apply(conn, [AlertOpened(fire, d, d.id, now, now, {})], DispatchConfig(), now)
+        counts[where] = n
+
+    r = client.get(f"{API}/admin/health", headers=tokens["ops-op"])
+    assert r.status_code == 200, r.text
+    floods = r.json()["floods"]
+    rows = {c["community"]: c for c in floods["communities"] if c["community"] in counts}
+
+    assert (floods["window_s"], floods["flood_above"]) == (600, 10)
+    assert {w: (c["alerts"], c["cases"], c["flood"]) for w, c in rows.items()} == {
+        w: (n, n, n > 10) for w, n in counts.items()
+    }
 
 
 def test_the_health_answer_has_rates_leases_workers_jobs_and_dead_letters(

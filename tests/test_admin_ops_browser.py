@@ -8,6 +8,7 @@ may not change them. Screenshots of every page at 1920×1080, 1366×768 and 390�
 Chinese, as admin and operator, go to test-output/admin/.
 """
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -317,6 +318,13 @@ def test_the_health_page_shows_the_ingest_counters_moving_and_the_job_runs(tab: 
     expect(page.locator("#partitions-table tbody tr")).to_have_count(1)
     expect(page.locator("#workers-table tbody tr")).to_have_count(1)
     expect(page.locator("#workers-table tbody tr")).to_have_attribute("data-alive", "true")
+
+    for n in (1, 2, 3):
+        hub.publish(detector(n), alarm=True)
+    floods = page.locator(f'#floods-table tr[data-community="{C}"]')
+    expect(floods).to_be_visible(timeout=10_000)
+    expect(floods).to_have_attribute("data-cases", re.compile(r"^([3-9]|\d\d+)$"), timeout=10_000)
+    expect(floods).to_have_attribute("data-flood", "false")
 
 
 def test_the_audit_page_filters_the_admin_actions(tab: Tab, hub: Hub) -> None:

@@ -2,12 +2,19 @@
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.cases import intake
+from hub.cases.config import DispatchConfig
+from hub.domain.alerts import AlertOpened
+from hub.domain.devices import DeviceKind
 from hub.ingest.metrics import IngestMetrics
 from tests.support.api import app_client, login
+from tests.support.factories import community, device, threshold_rule
 
 USERS = {"met-admin": ("admin", ()), "met-integration": ("integration", ()), "met-operator": ("operator", ())}
 
@@ -100,7 +107,29 @@ def test_metrics_are_served_at_the_root_for_prometheus(client: TestClient) -> No
     assert client.get("/api/v1/metrics", headers=login(client, "met-admin")).status_code == 404
 
 
-def test_the_exposition_carries_the_ingest_counters(client: TestClient, metrics: IngestMetrics) -> None:
+def alarms(conn: psycopg.Connection[tuple[object, ...]], n: int, at: datetime) -> str:
+    """`n` detectors of a new community alarm at `at` (the hub's clock), each opening a case."""
+    where = community(conn, "met")
+    rule = threshold_rule(
+        "met-smoke",
+        kinds=["smoke_detector"],
+        category="fire",
+        severity="critical",
+        when="alarm",
+        team="met-fire",
+    )
+    with conn.transaction():
+        for i in range(n):
+            d = device(conn, where, f"sd{i}", DeviceKind.SMOKE_DETECTOR)
+            intake.apply(conn, [AlertOpened(rule, d, d.id, at, at, {})], DispatchConfig(), at)
+    return where
+
+
+def test_the_exposition_carries_the_ingest_counters(
+    client: TestClient, metrics: IngestMetrics, conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    now = datetime.now(UTC)
+    busy, earlier = alarms(conn, 3, now), alarms(conn, 2, now - timedelta(minutes=11))
     types, samples = parse_exposition(client.get("/metrics", headers=login(client, "met-admin")).text)
 
     def one(name: str) -> float:
@@ -127,11 +156,16 @@ def test_the_exposition_carries_the_ingest_counters(client: TestClient, metrics:
     }
     assert reasons == metrics.dead_letter_reasons
     assert sum(reasons.values()) == metrics.dead_lettered
+    assert samples["hub_alerts_opened_10m", frozenset({("community", busy)})] == 3
+    assert samples["hub_cases_opened_10m", frozenset({("community", busy)})] == 3
+    assert ("hub_alerts_opened_10m", frozenset({("community", earlier)})) not in samples, "11 minutes ago"
     assert {n for n, t in types.items() if t == "gauge"} == {
         "hub_ingest_queue_depth",
         "hub_ingest_batch_size_avg",
         "hub_ingest_commit_seconds_avg",
         "hub_ingest_commit_seconds_max",
+        "hub_alerts_opened_10m",
+        "hub_cases_opened_10m",
     }
     assert all(n.endswith("_total") for n, t in types.items() if t == "counter")
     assert {n for n, _ in samples} == set(types), "every typed family has samples"

@@ -18,6 +18,8 @@ import { loadTeamNames, teamName } from "../teams.js";
 import { timeEl } from "../when.js";
 import { residentCase } from "./case_resident.js";
 
+const MAX_CARDS = 6;
+
 const MAX_TIMER = 2 ** 31 - 1;
 
 export function caseView(root, { user, params }) {
@@ -85,13 +87,33 @@ export function caseView(root, { user, params }) {
       c.description ? h("section", {}, h("h3", {}, t("case.description")), h("p", { class: "description" }, c.description)) : null,
       photos(c),
       rating(c),
-      c.alerts.length ? h("section", { class: "alerts" }, h("h3", {}, t("case.alerts")), ownAlertFirst(c).map(alertCard)) : null,
+      alertsSection(c),
       h("section", { class: "history" }, h("h3", {}, t("case.history")), historyList(c)),
     );
     clear(root, section);
     clearTimeout(closureTimer);
     const next = nextClosureChange(closure);
     if (next !== null) closureTimer = setTimeout(() => load({ live: true }), Math.min(MAX_TIMER, Math.max(1000, next - Date.now() + 1000)));
+  }
+
+  /** Each alert's evidence as a card; a storm's or an outage's many alerts as one table of devices,
+   * still alerting first, so a case of 160 silent devices stays one readable page. */
+  function alertsSection(c) {
+    if (!c.alerts.length) return null;
+    if (c.alerts.length <= MAX_CARDS) return h("section", { class: "alerts" }, h("h3", {}, t("case.alerts")), ownAlertFirst(c).map(alertCard));
+    const open = c.alerts.filter((a) => a.status === "open").length;
+    const rows = [...c.alerts].sort((a, b) => Number(b.status === "open") - Number(a.status === "open") || String(a.device_id).localeCompare(String(b.device_id)));
+    const cell = (key, ...content) => h("td", { dataset: { label: t(`case.m.${key}`) } }, ...content);
+    return h("section", { class: "alerts members" },
+      h("h3", {}, t("case.members", { n: c.alerts.length })),
+      h("p", { class: "muted", id: "members-summary" }, t("case.membersOpen", { open, back: c.alerts.length - open })),
+      h("table", { class: "members cards-on-phone", id: "members" },
+        h("thead", {}, h("tr", {}, ["device", "where", "opened", "state"].map((k) => h("th", { scope: "col" }, t(`case.m.${k}`))))),
+        h("tbody", {}, rows.map((a) => h("tr", { dataset: { alertId: a.id, deviceId: a.device_id || "", status: a.status } },
+          cell("device", a.device_id ? h("a", { href: `#/device/${encodeURIComponent(a.device_id)}` }, a.device_id) : a.subject),
+          cell("where", place(a) || "–"),
+          cell("opened", timeEl(a.recorded_at || a.opened_at)),
+          cell("state", badge("alertStatus", a.status), a.cleared_at ? [" ", timeEl(a.cleared_at)] : null))))));
   }
 
   /** The alert that opened the case (its subject's) first, then the ones that joined it. */
