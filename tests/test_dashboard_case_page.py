@@ -16,24 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from device_simulators.site import SiteSpec
-from device_simulators.site import devices as site_devices
-from hub.devices.service import register
-from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, SCREENSHOTS, Tab, switch_user
+from tests.support.browser import CHROMIUM, SCREENSHOTS, Tab, open_tab, switch_user
 from tests.support.dashboard_seed import Api
-from tests.support.dashboard_site import reading
-from tests.support.processes import HubProcess, poll
-from tests.support.publisher import Publisher
-from tests.support.services import ROOT, Broker
+from tests.support.dashboard_site import PASSWORD, LiveSite
+from tests.support.processes import poll
+from tests.support.services import ROOT
 
 pytestmark = pytest.mark.browser
 
-LOADGEN_PW = "case-loadgen-pw"
 C, F = "cp-court", "cp-fires"  # F holds only the three fires, so its KPIs are the test's own
 NORMAL_FOR_S = 75  # fire cases close once readings stayed normal this long (30 min in production)
 ACK_WITHIN_S = 120  # smoke-alarm: the rule's 2 min beats the fire SLA's 5 min
@@ -48,7 +42,6 @@ FIRE_BUILDINGS = ("b1", "b2", "b3")
 DETECTORS_ALARMING = ("sd01", "sd02")
 SIZES = {"1920": (1920, 1080), "1366": (1366, 768), "390": (390, 844)}
 
-PW = "case-pw"
 
 if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
     pytest.skip(
@@ -84,33 +77,12 @@ def site() -> SiteSpec:
     )
 
 
-class Hub:
-    def __init__(self, hub: HubProcess, publisher: Publisher, database_url: str) -> None:
-        self.hub = hub
-        self.url = hub.url
-        self.publisher = publisher
-        self.database_url = database_url
-        self.kinds = {d.id: (d.kind, d.community) for d in site_devices(site())}
-        self.seq = 5000
-
+class Hub(LiveSite):
     def api(self, user: str) -> Api:
-        return Api(self.url, self.hub.login(user, PW))
-
-    def publish(self, device: str, at: datetime | None = None, **override: Any) -> None:
-        kind, community = self.kinds[device]
-        self.seq += 1
-        self.publisher.publish(
-            f"sc/v1/{community}/{kind}/{device}/telemetry",
-            reading(kind, device, self.seq, at or datetime.now(UTC), **override),
-        ).wait_for_publish(5)
+        return Api(self.url, self.hub.login(user, PASSWORD))
 
     def alarm(self, device: str, at: datetime | None = None) -> None:
         self.publish(device, at, alarm=True, smoke_obscuration_pct_per_m=4.4)
-
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
 
     def one(self, sql: str, *params: object, timeout: float = 10) -> Any:
         """The first value of the query's first row, once there is one."""
@@ -138,32 +110,14 @@ def hub(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     assert line in shipped
     routing = work / "routing.yaml"
     routing.write_text(shipped.replace(line, line.replace("30m", f"{NORMAL_FOR_S}s")), encoding="utf-8")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for name, (role, communities) in USERS.items():
-            upsert_user(conn, name, PW, role, communities)
-        assert all(
-            r.status == "created" for r in register(conn, [d.registration() for d in site_devices(site())])
-        )
-    broker = Broker()
-    broker.start()
-    process = HubProcess(
-        database_url, broker, work, HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW, HUB_ROUTING_FILE=str(routing)
-    )
-    process.start()
-    publisher = Publisher(broker.port, "loadgen", LOADGEN_PW)
-    yield Hub(process, publisher, database_url)
-    publisher.close()
-    process.stop()
-    broker.cleanup()
+    with Hub.running(database_url, work, site(), USERS, HUB_ROUTING_FILE=str(routing)) as hub:
+        yield hub
 
 
 @pytest.fixture
 def tab(browser: Browser, hub: Hub) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
-    t = Tab(context, hub.url, PW)
-    yield t
-    context.close()
-    assert t.errors == []
+    with open_tab(browser, hub.url, PASSWORD, viewport={"width": 1366, "height": 900}, locale="en-GB") as t:
+        yield t
 
 
 def item(page: Page, code: str) -> Any:
@@ -217,7 +171,7 @@ def test_close_is_offered_only_when_the_checklist_passes_and_says_when_it_will(t
     refused = httpx.post(
         f"{hub.url}/api/v1/cases/{case_id}/actions",
         json={"action": "confirm_on_site"},
-        headers=hub.hub.login("cp-operator", PW),
+        headers=hub.hub.login("cp-operator", PASSWORD),
     )
     assert refused.status_code == 409
     assert refused.json()["error"]["message"].startswith(
@@ -512,15 +466,16 @@ def test_screenshots_of_the_case_page_for_each_role_size_and_language(browser: B
     ):
         for size, (width, height) in SIZES.items():
             phone = width < 500
-            context = browser.new_context(
+            with open_tab(
+                browser,
+                hub.url,
+                PASSWORD,
                 viewport={"width": width, "height": height},
                 locale="en-GB",
                 device_scale_factor=2 if phone else 1,
                 is_mobile=phone,
                 has_touch=phone,
-            )
-            tab = Tab(context, hub.url, PW)
-            try:
+            ) as tab:
                 page = tab.login(user, f"#/case/{case_id}")
                 for lang in ("en", "zh"):
                     if lang == "zh":
@@ -533,7 +488,4 @@ def test_screenshots_of_the_case_page_for_each_role_size_and_language(browser: B
                     name = f"case-{role}-{size}-{lang}"
                     tab.shot(name)
                     shots.append(SCREENSHOTS / f"{name}.png")
-                assert tab.errors == []
-            finally:
-                context.close()
     assert all(p.stat().st_size > 0 for p in shots) and len(shots) == 3 * len(SIZES) * 2

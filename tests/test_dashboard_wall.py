@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -22,23 +21,17 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from device_simulators.site import SiteSpec
-from device_simulators.site import devices as site_devices
-from hub.devices.service import register
 from hub.store import cases as case_store
-from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, Tab
+from tests.support.browser import CHROMIUM, Tab, open_tab
 from tests.support.dashboard_seed import Api
-from tests.support.dashboard_site import reading
+from tests.support.dashboard_site import PASSWORD, LiveSite
 from tests.support.images import png
-from tests.support.processes import HubProcess, poll
-from tests.support.publisher import Publisher
-from tests.support.services import ROOT, Broker
+from tests.support.processes import poll
+from tests.support.services import ROOT
 
 pytestmark = pytest.mark.browser
 
 SHOTS = ROOT / "test-output" / "wall"
-PW = "wall-pw"
-LOADGEN_PW = "wall-loadgen-pw"
 N, S = "wall-north", "wall-south"
 USERS = {
     "wall-admin": ("admin", []),
@@ -84,35 +77,12 @@ def site() -> SiteSpec:
     )
 
 
-class Wall:
-    def __init__(self, hub: HubProcess, publisher: Publisher, database_url: str) -> None:
-        self.hub = hub
-        self.url = hub.url
-        self.publisher = publisher
-        self.database_url = database_url
-        self.kinds = {d.id: (d.kind, d.community) for d in site_devices(site())}
-        self.seq = 10_000
-
+class Wall(LiveSite):
     def api(self, user: str) -> Api:
-        return Api(self.url, self.hub.login(user, PW))
+        return Api(self.url, self.hub.login(user, PASSWORD))
 
-    def publish(self, device: str, at: datetime | None = None, **override: Any) -> None:
-        kind, community = self.kinds[device]
-        self.seq += 1
-        self.publisher.publish(
-            f"sc/v1/{community}/{kind}/{device}/telemetry",
-            reading(kind, device, self.seq, at or datetime.now(UTC), **override),
-        ).wait_for_publish(5)
-
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
-    def fire(self, device: str, at: datetime | None = None) -> int:
-        """A smoke alarm: the hub opens a critical case for it."""
-        before = {r[0] for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)}
-        self.publish(device, at, alarm=True, smoke_obscuration_pct_per_m=4.4)
+    def new_case(self, device: str, before: set[int]) -> int:
+        """The case the hub opened for `device` that was not among `before`."""
         found = poll(
             lambda: [
                 r[0]
@@ -123,24 +93,24 @@ class Wall:
         )
         assert found, f"no case for {device}; hub log:\n{self.hub.log()}"
         return int(found[0])
+
+    def cases_of(self, device: str) -> set[int]:
+        return {r[0] for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)}
+
+    def fire(self, device: str, at: datetime | None = None) -> int:
+        """A smoke alarm: the hub opens a critical case for it."""
+        before = self.cases_of(device)
+        self.publish(device, at, alarm=True, smoke_obscuration_pct_per_m=4.4)
+        return self.new_case(device, before)
 
     def open_cover(self, device: str) -> int:
         """A manhole cover open for over the rule's 10 s (device time): the hub opens a critical case
         about that manhole alone (a smoke alarm joins its building's open fire case)."""
-        before = {r[0] for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)}
+        before = self.cases_of(device)
         now = datetime.now(UTC)
         for later in (0, 11):
             self.publish(device, now + timedelta(seconds=later), cover_open=True)
-        found = poll(
-            lambda: [
-                r[0]
-                for r in self.query("SELECT id FROM cases WHERE device_id = %s", device)
-                if r[0] not in before
-            ],
-            timeout=10,
-        )
-        assert found, f"no case for {device}; hub log:\n{self.hub.log()}"
-        return int(found[0])
+        return self.new_case(device, before)
 
     def open_cover_and_clear(self, device: str) -> int:
         """An open-cover case whose alert has since cleared (written here: the rule wants a minute of a
@@ -155,66 +125,38 @@ class Wall:
 
 @pytest.fixture(scope="module")
 def wall(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wall]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for name, (role, communities) in USERS.items():
-            upsert_user(conn, name, PW, role, communities)
-        assert all(
-            r.status == "created" for r in register(conn, [d.registration() for d in site_devices(site())])
-        )
-        conn.execute("UPDATE communities SET name = 'North Gardens' WHERE id = %s", (N,))
-        conn.execute("UPDATE communities SET name = 'South Court' WHERE id = %s", (S,))
-        # South Court has no plan positions, only latitude and longitude.
-        conn.execute(
-            "UPDATE devices SET plan_x = NULL, plan_y = NULL, latitude = 31.23 + right(id, 1)::int / 2000.0, "
-            "longitude = 121.47 + right(id, 1)::int / 1500.0 WHERE community_id = %s",
-            (S,),
-        )
-        for user in ("wall-duty", "wall-colleague"):
-            case_store.add_member(conn, "fire-safety", user)
-    broker = Broker()
-    broker.start()
-    hub = HubProcess(
-        database_url, broker, tmp_path_factory.mktemp("wall"), HUB_MQTT_LOADGEN_PASSWORD=LOADGEN_PW
-    )
-    hub.start()
-    publisher = Publisher(broker.port, "loadgen", LOADGEN_PW)
-    w = Wall(hub, publisher, database_url)
-    now = datetime.now(UTC)
-    for i in range(36, 0, -1):  # three hours of readings for the device charts
-        w.publish(f"{N}-b1-sd01", at=now - timedelta(minutes=5 * i))
-    for device in w.kinds:
-        w.publish(device)
-    assert poll(
-        lambda: (
-            w.query("SELECT count(*) FROM device_state WHERE online AND device_id LIKE 'wall-%%'")[0][0]
-            >= len(w.kinds)
-        ),
-        timeout=15,
-    ), hub.log()
-    yield w
-    publisher.close()
-    hub.stop()
-    broker.cleanup()
+    with Wall.running(database_url, tmp_path_factory.mktemp("wall"), site(), USERS) as w:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE communities SET name = 'North Gardens' WHERE id = %s", (N,))
+            conn.execute("UPDATE communities SET name = 'South Court' WHERE id = %s", (S,))
+            # South Court has no plan positions, only latitude and longitude.
+            conn.execute(
+                "UPDATE devices SET plan_x = NULL, plan_y = NULL, latitude = 31.23 + right(id, 1)::int / 2000.0, "
+                "longitude = 121.47 + right(id, 1)::int / 1500.0 WHERE community_id = %s",
+                (S,),
+            )
+            for user in ("wall-duty", "wall-colleague"):
+                case_store.add_member(conn, "fire-safety", user)
+        now = datetime.now(UTC)
+        for i in range(36, 0, -1):  # three hours of readings for the device charts
+            w.publish(f"{N}-b1-sd01", at=now - timedelta(minutes=5 * i))
+        for device in w.kinds:
+            w.publish(device)
+        assert poll(
+            lambda: (
+                w.query("SELECT count(*) FROM device_state WHERE online AND device_id LIKE 'wall-%%'")[0][0]
+                >= len(w.kinds)
+            ),
+            timeout=15,
+        ), w.hub.log()
+        yield w
 
 
 @pytest.fixture
 def tab(browser: Browser, wall: Wall) -> Iterator[Tab]:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
-    t = Tab(context, wall.url, PW)
-    yield t
-    context.close()
-    assert t.errors == []
-
-
-def login(tab: Tab, user: str, hash_: str = "") -> Page:
-    page = tab.page
-    page.goto(f"{tab.base_url}/{hash_}")
-    page.fill("#login input[name=username]", user)
-    page.fill("#login input[name=password]", PW)
-    page.click("#login button[type=submit]")
-    expect(page.locator("#who")).to_contain_text(user)
-    return page
+    with open_tab(browser, wall.url, PASSWORD, viewport={"width": 1366, "height": 768}, locale="en-GB") as t:
+        yield t
 
 
 def beeps(page: Page) -> int:
@@ -238,7 +180,7 @@ def test_a_new_critical_case_alarms_on_every_page_and_repeats_until_acknowledged
     acknowledge_open_alarms(wall)
     quiet = wall.fire(f"{N}-b2-sd04")
     wall.api("wall-colleague").act(quiet, {"action": "acknowledge"})
-    page = login(tab, "wall-duty", f"#/case/{quiet}")
+    page = tab.login("wall-duty", f"#/case/{quiet}")
     expect(page.locator(f'.view-case[data-case-id="{quiet}"]')).to_be_visible()
     expect(page.locator("#live")).to_have_class("live live-sse", timeout=5000)
     expect(page.locator("#alarms")).to_be_hidden()
@@ -280,7 +222,7 @@ def test_a_new_critical_case_alarms_on_every_page_and_repeats_until_acknowledged
 
 def test_an_unsilenced_alarm_keeps_sounding_until_acknowledged(tab: Tab, wall: Wall) -> None:
     acknowledge_open_alarms(wall)
-    page = login(tab, "wall-duty", f"#/plan/{N}")
+    page = tab.login("wall-duty", f"#/plan/{N}")
     expect(page.locator("svg.plan")).to_be_visible()
     page.evaluate("window.beeps = 0; window.addEventListener('hub:beep', () => window.beeps++)")
     case_id = wall.fire(f"{N}-b1-sd03")
@@ -311,10 +253,10 @@ def test_wall_mode_puts_overdue_cases_first_with_their_deadlines_escalation_and_
     api.act(burning, {"action": "acknowledge"})
     api.act(cleared, {"action": "acknowledge"})
 
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="en-GB")
-    tab = Tab(context, wall.url, PW)
-    try:
-        page = login(tab, "wall-duty")
+    with open_tab(
+        browser, wall.url, PASSWORD, viewport={"width": 1920, "height": 1080}, locale="en-GB"
+    ) as tab:
+        page = tab.login("wall-duty")
         rows = page.locator("#cases tr")
         expect(page.locator(f'#cases tr[data-case-id="{late}"]')).to_be_visible()
         order = [int(r.get_attribute("data-case-id") or 0) for r in rows.all()]
@@ -356,9 +298,6 @@ def test_wall_mode_puts_overdue_cases_first_with_their_deadlines_escalation_and_
         north.locator("button").click()
         page.click('#nav a[data-nav="plan"]')
         expect(page.locator("body")).not_to_have_class("wall")
-        assert tab.errors == []
-    finally:
-        context.close()
 
 
 def test_the_site_plan_shows_a_device_in_alarm_while_its_case_is_open(tab: Tab, wall: Wall) -> None:
@@ -367,7 +306,7 @@ def test_the_site_plan_shows_a_device_in_alarm_while_its_case_is_open(tab: Tab, 
     wall.api("wall-colleague").act(
         case_id, {"action": "acknowledge"}
     )  # still open; no alarm bar over the plan
-    page = login(tab, "wall-duty", f"#/plan/{N}")
+    page = tab.login("wall-duty", f"#/plan/{N}")
     plan = page.locator("svg.plan")
     marker = plan.locator(f'a.device[data-device-id="{device}"]')
     expect(marker).to_have_attribute("data-state", "alerting")
@@ -407,13 +346,13 @@ def test_the_site_plan_shows_a_device_in_alarm_while_its_case_is_open(tab: Tab, 
     assert len(set(xs)) == 3, "three places, one per device"
 
     page.click("#logout")
-    page = login(tab, "wall-operator", f"#/plan/{N}")
+    page = tab.login("wall-operator", f"#/plan/{N}")
     expect(page.locator("image.plan-image")).to_have_count(1)
     expect(page.locator("#plan-image-form")).to_have_count(0)  # operators do not upload plan images
 
 
 def test_the_device_page_charts_with_dates_zoom_and_values_under_the_cursor(tab: Tab, wall: Wall) -> None:
-    page = login(tab, "wall-duty", f"#/device/{N}-b1-sd01")
+    page = tab.login("wall-duty", f"#/device/{N}-b1-sd01")
     view = page.locator(".view-device")
     charts = view.locator(".charts")
     expect(charts).to_have_attribute("data-bucket", "1m")
@@ -444,7 +383,7 @@ def test_the_device_page_charts_with_dates_zoom_and_values_under_the_cursor(tab:
 def test_kpi_trends_per_week_with_each_kpi_explained(tab: Tab, wall: Wall) -> None:
     handled = wall.api("wall-operator").report(S, "lighting", "g1", "Lamp out by the gate")
     wall.api("wall-colleague").act(handled, {"action": "acknowledge"})
-    page = login(tab, "wall-duty", "#/kpis")
+    page = tab.login("wall-duty", "#/kpis")
     trends = page.locator("#kpi-trends figure[data-chart='trend']")
     expect(trends).to_have_count(6)
     responses = page.locator("#kpi-trends figure[data-kpi='response_rate']")
@@ -472,13 +411,17 @@ def test_the_public_page_says_which_days_it_counts_and_includes_today(browser: B
     reporter = wall.api("wall-operator")
     for i in range(3):
         reporter.report(S, "noise", "g1", f"today's report {i}")
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="en-GB"
-    )
-    tab = Tab(context, wall.url, PW)
     missing: list[str] = []
-    tab.page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
-    try:
+    with open_tab(
+        browser,
+        wall.url,
+        PASSWORD,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        locale="en-GB",
+    ) as tab:
+        tab.page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         page = tab.page
         page.goto(f"{wall.url}/#/public/{S}")
         period = page.locator("#public-period")
@@ -492,8 +435,6 @@ def test_the_public_page_says_which_days_it_counts_and_includes_today(browser: B
         assert missing == [], f"no 404s, favicon included: {missing}"
         page.click("#locale")
         expect(period).to_contain_text("今天截至目前")
-    finally:
-        context.close()
     icon = httpx.get(f"{wall.url}/favicon.ico")
     assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
     assert icon.text.startswith("<svg")
@@ -514,12 +455,16 @@ def test_screenshots_of_each_page_at_three_sizes_in_both_languages(browser: Brow
     wall.fire(f"{S}-b1-sd03")  # an alarm in the bar, as on a real shift
     for size, (width, height) in SIZES.items():
         phone = width < 500
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone, locale="en-GB"
-        )
-        tab = Tab(context, wall.url, PW)
-        try:
-            page = login(tab, "wall-duty")
+        with open_tab(
+            browser,
+            wall.url,
+            PASSWORD,
+            viewport={"width": width, "height": height},
+            is_mobile=phone,
+            has_touch=phone,
+            locale="en-GB",
+        ) as tab:
+            page = tab.login("wall-duty")
             for lang in ("en", "zh"):
                 if lang == "zh":
                     page.click("#locale")
@@ -546,9 +491,6 @@ def test_screenshots_of_each_page_at_three_sizes_in_both_languages(browser: Brow
                 page.goto(f"{wall.url}/#/queue")
                 if page.get_attribute("#wall-mode", "aria-pressed") == "true":
                     page.click("#wall-mode")
-            assert tab.errors == []
-        finally:
-            context.close()
 
 
 def shoot(tab: Tab, name: str, width: int) -> None:
