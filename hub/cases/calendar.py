@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from hub.domain.zones import TimeZoneName
 from hub.engine.schema import _parse_duration
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -56,22 +57,13 @@ class WorkCalendar(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZoneName = "Asia/Shanghai"
     workdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     hours: list[str] = Field(default_factory=lambda: ["09:00-18:00"], min_length=1)
     holidays: list[date] = Field(default_factory=list, description="days off even on a working weekday")
     makeup_workdays: list[date] = Field(
         default_factory=list, description="days worked even though they fall on a day off"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
 
     @field_validator("hours")
     @classmethod

@@ -16,9 +16,8 @@ import psycopg
 
 from hub.cases import data_gaps, merging, storms, topology
 from hub.cases.config import DispatchConfig
-from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
-from hub.cases.routing import CaseFacts, route
-from hub.cases.sla import alert_deadlines
+from hub.cases.opening import SYSTEM, NewCase, open_case, route_alert
+from hub.cases.routing import CaseFacts
 from hub.domain.alerts import AlertCleared, AlertOpened, Transition
 from hub.domain.cases import OPEN_STATUSES, CaseStatus, Move, Place, Step
 from hub.store import alerts as alert_store
@@ -96,15 +95,7 @@ def open_alert_case(
     if alert_id is None:
         return None
     facts = CaseFacts(a.rule.category, a.device.community, a.device.building, a.device.grid, "alert")
-    routed = route(cfg.routes, facts, rule_team=a.rule.dispatch.team, default_team=cfg.default_team)
-    due = alert_deadlines(
-        cfg.sla,
-        a.rule.category,
-        a.rule.severity,
-        now,
-        (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
-        calendar_of(conn, cfg, a.device.community),
-    )
+    routed, due = route_alert(conn, cfg, a, facts, now)
     new = NewCase(
         title=a.rule.title,
         category=a.rule.category,

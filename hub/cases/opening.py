@@ -20,7 +20,8 @@ from hub.cases.calendar import WorkCalendar
 from hub.cases.config import DispatchConfig
 from hub.cases.photos import Photo
 from hub.cases.routing import CaseFacts, Routed, route
-from hub.cases.sla import Deadlines, deadlines_for
+from hub.cases.sla import Deadlines, alert_deadlines, deadlines_for
+from hub.domain.alerts import AlertOpened
 from hub.domain.cases import CaseStatus, Move, Place, Step
 from hub.domain.roles import Role
 from hub.domain.users import User
@@ -35,6 +36,23 @@ def calendar_of(conn: psycopg.Connection[Any], cfg: DispatchConfig, community: s
     """The working calendar of a community's deadlines: the routing file's calendar the community names,
     else the file's own `calendar`."""
     return cfg.calendar_for(community_store.calendar_of(conn, community))
+
+
+def route_alert(
+    conn: psycopg.Connection[Any], cfg: DispatchConfig, a: AlertOpened, where: CaseFacts, now: datetime
+) -> tuple[Routed, Deadlines]:
+    """The team and deadlines of a case an alert opens about `where`: the rule's team unless a route
+    says otherwise, the rule's own deadlines or the SLA table's, on the community's working calendar."""
+    routed = route(cfg.routes, where, rule_team=a.rule.dispatch.team, default_team=cfg.default_team)
+    due = alert_deadlines(
+        cfg.sla,
+        a.rule.category,
+        a.rule.severity,
+        now,
+        (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
+        calendar_of(conn, cfg, where.community),
+    )
+    return routed, due
 
 
 @dataclass(frozen=True)

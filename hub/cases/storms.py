@@ -25,17 +25,17 @@ from typing import Any
 
 import psycopg
 
+from hub.cases import folding
 from hub.cases.config import DispatchConfig
-from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
+from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case, route_alert
 from hub.cases.routing import CaseFacts, route
-from hub.cases.sla import alert_deadlines, deadlines_for
+from hub.cases.sla import deadlines_for
 from hub.domain.alerts import AlertOpened, Transition
-from hub.domain.cases import CaseStatus, Move, Step
 from hub.domain.storms import Area, StormKind, area_of, is_outage, outage_titles, storm_titles
 from hub.engine.schema import AbsenceRule
 from hub.store import alerts as alert_store
-from hub.store import case_merges, case_status, storms
 from hub.store import cases as case_store
+from hub.store import storms
 
 
 class Arriving:
@@ -157,15 +157,7 @@ def _open(
     now: datetime,
 ) -> int:
     facts = CaseFacts(a.rule.category, area.community, area.building, area.grid, "alert")
-    routed = route(cfg.routes, facts, rule_team=a.rule.dispatch.team, default_team=cfg.default_team)
-    due = alert_deadlines(
-        cfg.sla,
-        a.rule.category,
-        a.rule.severity,
-        now,
-        (a.rule.dispatch.ack_within, a.rule.dispatch.resolve_within),
-        calendar_of(conn, cfg, area.community),
-    )
+    routed, due = route_alert(conn, cfg, a, facts, now)
     new = NewCase(
         title=a.rule.title,
         title_zh=a.rule.title_zh,
@@ -204,25 +196,14 @@ def _take_in(
     kind = subject.split(":", 1)[0]
     what = "an outage" if kind == StormKind.OUTAGE else "a storm"
     for case in storms.take_in(conn, alert_ids, case_id):
-        why = f"absorbed into case #{case_id}: part of {what}"
-        case_status.move(
+        folding.fold(
             conn,
-            case["id"],
-            Step(Move.FOLD, CaseStatus.CANCELLED, note=why, cancel_reason=why),
-            current=CaseStatus(case["status"]),
-            actor=SYSTEM,
-            at=now,
-            detail={"into": case_id, "storm": kind},
-        )
-        case_merges.repoint(conn, case["id"], case_id)
-        case_store.add_event(
-            conn,
+            case,
             case_id,
-            actor=SYSTEM,
-            action="case_absorbed",
+            why=f"absorbed into case #{case_id}: part of {what}",
+            taken_in=f"case #{case['id']} of {case['device_id']} taken in: part of {what}",
+            detail={"storm": kind},
             at=now,
-            note=f"case #{case['id']} of {case['device_id']} taken in: part of {what}",
-            detail={"case_id": case["id"], "device_id": case["device_id"], "storm": kind},
         )
     if opened:
         case_store.add_event(

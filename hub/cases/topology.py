@@ -25,14 +25,13 @@ from typing import Any
 
 import psycopg
 
+from hub.cases import folding
 from hub.cases.config import DispatchConfig
 from hub.cases.opening import SYSTEM, NewCase, calendar_of, open_case
 from hub.cases.routing import CaseFacts, route
 from hub.cases.sla import deadlines_for
 from hub.domain.alerts import AlertOpened
-from hub.domain.cases import CaseStatus, Move, Step
 from hub.store import alerts as alert_store
-from hub.store import case_merges, case_status
 from hub.store import cases as case_store
 from hub.store import topology as topology_store
 
@@ -116,32 +115,17 @@ def fold_children(
         categories=cfg.topology.suppress_categories,
         since=down_since - timedelta(seconds=cfg.topology.fold_within),
     )
-    reason = f"absorbed into case #{case_id}: parent {parent_id} is down"
     for case in folded:
         alerts = topology_store.move_suppressed_alerts(conn, case["id"], case_id, parent_id)
-        case_status.move(
+        folding.fold(
             conn,
-            case["id"],
-            Step(Move.FOLD, CaseStatus.CANCELLED, note=reason, cancel_reason=reason),
-            current=CaseStatus(case["status"]),
-            actor=SYSTEM,
-            at=at,
-            detail={"into": case_id, "parent": parent_id},
-        )
-        case_merges.repoint(conn, case["id"], case_id)
-        case_store.add_event(
-            conn,
+            case,
             case_id,
-            actor=SYSTEM,
-            action="case_absorbed",
+            why=f"absorbed into case #{case_id}: parent {parent_id} is down",
+            taken_in=f"case #{case['id']} of {case['device_id'] or 'a storm'} taken in: parent {parent_id} is down",
+            detail={"parent": parent_id},
+            taken_in_detail={"alert_ids": alerts},
             at=at,
-            note=f"case #{case['id']} of {case['device_id'] or 'a storm'} taken in: parent {parent_id} is down",
-            detail={
-                "case_id": case["id"],
-                "device_id": case["device_id"],
-                "alert_ids": alerts,
-                "parent": parent_id,
-            },
         )
     return [int(c["id"]) for c in folded]
 

@@ -3,9 +3,7 @@ grids and buildings. Only admins create a community; a manager changes their own
 look absent to them."""
 
 from dataclasses import fields, replace
-from functools import cache
 from typing import Any
-from zoneinfo import available_timezones
 
 import psycopg
 
@@ -13,6 +11,7 @@ from hub.cases.config import DispatchConfig
 from hub.domain.communities import Community, Place
 from hub.domain.errors import Conflict, Invalid, NotFound
 from hub.domain.users import User
+from hub.domain.zones import known_zone
 from hub.store import communities as community_store
 
 
@@ -98,8 +97,11 @@ def delete_place(
 def _checked(c: Community, dispatch: DispatchConfig) -> Community:
     if not c.name:
         raise Invalid("a community needs a name")
-    if c.timezone is not None and c.timezone not in _zones():
-        raise Invalid(f"unknown time zone {c.timezone!r}; use an IANA name such as Asia/Shanghai")
+    if c.timezone is not None:
+        try:
+            known_zone(c.timezone)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
     if c.calendar is not None and c.calendar not in dispatch.calendars:
         known = ", ".join(sorted(dispatch.calendars)) or "none"
         raise Invalid(
@@ -108,8 +110,3 @@ def _checked(c: Community, dispatch: DispatchConfig) -> Community:
     if (c.latitude is None) != (c.longitude is None):
         raise Invalid("give latitude and longitude together, or neither")
     return c
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
