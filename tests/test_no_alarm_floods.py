@@ -1,6 +1,8 @@
-"""The hub's own deafness is not the devices' silence: after the hub or the broker was away longer than
-an absence rule's period, devices that come back within the period open no case, and one that stays
-silent still does — through the real hub process, broker and database."""
+"""No alarm floods, through the real hub process, broker and database. The hub's own deafness is not the
+devices' silence: after the hub or the broker was away longer than an absence rule's period, devices
+that come back within the period open no case, and one that stays silent still does. 80 % of a
+community vanishing is one outage case; 38 lampposts losing voltage are one storm case with a count,
+and a fire among them still gets its own case at once."""
 
 import itertools
 import time
@@ -14,6 +16,7 @@ import psycopg
 import pytest
 
 from hub.devices.service import register
+from tests.support.dashboard_site import reading
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher, smoke
 from tests.support.services import Broker
@@ -30,6 +33,22 @@ rules:
     category: device_health
     period: {PERIOD_S}s
     dispatch: {{team: maintenance}}
+  - id: nf-no-voltage
+    type: threshold
+    title: No mains voltage (test)
+    kinds: [lamppost]
+    severity: minor
+    category: lighting
+    when: voltage_v < 100
+    dispatch: {{team: lighting}}
+  - id: nf-fire
+    type: threshold
+    title: Smoke alarm (test)
+    kinds: [smoke_detector]
+    severity: critical
+    category: fire
+    when: alarm
+    dispatch: {{team: fire-safety}}
 """
 
 
@@ -150,3 +169,46 @@ def test_80_percent_of_a_200_device_community_vanishing_opens_one_outage_case_li
             )
         }
     assert listed == set(gone)
+
+
+def test_38_lampposts_losing_voltage_are_one_storm_case_and_a_fire_among_them_gets_its_own(
+    hub: HubProcess, database_url: str
+) -> None:
+    lamps = [f"nfl-g2-lamp{i:02}" for i in range(38)]
+    detector = "nfl-g2-sd01"
+    with psycopg.connect(database_url, autocommit=True) as c:
+        register(
+            c,
+            [{"id": d, "kind": "lamppost", "community": "nfl", "grid": "g2"} for d in lamps]
+            + [{"id": detector, "kind": "smoke_detector", "community": "nfl", "grid": "g2"}],
+        )
+    hub.start()
+    pub = Publisher(int(hub.env["HUB_MQTT_PORT"]), "loadgen", LOADGEN)
+    try:
+        for i, lamp in enumerate(lamps):
+            dark = reading("lamppost", lamp, next(SEQ), datetime.now(UTC), voltage_v=0.0)
+            pub.publish(f"sc/v1/nfl/lamppost/{lamp}/telemetry", dark).wait_for_publish(5)
+            if i == len(lamps) // 2:
+                fire = smoke(detector, next(SEQ), alarm=True, at=datetime.now(UTC))
+                pub.publish(f"sc/v1/nfl/smoke_detector/{detector}/telemetry", fire).wait_for_publish(5)
+    finally:
+        pub.close()
+
+    def lighting_cases() -> list[tuple[Any, ...]]:
+        with psycopg.connect(database_url) as c:
+            return c.execute(
+                "SELECT c.id, c.subject, c.title, count(ca.alert_id) FROM cases c "
+                "LEFT JOIN case_alerts ca ON ca.case_id = c.id WHERE c.community_id = 'nfl' "
+                "AND c.category = 'lighting' AND c.status NOT IN ('resolved', 'closed', 'cancelled') "
+                "GROUP BY c.id",
+            ).fetchall()
+
+    assert poll(lambda: [r for r in lighting_cases() if r[3] == len(lamps)], timeout=20), lighting_cases()
+    [(_, subject, title, _)] = lighting_cases()
+    assert subject == "storm:nf-no-voltage:nfl:g2"
+    assert title == "38 lampposts of grid g2 of nfl: No mains voltage (test)"
+    with psycopg.connect(database_url) as c:
+        fires = c.execute(
+            "SELECT status FROM cases WHERE device_id = %s AND category = 'fire'", (detector,)
+        ).fetchall()
+    assert fires == [("dispatched",)], "the fire is a case of its own, not part of the storm"
