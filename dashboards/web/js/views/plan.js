@@ -194,7 +194,8 @@ export function planView(root, { user, params, navigate }) {
     const boxes = image || where.mode !== "plan" ? { grids: [], buildings: [] } : plan;
     const xs = [...placed.map((d) => at(d)[0]), ...[...boxes.grids, ...boxes.buildings].flatMap((b) => [b.x0, b.x1])];
     const ys = [...placed.map((d) => at(d)[1]), ...[...boxes.grids, ...boxes.buildings].flatMap((b) => [b.y0, b.y1])];
-    const [minX, minY, maxX, maxY] = image ? [0, 0, 1000, tall] : [
+    // Nothing placed (every kind filtered out, say): the whole plan, not a box with a negative size.
+    const [minX, minY, maxX, maxY] = image ? [0, 0, 1000, tall] : !xs.length ? [0, 0, 1000, 1000] : [
       Math.max(0, Math.min(...xs, 1000) - 50), Math.max(0, Math.min(...ys, 1000) - 60),
       Math.min(1000, Math.max(...xs, 200) + 50), Math.min(1000, Math.max(...ys, 200) + 40)];
     const width = maxX - minX;
