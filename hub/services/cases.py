@@ -18,7 +18,7 @@ from hub.cases.config import DispatchConfig, ReportCategory
 from hub.cases.photos import decode_photo
 from hub.domain.cases import CaseStatus
 from hub.domain.errors import Forbidden, Invalid, NotFound
-from hub.domain.roles import Role
+from hub.domain.roles import HANDLERS, Role
 from hub.domain.users import User
 from hub.services.scope import resident_id, visible
 from hub.store import cases as case_store
@@ -42,12 +42,16 @@ def list_cases(
         offset=offset,
         resident_id=resident_id(user),
         team=team,
+        organisation=user.organisation,
     )
 
 
 def get(conn: psycopg.Connection[Any], user: User, case_id: int) -> dict[str, Any]:
-    """The case with its history, alerts, attachments, merges, requests and ratings, if in scope."""
+    """The case with its history, alerts, attachments, merges, requests and ratings, if in scope (for an
+    organisation's account: if one of its teams has it)."""
     case = visible(user, case_store.get_case(conn, case_id), f"case {case_id}")
+    if user.organisation is not None and case["organisation"] != user.organisation:
+        raise NotFound(f"no case {case_id} assigned to {user.organisation}")
     if user.role == Role.RESIDENT and case["source"] != "alert" and not reporters.is_reporter(case, user):
         raise NotFound(f"no case {case_id} in your communities")
     return case
@@ -135,6 +139,8 @@ def add_evidence(
     conn: psycopg.Connection[Any], user: User, case_id: int, photo: str | None, note: str | None
 ) -> Evidence:
     """A photo with an optional note, or a note alone."""
+    if user.role not in HANDLERS and user.organisation is None:
+        raise Forbidden("evidence comes from the people handling the case (admin, operator, manager)")
     get(conn, user, case_id)
     now = datetime.now(UTC)
     if photo is None:

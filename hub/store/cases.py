@@ -24,6 +24,7 @@ _CASE_COLUMNS = """
     assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
     c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level,
     c.rework_count, c.suspended_at, c.ack_clock, c.resolve_clock,
+    (SELECT t.organisation FROM teams t WHERE t.id = c.team) AS organisation,
     EXISTS (SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id
             WHERE ca.case_id = c.id AND a.status = 'open') AS alarm_active
 """
@@ -168,10 +169,11 @@ def list_cases(
     offset: int,
     resident_id: int | None = None,
     team: str | None = None,
+    organisation: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Scope is applied in the query, never after it: `communities` (None for all) and, for a resident,
+    """Scope is applied in the query, never after it: `communities` (None for all), for a resident
     only their own reports, the alert-raised cases of their communities, and the cases their reports
-    were merged into."""
+    were merged into, and for an `organisation`'s account only the cases of its teams."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""
@@ -184,6 +186,8 @@ def list_cases(
                                WHERE m.split_at IS NULL AND r.reporter_id = %(resident)s::bigint))
               AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
               AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
+              AND (%(organisation)s::text IS NULL
+                   OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text))
             ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s OFFSET %(offset)s
             """,  # noqa: S608 - the interpolated text is a constant
@@ -192,6 +196,7 @@ def list_cases(
                 "resident": resident_id,
                 "status": status,
                 "team": team,
+                "organisation": organisation,
                 "limit": limit,
                 "offset": offset,
             },
@@ -279,7 +284,8 @@ def lock_case_row(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
         return cur.execute(
             "SELECT id, status, team, category, severity, source, community_id, building, device_id, reporter_id, "
             "created_at, ack_due_at, resolve_due_at, acknowledged_at, ack_clock, resolve_clock, suspended_at, "
-            "rework_count FROM cases WHERE id = %s FOR UPDATE",
+            "rework_count, (SELECT t.organisation FROM teams t WHERE t.id = cases.team) AS organisation "
+            "FROM cases WHERE id = %s FOR UPDATE",
             (case_id,),
         ).fetchone()
 

@@ -81,6 +81,9 @@ export function describe(e, c) {
     case "reopened": return people("hist.reopened", { n: d.rework_count || 1 });
     case "cancelled": return people("hist.cancelled");
     case "withdrawn": return people("hist.withdrawn");
+    case "handed_back":
+      if (d.team) return people("hist.handedBack", { from: teamName(d.previous_team), team: strong(teamName(d.team)) });
+      break;
     case "commented": return people("hist.commented");
     case "confirmed_on_site": return people("hist.confirmedOnSite");
     case "merged": {

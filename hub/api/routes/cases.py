@@ -4,7 +4,7 @@ comments and withdrawals, rate, attachments."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.api.audit import Audit, audited
@@ -17,8 +17,17 @@ from hub.domain.cases import CaseStatus
 from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
 from hub.services import cases as case_service
+from hub.services import idempotency
 
 router = APIRouter(tags=["cases"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_CHARS,
+        description="a key of your own per request (a UUID): a retry with it returns the first answer",
+    ),
+]
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
 
 
@@ -38,6 +47,7 @@ class CaseOut(BaseModel):
     grid: str | None
     device_id: str | None
     team: str | None
+    organisation: str | None = Field(description="the organisation that owns the case's team")
     created_at: datetime
     updated_at: datetime
     description: str | None
@@ -110,7 +120,7 @@ class ActionIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000, description="required to resolve")
     team: TeamName | None = Field(default=None, description="assign: the team that takes the case")
     reason: str | None = Field(
-        default=None, max_length=4000, description="required to cancel, suspend and extend"
+        default=None, max_length=4000, description="required to cancel, hand_back, suspend and extend"
     )
     extend_by: str | None = Field(
         default=None, max_length=20, description="extend: extra time, e.g. 90m, 4h, 4wh (working hours), 2wd"
@@ -279,20 +289,35 @@ def act_on_case(
     conn: Conn,
     user: CurrentUser,
     dispatch: Dispatch,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """acknowledge, start, resolve (with a note), close (admin/operator: the verifier; verified
-    closure), reopen (counts as rework), cancel (with a reason), assign (to a team), confirm_on_site
-    (admin/operator), suspend / extend (reason; extend_by) and approve_… / decline_… (admin/operator,
-    not the requester), resume. A move the lifecycle or a check does not allow answers 409."""
+    closure), reopen (counts as rework), cancel (with a reason), assign (to a team), hand_back (with a
+    reason: not this team's case; back to the default team), confirm_on_site (admin/operator), suspend
+    / extend (reason; extend_by) and approve_… / decline_… (admin/operator, not the requester), resume.
+    A move the lifecycle or a check does not allow answers 409. An organisation's integration account
+    may acknowledge, start, resolve and hand_back its organisation's cases (403 for other actions, 404
+    for other cases). With an Idempotency-Key a retry returns the first answer and changes nothing."""
     audit.action = f"case.{body.action}"
     audit.details.update(body.model_dump(include={"team", "extend_by"}, exclude_none=True))
     audit.details["from_status"] = case_service.get(conn, user, case_id)["status"]
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
-    after = case_service.act(conn, user, case_id, request, dispatch)
-    audit.details["to_status"] = after["status"]
-    return after
+    answer = idempotency.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/actions",
+        body.model_dump(mode="json"),
+        lambda: CaseDetail.model_validate(
+            case_service.act(conn, user, case_id, request, dispatch)
+        ).model_dump(mode="json"),
+    )
+    audit.details["to_status"] = answer.body["status"]
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return answer.body
 
 
 @router.get("/cases/{case_id}/closure", response_model=ClosureOut)
@@ -336,25 +361,36 @@ def attach_evidence(
     body: EvidenceIn,
     audit: Annotated[Audit, audited("case.attach_evidence", "case", "case_id")],
     conn: Conn,
-    user: Handler,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> EvidenceOut:
-    """A handler's evidence of the finished work: a photo with an optional note, or a note alone.
-    Verified closure asks for evidence where the category requires it; either kind counts."""
-    added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
-    if added.kind == "note":
-        audit.details.update(kind="note", length=len(added.note or ""))
-    else:
-        audit.details.update(
-            kind="photo", attachment_id=added.attachment_id, content_type=added.content_type, size=added.size
-        )
-    return EvidenceOut(
-        id=added.attachment_id,
-        case_id=case_id,
-        kind="note" if added.kind == "note" else "photo",
-        content_type=added.content_type,
-        size=added.size,
-        note=added.note,
+    """A handler's (or an organisation's account's, on its own case) evidence of the finished work: a
+    photo with an optional note, or a note alone. Verified closure asks for evidence where the category
+    requires it; either kind counts. With an Idempotency-Key a retry adds nothing and returns the first
+    answer."""
+
+    def add() -> dict[str, Any]:
+        added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
+        return EvidenceOut(
+            id=added.attachment_id,
+            case_id=case_id,
+            kind="note" if added.kind == "note" else "photo",
+            content_type=added.content_type,
+            size=added.size,
+            note=added.note,
+        ).model_dump(mode="json")
+
+    answer = idempotency.once(
+        conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body.model_dump(mode="json"), add
     )
+    out = EvidenceOut.model_validate(answer.body)
+    if out.kind == "note":
+        audit.details.update(kind="note", length=len(out.note or ""))
+    else:
+        audit.details.update(kind="photo", attachment_id=out.id, content_type=out.content_type, size=out.size)
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return out
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)
