@@ -126,6 +126,13 @@ def test_an_admin_runs_organisations_and_every_change_is_audited(
     ]
 
 
+def test_a_bound_account_knows_its_organisation_and_keeps_its_role(client: TestClient, place: str) -> None:
+    me = client.get(f"{API}/auth/me", headers=login(client, "og-drain-bot")).json()
+    assert (me["organisation"], me["communities"], me["role"]) == ("og-drainage", [place], "integration")
+    r = client.patch(f"{API}/users/og-drain-bot", json={"role": "operator"}, headers=login(client, ADMIN))
+    assert r.status_code == 422 and "unbind it with DELETE /organisations/og-drainage/accounts" in r.text
+
+
 def test_a_team_of_an_organisation_serves_only_its_communities(
     client: TestClient, setup_conn: psycopg.Connection[Any], place: str
 ) -> None:
@@ -267,3 +274,15 @@ def test_a_case_that_is_not_ours_goes_back_to_the_dispatchers_queue(client: Test
         "organisation": "og-drainage",
     }
     assert client.get(f"{API}/cases/{case['id']}", headers=login(client, bot)).status_code == 404
+
+
+def test_an_organisations_webhook_carries_its_own_teams_cases_only(client: TestClient, place: str) -> None:
+    bot = login(client, "og-drain-bot")
+    hook = {"url": "https://drainage.example/hub"}
+    r = client.post(f"{API}/subscriptions", json=hook, headers=bot)
+    assert r.status_code == 201, r.text
+    assert (r.json()["teams"], r.json()["communities"]) == (["og-drain-crew"], [place])
+    r = client.post(f"{API}/subscriptions", json=hook | {"teams": ["og-light-crew"]}, headers=bot)
+    assert r.status_code == 422 and "og-light-crew: not of og-drainage" in r.text
+    r = client.post(f"{API}/subscriptions", json=hook | {"communities": ["og-elsewhere"]}, headers=bot)
+    assert r.status_code == 422 and "og-elsewhere: not of og-drainage" in r.text
