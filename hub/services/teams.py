@@ -166,7 +166,9 @@ def _within_organisation(
     owner = org_store.organisation(conn, organisation)
     served = set(owner["communities"]) if owner else set()
     if not communities or not set(communities) <= served:
-        raise Invalid(f"team {team} belongs to {organisation}: name communities among {', '.join(sorted(served))}")
+        raise Invalid(
+            f"team {team} belongs to {organisation}: name communities among {', '.join(sorted(served))}"
+        )
 
 
 def _check_communities(conn: psycopg.Connection[Any], user: User, communities: tuple[str, ...]) -> None:

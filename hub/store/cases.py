@@ -173,7 +173,8 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     """Scope is applied in the query, never after it: `communities` (None for all), for a resident
     only their own reports, the alert-raised cases of their communities, and the cases their reports
-    were merged into, and for an `organisation`'s account only the cases of its teams."""
+    were merged into, and for an `organisation`'s account only the cases of its teams and those that
+    called on it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""
@@ -187,7 +188,8 @@ def list_cases(
               AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
               AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
               AND (%(organisation)s::text IS NULL
-                   OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text))
+                   OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text)
+                   OR c.id IN (SELECT k.case_id FROM case_calls k WHERE k.organisation = %(organisation)s::text))
             ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s OFFSET %(offset)s
             """,  # noqa: S608 - the interpolated text is a constant
@@ -251,6 +253,13 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
         case["suspensions"] = cur.execute(
             "SELECT reason, approved_by, started_at, ended_at, ended_by FROM case_suspensions "
             "WHERE case_id = %s ORDER BY id",
+            (case_id,),
+        ).fetchall()
+        case["calls"] = cur.execute(
+            "SELECT k.id, k.organisation, o.name_en AS organisation_name_en, o.name_zh AS organisation_name_zh, "
+            "k.request, k.called_by, k.called_at, k.respond_by, k.state, k.answered_by, k.answered_at, k.answer_note, "
+            "k.escalated_at FROM case_calls k JOIN organisations o ON o.id = k.organisation "
+            "WHERE k.case_id = %s ORDER BY k.id",
             (case_id,),
         ).fetchall()
         case["ratings"] = cur.execute(

@@ -13,7 +13,9 @@ from hub.cases import config
 from hub.cases.actions import Action, ActionRequest, HoldAction
 from hub.cases.routing import TeamName
 from hub.domain.alerts import Severity
+from hub.domain.calls import CallAnswer
 from hub.domain.cases import CaseStatus
+from hub.domain.organisations import ORGANISATION_PATTERN
 from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
 from hub.services import cases as case_service
@@ -87,6 +89,10 @@ class CaseDetail(CaseOut):
     merged_into: int | None = Field(description="the surviving case, while this case is merged into it")
     merged_cases: list[dict[str, Any]] = Field(description="cases merged into this one")
     requests: list[dict[str, Any]] = Field(description="suspension and extension requests and decisions")
+    calls: list[dict[str, Any]] = Field(
+        description="street-office calls on organisations: id, organisation, request, called_by, called_at, "
+        "respond_by, state (open, accepted, declined, done), answered_by, answered_at, answer_note, escalated_at"
+    )
     suspensions: list[dict[str, Any]]
     ended: CaseEnd | None = Field(
         description="for a cancelled case: the move that ended it, and where it went"
@@ -157,6 +163,25 @@ class EvidenceOut(BaseModel):
     note: str | None
 
 
+class CallIn(BaseModel):
+    organisations: list[Annotated[str, StringConstraints(pattern=ORGANISATION_PATTERN)]] = Field(
+        min_length=1,
+        max_length=20,
+        description="the organisations called on, each serving the case's community",
+    )
+    request: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="what they are asked to do"
+    )
+    respond_within: str = Field(
+        max_length=20, description="the response deadline, e.g. 4h, 4wh (working hours), 2wd (working days)"
+    )
+
+
+class CallAnswerIn(BaseModel):
+    answer: CallAnswer
+    note: str | None = Field(default=None, max_length=2000, description="required to decline: the reason")
+
+
 class MergeIn(BaseModel):
     into: int = Field(description="the surviving case")
     note: str | None = Field(default=None, max_length=2000)
@@ -178,14 +203,14 @@ class ClosureAlert(BaseModel):
 class ClosureItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    code: Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site"]
+    code: Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site", "calls"]
     state: Literal["done", "waiting", "missing"] = Field(
         description="waiting: passes by itself at `until`; missing: someone must act"
     )
     message: str = Field(description="in English")
     why: str | None = Field(
         description="while not done: not_resolved, not_cleared, no_data, too_recent, no_note, no_evidence, "
-        "not_confirmed, only_by_resolver"
+        "not_confirmed, only_by_resolver, calls_open"
     )
     alert: ClosureAlert | None = Field(description="readings_normal: the alert it is about")
     since: datetime | None = Field(description="readings_normal: normal (or without data) since")
@@ -196,6 +221,7 @@ class ClosureItem(BaseModel):
     at: datetime | None
     photos: int
     notes: int
+    organisations: list[str] = Field(description="calls: the organisations still to answer")
 
 
 class ClosureOut(BaseModel):
@@ -391,6 +417,53 @@ def attach_evidence(
     if idempotency_key is not None:
         audit.details["replayed"] = answer.replayed
     return out
+
+
+@router.post("/cases/{case_id}/calls", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
+def call_on_organisations(
+    case_id: int,
+    body: CallIn,
+    audit: Annotated[Audit, audited("case.call", "case", "case_id")],
+    conn: Conn,
+    user: Verifier,
+    dispatch: Dispatch,
+) -> dict[str, Any]:
+    """The street office (admin, operator) calls on organisations for a joint response: one call each,
+    due within `respond_within` on the community's working calendar. 422 for an organisation not
+    serving the case's community, 409 for a done case or an organisation already called and not done."""
+    audit.details.update(organisations=sorted(set(body.organisations)), respond_within=body.respond_within)
+    return case_service.call(
+        conn, user, case_id, body.organisations, body.request, body.respond_within, dispatch
+    )
+
+
+@router.post("/cases/{case_id}/calls/{call_id}/answer", response_model=CaseDetail)
+def answer_call(
+    case_id: int,
+    call_id: int,
+    body: CallAnswerIn,
+    audit: Annotated[Audit, audited("case.answer_call", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """An account of the called organisation answers: accept, decline (note: the reason) or done. 403
+    for anyone else, 409 for an answer the call's state does not take (a declined or done call is
+    answered). With an Idempotency-Key a retry returns the first answer."""
+    audit.details.update(call_id=call_id, answer=body.answer)
+    answer = idempotency.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/calls/{call_id}/answer",
+        body.model_dump(mode="json"),
+        lambda: CaseDetail.model_validate(
+            case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note)
+        ).model_dump(mode="json"),
+    )
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return answer.body
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)
