@@ -38,6 +38,8 @@ absorbed into their building's case are three cases opened, none cancelled. Then
 - times to acknowledge and to resolve are measured from `created_at`: mean, and p90 by nearest rank
   (the ⌈0.9·n⌉-th smallest value);
 - rework rate = cases reopened at least once / cases resolved at least once;
+- per organisation: a case counts for the organisation owning its team now (cases whose team no
+  organisation owns are grouped under None); the resolution rate is the closure rate;
 - rating average and satisfaction rate (stars ≥ 4) over the ratings of the cases;
 - false-alarm rate = false alarms among alert-raised cases / alert-raised cases; per rule and per device
   every distinct rule (device) of the alerts linked to a case counts that case once.
@@ -60,8 +62,11 @@ SATISFIED_STARS = 4
 MIN_PUBLIC_COUNT = 3
 SUPPRESSED = "<3"
 FALSE_ALARM = re.compile(r"false[\s_-]*alarm|误报", re.IGNORECASE)
-GroupBy = Literal["category", "community", "team", "grid"]
+GroupBy = Literal["category", "community", "team", "grid", "organisation"]
 GROUP_BY: tuple[GroupBy, ...] = ("category", "community", "team", "grid")
+"""The groupings of the monthly report (CSV and page)."""
+LIVE_GROUP_BY: tuple[GroupBy, ...] = (*GROUP_BY, "organisation")
+"""The groupings of the live view: also per responsible organisation (the owner of the case's team)."""
 DUPLICATE_ACTIONS = frozenset(EVENT[m] for m in MERGING_MOVES)
 """The events of the moves that take a case into another one."""
 
@@ -353,6 +358,8 @@ def group_key(o: Outcome, by: GroupBy) -> str | None:
         return o.case.community_id
     if by == "team":
         return o.case.team
+    if by == "organisation":
+        return o.case.organisation
     return o.case.grid
 
 

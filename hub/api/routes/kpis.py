@@ -159,8 +159,9 @@ def get_kpis(
     group_by: GroupBy = Query(default="category"),
 ) -> KpisOut:
     """KPIs of the cases created in `[from, to)` (at most 400 days), in total, for the emergencies
-    (severity critical) apart, and per category, community, team or grid; false alarms per rule and
-    device."""
+    (severity critical) apart, and per category, community, team, grid or responsible organisation
+    (the owner of the case's team: response, closure — resolution — on-time, satisfaction and rework
+    rates per department or contractor); false alarms per rule and device."""
     start, end = time_range(from_, to, DEFAULT_RANGE)
     report = kpi_service.live(conn, user, community, start, end)
     return KpisOut.model_validate(
