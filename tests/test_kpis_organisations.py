@@ -53,10 +53,11 @@ def where(setup_conn: psycopg.Connection[Any]) -> str:
             "INSERT INTO organisations (id, kind, name_en, name_zh, communities) VALUES (%s, 'utility', %s, '单位', %s)",
             (org, org, [place]),
         )
-    for team, org in ((W_TEAM, WATER), (L_TEAM, LIFT), (X_TEAM, None)):
+    owners: list[tuple[str, str | None]] = [(W_TEAM, WATER), (L_TEAM, LIFT), (X_TEAM, None)]
+    for team, owner in owners:
         setup_conn.execute(
             "INSERT INTO teams (id, name_en, name_zh, communities, organisation) VALUES (%s, %s, '班组', %s, %s)",
-            (team, team, [place], org),
+            (team, team, [place], owner),
         )
     raters = []
     for _ in range(2):
