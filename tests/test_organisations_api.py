@@ -194,8 +194,9 @@ def test_another_organisations_case_is_not_found_and_other_actions_are_forbidden
     for action in ("assign", "cancel", "close"):
         r = act(client, bot, manhole["id"], action=action, team="og-desk", reason="x")
         assert r.status_code == 403, r.text
-        assert "may acknowledge, hand_back, resolve, start" in r.json()["error"]["message"]
-    assert act(client, bot, manhole["id"], action="suspend", reason="rain").status_code == 403
+        assert "may acknowledge, extend, hand_back, resolve, start, suspend" in r.json()["error"]["message"]
+    for action in ("approve_suspension", "confirm_on_site", "resume"):
+        assert act(client, bot, manhole["id"], action=action).status_code == 403
     r = act(client, "og-free-bot", manhole["id"], action="acknowledge")
     assert r.status_code == 403, "an integration account bound to no organisation still only reads"
     after = client.get(f"{API}/cases/{manhole['id']}", headers=login(client, OPERATOR)).json()
@@ -286,3 +287,22 @@ def test_an_organisations_webhook_carries_its_own_teams_cases_only(client: TestC
     assert r.status_code == 422 and "og-light-crew: not of og-drainage" in r.text
     r = client.post(f"{API}/subscriptions", json=hook | {"communities": ["og-elsewhere"]}, headers=bot)
     assert r.status_code == 422 and "og-elsewhere: not of og-drainage" in r.text
+
+
+def test_an_organisation_asks_for_more_time_and_the_street_office_decides(
+    client: TestClient, place: str
+) -> None:
+    case = report(client, place)
+    bot = "og-drain-bot"
+    act(client, bot, case["id"], action="acknowledge")
+    r = act(client, bot, case["id"], action="extend", reason="pump on order", extend_by="2wd")
+    assert r.status_code == 200, r.text
+    assert [(q["kind"], q["requested_by"], q["decision"]) for q in r.json()["requests"]] == [
+        ("extension", bot, None)
+    ]
+    assert act(client, bot, case["id"], action="approve_extension").status_code == 403
+    approved = act(client, OPERATOR, case["id"], action="approve_extension")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["resolve_due_at"] > case["resolve_due_at"]
+    r = act(client, bot, case["id"], action="suspend", reason="road closed by police")
+    assert (r.status_code, r.json()["suspended_at"]) == (200, None), "asked for, not in force yet"

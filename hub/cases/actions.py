@@ -25,12 +25,6 @@ class Action(StrEnum):
     HAND_BACK = "hand_back"
 
 
-ORGANISATION_ACTIONS = frozenset({Action.ACKNOWLEDGE, Action.START, Action.RESOLVE, Action.HAND_BACK})
-"""What an account bound to an organisation may do to its organisation's cases: take them, work them,
-resolve them, or say they are not its own; verifying, closing and reassigning stay with the hub's
-people."""
-
-
 class HoldAction(StrEnum):
     """Actions that leave the status alone (planned in `holds`)."""
 
@@ -42,6 +36,27 @@ class HoldAction(StrEnum):
     EXTEND = "extend"
     APPROVE_EXTENSION = "approve_extension"
     DECLINE_EXTENSION = "decline_extension"
+
+
+ORGANISATION_ACTIONS: frozenset[Action | HoldAction] = frozenset(
+    {
+        Action.ACKNOWLEDGE,
+        Action.START,
+        Action.RESOLVE,
+        Action.HAND_BACK,
+        HoldAction.SUSPEND,
+        HoldAction.EXTEND,
+    }
+)
+"""What an account bound to an organisation may do to its organisation's cases: take them, work them,
+resolve them, ask for a suspension or an extension, or say they are not its own; verifying, closing,
+deciding on requests and reassigning stay with the hub's people."""
+
+
+def check_organisation_action(action: Action | HoldAction) -> None:
+    if action not in ORGANISATION_ACTIONS:
+        allowed = ", ".join(sorted(ORGANISATION_ACTIONS))
+        raise ActionForbidden(f"an organisation's account may {allowed}, not {action}")
 
 
 MOVE: dict[Action, Move] = {
@@ -84,9 +99,7 @@ def plan(request: ActionRequest, current: CaseStatus, role: str, *, for_organisa
     if not isinstance(a, Action):
         raise TypeError(f"{a} does not move a case along its lifecycle; see hub.cases.holds")
     if for_organisation:
-        if a not in ORGANISATION_ACTIONS:
-            allowed = ", ".join(sorted(ORGANISATION_ACTIONS))
-            raise ActionForbidden(f"an organisation's account may {allowed}, not {a}")
+        check_organisation_action(a)
     elif role not in HANDLERS:
         raise ActionForbidden(f"a {role} cannot act on cases; residents may rate a resolved case")
     if a is Action.CLOSE and role not in VERIFIERS:

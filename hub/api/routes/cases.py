@@ -322,8 +322,8 @@ def act_on_case(
     reason: not this team's case; back to the default team), confirm_on_site (admin/operator), suspend
     / extend (reason; extend_by) and approve_… / decline_… (admin/operator, not the requester), resume.
     A move the lifecycle or a check does not allow answers 409. An organisation's integration account
-    may acknowledge, start, resolve and hand_back its organisation's cases (403 for other actions, 404
-    for other cases). With an Idempotency-Key a retry returns the first answer and changes nothing."""
+    may acknowledge, start, resolve, hand_back and ask to suspend or extend its organisation's cases
+    (403 for other actions, 404 for other cases). With an Idempotency-Key a retry returns the first answer and changes nothing."""
     audit.action = f"case.{body.action}"
     audit.details.update(body.model_dump(include={"team", "extend_by"}, exclude_none=True))
     audit.details["from_status"] = case_service.get(conn, user, case_id)["status"]
