@@ -128,6 +128,18 @@ class Settings(BaseSettings):
         return self
 
 
+class OrgClientSettings(BaseSettings):
+    """The reference client `hub-org` of an organisation's system (`hub.org_client`), not the hub's own:
+    the hub it talks to, its integration account, and the signing secret of its webhook subscription."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_ORG_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    secret: SecretStr = Field(default=SecretStr(""), description="the subscription's signing secret")
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
