@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     retention_notifications_days: int = Field(default=14, gt=0, description="delivered notifications")
     retention_audit_days: int = Field(default=400, gt=0, description="audit_log rows, deleted by age")
     retention_job_runs_days: int = Field(default=7, gt=0, description="scheduled job runs, deleted by age")
+    retention_idempotency_keys_days: int = Field(
+        default=7, gt=0, description="Idempotency-Key answers: a retry after this is a new request"
+    )
     retention_interval_s: int = Field(default=3600, gt=0)
     rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(

@@ -1,5 +1,6 @@
 """Idempotency keys: the first answer to a request sent with a key, kept for its retries."""
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -30,3 +31,7 @@ def answer(conn: psycopg.Connection[Any], user_id: int, key: str, response: Any)
         "UPDATE idempotency_keys SET response = %s WHERE user_id = %s AND key = %s",
         (Jsonb(response), user_id, key),
     )
+
+
+def delete_before(conn: psycopg.Connection[Any], cutoff: datetime) -> int:
+    return conn.execute("DELETE FROM idempotency_keys WHERE created_at < %s", (cutoff,)).rowcount
