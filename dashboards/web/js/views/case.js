@@ -81,7 +81,7 @@ export function caseView(root, { user, params }) {
       actionBar(c, user.role, updated, { canClose: Boolean(closure?.can_close) }),
       closurePanel(c, closure),
       loopPanel(c, user, updated, closure),
-      callsPanel(c),
+      callsPanel(c, user, updated),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       c.device_id || c.alerts.length ? silencePanel(caseScope(c), user) : null,
       c.description ? h("section", {}, h("h3", {}, t("case.description")), h("p", { class: "description" }, c.description)) : null,
