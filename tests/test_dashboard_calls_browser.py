@@ -2,7 +2,7 @@
 database, everything set up over HTTP as an admin, the street office and the departments' systems do it:
 the street office calls on two departments from the page, one of them accepts; the page shows both with their state and the
 answer, the history says who called and who answered, and the closure checklist waits for both — in
-English and in Chinese."""
+English and in Chinese; the community's public page evaluates the department that worked its cases."""
 
 import uuid
 from collections.abc import Iterator
@@ -67,7 +67,20 @@ def test_the_case_page_shows_two_calls_open_one_answered(
             assert http.post(f"{API}/organisations", json=body, headers=as_admin).status_code == 201
             bound = http.put(f"{API}/organisations/{org}/accounts/{org}-bot", headers=as_admin)
             assert bound.status_code == 200, bound.text
+        team = {"id": f"{water}-crew", "name_en": "Water crew", "name_zh": "水务班组", "communities": [where]}
+        assert http.post(f"{API}/teams", json=team, headers=as_admin).status_code == 201
+        assert (
+            http.put(f"{API}/organisations/{water}/teams/{water}-crew", headers=as_admin).status_code == 200
+        )
         as_operator = token(http, operator)
+        for n in range(3):
+            leak = {"community": where, "category": "flood", "description": f"leak {n}", "building": "b2"}
+            own = http.post(f"{API}/cases", json=leak, headers=as_operator).json()
+            to_water = {"action": "assign", "team": f"{water}-crew"}
+            assert (
+                http.post(f"{API}/cases/{own['id']}/actions", json=to_water, headers=as_operator).status_code
+                == 200
+            )
         report = {
             "community": where,
             "category": "flood",
@@ -134,3 +147,9 @@ def test_the_case_page_shows_two_calls_open_one_answered(
             "no sideways scroll"
         )
         tab.shot("case-calls-zh-phone")
+        page.goto(f"{hub.url}/#/public/{where}")
+        row = page.locator(f'[data-panel="organisations"] tr[data-organisation="{water}"]')
+        expect(page.locator('[data-panel="organisations"]')).to_contain_text("按责任部门或单位")
+        expect(row).to_contain_text("城市水务")
+        expect(row.locator("td").nth(1)).to_have_text("3")
+        tab.shot("public-organisations-zh-phone")

@@ -120,3 +120,25 @@ def test_kpis_per_organisation_match_the_seeded_month(client: TestClient, where:
         f"{API}/kpis", params=query | {"group_by": "department"}, headers=login(client, "ko-admin")
     )
     assert refused.status_code == 422 and "organisation" in refused.text
+
+
+def test_the_public_summary_evaluates_each_organisation_with_small_counts_hidden(
+    client: TestClient, where: str
+) -> None:
+    r = client.get(f"{API}/public/communities/{where}/summary", params={"days": 365})
+    assert r.status_code == 200, r.text
+    rows = {o["organisation"]: o for o in r.json()["by_organisation"]}
+    assert list(rows) == sorted([WATER, LIFT]), "a team no organisation owns is nobody's to evaluate"
+    # water: 3 cases, 2 of the 3 due closed; 2 resolved with a deadline and 2 ratings: too few to publish
+    assert rows[WATER] | {"name_zh": "-"} == {
+        "organisation": WATER,
+        "name_en": WATER,
+        "name_zh": "-",
+        "cases": 3,
+        "closure_rate": 0.67,
+        "on_time_rate": None,
+        "ratings": "<3",
+        "average_rating": None,
+        "satisfaction_rate": None,
+    }
+    assert (rows[LIFT]["cases"], rows[LIFT]["closure_rate"], rows[LIFT]["ratings"]) == ("<3", None, "<3")

@@ -461,3 +461,43 @@ def public_summary(cases: Sequence[Outcome], start: datetime, as_of: datetime) -
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds()
+
+
+@dataclass(frozen=True)
+class OrganisationSummary:
+    """The public figures of one responsible organisation, under the same suppression as the community's."""
+
+    organisation: str
+    cases: int | str
+    closure_rate: float | None
+    on_time_rate: float | None
+    ratings: int | str
+    average_rating: float | None
+    satisfaction_rate: float | None
+
+
+def public_by_organisation(
+    cases: Sequence[Outcome], start: datetime, as_of: datetime
+) -> list[OrganisationSummary]:
+    """Residents evaluate the departments and contractors that worked their cases: per organisation
+    owning a case's team, counts of 1 or 2 as "<3" and rates only over at least 3 cases or ratings."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in cases:
+        if o.case.organisation is not None:
+            groups[o.case.organisation].append(o)
+    out = []
+    for organisation in sorted(groups):
+        k = kpis(groups[organisation], start, as_of)
+        stars = [s for o in problems(groups[organisation]) for s in o.stars]
+        out.append(
+            OrganisationSummary(
+                organisation=organisation,
+                cases=public_count(k.opened),
+                closure_rate=_public_rate(k.closed, k.due - k.suspended),
+                on_time_rate=_public_rate(k.resolved_on_time, k.resolved_with_deadline),
+                ratings=public_count(len(stars)),
+                average_rating=None if len(stars) < MIN_PUBLIC_COUNT else round(sum(stars) / len(stars), 1),
+                satisfaction_rate=_public_rate(k.satisfied, k.ratings),
+            )
+        )
+    return out
