@@ -12,6 +12,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.domain.roles import Role
+from hub.domain.users import User
+from hub.services import feed
 from tests.support.api import API, app_client, login
 from tests.support.factories import community
 
@@ -306,3 +309,17 @@ def test_an_organisation_asks_for_more_time_and_the_street_office_decides(
     assert approved.json()["resolve_due_at"] > case["resolve_due_at"]
     r = act(client, bot, case["id"], action="suspend", reason="road closed by police")
     assert (r.status_code, r.json()["suspended_at"]) == (200, None), "asked for, not in force yet"
+
+
+def test_the_live_feed_of_an_organisations_account_carries_its_own_cases_only(
+    client: TestClient, setup_conn: psycopg.Connection[Any], place: str
+) -> None:
+    after = feed.latest_event_id(setup_conn)
+    mine, theirs = report(client, place), report(client, place, "lighting")
+    row = setup_conn.execute("SELECT id FROM users WHERE username = 'og-drain-bot'").fetchone()
+    assert row is not None
+    bot = User(row[0], "og-drain-bot", Role.INTEGRATION, (place,), "og-drainage")
+    seen = feed.events_after(setup_conn, bot, after=after, skip=[], limit=100)
+    visible = {payload["case_id"] for _, payload in seen if payload is not None}
+    assert mine["id"] in visible and theirs["id"] not in visible
+    assert any(payload is None for _, payload in seen), "the other organisation's events are stepped past"
