@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     retention_notifications_days: int = Field(default=14, gt=0, description="delivered notifications")
     retention_audit_days: int = Field(default=400, gt=0, description="audit_log rows, deleted by age")
     retention_job_runs_days: int = Field(default=7, gt=0, description="scheduled job runs, deleted by age")
+    retention_idempotency_keys_days: int = Field(
+        default=7, gt=0, description="Idempotency-Key answers: a retry after this is a new request"
+    )
     retention_interval_s: int = Field(default=3600, gt=0)
     rollup_interval_s: int = Field(default=60, gt=0)
     routing_file: Path = Field(
@@ -126,6 +129,18 @@ class Settings(BaseSettings):
                 if getattr(self, name).get_secret_value() == _DEV_SECRET:
                     raise ValueError(f"HUB_{name.upper()} must be set in production")
         return self
+
+
+class OrgClientSettings(BaseSettings):
+    """The reference client `hub-org` of an organisation's system (`hub.org_client`), not the hub's own:
+    the hub it talks to, its integration account, and the signing secret of its webhook subscription."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_ORG_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    secret: SecretStr = Field(default=SecretStr(""), description="the subscription's signing secret")
 
 
 @lru_cache

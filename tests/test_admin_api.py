@@ -129,7 +129,14 @@ def test_an_admin_creates_a_user_with_a_generated_password_shown_once(
         "own": False,
     }
     me = client.get(f"{API}/auth/me", headers=login(client, name, password)).json()
-    assert me == {"id": me["id"], "username": name, "role": "manager", "communities": [here], "teams": []}
+    assert me == {
+        "id": me["id"],
+        "username": name,
+        "role": "manager",
+        "communities": [here],
+        "teams": [],
+        "organisation": None,
+    }
     assert isinstance(me["id"], int)
     shown = client.get(f"{API}/users/{name}", headers=admin).json()
     assert "password" not in shown and shown["sessions"] == 1

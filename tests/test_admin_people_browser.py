@@ -149,13 +149,18 @@ def log_out(page: Page) -> None:
 
 def test_the_demo_set_up_puts_the_operator_in_every_team_cases_are_sent_to(demo: Demo) -> None:
     named = named_by(load_routing(ROOT / "config" / "routing.yaml"), loader.load(ROOT / "rules"))
-    rows = demo.query("SELECT id, name_en, name_zh, communities FROM teams")
+    rows = demo.query("SELECT id, name_en, name_zh, communities, organisation FROM teams")
     teams = {r[0]: r[1:] for r in rows}
     assert set(named) <= set(teams), f"teams without names: {set(named) - set(teams)}"
-    assert all(en and re.search(r"[\u4e00-\u9fff]", zh) for en, zh, _ in teams.values())
+    assert all(en and re.search(r"[\u4e00-\u9fff]", zh) for en, zh, _, _ in teams.values())
     members = demo.query("SELECT t.team, u.username FROM team_members t JOIN users u ON u.id = t.user_id")
     assert {team for team, user in members if user == "operator"} >= set(named)
-    sunrise = {team for team, (_, _, communities) in teams.items() if communities == ["sunrise"]}
+    sunrise = {
+        team for team, (_, _, communities, org) in teams.items() if communities == ["sunrise"] and not org
+    }
+    assert {team for team, (*_, org) in teams.items() if org} == {"sunrise-drainage-crew"}, (
+        "the contractor's own"
+    )
     assert sunrise and sunrise <= {team for team, user in members if user == "manager"}
     assert len(members) == len(set(members)) and len(rows) == len(teams), "a second run adds nothing"
 

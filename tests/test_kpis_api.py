@@ -749,7 +749,7 @@ def test_the_public_summary_needs_no_token_and_hides_small_counts(
     assert walk_keys(body) <= {
         "community", "name", "days", "from", "to", "time_zone", "cases", "by_category", "by_status", "lighting", "other",
         "closed", "median_minutes_to_acknowledge", "median_minutes_to_resolve", "closure_rate", "on_time_rate",
-        "ratings", "average_rating",
+        "ratings", "average_rating", "by_organisation",
     }  # fmt: skip
     assert r.headers["cache-control"] == "public, max-age=300"
 

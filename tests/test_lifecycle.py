@@ -24,6 +24,7 @@ EXPECTED: dict[Move, tuple[set[CaseStatus | None], set[CaseStatus]]] = {
     Move.FOLD: ({N, D}, {X}),
     Move.SPLIT: ({X}, {N, D, A, P, RE}),
     Move.WITHDRAW: ({N, D}, {X}),
+    Move.HAND_BACK: ({D, A, P, RE}, {D}),
 }
 ALL: list[CaseStatus | None] = [None, *CaseStatus]
 CASES = [(m, cur, tgt) for m in Move for cur in ALL for tgt in CaseStatus]

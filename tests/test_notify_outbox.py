@@ -88,6 +88,10 @@ def test_every_case_event_writes_its_notifications_in_the_same_transaction(
     assert row is not None
     payload = row[0]
     assert payload.pop("at").endswith("Z")
+    stored = conn.execute(
+        "SELECT building, grid, device_id, ack_due_at, resolve_due_at FROM cases WHERE id = %s", (case_id,)
+    ).fetchone()
+    assert stored is not None and (stored[3], stored[4]) == (None, None)
     assert payload == {
         "event_id": dispatched,
         "case_id": case_id,
@@ -99,6 +103,11 @@ def test_every_case_event_writes_its_notifications_in_the_same_transaction(
         "category": "fire",
         "severity": "major",
         "title": "fire in ntf-tx",
+        "organisation": None,
+        "place": {"building": stored[0], "grid": stored[1], "device_id": stored[2]},
+        "deadlines": {"ack_due_at": None, "resolve_due_at": None},
+        "call": None,
+        "links": {"case": f"/api/v1/cases/{case_id}", "evidence": []},
     }
 
     with db.connect(database_url) as tx:

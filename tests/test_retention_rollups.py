@@ -363,3 +363,23 @@ def test_rollups_and_delivered_notifications_expire_too(conn: Conn, policy: Rete
     kept = conn.execute("SELECT count(*) FROM telemetry_1m WHERE device_id = 'rr-roll'").fetchone()
     assert kept == (1,)
     assert conn.execute(delivered, (case[0],)).fetchone() == (0,)
+
+
+def test_idempotency_keys_expire(conn: Conn, policy: RetentionPolicy) -> None:
+    now = datetime.now(UTC)
+    user = conn.execute(
+        "INSERT INTO users (username, password_hash, role) VALUES (%s, 'x', 'integration') RETURNING id",
+        (f"rr-key-{now.timestamp()}",),
+    ).fetchone()
+    assert user is not None
+    for key, age in (("old", timedelta(days=8)), ("recent", timedelta(days=6))):
+        conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, request, created_at) VALUES (%s, %s, 'POST /x', %s)",
+            (user[0], key, now - age),
+        )
+
+    done = run_retention(conn, policy, now)
+
+    assert done is not None and done["idempotency_keys"] >= 1
+    kept = conn.execute("SELECT key FROM idempotency_keys WHERE user_id = %s", (user[0],)).fetchall()
+    assert kept == [("recent",)]

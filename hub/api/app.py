@@ -31,6 +31,7 @@ from hub.api.routes.audit import router as audit_router
 from hub.api.routes.deadletters import router as dead_letters_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
+from hub.api.routes.organisations import router as organisations_router
 from hub.api.routes.plan_images import router as plan_images_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
@@ -79,6 +80,7 @@ def create_app(
         cases.router,
         devices.router,
         teams.router,
+        organisations_router,
         users.router,
         communities.router,
         telemetry.router,

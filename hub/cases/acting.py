@@ -50,11 +50,12 @@ def act(
         case = case_store.lock_case_row(conn, case_id)
         if case is None:
             raise CaseNotFound(f"no case {case_id}")
+        _check_organisation(case, by)
         if not isinstance(request.action, Action):
             holds.apply_hold(conn, case, by, request, now, cfg, calendar_of(conn, cfg, case["community_id"]))
             return
         current, team = CaseStatus(case["status"]), case["team"]
-        step = plan(request, current, by.role)
+        step = plan(request, current, by.role, for_organisation=by.organisation is not None)
         suspended = case["suspended_at"]
         if suspended is not None and request.action is not Action.CANCEL:
             raise CaseSuspended(
@@ -70,6 +71,9 @@ def act(
             detail = {"team": team, "rework_count": case["rework_count"] + 1}
         elif request.action is Action.RESOLVE:
             detail = {"team": team}
+        elif request.action is Action.HAND_BACK:
+            step = replace(step, team=cfg.default_team)
+            detail = {"team": cfg.default_team, "previous_team": team, "organisation": case["organisation"]}
         case_status.move(
             conn, case_id, step, current=current, actor=by.username, at=now, actor_id=by.id, detail=detail
         )
@@ -77,6 +81,13 @@ def act(
             merging.notify_reporters(conn, case_id, now)
         elif request.action is Action.CANCEL:
             holds.end_on_cancel(conn, case_id, by.username, now)
+
+
+def _check_organisation(case: dict[str, Any], by: User) -> None:
+    """An account bound to an organisation finds only its organisation's cases; the others read as
+    absent, as cases outside one's communities do."""
+    if by.organisation is not None and case["organisation"] != by.organisation:
+        raise CaseNotFound(f"no case {case['id']} assigned to {by.organisation}")
 
 
 def claim_next(
@@ -109,12 +120,14 @@ MAX_EVIDENCE_NOTE = 2000
 
 
 def _lock_for_evidence(conn: psycopg.Connection[Any], case_id: int, by: User) -> None:
-    """Inside the caller's transaction: only handlers add evidence, and only to a case still open."""
-    if by.role not in HANDLERS:
+    """Inside the caller's transaction: only handlers (and an organisation's accounts, on its own cases)
+    add evidence, and only to a case still open."""
+    if by.role not in HANDLERS and by.organisation is None:
         raise ActionForbidden("evidence comes from the people handling the case (admin, operator, manager)")
     case = case_store.lock_case_row(conn, case_id)
     if case is None:
         raise CaseNotFound(f"no case {case_id}")
+    _check_organisation(case, by)
     if case["status"] in (CaseStatus.CLOSED, CaseStatus.CANCELLED):
         raise TransitionRefused(f"a case that is {case['status']} takes no more evidence")
 

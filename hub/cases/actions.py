@@ -22,6 +22,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
     CANCEL = "cancel"
     ASSIGN = "assign"
+    HAND_BACK = "hand_back"
 
 
 class HoldAction(StrEnum):
@@ -37,6 +38,27 @@ class HoldAction(StrEnum):
     DECLINE_EXTENSION = "decline_extension"
 
 
+ORGANISATION_ACTIONS: frozenset[Action | HoldAction] = frozenset(
+    {
+        Action.ACKNOWLEDGE,
+        Action.START,
+        Action.RESOLVE,
+        Action.HAND_BACK,
+        HoldAction.SUSPEND,
+        HoldAction.EXTEND,
+    }
+)
+"""What an account bound to an organisation may do to its organisation's cases: take them, work them,
+resolve them, ask for a suspension or an extension, or say they are not its own; verifying, closing,
+deciding on requests and reassigning stay with the hub's people."""
+
+
+def check_organisation_action(action: Action | HoldAction) -> None:
+    if action not in ORGANISATION_ACTIONS:
+        allowed = ", ".join(sorted(ORGANISATION_ACTIONS))
+        raise ActionForbidden(f"an organisation's account may {allowed}, not {action}")
+
+
 MOVE: dict[Action, Move] = {
     Action.ACKNOWLEDGE: Move.ACKNOWLEDGE,
     Action.START: Move.START,
@@ -45,6 +67,7 @@ MOVE: dict[Action, Move] = {
     Action.REOPEN: Move.REOPEN,
     Action.CANCEL: Move.CANCEL,
     Action.ASSIGN: Move.ASSIGN,
+    Action.HAND_BACK: Move.HAND_BACK,
 }
 
 
@@ -69,12 +92,15 @@ class ActionRequest:
     extend_by: str | None = None
 
 
-def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
-    """Refuses in the order a caller can fix things: role (403), missing input (422), state (409)."""
+def plan(request: ActionRequest, current: CaseStatus, role: str, *, for_organisation: bool = False) -> Step:
+    """Refuses in the order a caller can fix things: role (403), missing input (422), state (409).
+    `for_organisation`: the caller is bound to an organisation and acts on one of its cases."""
     a = request.action
     if not isinstance(a, Action):
         raise TypeError(f"{a} does not move a case along its lifecycle; see hub.cases.holds")
-    if role not in HANDLERS:
+    if for_organisation:
+        check_organisation_action(a)
+    elif role not in HANDLERS:
         raise ActionForbidden(f"a {role} cannot act on cases; residents may rate a resolved case")
     if a is Action.CLOSE and role not in VERIFIERS:
         raise ActionForbidden("closing verifies the work: it needs the role admin or operator")
@@ -82,6 +108,8 @@ def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
         raise ActionIncomplete("resolve needs a note saying what was done")
     if a is Action.CANCEL and not given(request.reason):
         raise ActionIncomplete("cancel needs a reason")
+    if a is Action.HAND_BACK and not given(request.reason):
+        raise ActionIncomplete("hand_back needs a reason: say why the case is not yours")
     if a is Action.ASSIGN and not given(request.team):
         raise ActionIncomplete("assign needs the team to hand the case to")
     move = MOVE[a]
@@ -90,7 +118,7 @@ def plan(request: ActionRequest, current: CaseStatus, role: str) -> Step:
     return Step(
         move=move,
         target=target,
-        note=request.reason if a is Action.CANCEL else request.note,
+        note=request.reason if a in (Action.CANCEL, Action.HAND_BACK) else request.note,
         team=request.team if a is Action.ASSIGN else None,
         take_case=a is Action.ACKNOWLEDGE,
         mark_resolved=a is Action.RESOLVE,

@@ -22,7 +22,14 @@ from typing import Any, Literal
 
 import psycopg
 
-from hub.cases.actions import ActionForbidden, ActionIncomplete, ActionRequest, HoldAction, given
+from hub.cases.actions import (
+    ActionForbidden,
+    ActionIncomplete,
+    ActionRequest,
+    HoldAction,
+    check_organisation_action,
+    given,
+)
 from hub.cases.calendar import Limit, WorkCalendar, parse_limit
 from hub.cases.config import DispatchConfig, VerificationRule
 from hub.cases.sla import resumed_deadline
@@ -72,11 +79,17 @@ class HoldPlan:
     self_approved: bool = False
 
 
-def plan_hold(request: ActionRequest, facts: HoldFacts, role: str, username: str) -> HoldPlan:
+def plan_hold(
+    request: ActionRequest, facts: HoldFacts, role: str, username: str, *, for_organisation: bool = False
+) -> HoldPlan:
+    """`for_organisation`: the caller acts for the organisation owning the case; it may ask for a
+    suspension or an extension, which a verifier then decides on."""
     a = request.action
     if not isinstance(a, HoldAction):
         raise TypeError(f"{a} moves a case along its lifecycle; see hub.cases.actions.plan")
-    if role not in HANDLERS:
+    if for_organisation:
+        check_organisation_action(a)
+    elif role not in HANDLERS:
         raise ActionForbidden(f"a {role} cannot act on cases; residents may rate a resolved case")
     if a is HoldAction.CONFIRM_ON_SITE:
         _verifier(role, "confirming the work on site is a supervisor's check")
@@ -203,7 +216,7 @@ def apply_hold(
     """Plan and write a non-status action; `case` is the locked row (see cases.lock_case_row) and
     `calendar` its community's working calendar."""
     facts = facts_of(conn, case, cfg.verification_for(case["category"]))
-    p = plan_hold(request, facts, by.role, by.username)
+    p = plan_hold(request, facts, by.role, by.username, for_organisation=by.organisation is not None)
     case_id = case["id"]
     detail: dict[str, Any] = {}
     note = request.note

@@ -11,6 +11,7 @@ from typing import Any
 from hub.cases.kpis import (
     GROUP_BY,
     KPI_FIELDS,
+    LIVE_GROUP_BY,
     FalseAlarms,
     GroupBy,
     Kpis,
@@ -45,7 +46,7 @@ def report(cases: Sequence[Outcome], start: datetime, end: datetime, as_of: date
         as_of=as_of,
         totals=kpis(cases, start, as_of),
         emergencies=kpis([o for o in cases if o.emergency], start, as_of),
-        groups={by: breakdown(cases, by, start, as_of) for by in GROUP_BY},
+        groups={by: breakdown(cases, by, start, as_of) for by in LIVE_GROUP_BY},
         by_rule=false_alarms_by(cases, "rule"),
         by_device=false_alarms_by(cases, "device"),
     )

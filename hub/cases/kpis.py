@@ -38,6 +38,8 @@ absorbed into their building's case are three cases opened, none cancelled. Then
 - times to acknowledge and to resolve are measured from `created_at`: mean, and p90 by nearest rank
   (the ⌈0.9·n⌉-th smallest value);
 - rework rate = cases reopened at least once / cases resolved at least once;
+- per organisation: a case counts for the organisation owning its team now (cases whose team no
+  organisation owns are grouped under None); the resolution rate is the closure rate;
 - rating average and satisfaction rate (stars ≥ 4) over the ratings of the cases;
 - false-alarm rate = false alarms among alert-raised cases / alert-raised cases; per rule and per device
   every distinct rule (device) of the alerts linked to a case counts that case once.
@@ -60,8 +62,11 @@ SATISFIED_STARS = 4
 MIN_PUBLIC_COUNT = 3
 SUPPRESSED = "<3"
 FALSE_ALARM = re.compile(r"false[\s_-]*alarm|误报", re.IGNORECASE)
-GroupBy = Literal["category", "community", "team", "grid"]
+GroupBy = Literal["category", "community", "team", "grid", "organisation"]
 GROUP_BY: tuple[GroupBy, ...] = ("category", "community", "team", "grid")
+"""The groupings of the monthly report (CSV and page)."""
+LIVE_GROUP_BY: tuple[GroupBy, ...] = (*GROUP_BY, "organisation")
+"""The groupings of the live view: also per responsible organisation (the owner of the case's team)."""
 DUPLICATE_ACTIONS = frozenset(EVENT[m] for m in MERGING_MOVES)
 """The events of the moves that take a case into another one."""
 
@@ -353,6 +358,8 @@ def group_key(o: Outcome, by: GroupBy) -> str | None:
         return o.case.community_id
     if by == "team":
         return o.case.team
+    if by == "organisation":
+        return o.case.organisation
     return o.case.grid
 
 
@@ -454,3 +461,43 @@ def public_summary(cases: Sequence[Outcome], start: datetime, as_of: datetime) -
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds()
+
+
+@dataclass(frozen=True)
+class OrganisationSummary:
+    """The public figures of one responsible organisation, under the same suppression as the community's."""
+
+    organisation: str
+    cases: int | str
+    closure_rate: float | None
+    on_time_rate: float | None
+    ratings: int | str
+    average_rating: float | None
+    satisfaction_rate: float | None
+
+
+def public_by_organisation(
+    cases: Sequence[Outcome], start: datetime, as_of: datetime
+) -> list[OrganisationSummary]:
+    """Residents evaluate the departments and contractors that worked their cases: per organisation
+    owning a case's team, counts of 1 or 2 as "<3" and rates only over at least 3 cases or ratings."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in cases:
+        if o.case.organisation is not None:
+            groups[o.case.organisation].append(o)
+    out = []
+    for organisation in sorted(groups):
+        k = kpis(groups[organisation], start, as_of)
+        stars = [s for o in problems(groups[organisation]) for s in o.stars]
+        out.append(
+            OrganisationSummary(
+                organisation=organisation,
+                cases=public_count(k.opened),
+                closure_rate=_public_rate(k.closed, k.due - k.suspended),
+                on_time_rate=_public_rate(k.resolved_on_time, k.resolved_with_deadline),
+                ratings=public_count(len(stars)),
+                average_rating=None if len(stars) < MIN_PUBLIC_COUNT else round(sum(stars) / len(stars), 1),
+                satisfaction_rate=_public_rate(k.satisfied, k.ratings),
+            )
+        )
+    return out

@@ -8,7 +8,9 @@
   photo, or a note alone;
 - where the category asks for it, a supervisor (admin or operator) confirmed the work on site (action
   `confirm_on_site`) — someone other than the person who resolved it, unless the category's
-  `resolver_may_confirm` allows that person too.
+  `resolver_may_confirm` allows that person too;
+- no street-office call on an organisation is still open (`hub.cases.calls`): each one called has
+  declined or reported done.
 
 Evidence counts for the current round only: after a `reopen`, the next resolution needs its own note,
 evidence and confirmation. `checklist` is pure and names each item with its state: done, waiting (it
@@ -25,10 +27,12 @@ from typing import Any, Literal
 import psycopg
 
 from hub.cases.config import VerificationRule
+from hub.domain.calls import OPEN_CALL_STATES, CallState
 from hub.domain.cases import CaseStatus, TransitionRefused
+from hub.store import case_calls as call_store
 from hub.store import cases as case_store
 
-ItemCode = Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site"]
+ItemCode = Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site", "calls"]
 ItemState = Literal["done", "waiting", "missing"]
 
 
@@ -70,12 +74,17 @@ class ClosureFacts:
     """evidence given as a note without a photo"""
     confirmations: Sequence[Confirmation] = ()
     """on-site confirmations of the current round, oldest first"""
+    called: Sequence[str] = ()
+    """organisations the case has called on"""
+    calls_open: Sequence[str] = ()
+    """organisations whose call is still open"""
 
 
 @dataclass(frozen=True)
 class Item:
     """One thing closing needs. `why` says what is wrong while it is not done (not_resolved,
-    not_cleared, no_data, too_recent, no_note, no_evidence, not_confirmed, only_by_resolver)."""
+    not_cleared, no_data, too_recent, no_note, no_evidence, not_confirmed, only_by_resolver,
+    calls_open)."""
 
     code: ItemCode
     state: ItemState
@@ -91,6 +100,8 @@ class Item:
     at: datetime | None = None
     photos: int = 0
     notes: int = 0
+    organisations: tuple[str, ...] = ()
+    """calls: the organisations still to answer"""
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,8 @@ def checklist(rule: VerificationRule, facts: ClosureFacts, now: datetime) -> Che
         items.append(_evidence(facts))
     if rule.on_site:
         items.append(_on_site(facts, rule.resolver_may_confirm))
+    if facts.called:
+        items.append(_calls(facts))
     return Checklist(facts.case_id, facts.status, tuple(items), rule.normal_for, rule.resolver_may_confirm)
 
 
@@ -240,6 +253,19 @@ def _on_site(facts: ClosureFacts, resolver_may_confirm: bool) -> Item:
     )
 
 
+def _calls(facts: ClosureFacts) -> Item:
+    if not facts.calls_open:
+        return Item("calls", "done", "every organisation called on has answered done or declined")
+    waiting = tuple(facts.calls_open)
+    return Item(
+        "calls",
+        "missing",
+        f"the call on {', '.join(waiting)} is open: it must report done or decline",
+        why="calls_open",
+        organisations=waiting,
+    )
+
+
 def facts_of(conn: psycopg.Connection[Any], case_id: int) -> ClosureFacts:
     raw = case_store.closure_facts(conn, case_id)
     resolution = raw["resolution"]
@@ -251,6 +277,8 @@ def facts_of(conn: psycopg.Connection[Any], case_id: int) -> ClosureFacts:
         evidence_photos=raw["evidence_photos"],
         evidence_notes=raw["evidence_notes"],
         confirmations=[Confirmation(**c) for c in raw["confirmations"]],
+        called=call_store.open_organisations(conn, case_id, list(CallState)),
+        calls_open=call_store.open_organisations(conn, case_id, sorted(OPEN_CALL_STATES)),
     )
 
 

@@ -5,7 +5,8 @@ Every change of a case's status is one of the moves in `MOVES`, checked by `chec
 it. People's actions (acknowledge, resolve, …) are moves, and so are the hub's own: a case opened and
 dispatched, claimed from a queue, merged into another case, absorbed into a correlated group's case,
 folded into a down parent's case, and split off again; a reporter withdraws their own report while
-nobody has started on it.
+nobody has started on it; the team a case was sent to hands it back to the dispatcher's queue ("not
+ours", with a reason).
 """
 
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class Move(StrEnum):
     FOLD = "fold"
     SPLIT = "split"
     WITHDRAW = "withdraw"
+    HAND_BACK = "hand_back"
 
 
 EVENT: dict[Move, str] = {
@@ -69,6 +71,7 @@ EVENT: dict[Move, str] = {
     Move.FOLD: "absorbed",
     Move.SPLIT: "split",
     Move.WITHDRAW: "withdrawn",
+    Move.HAND_BACK: "handed_back",
 }
 """The `action` of the event row that records each move: a fold reads as an absorption to people."""
 
@@ -102,6 +105,7 @@ MOVES: dict[Move, Edge] = {
     Move.FOLD: _edge({S.NEW, S.DISPATCHED}, S.CANCELLED),
     Move.SPLIT: _edge({S.CANCELLED}, *OPEN_STATUSES),
     Move.WITHDRAW: _edge({S.NEW, S.DISPATCHED}, S.CANCELLED),
+    Move.HAND_BACK: _edge(set(_WORKING), S.DISPATCHED),
 }
 MERGING_MOVES = frozenset({Move.MERGE, Move.ABSORB, Move.FOLD})
 """Moves that end a case by taking it into another one: it is a duplicate, not a cancelled problem."""
@@ -115,6 +119,7 @@ PEOPLE_MOVES = frozenset(
         Move.REOPEN,
         Move.CANCEL,
         Move.WITHDRAW,
+        Move.HAND_BACK,
     }
 )
 """Moves a person asks for by name; the others are made by the hub (a claim is an acknowledgement)."""

@@ -19,6 +19,8 @@ class CaseRow:
     resolve_due_at: datetime | None
     cancel_reason: str | None
     ack_due_at: datetime | None = None
+    organisation: str | None = None
+    """the organisation owning the case's team: the one responsible for it"""
 
 
 @dataclass(frozen=True)

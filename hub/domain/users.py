@@ -11,7 +11,13 @@ class User:
     username: str
     role: Role
     communities: tuple[str, ...]
+    organisation: str | None = None
+    """an account bound to an organisation acts for it: its communities are the organisation's and its
+    cases those of the organisation's teams"""
 
     def community_scope(self) -> list[str] | None:
-        """None means every community (admin, operator, integration); managers and residents are limited."""
-        return None if self.role in ALL_COMMUNITIES else list(self.communities)
+        """None means every community (admin, operator, integration); managers, residents and accounts
+        bound to an organisation are limited."""
+        if self.organisation is None and self.role in ALL_COMMUNITIES:
+            return None
+        return list(self.communities)

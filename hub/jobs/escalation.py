@@ -1,5 +1,5 @@
 """The SLA escalation job: every breached deadline moves its case one level along team → supervisor →
-street office, once. All it needs is in the cases table, so a restart loses no timer. Deadlines are
+street office, once, and every street-office call unanswered past its deadline is escalated, once. All it needs is in the cases table, so a restart loses no timer. Deadlines are
 stored already computed on the working calendar (and moved by resumptions and extensions), and a
 suspended case is skipped, so this job only compares stored times with the clock."""
 
@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from hub.cases.sla import SlaState, next_escalation
 from hub.domain.cases import CaseStatus, Escalation, Level
+from hub.store import case_calls as call_store
 from hub.store import cases as case_store
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,39 @@ def escalate_breached(conn: psycopg.Connection[Any], now: datetime) -> list[Esca
     return done
 
 
+def escalate_unanswered_calls(conn: psycopg.Connection[Any], now: datetime) -> int:
+    """A street-office call nobody answered by its deadline is escalated once: an event on its case,
+    notified like every case event, naming the organisation and the deadline it missed."""
+    with conn.transaction():
+        calls = call_store.claim_unanswered(conn, now, _BATCH)
+        for c in calls:
+            case_store.add_event(
+                conn,
+                c["case_id"],
+                actor="system",
+                action="call_escalated",
+                at=now,
+                note=f"{c['organisation']} did not answer the call due {c['respond_by'].isoformat()}",
+                detail={
+                    "call_id": c["id"],
+                    "organisation": c["organisation"],
+                    "respond_by": c["respond_by"].isoformat(),
+                },
+            )
+    return len(calls)
+
+
 def run(pool: ConnectionPool) -> dict[str, int] | None:
     """What the run did, or None when another worker holds the job."""
+    now = datetime.now(UTC)
     with pool.connection() as conn:
-        escalated = escalate_breached(conn, datetime.now(UTC))
+        escalated = escalate_breached(conn, now)
+        calls = 0 if escalated is None else escalate_unanswered_calls(conn, now)
     if escalated:
         log.info("escalated %d case(s) past their deadline", len(escalated))
-    return None if escalated is None else {"escalated": len(escalated)}
+    if calls:
+        log.info("escalated %d unanswered street-office call(s)", calls)
+    return None if escalated is None else {"escalated": len(escalated), "calls_escalated": calls}
 
 
 def _state(row: dict[str, Any]) -> SlaState:

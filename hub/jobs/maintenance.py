@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from hub.settings import Settings
-from hub.store import audit, job_runs, outbox
+from hub.store import audit, idempotency, job_runs, outbox
 from hub.store import maintenance as store
 from hub.store.telemetry import TELEMETRY_TABLES
 
@@ -38,6 +38,7 @@ class RetentionPolicy:
     delivered_notifications: timedelta
     audit_log: timedelta
     job_runs: timedelta
+    idempotency_keys: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionPolicy":
@@ -55,6 +56,7 @@ class RetentionPolicy:
             delivered_notifications=timedelta(days=settings.retention_notifications_days),
             audit_log=timedelta(days=settings.retention_audit_days),
             job_runs=timedelta(days=settings.retention_job_runs_days),
+            idempotency_keys=timedelta(days=settings.retention_idempotency_keys_days),
         )
 
 
@@ -62,7 +64,8 @@ def run_retention(
     conn: psycopg.Connection[Any], policy: RetentionPolicy, now: datetime
 ) -> dict[str, int] | None:
     """Returns chunks dropped per hypertable and rows deleted from dead_letters, the notification outbox
-    (delivered rows only: dead ones stay listed until someone looks), audit_log and job_runs, or None
+    (delivered rows only: dead ones stay listed until someone looks), audit_log, job_runs and
+    idempotency_keys, or None
     when another worker holds the job."""
     with conn.transaction():
         if not _try_lock(conn, RETENTION_LOCK):
@@ -76,6 +79,7 @@ def run_retention(
         )
         done["audit_log"] = audit.delete_before(conn, now - policy.audit_log)
         done["job_runs"] = job_runs.delete_before(conn, now - policy.job_runs)
+        done["idempotency_keys"] = idempotency.delete_before(conn, now - policy.idempotency_keys)
         return done
 
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import psycopg
 
-from hub.cases import acting, feedback, merging, opening, reporters, verification
+from hub.cases import acting, calls, feedback, merging, opening, reporters, verification
 from hub.cases.actions import ActionRequest
 from hub.cases.config import DispatchConfig, ReportCategory
 from hub.cases.photos import decode_photo
+from hub.domain.calls import CallAnswer
 from hub.domain.cases import CaseStatus
 from hub.domain.errors import Forbidden, Invalid, NotFound
-from hub.domain.roles import Role
+from hub.domain.roles import HANDLERS, Role
 from hub.domain.users import User
 from hub.services.scope import resident_id, visible
 from hub.store import cases as case_store
@@ -42,12 +43,17 @@ def list_cases(
         offset=offset,
         resident_id=resident_id(user),
         team=team,
+        organisation=user.organisation,
     )
 
 
 def get(conn: psycopg.Connection[Any], user: User, case_id: int) -> dict[str, Any]:
-    """The case with its history, alerts, attachments, merges, requests and ratings, if in scope."""
+    """The case with its history, alerts, attachments, merges, requests, calls and ratings, if in scope
+    (for an organisation's account: if one of its teams has it or it calls on the organisation)."""
     case = visible(user, case_store.get_case(conn, case_id), f"case {case_id}")
+    called = {c["organisation"] for c in case["calls"]}
+    if user.organisation is not None and user.organisation not in {case["organisation"], *called}:
+        raise NotFound(f"no case {case_id} assigned to or calling on {user.organisation}")
     if user.role == Role.RESIDENT and case["source"] != "alert" and not reporters.is_reporter(case, user):
         raise NotFound(f"no case {case_id} in your communities")
     return case
@@ -135,6 +141,8 @@ def add_evidence(
     conn: psycopg.Connection[Any], user: User, case_id: int, photo: str | None, note: str | None
 ) -> Evidence:
     """A photo with an optional note, or a note alone."""
+    if user.role not in HANDLERS and user.organisation is None:
+        raise Forbidden("evidence comes from the people handling the case (admin, operator, manager)")
     get(conn, user, case_id)
     now = datetime.now(UTC)
     if photo is None:
@@ -143,6 +151,30 @@ def add_evidence(
     decoded = decode_photo(photo)
     attachment_id = acting.attach_evidence(conn, case_id, user, decoded.content_type, decoded.data, now, note)
     return Evidence(attachment_id, "photo", decoded.content_type, len(decoded.data), note)
+
+
+def call(
+    conn: psycopg.Connection[Any],
+    user: User,
+    case_id: int,
+    organisations: list[str],
+    request: str,
+    respond_within: str,
+    dispatch: DispatchConfig,
+) -> dict[str, Any]:
+    """The street office calls on organisations for a joint response; returns the case."""
+    get(conn, user, case_id)
+    calls.call(conn, case_id, user, organisations, request, respond_within, datetime.now(UTC), dispatch)
+    return _found(conn, case_id)
+
+
+def answer_call(
+    conn: psycopg.Connection[Any], user: User, case_id: int, call_id: int, reply: CallAnswer, note: str | None
+) -> dict[str, Any]:
+    """The called organisation's answer; returns the case."""
+    get(conn, user, case_id)
+    calls.answer(conn, case_id, call_id, user, reply, note, datetime.now(UTC))
+    return _found(conn, case_id)
 
 
 def merge(

@@ -1,4 +1,5 @@
-"""The case events a live stream reads, in id order, in the caller's community scope."""
+"""The case events a live stream reads, in id order, in the caller's community scope (and, for an
+organisation's account, its organisation's cases)."""
 
 from typing import Any
 
@@ -19,5 +20,10 @@ def events_after(
     """Every event after `after` but those in `skip`, each with a payload only where the caller may see
     it: the stream's cursor must step past the others too, knowing they are committed."""
     return case_feed.events_after(
-        conn, after=after, skip=skip, communities=user.community_scope(), limit=limit
+        conn,
+        after=after,
+        skip=skip,
+        communities=user.community_scope(),
+        limit=limit,
+        organisation=user.organisation,
     )

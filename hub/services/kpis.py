@@ -5,7 +5,7 @@ The caller's community scope is applied here: a community outside it answers as 
 The store loads the cohort; the figures come from the pure formulas of `hub.cases.kpis`.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from hub.domain.users import User
 from hub.services import kpi_page
 from hub.store import communities as community_store
 from hub.store import kpis as kpi_store
+from hub.store import organisations as org_store
 from hub.store import teams as team_store
 
 
@@ -118,6 +119,8 @@ class CommunitySummary:
     start: datetime
     end: datetime
     figures: formulas.PublicSummary
+    organisations: list[dict[str, Any]]
+    """the figures of each responsible organisation, with its names"""
 
 
 def public_summary(
@@ -130,8 +133,18 @@ def public_summary(
         raise NotFound(f"no community {community}")
     start, end = kpi_periods.days_until(datetime.now(UTC), days, zone)
     cohort = kpi_store.cohort(conn, communities=[community], start=start, end=end, as_of=end)
-    figures = formulas.public_summary(formulas.outcomes(cohort, end), start, end)
-    return CommunitySummary(name, start, end, figures)
+    outcomes = formulas.outcomes(cohort, end)
+    figures = formulas.public_summary(outcomes, start, end)
+    names = {o["id"]: o for o in org_store.organisations(conn)}
+    organisations = [
+        {
+            **asdict(s),
+            "name_en": names[s.organisation]["name_en"] if s.organisation in names else s.organisation,
+            "name_zh": names[s.organisation]["name_zh"] if s.organisation in names else s.organisation,
+        }
+        for s in formulas.public_by_organisation(outcomes, start, end)
+    ]
+    return CommunitySummary(name, start, end, figures, organisations)
 
 
 def _communities(conn: psycopg.Connection[Any], user: User, community: str | None) -> list[str] | None:

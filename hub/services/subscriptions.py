@@ -7,10 +7,11 @@ from typing import Any
 
 import psycopg
 
-from hub.domain.errors import Conflict, NotFound
+from hub.domain.errors import Conflict, Invalid, NotFound
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.notify.webhook import new_secret
+from hub.store import organisations as org_store
 from hub.store import outbox
 from hub.store import subscriptions as subscription_store
 
@@ -26,7 +27,11 @@ def create(
     min_severity: str,
     max_attempts: int,
 ) -> dict[str, Any]:
-    """The new subscription with its signing secret, which is shown this once."""
+    """The new subscription with its signing secret, which is shown this once. An organisation's
+    account subscribes to its own teams' cases only: without `teams` to all of them, with `teams` to
+    those of them it names (422 for another's)."""
+    if user.organisation is not None:
+        communities, teams = _organisation_filter(conn, user.organisation, communities, teams)
     secret = new_secret()
     subscription_id = subscription_store.create(
         conn,
@@ -46,6 +51,24 @@ def create(
         "deliveries": {"pending": 0, "delivered": 0, "dead": 0},
         "last_error": None,
     }
+
+
+def _organisation_filter(
+    conn: psycopg.Connection[Any], organisation: str, communities: list[str] | None, teams: list[str] | None
+) -> tuple[list[str], list[str]]:
+    found = org_store.organisation(conn, organisation)
+    own_teams: list[str] = found["teams"] if found else []
+    own_communities: list[str] = found["communities"] if found else []
+    if not own_teams:
+        raise Invalid(f"{organisation} owns no team yet, so no case would reach this subscription")
+    foreign = sorted(set(teams or []) - set(own_teams)) + sorted(
+        set(communities or []) - set(own_communities)
+    )
+    if foreign:
+        raise Invalid(
+            f"{', '.join(foreign)}: not of {organisation}; name its teams and communities or leave them out"
+        )
+    return communities or own_communities, teams or own_teams
 
 
 def listed(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:

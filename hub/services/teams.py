@@ -20,6 +20,7 @@ from hub.domain.users import User
 from hub.engine.schema import Rule
 from hub.services.scope import check_communities
 from hub.store import cases as case_store
+from hub.store import organisations as org_store
 from hub.store import teams as team_store
 from hub.store import users as user_store
 
@@ -91,6 +92,7 @@ def update(
         tuple(change.get("communities", found["communities"])),
     )
     _check_communities(conn, user, record.communities)
+    _within_organisation(conn, team, found["organisation"], record.communities)
     team_store.update(conn, team, record.name_en, record.name_zh, record.communities)
     return _one(conn, user, team, named)
 
@@ -153,6 +155,20 @@ def _manageable(conn: psycopg.Connection[Any], user: User, team: str) -> None:
     """Admins change the membership of any team (with a record or not); managers of their own teams."""
     if user.role != Role.ADMIN:
         _record(conn, user, team)
+
+
+def _within_organisation(
+    conn: psycopg.Connection[Any], team: str, organisation: str | None, communities: tuple[str, ...]
+) -> None:
+    """A team an organisation owns serves only communities the organisation serves."""
+    if organisation is None:
+        return
+    owner = org_store.organisation(conn, organisation)
+    served = set(owner["communities"]) if owner else set()
+    if not communities or not set(communities) <= served:
+        raise Invalid(
+            f"team {team} belongs to {organisation}: name communities among {', '.join(sorted(served))}"
+        )
 
 
 def _check_communities(conn: psycopg.Connection[Any], user: User, communities: tuple[str, ...]) -> None:

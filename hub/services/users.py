@@ -94,6 +94,11 @@ def update(
         communities = tuple(found["communities"]) if role in SCOPED_ROLES else ()
     if found["id"] == user.id and (role != found["role"] or set(communities) != set(found["communities"])):
         raise Invalid("you cannot change your own role or communities; ask another admin")
+    if found["organisation"] is not None and role != found["role"]:
+        raise Invalid(
+            f"{username} acts for {found['organisation']}; unbind it with "
+            f"DELETE /organisations/{found['organisation']}/accounts/{username} before changing its role"
+        )
     account = _checked(
         conn, user, Account(role, communities, change.get("display_name", found["display_name"]))
     )

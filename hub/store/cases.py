@@ -24,6 +24,7 @@ _CASE_COLUMNS = """
     assignee.username AS assignee, c.ack_due_at, c.resolve_due_at, c.acknowledged_at, c.resolved_at,
     c.cancel_reason, (ARRAY['team', 'supervisor', 'street_office'])[c.escalation_level + 1] AS escalation_level,
     c.rework_count, c.suspended_at, c.ack_clock, c.resolve_clock,
+    (SELECT t.organisation FROM teams t WHERE t.id = c.team) AS organisation,
     EXISTS (SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id
             WHERE ca.case_id = c.id AND a.status = 'open') AS alarm_active
 """
@@ -168,10 +169,12 @@ def list_cases(
     offset: int,
     resident_id: int | None = None,
     team: str | None = None,
+    organisation: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Scope is applied in the query, never after it: `communities` (None for all) and, for a resident,
+    """Scope is applied in the query, never after it: `communities` (None for all), for a resident
     only their own reports, the alert-raised cases of their communities, and the cases their reports
-    were merged into."""
+    were merged into, and for an `organisation`'s account only the cases of its teams and those that
+    called on it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""
@@ -184,6 +187,9 @@ def list_cases(
                                WHERE m.split_at IS NULL AND r.reporter_id = %(resident)s::bigint))
               AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
               AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
+              AND (%(organisation)s::text IS NULL
+                   OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text)
+                   OR c.id IN (SELECT k.case_id FROM case_calls k WHERE k.organisation = %(organisation)s::text))
             ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s OFFSET %(offset)s
             """,  # noqa: S608 - the interpolated text is a constant
@@ -192,6 +198,7 @@ def list_cases(
                 "resident": resident_id,
                 "status": status,
                 "team": team,
+                "organisation": organisation,
                 "limit": limit,
                 "offset": offset,
             },
@@ -248,6 +255,13 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any] | No
             "WHERE case_id = %s ORDER BY id",
             (case_id,),
         ).fetchall()
+        case["calls"] = cur.execute(
+            "SELECT k.id, k.organisation, o.name_en AS organisation_name_en, o.name_zh AS organisation_name_zh, "
+            "k.request, k.called_by, k.called_at, k.respond_by, k.state, k.answered_by, k.answered_at, k.answer_note, "
+            "k.escalated_at FROM case_calls k JOIN organisations o ON o.id = k.organisation "
+            "WHERE k.case_id = %s ORDER BY k.id",
+            (case_id,),
+        ).fetchall()
         case["ratings"] = cur.execute(
             "SELECT stars, comment, created_at FROM case_ratings WHERE case_id = %s ORDER BY created_at",
             (case_id,),
@@ -279,7 +293,8 @@ def lock_case_row(conn: psycopg.Connection[Any], case_id: int) -> dict[str, Any]
         return cur.execute(
             "SELECT id, status, team, category, severity, source, community_id, building, device_id, reporter_id, "
             "created_at, ack_due_at, resolve_due_at, acknowledged_at, ack_clock, resolve_clock, suspended_at, "
-            "rework_count FROM cases WHERE id = %s FOR UPDATE",
+            "rework_count, (SELECT t.organisation FROM teams t WHERE t.id = cases.team) AS organisation "
+            "FROM cases WHERE id = %s FOR UPDATE",
             (case_id,),
         ).fetchone()
 

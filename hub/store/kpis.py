@@ -16,7 +16,8 @@ _IN_COHORT = """c.created_at >= %(start)s AND c.created_at < %(end)s
 
 _CASES = f"""
     SELECT c.id, c.community_id, c.category, c.team, c.grid, c.severity, c.source, c.status,
-           c.created_at, c.resolve_due_at, c.cancel_reason, c.ack_due_at
+           c.created_at, c.resolve_due_at, c.cancel_reason, c.ack_due_at,
+           (SELECT t.organisation FROM teams t WHERE t.id = c.team) AS organisation
     FROM cases c
     WHERE {_IN_COHORT}
     ORDER BY c.id

@@ -43,7 +43,8 @@ def names(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 def team(conn: psycopg.Connection[Any], team_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id AS team, name_en, name_zh, communities FROM teams WHERE id = %s", (team_id,)
+            "SELECT id AS team, name_en, name_zh, communities, organisation FROM teams WHERE id = %s",
+            (team_id,),
         ).fetchone()
 
 

@@ -22,7 +22,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
 
 _ACCOUNT = f"""
-    SELECT u.id, u.username, u.display_name, u.role, u.communities, u.disabled_at, u.created_at,
+    SELECT u.id, u.username, u.display_name, u.role, u.communities, u.disabled_at, u.created_at, u.organisation,
            coalesce((SELECT array_agg(t.team ORDER BY t.team) FROM team_members t WHERE t.user_id = u.id),
                     '{{}}') AS teams,
            (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > now())::int AS sessions,
@@ -68,8 +68,9 @@ class LoggedIn:
 
 def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> LoggedIn | None:
     row = conn.execute(
-        "SELECT id, username, role, communities, password_hash, disabled_at IS NOT NULL FROM users "
-        "WHERE username = %s",
+        "SELECT u.id, u.username, u.role, coalesce(o.communities, u.communities), u.password_hash, "
+        "u.disabled_at IS NOT NULL, u.organisation FROM users u "
+        "LEFT JOIN organisations o ON o.id = u.organisation WHERE u.username = %s",
         (username,),
     ).fetchone()
     try:
@@ -78,7 +79,7 @@ def authenticate(conn: psycopg.Connection[Any], username: str, password: str) ->
         return None
     if row is None:
         return None
-    return LoggedIn(User(int(row[0]), row[1], Role(row[2]), tuple(row[3])), bool(row[5]))
+    return LoggedIn(User(int(row[0]), row[1], Role(row[2]), tuple(row[3]), row[6]), bool(row[5]))
 
 
 def create_session(conn: psycopg.Connection[Any], user_id: int, ttl_s: int) -> tuple[str, datetime]:
@@ -92,12 +93,14 @@ def create_session(conn: psycopg.Connection[Any], user_id: int, ttl_s: int) -> t
 
 
 def user_for_token(conn: psycopg.Connection[Any], token: str) -> User | None:
+    """An account bound to an organisation takes the organisation's communities."""
     row = conn.execute(
-        "SELECT u.id, u.username, u.role, u.communities FROM sessions s JOIN users u ON u.id = s.user_id "
+        "SELECT u.id, u.username, u.role, coalesce(o.communities, u.communities), u.organisation "
+        "FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN organisations o ON o.id = u.organisation "
         "WHERE s.token_hash = %s AND s.expires_at > now() AND u.disabled_at IS NULL",
         (_digest(token),),
     ).fetchone()
-    return None if row is None else User(int(row[0]), row[1], Role(row[2]), tuple(row[3]))
+    return None if row is None else User(int(row[0]), row[1], Role(row[2]), tuple(row[3]), row[4])
 
 
 def end_sessions(conn: psycopg.Connection[Any], user_id: int) -> int:
@@ -197,3 +200,7 @@ def set_password(conn: psycopg.Connection[Any], user_id: int, password: str) -> 
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def set_organisation(conn: psycopg.Connection[Any], user_id: int, organisation: str | None) -> None:
+    conn.execute("UPDATE users SET organisation = %s WHERE id = %s", (organisation, user_id))

@@ -1,5 +1,5 @@
 // Case actions (POST /cases/{id}/actions) as buttons: one click for acknowledge/start/close/reopen, two
-// for those that need words (resolve: a note, cancel: a reason, assign: a team).
+// for those that need words (resolve: a note, cancel and hand back: a reason, assign: a team).
 import { api } from "./api.js";
 import { h, clear, label, toast } from "./dom.js";
 import { t } from "./i18n.js";
@@ -9,17 +9,17 @@ import { loadTeamNames, teamName } from "./teams.js";
 // ACTIONS-BEGIN
 export const ACTIONS_BY_STATUS = {
   "new": ["assign", "cancel"],
-  "dispatched": ["acknowledge", "assign", "cancel"],
-  "acknowledged": ["start", "assign", "cancel"],
-  "in_progress": ["resolve", "assign", "cancel"],
+  "dispatched": ["acknowledge", "assign", "hand_back", "cancel"],
+  "acknowledged": ["start", "assign", "hand_back", "cancel"],
+  "in_progress": ["resolve", "assign", "hand_back", "cancel"],
   "resolved": ["close", "reopen"],
-  "reopened": ["acknowledge", "start", "assign", "cancel"],
+  "reopened": ["acknowledge", "start", "assign", "hand_back", "cancel"],
   "closed": [],
   "cancelled": []
 };
 // ACTIONS-END
 
-const NEEDS = { resolve: "note", cancel: "reason", assign: "team" };
+const NEEDS = { resolve: "note", cancel: "reason", hand_back: "reason", assign: "team" };
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 const VERIFIERS = new Set(["admin", "operator"]);
 

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
+import { organisationName } from "./calls.js";
 import { alertName } from "./names.js";
 import { sentence } from "./sentence.js";
 import { timeEl, when } from "./when.js";
@@ -42,6 +43,9 @@ function itemText(item, c) {
     case "on_site.only_by_resolver": return sentence("closure.onSite.onlyResolver", { by });
     case "on_site.not_confirmed":
       return sentence(item.by ? "closure.onSite.notByResolver" : "closure.onSite.missing", { by });
+    case "calls.done": return sentence("closure.calls.done");
+    case "calls.calls_open":
+      return sentence("closure.calls.open", { orgs: h("strong", {}, item.organisations.map((o) => organisationName(c, o)).join(t("list.sep"))) });
     default: return item.message;
   }
 }

@@ -3,6 +3,7 @@
 // wrote — a resolution note, a reason, a comment — is shown as they wrote it, under the line.
 import { h, label } from "./dom.js";
 import { t } from "./i18n.js";
+import { organisationName } from "./calls.js";
 import { alertName } from "./names.js";
 import { teamName } from "./teams.js";
 import { sentence } from "./sentence.js";
@@ -81,6 +82,18 @@ export function describe(e, c) {
     case "reopened": return people("hist.reopened", { n: d.rework_count || 1 });
     case "cancelled": return people("hist.cancelled");
     case "withdrawn": return people("hist.withdrawn");
+    case "called":
+      if (d.organisation) return people("hist.called", { org: strong(organisationName(c, d.organisation)), at: timeEl(d.respond_by) });
+      break;
+    case "call_answered":
+      if (d.organisation && d.answer) return people(`hist.callAnswered.${d.answer}`, { org: strong(organisationName(c, d.organisation)) });
+      break;
+    case "call_escalated":
+      if (d.organisation) return hub("hist.callEscalated", { org: strong(organisationName(c, d.organisation)), at: timeEl(d.respond_by) });
+      break;
+    case "handed_back":
+      if (d.team) return people("hist.handedBack", { from: teamName(d.previous_team), team: strong(teamName(d.team)) });
+      break;
     case "commented": return people("hist.commented");
     case "confirmed_on_site": return people("hist.confirmedOnSite");
     case "merged": {

@@ -33,6 +33,9 @@ class Me(BaseModel):
     role: str
     communities: list[str]
     teams: list[str] = Field(description="the teams whose cases the caller claims with POST /cases/next")
+    organisation: str | None = Field(
+        description="the organisation the account acts for (its communities are then the organisation's)"
+    )
 
 
 @router.post(
@@ -79,4 +82,5 @@ def me(conn: Conn, user: CurrentUser) -> Me:
         role=user.role,
         communities=list(user.communities),
         teams=auth.teams_of(conn, user),
+        organisation=user.organisation,
     )

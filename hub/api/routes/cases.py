@@ -4,7 +4,7 @@ comments and withdrawals, rate, attachments."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.api.audit import Audit, audited
@@ -13,12 +13,23 @@ from hub.cases import config
 from hub.cases.actions import Action, ActionRequest, HoldAction
 from hub.cases.routing import TeamName
 from hub.domain.alerts import Severity
+from hub.domain.calls import CallAnswer
 from hub.domain.cases import CaseStatus
+from hub.domain.organisations import ORGANISATION_PATTERN
 from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
 from hub.services import cases as case_service
+from hub.services import idempotency
 
 router = APIRouter(tags=["cases"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_CHARS,
+        description="a key of your own per request (a UUID): a retry with it returns the first answer",
+    ),
+]
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
 
 
@@ -38,6 +49,7 @@ class CaseOut(BaseModel):
     grid: str | None
     device_id: str | None
     team: str | None
+    organisation: str | None = Field(description="the organisation that owns the case's team")
     created_at: datetime
     updated_at: datetime
     description: str | None
@@ -77,6 +89,10 @@ class CaseDetail(CaseOut):
     merged_into: int | None = Field(description="the surviving case, while this case is merged into it")
     merged_cases: list[dict[str, Any]] = Field(description="cases merged into this one")
     requests: list[dict[str, Any]] = Field(description="suspension and extension requests and decisions")
+    calls: list[dict[str, Any]] = Field(
+        description="street-office calls on organisations: id, organisation, request, called_by, called_at, "
+        "respond_by, state (open, accepted, declined, done), answered_by, answered_at, answer_note, escalated_at"
+    )
     suspensions: list[dict[str, Any]]
     ended: CaseEnd | None = Field(
         description="for a cancelled case: the move that ended it, and where it went"
@@ -110,7 +126,7 @@ class ActionIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000, description="required to resolve")
     team: TeamName | None = Field(default=None, description="assign: the team that takes the case")
     reason: str | None = Field(
-        default=None, max_length=4000, description="required to cancel, suspend and extend"
+        default=None, max_length=4000, description="required to cancel, hand_back, suspend and extend"
     )
     extend_by: str | None = Field(
         default=None, max_length=20, description="extend: extra time, e.g. 90m, 4h, 4wh (working hours), 2wd"
@@ -147,6 +163,25 @@ class EvidenceOut(BaseModel):
     note: str | None
 
 
+class CallIn(BaseModel):
+    organisations: list[Annotated[str, StringConstraints(pattern=ORGANISATION_PATTERN)]] = Field(
+        min_length=1,
+        max_length=20,
+        description="the organisations called on, each serving the case's community",
+    )
+    request: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="what they are asked to do"
+    )
+    respond_within: str = Field(
+        max_length=20, description="the response deadline, e.g. 4h, 4wh (working hours), 2wd (working days)"
+    )
+
+
+class CallAnswerIn(BaseModel):
+    answer: CallAnswer
+    note: str | None = Field(default=None, max_length=2000, description="required to decline: the reason")
+
+
 class MergeIn(BaseModel):
     into: int = Field(description="the surviving case")
     note: str | None = Field(default=None, max_length=2000)
@@ -168,14 +203,14 @@ class ClosureAlert(BaseModel):
 class ClosureItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    code: Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site"]
+    code: Literal["resolved", "readings_normal", "resolution_note", "evidence", "on_site", "calls"]
     state: Literal["done", "waiting", "missing"] = Field(
         description="waiting: passes by itself at `until`; missing: someone must act"
     )
     message: str = Field(description="in English")
     why: str | None = Field(
         description="while not done: not_resolved, not_cleared, no_data, too_recent, no_note, no_evidence, "
-        "not_confirmed, only_by_resolver"
+        "not_confirmed, only_by_resolver, calls_open"
     )
     alert: ClosureAlert | None = Field(description="readings_normal: the alert it is about")
     since: datetime | None = Field(description="readings_normal: normal (or without data) since")
@@ -186,6 +221,7 @@ class ClosureItem(BaseModel):
     at: datetime | None
     photos: int
     notes: int
+    organisations: list[str] = Field(description="calls: the organisations still to answer")
 
 
 class ClosureOut(BaseModel):
@@ -279,20 +315,35 @@ def act_on_case(
     conn: Conn,
     user: CurrentUser,
     dispatch: Dispatch,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """acknowledge, start, resolve (with a note), close (admin/operator: the verifier; verified
-    closure), reopen (counts as rework), cancel (with a reason), assign (to a team), confirm_on_site
-    (admin/operator), suspend / extend (reason; extend_by) and approve_… / decline_… (admin/operator,
-    not the requester), resume. A move the lifecycle or a check does not allow answers 409."""
+    closure), reopen (counts as rework), cancel (with a reason), assign (to a team), hand_back (with a
+    reason: not this team's case; back to the default team), confirm_on_site (admin/operator), suspend
+    / extend (reason; extend_by) and approve_… / decline_… (admin/operator, not the requester), resume.
+    A move the lifecycle or a check does not allow answers 409. An organisation's integration account
+    may acknowledge, start, resolve, hand_back and ask to suspend or extend its organisation's cases
+    (403 for other actions, 404 for other cases). With an Idempotency-Key a retry returns the first answer and changes nothing."""
     audit.action = f"case.{body.action}"
     audit.details.update(body.model_dump(include={"team", "extend_by"}, exclude_none=True))
     audit.details["from_status"] = case_service.get(conn, user, case_id)["status"]
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
-    after = case_service.act(conn, user, case_id, request, dispatch)
-    audit.details["to_status"] = after["status"]
-    return after
+    answer = idempotency.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/actions",
+        body.model_dump(mode="json"),
+        lambda: CaseDetail.model_validate(
+            case_service.act(conn, user, case_id, request, dispatch)
+        ).model_dump(mode="json"),
+    )
+    audit.details["to_status"] = answer.body["status"]
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return answer.body
 
 
 @router.get("/cases/{case_id}/closure", response_model=ClosureOut)
@@ -336,25 +387,83 @@ def attach_evidence(
     body: EvidenceIn,
     audit: Annotated[Audit, audited("case.attach_evidence", "case", "case_id")],
     conn: Conn,
-    user: Handler,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> EvidenceOut:
-    """A handler's evidence of the finished work: a photo with an optional note, or a note alone.
-    Verified closure asks for evidence where the category requires it; either kind counts."""
-    added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
-    if added.kind == "note":
-        audit.details.update(kind="note", length=len(added.note or ""))
-    else:
-        audit.details.update(
-            kind="photo", attachment_id=added.attachment_id, content_type=added.content_type, size=added.size
-        )
-    return EvidenceOut(
-        id=added.attachment_id,
-        case_id=case_id,
-        kind="note" if added.kind == "note" else "photo",
-        content_type=added.content_type,
-        size=added.size,
-        note=added.note,
+    """A handler's (or an organisation's account's, on its own case) evidence of the finished work: a
+    photo with an optional note, or a note alone. Verified closure asks for evidence where the category
+    requires it; either kind counts. With an Idempotency-Key a retry adds nothing and returns the first
+    answer."""
+
+    def add() -> dict[str, Any]:
+        added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
+        return EvidenceOut(
+            id=added.attachment_id,
+            case_id=case_id,
+            kind="note" if added.kind == "note" else "photo",
+            content_type=added.content_type,
+            size=added.size,
+            note=added.note,
+        ).model_dump(mode="json")
+
+    answer = idempotency.once(
+        conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body.model_dump(mode="json"), add
     )
+    out = EvidenceOut.model_validate(answer.body)
+    if out.kind == "note":
+        audit.details.update(kind="note", length=len(out.note or ""))
+    else:
+        audit.details.update(kind="photo", attachment_id=out.id, content_type=out.content_type, size=out.size)
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return out
+
+
+@router.post("/cases/{case_id}/calls", response_model=CaseDetail, status_code=status.HTTP_201_CREATED)
+def call_on_organisations(
+    case_id: int,
+    body: CallIn,
+    audit: Annotated[Audit, audited("case.call", "case", "case_id")],
+    conn: Conn,
+    user: Verifier,
+    dispatch: Dispatch,
+) -> dict[str, Any]:
+    """The street office (admin, operator) calls on organisations for a joint response: one call each,
+    due within `respond_within` on the community's working calendar. 422 for an organisation not
+    serving the case's community, 409 for a done case or an organisation already called and not done."""
+    audit.details.update(organisations=sorted(set(body.organisations)), respond_within=body.respond_within)
+    return case_service.call(
+        conn, user, case_id, body.organisations, body.request, body.respond_within, dispatch
+    )
+
+
+@router.post("/cases/{case_id}/calls/{call_id}/answer", response_model=CaseDetail)
+def answer_call(
+    case_id: int,
+    call_id: int,
+    body: CallAnswerIn,
+    audit: Annotated[Audit, audited("case.answer_call", "case", "case_id")],
+    conn: Conn,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """An account of the called organisation answers: accept, decline (note: the reason) or done. 403
+    for anyone else, 409 for an answer the call's state does not take (a declined or done call is
+    answered). With an Idempotency-Key a retry returns the first answer."""
+    audit.details.update(call_id=call_id, answer=body.answer)
+    answer = idempotency.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/calls/{call_id}/answer",
+        body.model_dump(mode="json"),
+        lambda: CaseDetail.model_validate(
+            case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note)
+        ).model_dump(mode="json"),
+    )
+    if idempotency_key is not None:
+        audit.details["replayed"] = answer.replayed
+    return answer.body
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)

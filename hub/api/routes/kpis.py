@@ -121,6 +121,18 @@ class KpisOut(BaseModel):
 Count = int | Literal["<3"]
 
 
+class PublicOrganisationOut(BaseModel):
+    organisation: str
+    name_en: str
+    name_zh: str
+    cases: Count = Field(description='its cases in the period; 1 or 2 is shown as "<3"')
+    closure_rate: float | None = Field(description="null when fewer than 3 cases count")
+    on_time_rate: float | None = Field(description="null with fewer than 3 resolved cases with a deadline")
+    ratings: Count
+    average_rating: float | None = Field(description="null with fewer than 3 ratings")
+    satisfaction_rate: float | None = Field(description="ratings of 4 or 5 stars; null with fewer than 3")
+
+
 class PublicSummaryOut(BaseModel):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
@@ -145,6 +157,9 @@ class PublicSummaryOut(BaseModel):
     on_time_rate: float | None = Field(description="null with fewer than 3 resolved cases with a deadline")
     ratings: Count
     average_rating: float | None = Field(description="null with fewer than 3 ratings")
+    by_organisation: list[PublicOrganisationOut] = Field(
+        description="per responsible organisation (the owner of a case's team), with the same suppression"
+    )
 
 
 @router.get("/kpis", response_model=KpisOut)
@@ -159,8 +174,9 @@ def get_kpis(
     group_by: GroupBy = Query(default="category"),
 ) -> KpisOut:
     """KPIs of the cases created in `[from, to)` (at most 400 days), in total, for the emergencies
-    (severity critical) apart, and per category, community, team or grid; false alarms per rule and
-    device."""
+    (severity critical) apart, and per category, community, team, grid or responsible organisation
+    (the owner of the case's team: response, closure — resolution — on-time, satisfaction and rework
+    rates per department or contractor); false alarms per rule and device."""
     start, end = time_range(from_, to, DEFAULT_RANGE)
     report = kpi_service.live(conn, user, community, start, end)
     return KpisOut.model_validate(
@@ -303,5 +319,6 @@ def get_public_summary(
             "to": summary.end,
             "time_zone": dispatch.calendar.zone.key,
             **asdict(summary.figures),
+            "by_organisation": summary.organisations,
         }
     )

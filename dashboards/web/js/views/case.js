@@ -4,6 +4,7 @@
 // answers 404 and shows a not-found message.
 import "../locales/cases.js";
 import { actionBar } from "../actions.js";
+import { callsPanel } from "../calls.js";
 import { alertCard } from "../alertcard.js";
 import { OPEN_STATUSES, api, imageDataUrl } from "../api.js";
 import { closurePanel, loadClosure, nextClosureChange } from "../closure.js";
@@ -82,6 +83,7 @@ export function caseView(root, { user, params }) {
       actionBar(c, user.role, updated, { canClose: Boolean(closure?.can_close) }),
       closurePanel(c, closure),
       loopPanel(c, user, updated, closure),
+      callsPanel(c, user, updated),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       c.device_id || c.alerts.length ? silencePanel(caseScope(c), user) : null,
       c.description ? h("section", {}, h("h3", {}, t("case.description")), h("p", { class: "description" }, c.description)) : null,

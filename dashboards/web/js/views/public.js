@@ -86,12 +86,26 @@ export function publicView(root, { params }) {
       h("p", { class: "muted" }, t("public.fresh")),
       tiles,
       h("div", { class: "charts public-charts" }, byCategory, byStatus),
+      organisations(p.by_organisation || []),
       h("p", { class: "muted" }, t("public.privacy")),
       loginLink()));
   }
 
   load();
   return () => { stopped = true; };
+}
+
+/** How each department or contractor that worked the community's cases did, as residents rated it. */
+function organisations(rows) {
+  if (!rows.length) return null;
+  const columns = ["cases", "closure_rate", "on_time_rate", "average_rating", "satisfaction_rate", "ratings"];
+  return h("section", { class: "public-organisations", dataset: { panel: "organisations" } },
+    h("h3", {}, t("public.byOrganisation")),
+    h("table", { class: "table" },
+      h("thead", {}, h("tr", {}, h("th", {}, t("public.organisation")), columns.map((k) => h("th", {}, figureLabel(k))))),
+      h("tbody", {}, rows.map((o) => h("tr", { dataset: { organisation: o.organisation } },
+        h("td", {}, locale() === "zh" ? o.name_zh : o.name_en),
+        columns.map((k) => h("td", { dataset: { label: figureLabel(k) } }, formatKpi(k, o[k]))))))));
 }
 
 function loginLink() {
