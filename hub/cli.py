@@ -28,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--to", dest="end", required=True, type=_aware)
     bt.add_argument("--devices", type=lambda v: v.split(","), default=None, help="comma-separated device ids")
     bt.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    adapters = sub.add_parser("adapters", help="adapter files for vendor devices").add_subparsers(
+        dest="adapters_command", required=True
+    )
+    a_check = adapters.add_parser("check", help="validate adapter files and print errors like a compiler")
+    a_check.add_argument("path", nargs="?", type=Path)
+    a_test = adapters.add_parser("test", help="map each sample of a JSON-lines file; non-zero on a mismatch")
+    a_test.add_argument("adapter_file", type=Path)
+    a_test.add_argument("samples", type=Path)
     mqtt = sub.add_parser("mqtt", help="broker integration").add_subparsers(
         dest="mqtt_command", required=True
     )
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rules" and args.rules_command == "check":
         return _rules_check(args.path or settings.rules_dir)
+    if args.command == "adapters":
+        return _adapters(args, settings)
     if args.command == "run":
         from hub.app import Hub
 
@@ -229,6 +239,28 @@ def _rules_check(path: Path) -> int:
         return 1
     print(f"{len(rules)} rule(s) OK in {path}")
     return 0
+
+
+def _adapters(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.adapters.loader import AdaptersRejected, load
+
+    prefix = settings.topic_prefix
+    path = args.path or settings.adapters_dir if args.adapters_command == "check" else args.adapter_file
+    try:
+        mappers = load(path, prefix)
+    except AdaptersRejected as exc:
+        for err in exc.errors:
+            print(f"{err}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in {path}", file=sys.stderr)
+        return 1
+    if args.adapters_command == "check":
+        print(f"{len(mappers)} adapter(s) OK in {path}")
+        return 0
+    from hub.ingest.adapted import run_samples
+
+    lines, ok = run_samples(path, args.samples, prefix)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
 
     rules_dir: Path = Path("rules")
+    adapters_dir: Path = Field(
+        default=Path("adapters"), description="adapter files for vendor devices; reread when they change"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dashboard_dir: Path = Path("dashboards/web")
