@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=None,
         description="if set, a `loadgen` broker account may publish for every device (simulators, benchmark)",
     )
+    mqtt_gateway_password: SecretStr | None = Field(
+        default=None,
+        description="if set, a `gateways` broker account may publish on the topic filters of MQTT adapters",
+    )
     mqtt_reload_pidfile: Path | None = Field(
         default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
     )

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.adapters.loader import load_files
 from hub.broker.auth import (
     BrokerAccount,
     current_hashes,
@@ -29,6 +30,7 @@ from hub.store import devices as device_store
 from hub.store import topology as topology_store
 
 LOADGEN_USER = "loadgen"
+GATEWAY_USER = "gateways"
 COMMUNITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
@@ -235,11 +237,13 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
 def broker_accounts(
     conn: psycopg.Connection[Any], settings: Settings, current: dict[str, str] | None = None
 ) -> list[BrokerAccount]:
-    """The hub's own account (read everything under the prefix) and one write-only account per device.
+    """The hub's own account (read everything under the prefix and the MQTT adapters' topic filters), the
+    vendor gateways' shared account if configured, and one write-only account per device.
     `current`: hashes the broker has now; one that still matches its password is kept, so an unchanged
     registry gives unchanged files."""
     prefix = settings.topic_prefix
     current = current or {}
+    vendor = adapter_topics(settings)
 
     def hashed(username: str, password: str) -> str:
         old = current.get(username)
@@ -249,10 +253,18 @@ def broker_accounts(
         BrokerAccount(
             settings.mqtt_username,
             hashed(settings.mqtt_username, settings.mqtt_password.get_secret_value()),
-            read_topics=(f"{prefix}/#",),
+            read_topics=(f"{prefix}/#", *vendor),
             write_topics=("hub/#",),
         )
     ]
+    if settings.mqtt_gateway_password is not None and vendor:
+        accounts.append(
+            BrokerAccount(
+                GATEWAY_USER,
+                hashed(GATEWAY_USER, settings.mqtt_gateway_password.get_secret_value()),
+                write_topics=vendor,
+            )
+        )
     if settings.mqtt_loadgen_password is not None:
         accounts.append(
             BrokerAccount(
@@ -270,6 +282,15 @@ def broker_accounts(
             )
         )
     return accounts
+
+
+def adapter_topics(settings: Settings) -> tuple[str, ...]:
+    """The MQTT topic filters of the adapter files that load: the hub reads them, vendor gateways
+    write them."""
+    if not settings.adapters_dir.exists():
+        return ()
+    by_file, _errors = load_files(settings.adapters_dir, settings.topic_prefix)
+    return tuple(a.source.mqtt for adapters in by_file.values() for a in adapters if a.source.mqtt)
 
 
 def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> bool:

@@ -10,11 +10,12 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from paho.mqtt.client import topic_matches_sub
 
 from hub.adapters.loader import LoadError, adapter_files, load, load_files
@@ -22,7 +23,10 @@ from hub.adapters.mapping import Mapped, Mapper, Refused
 from hub.domain.deadletters import AdapterStep
 from hub.domain.devices import DeviceKind, DeviceRef
 from hub.ingest.decode import Rejected, decode
+from hub.ingest.inbound import Inbound
+from hub.ingest.registry import RegistryCache
 from hub.ingest.topics import build
+from hub.store import devices as device_store
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +66,12 @@ class AdapterSet:
             log.error("adapter file refused, its adapters in force stay: %s", e)
         return errors
 
-    def watch(self) -> None:
-        """A scheduler job: reload when a file was added, removed or changed."""
-        if self._files_fingerprint() != self._fingerprint:
-            self.reload()
+    def watch(self) -> bool:
+        """A scheduler job: reload when a file was added, removed or changed; whether it did."""
+        if self._files_fingerprint() == self._fingerprint:
+            return False
+        self.reload()
+        return True
 
     def _files_fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         if not self.directory.exists():
@@ -202,3 +208,60 @@ def run_samples(adapter_file: Path, samples_file: Path, prefix: str) -> tuple[li
             ok = False
             lines.append(f"{where}: MISMATCH, expected {json.dumps(sample['expect'], ensure_ascii=False)}")
     return lines, ok
+
+
+class RegistryLookup:
+    """An adapter's device look-ups against the registry, for one batch: by id through the pipeline's
+    registry cache, by IMEI or vendor id through the devices' metadata."""
+
+    def __init__(self, conn: "psycopg.Connection[Any]", registry: RegistryCache) -> None:
+        self._conn = conn
+        self._registry = registry
+        self._ids: dict[tuple[str, str], str | None] = {}
+
+    def resolve(self, by: str, value: str) -> DeviceRef | None:
+        device_id: str | None = value
+        if by != "device_id":
+            key = (by, value)
+            if key not in self._ids:
+                self._ids[key] = device_store.ids_by_metadata(self._conn, by, [value]).get(value)
+            device_id = self._ids[key]
+        if device_id is None:
+            return None
+        return self._registry.covering(self._conn, {device_id}).get(device_id)
+
+
+def adapt(batch: list[Inbound], adapters: AdapterSet, lookup: RegistryLookup, prefix: str) -> list[Inbound]:
+    """Each vendor message of the batch as the contract messages it maps to, or as itself marked with the
+    adapter's refusal; native messages (and topics no adapter takes, refused later as a wrong topic) pass
+    as they are."""
+    native = prefix + "/"
+    if all(m.topic.startswith(native) for m in batch):
+        return batch
+    out: list[Inbound] = []
+    for m in batch:
+        mapper = None if m.topic.startswith(native) else adapters.for_topic(m.topic)
+        if mapper is None:
+            out.append(m)
+            continue
+        aid = mapper.adapter.id
+        for r in mapper.map(m.topic, m.payload, lookup.resolve):
+            if isinstance(r, Refused):
+                out.append(replace(m, adapter=aid, refused_at=r.step, refusal=r.reason))
+            else:
+                out.append(
+                    replace(m, topic=native_topic(prefix, r), payload=r.payload(), adapter=aid, vendor=m)
+                )
+    return out
+
+
+def originals(batch: list[Inbound]) -> list[Inbound]:
+    """The messages as the broker delivered them, each once: what is acknowledged."""
+    seen: set[int] = set()
+    out: list[Inbound] = []
+    for m in batch:
+        o = m.vendor or m
+        if id(o) not in seen:
+            seen.add(id(o))
+            out.append(o)
+    return out

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.domain.deadletters import AdapterStep
+
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
@@ -16,6 +18,13 @@ class Inbound:
     received_at: datetime
     client_id: str | None = None
     partition: int = 0
+    adapter: str | None = None
+    """the adapter that mapped this message (or refused it); None for a native message"""
+    refused_at: AdapterStep | None = None
+    refusal: str = ""
+    """set when the adapter refused the vendor message: where and why"""
+    vendor: "Inbound | None" = None
+    """the vendor's message this contract message was mapped from"""
 
 
 Ack = Callable[[Sequence[Inbound]], None]

@@ -90,6 +90,17 @@ def device_refs(conn: psycopg.Connection[Any], ids: Collection[str] | None = Non
     return {r[0]: DeviceRef(r[0], DeviceKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
 
 
+def ids_by_metadata(conn: psycopg.Connection[Any], key: str, values: Collection[str]) -> dict[str, str]:
+    """Device ids by the value of an identifier in their metadata (`imei`, `vendor_id`)."""
+    if key not in ("imei", "vendor_id"):
+        raise ValueError(f"not a device identifier: {key}")
+    rows = conn.execute(
+        "SELECT metadata ->> %s, id FROM devices WHERE metadata ? %s AND metadata ->> %s = ANY(%s::text[])",
+        (key, key, key, list(values)),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def registry_version(conn: psycopg.Connection[Any]) -> int:
     """Moves on every change to the devices table (a trigger): the ingest cache's cue to reload."""
     row = conn.execute("SELECT version FROM registry_version").fetchone()

@@ -1,0 +1,152 @@
+"""Adapters through the real broker, the real database and a hub process: vendor messages published on
+vendor topics are stored as typed readings and raise the alerts a native message would; what an adapter
+refuses is dead-lettered with the adapter, the step and the reason."""
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from hub.devices.service import register
+from hub.ingest.rows import pseudonym
+from hub.store import devices as device_store
+from tests.support.processes import HubProcess, poll
+from tests.support.publisher import Publisher
+from tests.support.services import ROOT, Broker
+
+GATEWAY_PW = "gateway-test-pw"
+PSEUDONYM_KEY = "adapters-test-pseudonym-key"
+ADMIN_PW = "adapters-admin-pw"
+
+
+@pytest.fixture
+def adapters_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "adapters"
+    shutil.copytree(ROOT / "adapters", target)
+    return target
+
+
+@pytest.fixture
+def hub(database_url: str, broker: Broker, tmp_path: Path, adapters_dir: Path) -> Iterator[HubProcess]:
+    h = HubProcess(
+        database_url,
+        broker,
+        tmp_path,
+        HUB_ADAPTERS_DIR=str(adapters_dir),
+        HUB_MQTT_GATEWAY_PASSWORD=GATEWAY_PW,
+        HUB_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        HUB_ADMIN_PASSWORD=ADMIN_PW,
+    )
+    yield h
+    h.stop()
+
+
+def _samples(name: str) -> list[dict[str, Any]]:
+    lines = (ROOT / "adapters" / "samples" / f"{name}.jsonl").read_text().splitlines()
+    return [s for s in map(json.loads, lines) if "devices" not in s]
+
+
+def _rows(database_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as c:
+        return c.execute(sql, params).fetchall()
+
+
+def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
+    hub: HubProcess, database_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    community = f"adapt-{tag}"
+    gate, lamp1, lamp2 = f"{community}-gate", f"{community}-lp01", f"{community}-lp02"
+    serial, addr1, addr2 = f"FG-{tag}", f"L1-{tag}", f"L2-{tag}"
+    device_store.ensure_community(conn, community)
+    register(
+        conn,
+        [
+            {"id": gate, "kind": "access_gate", "community": community, "metadata": {"vendor_id": serial}},
+            {"id": lamp1, "kind": "lamppost", "community": community, "metadata": {"vendor_id": addr1}},
+            {"id": lamp2, "kind": "lamppost", "community": community, "metadata": {"vendor_id": addr2}},
+        ],
+    )
+    hub.start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    publisher = Publisher(int(hub.env["HUB_MQTT_PORT"]), "gateways", GATEWAY_PW)
+    sent = 0
+    for n, s in enumerate(_samples("facegate")):
+        body = dict(s["body"])
+        if "+" in body["EventTime"]:  # a sample without an offset stays as it is: refused
+            body["EventTime"] = (now + timedelta(seconds=n)).isoformat()
+        topic = s["topic"].replace("FG2024A0017", serial).replace("FG9999", f"FX-{tag}")
+        publisher.publish(topic, body)
+        sent += 1
+    for n, s in enumerate(_samples("lampgw")):
+        text = json.dumps(s["body"]).replace("L-0701", addr1).replace("L-0702", addr2)
+        body = {**json.loads(text), "ts": int(now.timestamp()) + n}
+        publisher.publish(s["topic"], body)
+        sent += 1
+    assert poll(lambda: publisher.acked == sent, timeout=10)
+    publisher.close()
+
+    mine = f"%{tag}%"
+    refusals = (
+        "SELECT adapter, step, code, reason, device_id, length(payload) FROM dead_letters "
+        "WHERE adapter IS NOT NULL AND (topic LIKE %s OR convert_from(payload, 'UTF8') LIKE %s) ORDER BY id"
+    )
+    assert poll(lambda: len(_rows(database_url, refusals, mine, mine)) >= 4, timeout=20), hub.log()
+    access = _rows(
+        database_url,
+        "SELECT seq, result, method, direction, person_pseudonym FROM access_events WHERE device_id = %s ORDER BY seq",
+        gate,
+    )
+    assert access == [
+        (88231, "granted", "face", "in", pseudonym(PSEUDONYM_KEY.encode(), "E10023")),
+        (88232, "denied", "face", "in", None),
+    ]
+    events = _rows(
+        database_url, "SELECT seq, event, count FROM device_events WHERE device_id = %s ORDER BY seq", gate
+    )
+    assert events == [(88233, "tailgating", 2), (88234, "door_forced_open", None)]
+    lamps = _rows(
+        database_url,
+        "SELECT device_id, seq, lamp_on, power_w, emergency_call FROM telemetry_lamppost "
+        "WHERE community_id = %s ORDER BY seq, device_id",
+        community,
+    )
+    assert lamps == [
+        (lamp1, 5512, True, 96.0, False),
+        (lamp2, 5512, True, 94.0, True),
+        (lamp1, 5513, False, 0.0, False),
+    ]
+
+    def alerts() -> set[tuple[str, str]]:
+        return set(
+            _rows(database_url, "SELECT rule_id, device_id FROM alerts WHERE community_id = %s", community)
+        )
+
+    assert poll(
+        lambda: {("gate-tailgating", gate), ("lamp-emergency-call", lamp2)} <= alerts(), timeout=10
+    ), alerts()
+    refused = _rows(database_url, refusals, mine, mine)
+    assert [(r[0], r[1], r[2]) for r in refused] == [
+        ("facegate", "device", "unregistered"),
+        ("facegate", "field", "adapter"),
+        ("lampgw", "device", "unregistered"),
+        ("lampgw", "contract", "invalid"),
+    ]
+    assert refused[0][3] == f"unregistered device with vendor_id 'FX-{tag}'"
+    assert refused[1][3] == "adapter: ts: '2026-12-06 09:00:01' is not iso time: no UTC offset"
+    assert refused[2][3] == "unregistered device with vendor_id 'L-0799'"
+    assert refused[3][4] == lamp1 and refused[3][3].startswith("invalid payload: voltage_v:")
+    assert all(r[5] > 0 for r in refused)
+    answer = httpx.get(
+        f"{hub.url}/api/v1/dead-letters", params={"device": lamp1}, headers=hub.login("admin", ADMIN_PW)
+    )
+    assert [(d["adapter"], d["step"], d["topic"]) for d in answer.json()["dead_letters"]] == [
+        ("lampgw", "contract", "vendor/lampgw/LGW-07/report")
+    ]
