@@ -21,6 +21,7 @@ from hub.ingest.inbound import Inbound
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
+from hub.ingest.push import PushGateway
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
@@ -62,6 +63,7 @@ class Hub:
             adapters=self.adapters,
         )
         self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics, self.adapters)
+        self.push = PushGateway(settings, inbox, self.adapters, self.partitions.owned)
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
         self._pipeline_thread = threading.Thread(
@@ -127,6 +129,7 @@ class Hub:
             metrics=self.metrics,
             rule_set=self.rule_set,
             worker_state=self.worker_state,
+            push=self.push,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False

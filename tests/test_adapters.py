@@ -218,10 +218,14 @@ def test_a_bad_file_is_refused_while_the_others_stay(tmp_path: Path) -> None:
     (tmp_path / "gw.yaml").write_text(LAMPS.replace("dim_level_pct", "dimmer"))
     (tmp_path / "mh.yaml").write_text(MANHOLE.replace("title: t", "title: new"))
     (tmp_path / "native.yaml").write_text(LAMPS.replace("id: gw", "id: nat").replace("v/gw/+/up", "sc/v1/#"))
+    (tmp_path / "pushes.yaml").write_text(
+        LAMPS.replace("id: gw", "id: push").replace("v/gw/+/up", "+/onenet/#")
+    )
     adapters.watch()
     assert [str(e) for e in adapters.last_errors] == [
         "gw.yaml: adapter gw: telemetry.1.field: lamppost telemetry has no field 'dimmer'",
         "native.yaml: adapter nat: source.mqtt: topic filter overlaps native topics sc/v1/…",
+        "pushes.yaml: adapter push: source.mqtt: topic filter overlaps http/…, where HTTP pushes are queued",
     ]
     by_id = {m.adapter.id: m.adapter for m in adapters.mappers}
     assert set(by_id) == {"mh", "gw"} and by_id["mh"].title == "new"

@@ -86,6 +86,8 @@ def load_files(path: Path, native_prefix: str) -> tuple[dict[str, list[Adapter]]
                 clash = next((f"adapter {o}" for t, o in filters.items() if overlap(t, a.source.mqtt)), None)
                 if overlap(a.source.mqtt, native_prefix + "/#"):
                     clash = f"native topics {native_prefix}/…"
+                if overlap(a.source.mqtt, "http/#"):
+                    clash = "http/…, where HTTP pushes are queued"
                 if clash is not None:
                     errs.append(LoadError(name, a.id, "source.mqtt", f"topic filter overlaps {clash}"))
                 filters[a.source.mqtt] = a.id

@@ -32,10 +32,12 @@ from hub.api.routes.deadletters import router as dead_letters_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.plan_images import router as plan_images_router
+from hub.api.routes.push import router as push_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
 from hub.domain.health import WorkerState
 from hub.ingest.metrics import IngestMetrics
+from hub.ingest.push import PushGateway
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
 
@@ -49,6 +51,7 @@ def create_app(
     metrics: IngestMetrics | None = None,
     rule_set: RuleSet | None = None,
     worker_state: Callable[[], WorkerState] | None = None,
+    push: PushGateway | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -61,6 +64,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.rule_set = rule_set
     app.state.worker_state = worker_state
+    app.state.push = push
     errors.install(app)
     guards.install(app)
 
@@ -95,6 +99,7 @@ def create_app(
         alerts_router,
         dead_letters_router,
         admin_health_router,
+        push_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -31,6 +31,11 @@ from hub.store import devices as device_store
 log = logging.getLogger(__name__)
 
 
+def http_topic(platform: str, endpoint: str) -> str:
+    """The topic an HTTP push is queued and dead-lettered under; no MQTT filter may overlap `http/#`."""
+    return f"http/{platform}/{endpoint}"
+
+
 def native_topic(prefix: str, m: Mapped) -> str:
     return build(prefix, m.device.community, m.device.kind.value, m.device.id, m.channel.value)
 
@@ -43,6 +48,7 @@ class AdapterSet:
         self._prefix = native_prefix
         self._lock = threading.Lock()
         self._mqtt: list[tuple[str, Mapper]] = []
+        self._http: dict[str, Mapper] = {}
         self._files: dict[str, list[Mapper]] = {}
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
         self.last_errors: list[LoadError] = []
@@ -58,9 +64,11 @@ class AdapterSet:
             files = {name: [Mapper(a) for a in adapters] for name, adapters in by_file.items()}
             files |= {name: self._files[name] for name in bad if name in self._files}
             self._files = files
-            self._mqtt = [
-                (m.adapter.source.mqtt, m) for ms in files.values() for m in ms if m.adapter.source.mqtt
-            ]
+            every = [m for ms in files.values() for m in ms]
+            self._mqtt = [(m.adapter.source.mqtt, m) for m in every if m.adapter.source.mqtt]
+            self._http = {
+                http_topic(h.platform, h.endpoint): m for m in every if (h := m.adapter.source.http) is not None
+            }
             self.last_errors = errors
         for e in errors:
             log.error("adapter file refused, its adapters in force stay: %s", e)
@@ -96,7 +104,9 @@ class AdapterSet:
 
     def for_topic(self, topic: str) -> Mapper | None:
         with self._lock:
-            mqtt = self._mqtt
+            mqtt, http = self._mqtt, self._http
+        if topic in http:
+            return http[topic]
         return next((m for t, m in mqtt if topic_matches_sub(t, topic)), None)
 
     def by_id(self, adapter_id: str) -> Mapper | None:

@@ -1,6 +1,7 @@
 """A raw message as the MQTT callback hands it over, and how the pipeline takes them in batches."""
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ class Inbound:
     """set when the adapter refused the vendor message: where and why"""
     vendor: "Inbound | None" = None
     """the vendor's message this contract message was mapped from"""
+    committed: threading.Event | None = None
+    """set once the batch holding it is committed: what an HTTP push waits for before answering"""
 
 
 Ack = Callable[[Sequence[Inbound]], None]

@@ -237,7 +237,7 @@ class Pipeline:
                 conn = self._db.connection()
                 with conn.transaction():
                     self._dead_letter(conn, [(m, f"internal error: {type(exc).__name__}: {exc}"[:500])])
-                self._ack(originals([m]))
+                self._acknowledge([m])
                 self.metrics.received += 1
                 self.metrics.dead_lettered += 1
 
@@ -247,6 +247,14 @@ class Pipeline:
             conn,
             [_dead_letter(m, why, size, prefix) for m, why in refused],
         )
+
+    def _acknowledge(self, batch: list[Inbound]) -> None:
+        """After the commit: the broker's messages acknowledged, each once, and HTTP pushes answered."""
+        delivered = originals(batch)
+        self._ack(delivered)
+        for m in delivered:
+            if m.committed is not None:
+                m.committed.set()
 
     def _tick_now(self) -> None:
         try:
@@ -305,7 +313,7 @@ class Pipeline:
         else:
             self._state.keep(sorted_rows.seen)
         self.metrics.count_commit(time.perf_counter() - started)
-        self._ack(originals(batch))
+        self._acknowledge(batch)
         self.metrics.count_batch(len(batch), offered, stored, [why for _, why in rejects])
         self.metrics.count_transitions(evaluation.transitions)
 
