@@ -23,6 +23,7 @@ from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
 from hub.ingest.push import PushGateway
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
+from hub.ingest.replays import Replayer
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
@@ -64,6 +65,9 @@ class Hub:
         )
         self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics, self.adapters)
         self.push = PushGateway(settings, inbox, self.adapters, self.partitions.owned)
+        self.replayer = Replayer(
+            self.pool, inbox, self.adapters, self.partitions.owned, settings.push_commit_timeout_s
+        )
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
         self._pipeline_thread = threading.Thread(
@@ -89,6 +93,7 @@ class Hub:
         for job, name in (
             (self.rule_set.watch, "rules-watch"),
             (self._watch_adapters, "adapters-watch"),
+            (self.replayer.run_pending, "adapter-replays"),
             (self.rates.sample, "ingest-rate"),
         ):
             self.scheduler.add_job(job, "interval", seconds=2, id=name, max_instances=1, coalesce=True)

@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     a_test = adapters.add_parser("test", help="map each sample of a JSON-lines file; non-zero on a mismatch")
     a_test.add_argument("adapter_file", type=Path)
     a_test.add_argument("samples", type=Path)
+    a_replay = adapters.add_parser(
+        "replay", help="replay an adapter's dead letters through it (once fixed); waits for the running hub"
+    )
+    a_replay.add_argument("adapter")
+    a_replay.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the hub")
     mqtt = sub.add_parser("mqtt", help="broker integration").add_subparsers(
         dest="mqtt_command", required=True
     )
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rules" and args.rules_command == "check":
         return _rules_check(args.path or settings.rules_dir)
-    if args.command == "adapters":
+    if args.command == "adapters" and args.adapters_command != "replay":
         return _adapters(args, settings)
     if args.command == "run":
         from hub.app import Hub
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "teams":
             return _teams(conn, settings, args)
+        if args.command == "adapters":
+            return _replay(conn, args)
         if args.command == "devices":
             from hub.devices.service import export_auth, register
 
@@ -261,6 +268,26 @@ def _adapters(args: argparse.Namespace, settings: Settings) -> int:
     lines, ok = run_samples(path, args.samples, prefix)
     print("\n".join(lines))
     return 0 if ok else 1
+
+
+def _replay(conn: Any, args: argparse.Namespace) -> int:
+    import time
+
+    from hub.store import adapter_replays
+
+    replay_id = adapter_replays.request(conn, args.adapter, "cli")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        found = adapter_replays.get(conn, replay_id)
+        if found is not None and found["done_at"] is not None:
+            print(f"replay {replay_id}: {found['replayed']} dead letter(s) of {args.adapter} replayed")
+            if found["error"]:
+                print(f"error: {found['error']}", file=sys.stderr)
+                return 1
+            return 0
+        time.sleep(0.5)
+    print(f"error: replay {replay_id} not done in {args.timeout:.0f}s; is the hub running?", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ refuses is dead-lettered with the adapter, the step and the reason."""
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -150,3 +153,84 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     assert [(d["adapter"], d["step"], d["topic"]) for d in answer.json()["dead_letters"]] == [
         ("lampgw", "contract", "vendor/lampgw/LGW-07/report")
     ]
+
+
+def test_dead_letters_of_a_fixed_adapter_are_replayed_and_stored_once(
+    hub: HubProcess, database_url: str, conn: psycopg.Connection[Any], adapters_dir: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    community = f"replay-{tag}"
+    lamp, addr, gateway = f"{community}-lp01", f"L1-{tag}", f"GW-{tag}"
+    device_store.ensure_community(conn, community)
+    register(
+        conn, [{"id": lamp, "kind": "lamppost", "community": community, "metadata": {"vendor_id": addr}}]
+    )
+    hub.start()
+    admin = hub.login("admin", ADMIN_PW)
+    now = int(datetime.now(UTC).timestamp())
+    lamps = _samples("lampgw")[0]["body"]["lamps"]
+    # the gateway reports voltage as text: refused by the contract; a lamp not registered yet: refused
+    as_text = {**lamps[0], "addr": addr, "u": "228.5"}
+    later = {**lamps[1], "addr": f"L2-{tag}"}
+    publisher = Publisher(int(hub.env["HUB_MQTT_PORT"]), "gateways", GATEWAY_PW)
+    topic = f"vendor/lampgw/{gateway}/report"
+    publisher.publish(topic, {"gw": gateway, "ts": now, "msgNo": 7001, "lamps": [as_text]})
+    publisher.publish(topic, {"gw": gateway, "ts": now + 1, "msgNo": 7002, "lamps": [later]})
+    assert poll(lambda: publisher.acked == 2, timeout=10)
+    publisher.close()
+    refused = "SELECT step, replayed_at IS NOT NULL FROM dead_letters WHERE topic = %s ORDER BY id"
+    assert poll(lambda: len(_rows(database_url, refused, topic)) == 2, timeout=20), hub.log()
+    assert _rows(database_url, refused, topic) == [("contract", False), ("device", False)]
+
+    fixed = (adapters_dir / "lampgw.yaml").read_text().replace("path: u}", "path: u, type: float}")
+    assert fixed != (adapters_dir / "lampgw.yaml").read_text()
+    (adapters_dir / "lampgw.yaml").write_text(fixed)
+    time.sleep(2.5)  # the hub rereads changed adapter files every 2 s
+
+    asked = httpx.post(f"{hub.url}/api/v1/adapters/lampgw/replay", headers=admin)
+    assert asked.status_code == 202, asked.text
+
+    def done() -> dict[str, Any] | None:
+        r = httpx.get(f"{hub.url}/api/v1/adapters/replays/{asked.json()['id']}", headers=admin).json()
+        return r if r["done_at"] else None
+
+    result = poll(done, timeout=20)
+    assert (result["replayed"], result["error"]) == (2, None)
+    stored = "SELECT device_id, seq, voltage_v FROM telemetry_lamppost WHERE community_id = %s"
+    assert _rows(database_url, stored, community) == [(lamp, 7001, 228.5)]
+    # the unregistered lamp was refused again, as a new dead letter of its own
+    assert _rows(database_url, refused, topic) == [("contract", True), ("device", True), ("device", False)]
+
+    register(
+        conn,
+        [
+            {
+                "id": f"{community}-lp02",
+                "kind": "lamppost",
+                "community": community,
+                "metadata": {"vendor_id": f"L2-{tag}"},
+            }
+        ],
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "hub", "adapters", "replay", "lampgw", "--timeout", "30"],
+        env=hub.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "1 dead letter(s) of lampgw replayed" in cli.stdout
+    assert sorted(_rows(database_url, stored, community)) == [
+        (lamp, 7001, 228.5),
+        (f"{community}-lp02", 7002, 229.1),
+    ]
+    again = httpx.post(f"{hub.url}/api/v1/adapters/lampgw/replay", headers=admin).json()
+    assert poll(
+        lambda: httpx.get(f"{hub.url}/api/v1/adapters/replays/{again['id']}", headers=admin).json()[
+            "done_at"
+        ],
+        timeout=20,
+    )
+    assert len(_rows(database_url, stored, community)) == 2

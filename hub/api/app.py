@@ -25,6 +25,7 @@ from hub.api.routes import (
     users,
 )
 from hub.api.routes.access import router as access_router
+from hub.api.routes.adapters import router as adapters_router
 from hub.api.routes.admin_health import router as admin_health_router
 from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
@@ -100,6 +101,7 @@ def create_app(
         dead_letters_router,
         admin_health_router,
         push_router,
+        adapters_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -26,7 +26,9 @@ from hub.domain.errors import Refused
 from hub.domain.users import User
 from hub.services import audit as audit_service
 
-TargetType = Literal["case", "device", "user", "team", "community", "rule_file", "silence", "subscription"]
+TargetType = Literal[
+    "case", "device", "user", "team", "community", "rule_file", "silence", "subscription", "adapter"
+]
 _REASON_CHARS = 500
 
 

@@ -250,7 +250,10 @@ def adapt(batch: list[Inbound], adapters: AdapterSet, lookup: RegistryLookup, pr
         return batch
     out: list[Inbound] = []
     for m in batch:
-        mapper = None if m.topic.startswith(native) else adapters.for_topic(m.topic)
+        if m.replay_of is not None:
+            mapper = adapters.by_id(m.adapter) if m.adapter is not None else None
+        else:
+            mapper = None if m.topic.startswith(native) else adapters.for_topic(m.topic)
         if mapper is None:
             out.append(m)
             continue

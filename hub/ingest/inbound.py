@@ -26,6 +26,8 @@ class Inbound:
     """set when the adapter refused the vendor message: where and why"""
     vendor: "Inbound | None" = None
     """the vendor's message this contract message was mapped from"""
+    replay_of: int | None = None
+    """the dead letter this message replays through its adapter (`adapter`)"""
     committed: threading.Event | None = None
     """set once the batch holding it is committed: what an HTTP push waits for before answering"""
 

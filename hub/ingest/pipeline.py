@@ -40,7 +40,7 @@ from hub.ingest.ratelimit import RateGate
 from hub.ingest.registry import RegistryCache
 from hub.ingest.rows import BatchRows
 from hub.ingest.topics import origin
-from hub.store import deadletters
+from hub.store import adapter_replays, deadletters
 from hub.store import devices as device_store
 from hub.store.telemetry import insert_new
 
@@ -303,6 +303,8 @@ class Pipeline:
                 _apply_status(conn, device_id, status, at)
             if rejects:
                 self._dead_letter(conn, rejects)
+            if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
+                adapter_replays.mark_replayed(conn, replayed, now)
             # a reading makes the device's frozen alerts live again before it may clear one of them
             data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))

@@ -7,7 +7,7 @@ import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { silencePanel } from "../loop.js";
-import { codeBadge, payloadCell } from "./admin/deadletters.js";
+import { codeBadge, payloadCell, viaAdapter } from "./admin/deadletters.js";
 import "../locales/wall.js";
 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
@@ -132,7 +132,7 @@ export function deviceView(root, { user, params }) {
       h("a", { href: `#/admin/dead-letters?device=${encodeURIComponent(id)}` }, t("dl.deviceAll"))),
     data.dead_letters.length
       ? h("ul", { class: "item-list refused-list" }, data.dead_letters.map((r) => h("li", { dataset: { code: r.code } },
-        codeBadge(r.code), " ", fmtTime(r.received_at, true), h("small", {}, r.reason), payloadCell(r))))
+        codeBadge(r.code), " ", fmtTime(r.received_at, true), h("small", {}, r.reason), viaAdapter(r), payloadCell(r))))
       : notice(t("dl.deviceNone")));
   }
 
