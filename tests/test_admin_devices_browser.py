@@ -273,7 +273,13 @@ def test_a_message_an_adapter_refused_names_the_adapter_and_step(tab: Tab, hub: 
                 )
             ],
         )
+    hub.query(
+        "INSERT INTO device_state (device_id, last_seen, online, adapter) VALUES (%s, now(), true, 'lampgw') "
+        "ON CONFLICT (device_id) DO UPDATE SET adapter = 'lampgw'",
+        lamp,
+    )
     page = tab.login(ADMIN, f"#/device/{lamp}")
+    expect(page.locator(".facts .adapter")).to_have_text("lampgw")
     refused = page.locator('#refused li[data-code="invalid"]')
     expect(refused.locator(".adapter")).to_have_text(
         "through adapter lampgw, refused at: the device contract"

@@ -284,7 +284,7 @@ class Pipeline:
             if isinstance(result, Rejected):
                 rejects.append((m, result.reason))
             else:
-                sorted_rows.add(result, m.received_at)
+                sorted_rows.add(result, m.received_at, m.adapter)
 
         flush_state = bool(sorted_rows.statuses) or self._state.due()
         started = time.perf_counter()

@@ -38,6 +38,8 @@ class StateUpdate:
     battery_pct: float | None
     rssi_dbm: int | None
     last_values: str | None
+    adapter: str | None = None
+    """the adapter the latest reading came through; None for a native message"""
 
 
 def ensure_community(conn: psycopg.Connection[Any], community_id: str, name: str | None = None) -> None:
@@ -175,11 +177,12 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
     conn.execute(
         """
         INSERT INTO device_state AS s (device_id, last_seen, last_seq, online, online_changed_at,
-                                       battery_pct, rssi_dbm, last_values)
+                                       battery_pct, rssi_dbm, last_values, adapter)
         SELECT u.device_id, u.last_seen, u.last_seq, true, u.last_seen, u.battery_pct, u.rssi_dbm,
-               COALESCE(u.last_values::jsonb, '{}'::jsonb)
-        FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::real[], %b::smallint[], %b::text[])
-             AS u(device_id, last_seen, last_seq, battery_pct, rssi_dbm, last_values)
+               COALESCE(u.last_values::jsonb, '{}'::jsonb), u.adapter
+        FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::real[], %b::smallint[], %b::text[],
+                    %b::text[])
+             AS u(device_id, last_seen, last_seq, battery_pct, rssi_dbm, last_values, adapter)
         ON CONFLICT (device_id) DO UPDATE SET
             last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
             last_seq = COALESCE(EXCLUDED.last_seq, s.last_seq),
@@ -188,7 +191,8 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
             battery_pct = COALESCE(EXCLUDED.battery_pct, s.battery_pct),
             rssi_dbm = COALESCE(EXCLUDED.rssi_dbm, s.rssi_dbm),
             last_values = CASE WHEN EXCLUDED.last_values = '{}'::jsonb THEN s.last_values
-                               ELSE EXCLUDED.last_values END
+                               ELSE EXCLUDED.last_values END,
+            adapter = EXCLUDED.adapter
         """,
         (
             [u.device_id for u in ups],
@@ -197,6 +201,7 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
             [u.battery_pct for u in ups],
             [u.rssi_dbm for u in ups],
             [u.last_values for u in ups],
+            [u.adapter for u in ups],
         ),
     )
     if came_online:
@@ -248,7 +253,7 @@ def get_device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] 
             SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.latitude,
                    d.longitude, d.installed_on, d.metadata, d.parent_id, d.decommissioned_at,
                    d.credentials_rotated_at, d.created_at, s.last_seen, s.online, s.battery_pct,
-                   s.rssi_dbm, s.last_values
+                   s.rssi_dbm, s.last_values, s.adapter
             FROM devices d LEFT JOIN device_state s ON s.device_id = d.id WHERE d.id = %s
             """,
             (device_id,),

@@ -86,6 +86,7 @@ export function deviceView(root, { user, params }) {
         latest.ts ? [t("device.readingTime"), fmtTime(latest.ts, true)] : null,
         [t("device.battery"), d.battery_pct === null ? "–" : `${fmtNumber(d.battery_pct, 0)} %`],
         [t("device.rssi"), d.rssi_dbm === null ? "–" : `${d.rssi_dbm} dBm`],
+        [t("device.adapter"), d.adapter ? h("span", { class: "adapter" }, d.adapter) : t("device.native")],
         [t("device.installed"), d.installed_on || "–"],
       ].filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       user.role === "admin" ? registration(d) : null,
