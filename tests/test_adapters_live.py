@@ -69,7 +69,7 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     gate, lamp1, lamp2 = f"{community}-gate", f"{community}-lp01", f"{community}-lp02"
     serial, addr1, addr2 = f"FG-{tag}", f"L1-{tag}", f"L2-{tag}"
     device_store.ensure_community(conn, community)
-    register(
+    registered = register(
         conn,
         [
             {"id": gate, "kind": "access_gate", "community": community, "metadata": {"vendor_id": serial}},
@@ -79,29 +79,41 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     )
     hub.start()
     now = datetime.now(UTC).replace(microsecond=0)
-    publisher = Publisher(int(hub.env["HUB_MQTT_PORT"]), "gateways", GATEWAY_PW)
-    sent = 0
+    port = int(hub.env["HUB_MQTT_PORT"])
+    publisher = Publisher(port, "gateways", GATEWAY_PW)
+    # the gate publishes as itself: its account may write its own vendor topic and no other gate's
+    password = next(r.mqtt_password for r in registered if r.id == gate)
+    assert password is not None
+    own = Publisher(port, gate, password)
+    impostor = _samples("facegate")[0]["body"]
+    own.publish(f"vendor/facegate/FY-{tag}/event", {**impostor, "EventTime": now.isoformat()})
+    publisher.publish(f"vendor/facegate/FZ-{tag}/event", {**impostor, "EventTime": now.isoformat()})
+    sent, own_sent = 1, 0
     for n, s in enumerate(_samples("facegate")):
         body = dict(s["body"])
         if "+" in body["EventTime"]:  # a sample without an offset stays as it is: refused
             body["EventTime"] = (now + timedelta(seconds=n)).isoformat()
-        topic = s["topic"].replace("FG2024A0017", serial).replace("FG9999", f"FX-{tag}")
-        publisher.publish(topic, body)
-        sent += 1
+        if "FG2024A0017" in s["topic"]:
+            own.publish(s["topic"].replace("FG2024A0017", serial), body)
+            own_sent += 1
+        else:
+            publisher.publish(s["topic"].replace("FG9999", f"FX-{tag}"), body)
+            sent += 1
     for n, s in enumerate(_samples("lampgw")):
         text = json.dumps(s["body"]).replace("L-0701", addr1).replace("L-0702", addr2)
         body = {**json.loads(text), "ts": int(now.timestamp()) + n}
         publisher.publish(s["topic"], body)
         sent += 1
-    assert poll(lambda: publisher.acked == sent, timeout=10)
+    assert poll(lambda: publisher.acked == sent and own.acked == own_sent + 1, timeout=10)
     publisher.close()
+    own.close()
 
     mine = f"%{tag}%"
     refusals = (
         "SELECT adapter, step, code, reason, device_id, length(payload) FROM dead_letters "
         "WHERE adapter IS NOT NULL AND (topic LIKE %s OR convert_from(payload, 'UTF8') LIKE %s) ORDER BY id"
     )
-    assert poll(lambda: len(_rows(database_url, refusals, mine, mine)) >= 4, timeout=20), hub.log()
+    assert poll(lambda: len(_rows(database_url, refusals, mine, mine)) >= 5, timeout=20), hub.log()
     access = _rows(
         database_url,
         "SELECT seq, result, method, direction, person_pseudonym FROM access_events WHERE device_id = %s ORDER BY seq",
@@ -135,18 +147,18 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     assert poll(
         lambda: {("gate-tailgating", gate), ("lamp-emergency-call", lamp2)} <= alerts(), timeout=10
     ), alerts()
-    refused = _rows(database_url, refusals, mine, mine)
-    assert [(r[0], r[1], r[2]) for r in refused] == [
-        ("facegate", "device", "unregistered"),
-        ("facegate", "field", "adapter"),
-        ("lampgw", "device", "unregistered"),
-        ("lampgw", "contract", "invalid"),
+    refused = sorted(_rows(database_url, refusals, mine, mine))
+    assert [r[:4] for r in refused] == [
+        ("facegate", "device", "unregistered", f"unregistered device with vendor_id 'FX-{tag}'"),
+        ("facegate", "device", "unregistered", f"unregistered device with vendor_id 'FZ-{tag}'"),
+        ("facegate", "field", "adapter", "adapter: ts: '2026-12-06 09:00:01' is not iso time: no UTC offset"),
+        ("lampgw", "contract", "invalid", "invalid payload: voltage_v: Input should be a valid number"),
+        ("lampgw", "device", "unregistered", "unregistered device with vendor_id 'L-0799'"),
     ]
-    assert refused[0][3] == f"unregistered device with vendor_id 'FX-{tag}'"
-    assert refused[1][3] == "adapter: ts: '2026-12-06 09:00:01' is not iso time: no UTC offset"
-    assert refused[2][3] == "unregistered device with vendor_id 'L-0799'"
-    assert refused[3][4] == lamp1 and refused[3][3].startswith("invalid payload: voltage_v:")
+    assert refused[3][4] == lamp1
     assert all(r[5] > 0 for r in refused)
+    # the gateways account reached the hub with another gate's topic (FZ); the gate's own account did not (FY)
+    assert _rows(database_url, "SELECT 1 FROM dead_letters WHERE topic LIKE %s", f"%FY-{tag}%") == []
     admin = hub.login("admin", ADMIN_PW)
     for device, adapter in ((gate, "facegate"), (lamp2, "lampgw")):
         assert httpx.get(f"{hub.url}/api/v1/devices/{device}", headers=admin).json()["adapter"] == adapter

@@ -12,6 +12,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.adapters.loader import load_files
+from hub.adapters.schema import Adapter
 from hub.broker.auth import (
     BrokerAccount,
     current_hashes,
@@ -243,7 +244,8 @@ def broker_accounts(
     registry gives unchanged files."""
     prefix = settings.topic_prefix
     current = current or {}
-    vendor = adapter_topics(settings)
+    mqtt_adapters = mqtt_adapters_of(settings)
+    vendor = tuple(a.source.mqtt for a in mqtt_adapters if a.source.mqtt)
 
     def hashed(username: str, password: str) -> str:
         old = current.get(username)
@@ -273,24 +275,41 @@ def broker_accounts(
                 write_topics=(f"{prefix}/#",),
             )
         )
-    for device_id, community, kind, pw_hash in device_store.broker_credentials(conn):
+    for device_id, community, kind, pw_hash, ids in device_store.broker_credentials(conn):
+        own = vendor_topics(mqtt_adapters, kind, {"device_id": device_id, **ids})
         accounts.append(
             BrokerAccount(
                 device_id,
                 pw_hash,
-                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#",),
+                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#", *own),
             )
         )
     return accounts
 
 
-def adapter_topics(settings: Settings) -> tuple[str, ...]:
-    """The MQTT topic filters of the adapter files that load: the hub reads them, vendor gateways
-    write them."""
+def mqtt_adapters_of(settings: Settings) -> list[Adapter]:
+    """The MQTT adapters of the adapter files that load: the hub reads their topic filters, vendor
+    gateways write them, and a device found by a topic level may write its own topic."""
     if not settings.adapters_dir.exists():
-        return ()
+        return []
     by_file, _errors = load_files(settings.adapters_dir, settings.topic_prefix)
-    return tuple(a.source.mqtt for adapters in by_file.values() for a in adapters if a.source.mqtt)
+    return [a for adapters in by_file.values() for a in adapters if a.source.mqtt]
+
+
+def vendor_topics(adapters: list[Adapter], kind: str, ids: dict[str, str]) -> tuple[str, ...]:
+    """A device's own vendor topics: each adapter of its kind that finds the device by a `+` level of its
+    topic filter, with that level filled in by the device's id, IMEI or vendor id (as the adapter looks it
+    up), so a gate may publish as itself and no other."""
+    out = []
+    for a in adapters:
+        segment, value = a.device.topic_segment, ids.get(a.device.by)
+        levels = (a.source.mqtt or "").split("/")
+        if a.kind != kind or segment is None or value is None or segment >= len(levels):
+            continue
+        if levels[segment] == "+" and value and not set(value) & set("+#/"):
+            levels[segment] = value
+            out.append("/".join(levels))
+    return tuple(out)
 
 
 def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> bool:

@@ -109,12 +109,14 @@ def registry_version(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str]]:
-    """(device id, community, kind, password hash) of every device in service that has credentials."""
+def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str, dict[str, str]]]:
+    """(device id, community, kind, password hash, its `imei` and `vendor_id` if set) of every device in
+    service that has credentials."""
     return [
-        (r[0], r[1], r[2], r[3])
+        (r[0], r[1], r[2], r[3], r[4])
         for r in conn.execute(
-            "SELECT id, community_id, kind, mqtt_password_hash FROM devices "
+            "SELECT id, community_id, kind, mqtt_password_hash, jsonb_strip_nulls(jsonb_build_object("
+            "'imei', metadata ->> 'imei', 'vendor_id', metadata ->> 'vendor_id')) FROM devices "
             "WHERE mqtt_password_hash IS NOT NULL AND decommissioned_at IS NULL ORDER BY id"
         )
     ]
