@@ -122,6 +122,10 @@ def test_foreach_maps_each_item_and_refuses_only_the_bad_one() -> None:
     assert isinstance(again, Mapped) and again.body["seq"] == first.body["seq"]  # a text id: a stable number
     assert second == Refused(AdapterStep.FIELD, "adapter: field lamp_on: vendor value 'DIMMED' is not in map")
     assert third == Refused(AdapterStep.DEVICE, "unregistered device with vendor_id 'A3'")
+    empty = {**body, "data": {"lamps": []}}
+    assert _mapper(LAMPS).map("v/gw/g1/up", json.dumps(empty).encode(), lambda _b, _v: LAMP) == [
+        Refused(AdapterStep.FIELD, "adapter: foreach: the array at 'data.lamps' is empty")
+    ]
 
 
 def test_topic_segment_unit_conversion_and_refusals_name_the_step() -> None:

@@ -113,7 +113,7 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
         "SELECT adapter, step, code, reason, device_id, length(payload) FROM dead_letters "
         "WHERE adapter IS NOT NULL AND (topic LIKE %s OR convert_from(payload, 'UTF8') LIKE %s) ORDER BY id"
     )
-    assert poll(lambda: len(_rows(database_url, refusals, mine, mine)) >= 5, timeout=20), hub.log()
+    assert poll(lambda: len(_rows(database_url, refusals, mine, mine)) >= 6, timeout=20), hub.log()
     access = _rows(
         database_url,
         "SELECT seq, result, method, direction, person_pseudonym FROM access_events WHERE device_id = %s ORDER BY seq",
@@ -151,11 +151,17 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     assert [r[:4] for r in refused] == [
         ("facegate", "device", "unregistered", f"unregistered device with vendor_id 'FX-{tag}'"),
         ("facegate", "device", "unregistered", f"unregistered device with vendor_id 'FZ-{tag}'"),
+        (
+            "facegate",
+            "field",
+            "adapter",
+            "adapter: no event's `when` holds and the adapter maps no telemetry",
+        ),
         ("facegate", "field", "adapter", "adapter: ts: '2026-12-06 09:00:01' is not iso time: no UTC offset"),
         ("lampgw", "contract", "invalid", "invalid payload: voltage_v: Input should be a valid number"),
         ("lampgw", "device", "unregistered", "unregistered device with vendor_id 'L-0799'"),
     ]
-    assert refused[3][4] == lamp1
+    assert refused[4][4] == lamp1  # refused by the contract after mapping: the device is known
     assert all(r[5] > 0 for r in refused)
     # the gateways account reached the hub with another gate's topic (FZ); the gate's own account did not (FY)
     assert _rows(database_url, "SELECT 1 FROM dead_letters WHERE topic LIKE %s", f"%FY-{tag}%") == []

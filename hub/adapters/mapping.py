@@ -73,6 +73,12 @@ class Mapper:
             found, value = self._foreach.find(root, root)
             if not found or not isinstance(value, list):
                 return [Refused(AdapterStep.FIELD, f"adapter: foreach: no array at {self._foreach.text!r}")]
+            if not value:
+                return [
+                    Refused(
+                        AdapterStep.FIELD, f"adapter: foreach: the array at {self._foreach.text!r} is empty"
+                    )
+                ]
             items = value
         out: list[Mapped | Refused] = []
         for item in items:
@@ -105,6 +111,10 @@ class Mapper:
                 self._put(body, f, at)
             out.append(Mapped(device, Channel.EVENT, body))
             break
+        if not out:  # kept, not dropped: a message type the adapter does not know yet
+            raise _Refuse(
+                AdapterStep.FIELD, "adapter: no event's `when` holds and the adapter maps no telemetry"
+            )
         return out
 
     def _blob(self, at: _Item) -> bytes:

@@ -67,7 +67,9 @@ class AdapterSet:
             every = [m for ms in files.values() for m in ms]
             self._mqtt = [(m.adapter.source.mqtt, m) for m in every if m.adapter.source.mqtt]
             self._http = {
-                http_topic(h.platform, h.endpoint): m for m in every if (h := m.adapter.source.http) is not None
+                http_topic(h.platform, h.endpoint): m
+                for m in every
+                if (h := m.adapter.source.http) is not None
             }
             self.last_errors = errors
         for e in errors:
@@ -258,7 +260,16 @@ def adapt(batch: list[Inbound], adapters: AdapterSet, lookup: RegistryLookup, pr
             out.append(m)
             continue
         aid = mapper.adapter.id
-        for r in mapper.map(m.topic, m.payload, lookup.resolve):
+        try:
+            results = mapper.map(m.topic, m.payload, lookup.resolve)
+        except psycopg.Error:
+            raise
+        except Exception as exc:  # a bug must not stop ingest: the message is kept with the error
+            log.exception("adapter %s failed on a message; dead-lettering it", aid)
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            out.append(replace(m, adapter=aid, refused_at=AdapterStep.SOURCE, refusal=reason))
+            continue
+        for r in results:
             if isinstance(r, Refused):
                 out.append(replace(m, adapter=aid, refused_at=r.step, refusal=r.reason))
             else:
