@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.adapters import measure
 from hub.adapters.loader import AdaptersRejected, load, load_text
 from hub.adapters.mapping import Mapped, Mapper, Refused
 from hub.cli import main
@@ -260,3 +261,12 @@ def test_adapters_test_exits_non_zero_on_a_mismatch(
     assert "s.jsonl:2: MISMATCH" in capsys.readouterr().out
     assert main(["adapters", "check", str(ROOT / "adapters")]) == 0
     assert "4 adapter(s) OK" in capsys.readouterr().out
+
+
+def test_the_adapter_benchmark_compares_only_messages_that_pass() -> None:
+    """A tiny pass for correctness, not a measurement: the gateway's three lamps of the one clean sample."""
+    result = measure(
+        ROOT / "adapters" / "lampgw.yaml", ROOT / "adapters" / "samples" / "lampgw.jsonl", repeat=2
+    )
+    assert (result["adapter"], result["messages"]) == ("lampgw", 6)
+    assert result["native_us_per_msg"] > 0 and result["adapted_us_per_msg"] > 0
