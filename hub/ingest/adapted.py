@@ -26,7 +26,6 @@ from hub.ingest.decode import Rejected, decode
 from hub.ingest.inbound import Inbound
 from hub.ingest.registry import RegistryCache
 from hub.ingest.topics import build
-from hub.store import devices as device_store
 
 log = logging.getLogger(__name__)
 
@@ -223,21 +222,15 @@ def run_samples(adapter_file: Path, samples_file: Path, prefix: str) -> tuple[li
 
 
 class RegistryLookup:
-    """An adapter's device look-ups against the registry, for one batch: by id through the pipeline's
-    registry cache, by IMEI or vendor id through the devices' metadata."""
+    """An adapter's device look-ups for one batch, through the pipeline's registry cache: by id, or by the
+    IMEI or vendor id in the devices' metadata."""
 
     def __init__(self, conn: "psycopg.Connection[Any]", registry: RegistryCache) -> None:
         self._conn = conn
         self._registry = registry
-        self._ids: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, by: str, value: str) -> DeviceRef | None:
-        device_id: str | None = value
-        if by != "device_id":
-            key = (by, value)
-            if key not in self._ids:
-                self._ids[key] = device_store.ids_by_metadata(self._conn, by, [value]).get(value)
-            device_id = self._ids[key]
+        device_id = value if by == "device_id" else self._registry.identified(self._conn, by, value)
         if device_id is None:
             return None
         return self._registry.covering(self._conn, {device_id}).get(device_id)
