@@ -6,7 +6,7 @@ that maps is timed (process CPU, `--repeat` times over the samples) two ways: th
 contract message it becomes, as a native device's message is decoded, and the adapter's mapping of the
 vendor message plus that same decode. The last line printed is JSON per adapter: `native_us_per_msg`,
 `adapted_us_per_msg` and `extra_us_per_msg`, per contract message. Not included: the registry look-up of an
-IMEI or vendor id (a database query per look-up and batch), measured by the ingest benchmark only when its
+IMEI or vendor id (a query the first time a value is seen after a registry change), measured by the ingest benchmark only when its
 fleet runs through adapters, which it does not yet.
 """
 
