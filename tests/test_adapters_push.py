@@ -99,6 +99,9 @@ def test_onenet_and_ctwing_pushes_are_committed_before_their_200(
     for body in (forged, unsigned, stale):
         assert httpx.post(onenet, json=body).status_code == 401
     assert httpx.post(f"{hub.url}/api/v1/push/onenet/unknown", json=_signed(first, "n-4")).status_code == 404
+    huge = _signed({**first, "pad": "x" * 20_000}, "n-6")
+    assert httpx.post(onenet, json=huge).status_code == 413
+    assert httpx.post(onenet, content=b"not json").status_code == 422
 
     alarm = {**fire["msg"], "imei": imei_sd, "at": now_ms}
     as_text = json.dumps(alarm)  # OneNET may send msg as a JSON string, signed as sent

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.domain.errors import Invalid, NotFound, TooMany, Unauthenticated, Unavailable
+from hub.domain.errors import Invalid, NotFound, TooLarge, TooMany, Unauthenticated, Unavailable
 from hub.ingest.adapted import AdapterSet, http_topic
 from hub.ingest.inbound import Inbound
 from hub.ingest.ratelimit import DeviceRateLimit
@@ -121,7 +121,7 @@ class PushGateway:
 
 def _json(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
-        raise Invalid(f"a push of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+        raise TooLarge(f"a push of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
