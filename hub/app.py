@@ -15,12 +15,15 @@ from hub.devices import service as device_service
 from hub.domain.health import WorkerState
 from hub.domain.roles import Role
 from hub.engine.evaluator import Engine
+from hub.ingest.adapted import AdapterSet
 from hub.ingest.database import IngestDatabase
 from hub.ingest.inbound import Inbound
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
+from hub.ingest.push import PushGateway
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
+from hub.ingest.replays import Replayer
 from hub.ingest.rules import RuleSet
 from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
@@ -42,6 +45,7 @@ class Hub:
             pool=self.pool,
             worker=settings.worker_name,
         )
+        self.adapters = AdapterSet(settings.adapters_dir, settings.topic_prefix)
         self.engine = Engine([], data_gap_s=settings.no_data_after_s)
         self.metrics = IngestMetrics()
         self.rates = RateMeter(self.metrics)
@@ -57,8 +61,13 @@ class Hub:
             rate_gate=RateGate(
                 DeviceRateLimit(settings.ingest_device_rate_per_s, settings.ingest_device_burst)
             ),
+            adapters=self.adapters,
         )
-        self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics)
+        self.partitions = Partitions(settings, self.pool, self.pipeline, inbox, self.metrics, self.adapters)
+        self.push = PushGateway(settings, inbox, self.adapters, self.partitions.owned)
+        self.replayer = Replayer(
+            self.pool, inbox, self.adapters, self.partitions.owned, settings.push_commit_timeout_s
+        )
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
         self._pipeline_thread = threading.Thread(
@@ -70,6 +79,7 @@ class Hub:
         migrations.migrate(self.settings.database_url)
         self.pool.open(wait=True, timeout=30)
         self.engine.replace_rules(self.rule_set.load())
+        self.adapters.reload()
         with self.pool.connection() as conn:
             if device_service.export_auth(conn, self.settings):
                 # let the broker finish its reload before the hub's session resumes: Mosquitto 2.0 can
@@ -80,10 +90,22 @@ class Hub:
         self._pipeline_thread.start()
         self.partitions.start()
         self.scheduler = jobs.start(self.settings, self.pool)
-        for job, name in ((self.rule_set.watch, "rules-watch"), (self.rates.sample, "ingest-rate")):
+        for job, name in (
+            (self.rule_set.watch, "rules-watch"),
+            (self._watch_adapters, "adapters-watch"),
+            (self.replayer.run_pending, "adapter-replays"),
+            (self.rates.sample, "ingest-rate"),
+        ):
             self.scheduler.add_job(job, "interval", seconds=2, id=name, max_instances=1, coalesce=True)
         self.notify.start()
         log.info("hub started with %d rule(s)", len(self.engine.rules))
+
+    def _watch_adapters(self) -> None:
+        """A changed adapter file is in force within seconds; the broker's ACL follows its topic filters
+        so the hub may read them (and vendor gateways write them)."""
+        if self.adapters.watch():
+            with self.pool.connection() as conn:
+                device_service.export_auth(conn, self.settings)
 
     def worker_state(self) -> WorkerState:
         return WorkerState(
@@ -112,6 +134,7 @@ class Hub:
             metrics=self.metrics,
             rule_set=self.rule_set,
             worker_state=self.worker_state,
+            push=self.push,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False

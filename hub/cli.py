@@ -28,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--to", dest="end", required=True, type=_aware)
     bt.add_argument("--devices", type=lambda v: v.split(","), default=None, help="comma-separated device ids")
     bt.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    adapters = sub.add_parser("adapters", help="adapter files for vendor devices").add_subparsers(
+        dest="adapters_command", required=True
+    )
+    a_check = adapters.add_parser("check", help="validate adapter files and print errors like a compiler")
+    a_check.add_argument("path", nargs="?", type=Path)
+    a_test = adapters.add_parser("test", help="map each sample of a JSON-lines file; non-zero on a mismatch")
+    a_test.add_argument("adapter_file", type=Path)
+    a_test.add_argument("samples", type=Path)
+    a_replay = adapters.add_parser(
+        "replay", help="replay an adapter's dead letters through it (once fixed); waits for the running hub"
+    )
+    a_replay.add_argument("adapter")
+    a_replay.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the hub")
     mqtt = sub.add_parser("mqtt", help="broker integration").add_subparsers(
         dest="mqtt_command", required=True
     )
@@ -84,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "rules" and args.rules_command == "check":
         return _rules_check(args.path or settings.rules_dir)
+    if args.command == "adapters" and args.adapters_command != "replay":
+        return _adapters(args, settings)
     if args.command == "run":
         from hub.app import Hub
 
@@ -128,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return _teams(conn, settings, args)
         if args.command == "organisations":
             return _organisations(conn, args)
+        if args.command == "adapters":
+            return _replay(conn, args)
         if args.command == "devices":
             from hub.devices.service import export_auth, register
 
@@ -276,6 +293,48 @@ def _rules_check(path: Path) -> int:
         return 1
     print(f"{len(rules)} rule(s) OK in {path}")
     return 0
+
+
+def _adapters(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.adapters.loader import AdaptersRejected, load
+
+    prefix = settings.topic_prefix
+    path = args.path or settings.adapters_dir if args.adapters_command == "check" else args.adapter_file
+    try:
+        mappers = load(path, prefix)
+    except AdaptersRejected as exc:
+        for err in exc.errors:
+            print(f"{err}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in {path}", file=sys.stderr)
+        return 1
+    if args.adapters_command == "check":
+        print(f"{len(mappers)} adapter(s) OK in {path}")
+        return 0
+    from hub.ingest.adapted import run_samples
+
+    lines, ok = run_samples(path, args.samples, prefix)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def _replay(conn: Any, args: argparse.Namespace) -> int:
+    import time
+
+    from hub.store import adapter_replays
+
+    replay_id = adapter_replays.request(conn, args.adapter, "cli")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        found = adapter_replays.get(conn, replay_id)
+        if found is not None and found["done_at"] is not None:
+            print(f"replay {replay_id}: {found['replayed']} dead letter(s) of {args.adapter} replayed")
+            if found["error"]:
+                print(f"error: {found['error']}", file=sys.stderr)
+                return 1
+            return 0
+        time.sleep(0.5)
+    print(f"error: replay {replay_id} not done in {args.timeout:.0f}s; is the hub running?", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -39,11 +39,26 @@ class Settings(BaseSettings):
         default=None,
         description="if set, a `loadgen` broker account may publish for every device (simulators, benchmark)",
     )
+    mqtt_gateway_password: SecretStr | None = Field(
+        default=None,
+        description="if set, a `gateways` broker account may publish on the topic filters of MQTT adapters",
+    )
     mqtt_reload_pidfile: Path | None = Field(
         default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
     )
 
     rules_dir: Path = Path("rules")
+    push_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="per carrier-platform integration (`onenet/smoke-nb`): its token; JSON object",
+    )
+    push_rate_per_s: float = Field(default=50.0, gt=0, description="pushes a second per integration")
+    push_burst: int = Field(default=200, gt=0)
+    push_commit_timeout_s: float = Field(default=5.0, gt=0, description="longest wait for a push's commit")
+    push_max_age_s: int = Field(default=86_400, gt=0, description="older platform times are refused")
+    adapters_dir: Path = Field(
+        default=Path("adapters"), description="adapter files for vendor devices; reread when they change"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dashboard_dir: Path = Path("dashboards/web")

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from hub.devices.service import register
+from hub.store import deadletters
 from hub.store.users import upsert_user
 from tests.support.browser import CHROMIUM, SCREENSHOTS, Tab
 from tests.support.dashboard_site import reading
@@ -249,6 +250,42 @@ def test_an_unknown_devices_message_is_listed_and_registered_in_one_click(tab: T
     page.goto(f"{hub.url}/#/admin/dead-letters?device={newcomer}")
     expect(page.locator(f'tr[data-device-id="{newcomer}"] a[href="#/device/{newcomer}"]')).to_be_visible()
     expect(page.locator(".register-this")).to_have_count(0)
+
+
+def test_a_message_an_adapter_refused_names_the_adapter_and_step(tab: Tab, hub: Hub) -> None:
+    lamp = f"{A}-g1-lamp1"
+    vendor = b'{"gw": "LGW-07", "lamps": [{"addr": "L-0701", "u": "230"}]}'
+    with psycopg.connect(hub.database_url, autocommit=True) as conn:
+        deadletters.insert(
+            conn,
+            [
+                deadletters.DeadLetter(
+                    datetime.now(UTC),
+                    "vendor/lampgw/LGW-07/report",
+                    None,
+                    "invalid payload: voltage_v: Input should be a valid number",
+                    vendor,
+                    len(vendor),
+                    (A, "lamppost", lamp),
+                    "lampgw",
+                    "contract",
+                    vendor,
+                )
+            ],
+        )
+    hub.query(
+        "INSERT INTO device_state (device_id, last_seen, online, adapter) VALUES (%s, now(), true, 'lampgw') "
+        "ON CONFLICT (device_id) DO UPDATE SET adapter = 'lampgw'",
+        lamp,
+    )
+    page = tab.login(ADMIN, f"#/device/{lamp}")
+    expect(page.locator(".facts .adapter")).to_have_text("lampgw")
+    refused = page.locator('#refused li[data-code="invalid"]')
+    expect(refused.locator(".adapter")).to_have_text(
+        "through adapter lampgw, refused at: the device contract"
+    )
+    page.goto(f"{hub.url}/#/admin/dead-letters?device={lamp}")
+    expect(page.locator(f'tr[data-device-id="{lamp}"] .adapter')).to_contain_text("lampgw")
 
 
 def test_a_manager_sees_only_their_communities_and_changes_nothing(tab: Tab, hub: Hub) -> None:

@@ -499,7 +499,7 @@ def test_the_log_filters_and_pages_newest_first(
         (
             {"target_type": "building"},
             "query.target_type: Input should be 'case', 'device', 'user', 'team', 'community', 'rule_file', "
-            "'silence', 'subscription' or 'organisation'",
+            "'silence', 'subscription', 'organisation' or 'adapter'",
         ),
         ({"from": "soon"}, "query.from: Input should be a valid datetime"),
         ({"from": "2026-11-28T10:00:00Z", "to": "2026-11-28T10:00:00Z"}, "`to` must be later than `from`"),

@@ -25,6 +25,7 @@ from hub.api.routes import (
     users,
 )
 from hub.api.routes.access import router as access_router
+from hub.api.routes.adapters import router as adapters_router
 from hub.api.routes.admin_health import router as admin_health_router
 from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
@@ -33,10 +34,12 @@ from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
 from hub.api.routes.organisations import router as organisations_router
 from hub.api.routes.plan_images import router as plan_images_router
+from hub.api.routes.push import router as push_router
 from hub.api.routes.sites import router as sites_router
 from hub.api.routes.topology import router as topology_router
 from hub.domain.health import WorkerState
 from hub.ingest.metrics import IngestMetrics
+from hub.ingest.push import PushGateway
 from hub.ingest.rules import RuleSet
 from hub.settings import Settings
 
@@ -50,6 +53,7 @@ def create_app(
     metrics: IngestMetrics | None = None,
     rule_set: RuleSet | None = None,
     worker_state: Callable[[], WorkerState] | None = None,
+    push: PushGateway | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -62,6 +66,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.rule_set = rule_set
     app.state.worker_state = worker_state
+    app.state.push = push
     errors.install(app)
     guards.install(app)
 
@@ -97,6 +102,8 @@ def create_app(
         alerts_router,
         dead_letters_router,
         admin_health_router,
+        push_router,
+        adapters_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -27,7 +27,16 @@ from hub.domain.users import User
 from hub.services import audit as audit_service
 
 TargetType = Literal[
-    "case", "device", "user", "team", "community", "rule_file", "silence", "subscription", "organisation"
+    "case",
+    "device",
+    "user",
+    "team",
+    "community",
+    "rule_file",
+    "silence",
+    "subscription",
+    "organisation",
+    "adapter",
 ]
 _REASON_CHARS = 500
 

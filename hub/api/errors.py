@@ -9,7 +9,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from hub.domain.errors import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, Unsupported
+from hub.domain.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+    TooLarge,
+    TooMany,
+    Unauthenticated,
+    Unavailable,
+    Unsupported,
+)
 
 _STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
     (NotFound, status.HTTP_404_NOT_FOUND),
@@ -18,6 +29,9 @@ _STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
     (Unsupported, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
     (Invalid, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (Conflict, status.HTTP_409_CONFLICT),
+    (Unauthenticated, status.HTTP_401_UNAUTHORIZED),
+    (TooMany, status.HTTP_429_TOO_MANY_REQUESTS),
+    (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
 )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.adapters.loader import load_files
+from hub.adapters.schema import Adapter
 from hub.broker.auth import (
     BrokerAccount,
     current_hashes,
@@ -29,6 +31,7 @@ from hub.store import devices as device_store
 from hub.store import topology as topology_store
 
 LOADGEN_USER = "loadgen"
+GATEWAY_USER = "gateways"
 COMMUNITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
@@ -235,11 +238,14 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
 def broker_accounts(
     conn: psycopg.Connection[Any], settings: Settings, current: dict[str, str] | None = None
 ) -> list[BrokerAccount]:
-    """The hub's own account (read everything under the prefix) and one write-only account per device.
+    """The hub's own account (read everything under the prefix and the MQTT adapters' topic filters), the
+    vendor gateways' shared account if configured, and one write-only account per device.
     `current`: hashes the broker has now; one that still matches its password is kept, so an unchanged
     registry gives unchanged files."""
     prefix = settings.topic_prefix
     current = current or {}
+    mqtt_adapters = mqtt_adapters_of(settings)
+    vendor = tuple(a.source.mqtt for a in mqtt_adapters if a.source.mqtt)
 
     def hashed(username: str, password: str) -> str:
         old = current.get(username)
@@ -249,10 +255,18 @@ def broker_accounts(
         BrokerAccount(
             settings.mqtt_username,
             hashed(settings.mqtt_username, settings.mqtt_password.get_secret_value()),
-            read_topics=(f"{prefix}/#",),
+            read_topics=(f"{prefix}/#", *vendor),
             write_topics=("hub/#",),
         )
     ]
+    if settings.mqtt_gateway_password is not None and vendor:
+        accounts.append(
+            BrokerAccount(
+                GATEWAY_USER,
+                hashed(GATEWAY_USER, settings.mqtt_gateway_password.get_secret_value()),
+                write_topics=vendor,
+            )
+        )
     if settings.mqtt_loadgen_password is not None:
         accounts.append(
             BrokerAccount(
@@ -261,15 +275,41 @@ def broker_accounts(
                 write_topics=(f"{prefix}/#",),
             )
         )
-    for device_id, community, kind, pw_hash in device_store.broker_credentials(conn):
+    for device_id, community, kind, pw_hash, ids in device_store.broker_credentials(conn):
+        own = vendor_topics(mqtt_adapters, kind, {"device_id": device_id, **ids})
         accounts.append(
             BrokerAccount(
                 device_id,
                 pw_hash,
-                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#",),
+                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#", *own),
             )
         )
     return accounts
+
+
+def mqtt_adapters_of(settings: Settings) -> list[Adapter]:
+    """The MQTT adapters of the adapter files that load: the hub reads their topic filters, vendor
+    gateways write them, and a device found by a topic level may write its own topic."""
+    if not settings.adapters_dir.exists():
+        return []
+    by_file, _errors = load_files(settings.adapters_dir, settings.topic_prefix)
+    return [a for adapters in by_file.values() for a in adapters if a.source.mqtt]
+
+
+def vendor_topics(adapters: list[Adapter], kind: str, ids: dict[str, str]) -> tuple[str, ...]:
+    """A device's own vendor topics: each adapter of its kind that finds the device by a `+` level of its
+    topic filter, with that level filled in by the device's id, IMEI or vendor id (as the adapter looks it
+    up), so a gate may publish as itself and no other."""
+    out = []
+    for a in adapters:
+        segment, value = a.device.topic_segment, ids.get(a.device.by)
+        levels = (a.source.mqtt or "").split("/")
+        if a.kind != kind or segment is None or value is None or segment >= len(levels):
+            continue
+        if levels[segment] == "+" and value and not set(value) & set("+#/"):
+            levels[segment] = value
+            out.append("/".join(levels))
+    return tuple(out)
 
 
 def export_auth(conn: psycopg.Connection[Any], settings: Settings) -> bool:

@@ -33,3 +33,15 @@ class Unsupported(Invalid):
 
 class Conflict(Refused):
     """409: not possible in the current state of what it is about."""
+
+
+class Unauthenticated(Refused):
+    """401: no valid credentials (a platform push without a valid signature or token)."""
+
+
+class TooMany(Refused):
+    """429: over a rate limit; try again later."""
+
+
+class Unavailable(Refused):
+    """503: not possible on this worker now (ingest off, queue full, no commit in time); try again."""

@@ -54,6 +54,7 @@ def state_update(
     received_at: datetime,
     values: dict[str, Any] | None,
     previous: StateUpdate | None,
+    adapter: str | None = None,
 ) -> StateUpdate:
     if previous is not None and previous.last_seq is not None and previous.last_seq > p.seq:
         return previous
@@ -64,4 +65,4 @@ def state_update(
         )
     battery = values.get("battery_pct") if values is not None else None
     rssi = values.get("rssi_dbm") if values is not None else None
-    return StateUpdate(device.id, received_at, p.seq, battery, rssi, last_values)
+    return StateUpdate(device.id, received_at, p.seq, battery, rssi, last_values, adapter)

@@ -1,10 +1,13 @@
 """A raw message as the MQTT callback hands it over, and how the pipeline takes them in batches."""
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from hub.domain.deadletters import AdapterStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,17 @@ class Inbound:
     received_at: datetime
     client_id: str | None = None
     partition: int = 0
+    adapter: str | None = None
+    """the adapter that mapped this message (or refused it); None for a native message"""
+    refused_at: AdapterStep | None = None
+    refusal: str = ""
+    """set when the adapter refused the vendor message: where and why"""
+    vendor: "Inbound | None" = None
+    """the vendor's message this contract message was mapped from"""
+    replay_of: int | None = None
+    """the dead letter this message replays through its adapter (`adapter`)"""
+    committed: threading.Event | None = None
+    """set once the batch holding it is committed: what an HTTP push waits for before answering"""
 
 
 Ack = Callable[[Sequence[Inbound]], None]

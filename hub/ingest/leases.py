@@ -16,6 +16,7 @@ from functools import partial
 
 from psycopg_pool import ConnectionPool
 
+from hub.ingest.adapted import AdapterSet
 from hub.ingest.inbound import Inbound
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.mqtt import MqttSource
@@ -35,8 +36,10 @@ class Partitions:
         pipeline: Pipeline,
         inbox: "queue.Queue[Inbound]",
         metrics: IngestMetrics,
+        adapters: AdapterSet | None = None,
     ) -> None:
         self._settings = settings
+        self._adapters = adapters
         self._pool = pool
         self._pipeline = pipeline
         self._inbox = inbox
@@ -146,10 +149,13 @@ class Partitions:
         return partition_of(community, self.count) == p
 
     def _topics(self, p: int, communities: list[str]) -> list[str]:
+        """Vendor topics name no community, so partition 0 takes every MQTT adapter's topic filter; an
+        adapter added later is subscribed at the next lease cycle."""
         prefix = self._settings.topic_prefix
+        vendor = self._adapters.topic_filters() if self._adapters is not None and p == 0 else []
         if self.count == 1:
-            return [f"{prefix}/+/+/+/+"]
-        return [f"{prefix}/{c}/+/+/+" for c in communities if self._in_partition(p, c)]
+            return [f"{prefix}/+/+/+/+", *vendor]
+        return [f"{prefix}/{c}/+/+/+" for c in communities if self._in_partition(p, c)] + vendor
 
     def _client_id(self, p: int) -> str:
         base = self._settings.mqtt_client_id

@@ -23,11 +23,13 @@ import psycopg
 from hub.cases import data_gaps, intake
 from hub.cases.config import DispatchConfig
 from hub.domain.contract import Status
+from hub.domain.deadletters import AdapterStep, reason_code
 from hub.domain.devices import DeviceRef
 from hub.domain.readings import Reading
 from hub.engine.evaluator import Engine
 from hub.engine.schema import Rule
 from hub.ingest import recovery
+from hub.ingest.adapted import AdapterSet, RegistryLookup, adapt, originals
 from hub.ingest.database import IngestDatabase
 from hub.ingest.decode import Rejected, decode
 from hub.ingest.device_state import StateBuffer
@@ -38,7 +40,7 @@ from hub.ingest.ratelimit import RateGate
 from hub.ingest.registry import RegistryCache
 from hub.ingest.rows import BatchRows
 from hub.ingest.topics import origin
-from hub.store import deadletters
+from hub.store import adapter_replays, deadletters
 from hub.store import devices as device_store
 from hub.store.telemetry import insert_new
 
@@ -74,6 +76,7 @@ class Pipeline:
         dispatch: Callable[[], DispatchConfig],
         metrics: IngestMetrics,
         rate_gate: RateGate | None = None,
+        adapters: AdapterSet | None = None,
     ) -> None:
         self._cfg = config
         self._db = database
@@ -83,6 +86,7 @@ class Pipeline:
         self._dispatch = dispatch
         self.metrics = metrics
         self._rate_gate = rate_gate
+        self._adapters = adapters
         self._registry = RegistryCache()
         self._state = StateBuffer(config.state_flush_s)
         self.idle = threading.Event()
@@ -110,6 +114,8 @@ class Pipeline:
             self.metrics.queue_depth = self._inbox.qsize()
             if batch:
                 self.idle.clear()
+                if self._adapters is not None:
+                    batch = self._adapted(batch)
                 refused = self._rate_gate.over_limit(batch) if self._rate_gate is not None else {}
                 self._retrying(functools.partial(self._process_or_isolate, batch, refused))
             else:
@@ -190,6 +196,20 @@ class Pipeline:
         registry = self._registry.devices
         self.engine.forget(lambda s: _in(s, registry, in_partition))
 
+    def _adapted(self, batch: list[Inbound]) -> list[Inbound]:
+        """Vendor messages mapped by their adapters before the rate limit, so a mapped message counts
+        against its device's limit like a native one."""
+        adapters = self._adapters
+        assert adapters is not None
+        out: list[list[Inbound]] = []
+
+        def work() -> None:
+            lookup = RegistryLookup(self._db.connection(), self._registry)
+            out.append(adapt(batch, adapters, lookup, self._cfg.prefix))
+
+        self._retrying(work)
+        return out[-1]
+
     def _owned_only(self, batch: list[Inbound]) -> list[Inbound]:
         owned = self._owned
         if owned is None or all(m.partition in owned for m in batch):
@@ -217,7 +237,7 @@ class Pipeline:
                 conn = self._db.connection()
                 with conn.transaction():
                     self._dead_letter(conn, [(m, f"internal error: {type(exc).__name__}: {exc}"[:500])])
-                self._ack([m])
+                self._acknowledge([m])
                 self.metrics.received += 1
                 self.metrics.dead_lettered += 1
 
@@ -225,19 +245,16 @@ class Pipeline:
         size, prefix = self._cfg.dead_letter_bytes, self._cfg.prefix
         deadletters.insert(
             conn,
-            [
-                deadletters.DeadLetter(
-                    m.received_at,
-                    m.topic,
-                    m.client_id,
-                    why,
-                    m.payload[:size],
-                    len(m.payload),
-                    origin(m.topic, prefix),
-                )
-                for m, why in refused
-            ],
+            [_dead_letter(m, why, size, prefix) for m, why in refused],
         )
+
+    def _acknowledge(self, batch: list[Inbound]) -> None:
+        """After the commit: the broker's messages acknowledged, each once, and HTTP pushes answered."""
+        delivered = originals(batch)
+        self._ack(delivered)
+        for m in delivered:
+            if m.committed is not None:
+                m.committed.set()
 
     def _tick_now(self) -> None:
         try:
@@ -257,6 +274,9 @@ class Pipeline:
         sorted_rows = BatchRows(self._cfg.pseudonym_key)
         rejects: list[tuple[Inbound, str]] = []
         for m in batch:
+            if m.refused_at is not None:
+                rejects.append((m, m.refusal))
+                continue
             if refused and id(m) in refused:
                 rejects.append((m, refused[id(m)]))
                 continue
@@ -264,7 +284,7 @@ class Pipeline:
             if isinstance(result, Rejected):
                 rejects.append((m, result.reason))
             else:
-                sorted_rows.add(result, m.received_at)
+                sorted_rows.add(result, m.received_at, m.adapter)
 
         flush_state = bool(sorted_rows.statuses) or self._state.due()
         started = time.perf_counter()
@@ -283,6 +303,8 @@ class Pipeline:
                 _apply_status(conn, device_id, status, at)
             if rejects:
                 self._dead_letter(conn, rejects)
+            if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
+                adapter_replays.mark_replayed(conn, replayed, now)
             # a reading makes the device's frozen alerts live again before it may clear one of them
             data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
             evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
@@ -293,7 +315,7 @@ class Pipeline:
         else:
             self._state.keep(sorted_rows.seen)
         self.metrics.count_commit(time.perf_counter() - started)
-        self._ack(batch)
+        self._acknowledge(batch)
         self.metrics.count_batch(len(batch), offered, stored, [why for _, why in rejects])
         self.metrics.count_transitions(evaluation.transitions)
 
@@ -331,6 +353,37 @@ class Pipeline:
             data_gaps.silent_longer_than(conn, now, self._cfg.no_data_after_s)
         self.engine.commit(evaluation)
         self.metrics.count_transitions(evaluation.transitions)
+
+
+def _dead_letter(m: Inbound, why: str, size: int, prefix: str) -> deadletters.DeadLetter:
+    """A message an adapter refused, or mapped and the native checks refused, is kept as the vendor sent
+    it, whole, with the adapter and the step: what a replay maps again."""
+    if m.adapter is None:
+        return deadletters.DeadLetter(
+            m.received_at,
+            m.topic,
+            m.client_id,
+            why,
+            m.payload[:size],
+            len(m.payload),
+            origin(m.topic, prefix),
+        )
+    vendor = m.vendor or m
+    step = m.refused_at or (
+        AdapterStep.RATE_LIMIT if reason_code(why) == "rate_limited" else AdapterStep.CONTRACT
+    )
+    return deadletters.DeadLetter(
+        m.received_at,
+        vendor.topic,
+        m.client_id,
+        why,
+        vendor.payload[:size],
+        len(vendor.payload),
+        origin(m.topic, prefix) if m.vendor is not None else None,
+        m.adapter,
+        step.value,
+        vendor.payload,
+    )
 
 
 def _apply_status(conn: psycopg.Connection[Any], device_id: str, status: Status, at: datetime) -> None:

@@ -54,6 +54,8 @@ class RateGate:
         retry, so a batch retried after a database error refuses exactly what it refused the first time."""
         out: dict[int, str] = {}
         for m in batch:
+            if m.replay_of is not None:  # an operator's replay of refused messages, not device traffic
+                continue
             device_id = m.topic.rsplit("/", 2)[-2] if m.topic.count("/") >= 2 else m.topic
             if not self._limit.allow(device_id, m.received_at.timestamp()):
                 out[id(m)] = f"rate_limited: device {device_id} sent more than its limit"

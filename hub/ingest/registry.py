@@ -24,11 +24,14 @@ class RegistryCache:
         self._checked_at = float("-inf")
         self._version: int | None = None
         self._retired: set[str] = set()
+        self._identified: dict[tuple[str, str], str | None] = {}
+        """device ids by (`imei` or `vendor_id`, value), None for a value no device has; cleared on reload"""
 
     def reload(self, conn: psycopg.Connection[Any]) -> dict[str, DeviceRef]:
         version = device_store.registry_version(conn)
         before = {d.id for d in self.devices.values() if not d.decommissioned}
         self.devices, self._loaded_at = device_store.device_refs(conn), time.monotonic()
+        self._identified = {}
         self._version, self._checked_at = version, self._loaded_at
         self._retired |= {i for i in before if (d := self.devices.get(i)) is None or d.decommissioned}
         return self.devices
@@ -39,6 +42,14 @@ class RegistryCache:
         if unknown := wanted - self.devices.keys():
             self.devices.update(device_store.device_refs(conn, unknown))
         return self.devices
+
+    def identified(self, conn: psycopg.Connection[Any], key: str, value: str) -> str | None:
+        """The id of the device whose metadata holds `key` = `value` (an adapter's look-up), asked of the
+        database once until the registry changes."""
+        if (key, value) not in self._identified:
+            found = device_store.ids_by_metadata(conn, key, [value]).get(value)
+            self._identified[(key, value)] = found
+        return self._identified[(key, value)]
 
     def changed(self, conn: psycopg.Connection[Any]) -> bool:
         """Whether the registry's version moved since the last load (read at most every second)."""

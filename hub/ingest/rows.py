@@ -33,7 +33,7 @@ class BatchRows:
         self.seen: dict[str, StateUpdate] = {}
         self.statuses: list[tuple[str, Status, datetime]] = []
 
-    def add(self, result: Accepted, received_at: datetime) -> None:
+    def add(self, result: Accepted, received_at: datetime, adapter: str | None = None) -> None:
         device, p = result.device, result.payload
         if isinstance(p, Status):
             self.statuses.append((device.id, p, received_at))
@@ -64,4 +64,4 @@ class BatchRows:
             self.readings[(DEVICE_EVENTS.name, device.id, p.ts, p.seq)] = Reading(
                 device, p.ts, event, "event"
             )
-        self.seen[device.id] = state_update(device, p, received_at, values, self.seen.get(device.id))
+        self.seen[device.id] = state_update(device, p, received_at, values, self.seen.get(device.id), adapter)

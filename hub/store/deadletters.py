@@ -20,6 +20,11 @@ class DeadLetter:
     payload_size: int
     origin: tuple[str, str, str] | None = None
     """(community, kind, device id) as the topic names them"""
+    adapter: str | None = None
+    step: str | None = None
+    """where the adapter's mapping or the native checks after it refused the message"""
+    payload: bytes | None = None
+    """the whole vendor message, kept for a message an adapter refused"""
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def insert(conn: psycopg.Connection[Any], rows: Sequence[DeadLetter]) -> None:
         conn.cursor() as cur,
         cur.copy(
             "COPY dead_letters (received_at, topic, client_id, reason, payload_head, payload_size, "
-            "community_id, kind, device_id) FROM STDIN"
+            "community_id, kind, device_id, adapter, step, payload) FROM STDIN"
         ) as copy,
     ):
         for r in rows:
@@ -53,6 +58,9 @@ def insert(conn: psycopg.Connection[Any], rows: Sequence[DeadLetter]) -> None:
                     r.payload_head,
                     r.payload_size,
                     *(r.origin or (None,) * 3),
+                    r.adapter,
+                    r.step,
+                    r.payload,
                 )
             )
 
@@ -86,7 +94,7 @@ def page(
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT l.id, l.received_at, l.topic, l.client_id, l.reason, l.code, l.community_id, l.kind, "
-            "l.device_id, l.payload_size, l.payload_head, d.id IS NOT NULL AS registered "
+            "l.device_id, l.adapter, l.step, l.payload_size, l.payload_head, d.id IS NOT NULL AS registered "
             "FROM dead_letters l LEFT JOIN devices d ON d.id = l.device_id WHERE"
             + _WHERE
             + "AND (%(after_t)s::timestamptz IS NULL OR (l.received_at, l.id) < (%(after_t)s::timestamptz, "

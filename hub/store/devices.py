@@ -38,6 +38,8 @@ class StateUpdate:
     battery_pct: float | None
     rssi_dbm: int | None
     last_values: str | None
+    adapter: str | None = None
+    """the adapter the latest reading came through; None for a native message"""
 
 
 def ensure_community(conn: psycopg.Connection[Any], community_id: str, name: str | None = None) -> None:
@@ -90,18 +92,31 @@ def device_refs(conn: psycopg.Connection[Any], ids: Collection[str] | None = Non
     return {r[0]: DeviceRef(r[0], DeviceKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
 
 
+def ids_by_metadata(conn: psycopg.Connection[Any], key: str, values: Collection[str]) -> dict[str, str]:
+    """Device ids by the value of an identifier in their metadata (`imei`, `vendor_id`)."""
+    if key not in ("imei", "vendor_id"):
+        raise ValueError(f"not a device identifier: {key}")
+    rows = conn.execute(
+        "SELECT metadata ->> %s, id FROM devices WHERE metadata ? %s AND metadata ->> %s = ANY(%s::text[])",
+        (key, key, key, list(values)),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def registry_version(conn: psycopg.Connection[Any]) -> int:
     """Moves on every change to the devices table (a trigger): the ingest cache's cue to reload."""
     row = conn.execute("SELECT version FROM registry_version").fetchone()
     return int(row[0]) if row else 0
 
 
-def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str]]:
-    """(device id, community, kind, password hash) of every device in service that has credentials."""
+def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str, dict[str, str]]]:
+    """(device id, community, kind, password hash, its `imei` and `vendor_id` if set) of every device in
+    service that has credentials."""
     return [
-        (r[0], r[1], r[2], r[3])
+        (r[0], r[1], r[2], r[3], r[4])
         for r in conn.execute(
-            "SELECT id, community_id, kind, mqtt_password_hash FROM devices "
+            "SELECT id, community_id, kind, mqtt_password_hash, jsonb_strip_nulls(jsonb_build_object("
+            "'imei', metadata ->> 'imei', 'vendor_id', metadata ->> 'vendor_id')) FROM devices "
             "WHERE mqtt_password_hash IS NOT NULL AND decommissioned_at IS NULL ORDER BY id"
         )
     ]
@@ -164,11 +179,12 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
     conn.execute(
         """
         INSERT INTO device_state AS s (device_id, last_seen, last_seq, online, online_changed_at,
-                                       battery_pct, rssi_dbm, last_values)
+                                       battery_pct, rssi_dbm, last_values, adapter)
         SELECT u.device_id, u.last_seen, u.last_seq, true, u.last_seen, u.battery_pct, u.rssi_dbm,
-               COALESCE(u.last_values::jsonb, '{}'::jsonb)
-        FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::real[], %b::smallint[], %b::text[])
-             AS u(device_id, last_seen, last_seq, battery_pct, rssi_dbm, last_values)
+               COALESCE(u.last_values::jsonb, '{}'::jsonb), u.adapter
+        FROM unnest(%b::text[], %b::timestamptz[], %b::bigint[], %b::real[], %b::smallint[], %b::text[],
+                    %b::text[])
+             AS u(device_id, last_seen, last_seq, battery_pct, rssi_dbm, last_values, adapter)
         ON CONFLICT (device_id) DO UPDATE SET
             last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
             last_seq = COALESCE(EXCLUDED.last_seq, s.last_seq),
@@ -177,7 +193,8 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
             battery_pct = COALESCE(EXCLUDED.battery_pct, s.battery_pct),
             rssi_dbm = COALESCE(EXCLUDED.rssi_dbm, s.rssi_dbm),
             last_values = CASE WHEN EXCLUDED.last_values = '{}'::jsonb THEN s.last_values
-                               ELSE EXCLUDED.last_values END
+                               ELSE EXCLUDED.last_values END,
+            adapter = EXCLUDED.adapter
         """,
         (
             [u.device_id for u in ups],
@@ -186,6 +203,7 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
             [u.battery_pct for u in ups],
             [u.rssi_dbm for u in ups],
             [u.last_values for u in ups],
+            [u.adapter for u in ups],
         ),
     )
     if came_online:
@@ -237,7 +255,7 @@ def get_device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] 
             SELECT d.id, d.kind, d.community_id, d.building, d.grid, d.plan_x, d.plan_y, d.latitude,
                    d.longitude, d.installed_on, d.metadata, d.parent_id, d.decommissioned_at,
                    d.credentials_rotated_at, d.created_at, s.last_seen, s.online, s.battery_pct,
-                   s.rssi_dbm, s.last_values
+                   s.rssi_dbm, s.last_values, s.adapter
             FROM devices d LEFT JOIN device_state s ON s.device_id = d.id WHERE d.id = %s
             """,
             (device_id,),

@@ -38,7 +38,14 @@ class DeadLetterOut(BaseModel):
     code: str = Field(description="the reason's leading word: unregistered, invalid, rate_limited …")
     community_id: str | None = Field(description="from the topic; null when the topic has another shape")
     kind: str | None = Field(description="from the topic")
-    device_id: str | None = Field(description="from the topic")
+    device_id: str | None = Field(
+        description="from the topic; for a message an adapter mapped, the device it mapped to"
+    )
+    adapter: str | None = Field(default=None, description="the adapter that mapped or refused it")
+    step: str | None = Field(
+        default=None,
+        description="where an adapted message was refused: source, device, field, contract, rate_limit",
+    )
     registered: bool = Field(description="whether a device of that id is registered now")
     payload_size: int = Field(description="bytes received")
     payload_hex: str = Field(description="the stored prefix of the payload, hex bytes")

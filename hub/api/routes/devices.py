@@ -134,6 +134,10 @@ class DeviceOut(DevicePlace):
     battery_pct: float | None
     rssi_dbm: int | None
     last_values: dict[str, Any] | None
+    adapter: str | None = Field(
+        default=None,
+        description="the adapter its latest reading came through; null when it speaks the contract",
+    )
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)

@@ -273,6 +273,7 @@ register({
     "auditTarget.silence": "Silence",
     "auditTarget.subscription": "Webhook",
     "auditTarget.organisation": "Organisation",
+    "auditTarget.adapter": "Adapter",
     "auditDetail.from": "from",
     "auditDetail.to": "to",
     "auditDetail.result": "result",
@@ -312,6 +313,7 @@ register({
     "auditAction.subscription.delete": "Removed a webhook",
     "auditAction.subscription.test": "Sent a test notification",
     "auditAction.subscription.retry": "Retried a delivery",
+    "auditAction.adapter.replay": "Replayed an adapter's refused messages",
 
     "health.title": "Health",
     "health.updated": "Updated {at} by {worker}; refreshes every few seconds",
@@ -691,6 +693,7 @@ register({
     "auditTarget.silence": "静默",
     "auditTarget.subscription": "Webhook",
     "auditTarget.organisation": "单位",
+    "auditTarget.adapter": "适配器",
     "auditDetail.from": "从",
     "auditDetail.to": "至",
     "auditDetail.result": "结果",
@@ -730,6 +733,7 @@ register({
     "auditAction.subscription.delete": "删除 Webhook 订阅",
     "auditAction.subscription.test": "发送测试通知",
     "auditAction.subscription.retry": "重试投递",
+    "auditAction.adapter.replay": "重放适配器拒收的消息",
 
     "health.title": "运行状态",
     "health.updated": "{worker} 于 {at} 更新，每隔数秒自动刷新",

@@ -7,7 +7,7 @@ import { chartFigure } from "../charts.js";
 import { ago, badge, clear, fmtNumber, fmtTime, h, label, noDataBadge, notice } from "../dom.js";
 import { t } from "../i18n.js";
 import { silencePanel } from "../loop.js";
-import { codeBadge, payloadCell } from "./admin/deadletters.js";
+import { codeBadge, payloadCell, viaAdapter } from "./admin/deadletters.js";
 import "../locales/wall.js";
 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
@@ -86,6 +86,7 @@ export function deviceView(root, { user, params }) {
         latest.ts ? [t("device.readingTime"), fmtTime(latest.ts, true)] : null,
         [t("device.battery"), d.battery_pct === null ? "–" : `${fmtNumber(d.battery_pct, 0)} %`],
         [t("device.rssi"), d.rssi_dbm === null ? "–" : `${d.rssi_dbm} dBm`],
+        [t("device.adapter"), d.adapter ? h("span", { class: "adapter" }, d.adapter) : t("device.native")],
         [t("device.installed"), d.installed_on || "–"],
       ].filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       user.role === "admin" ? registration(d) : null,
@@ -132,7 +133,7 @@ export function deviceView(root, { user, params }) {
       h("a", { href: `#/admin/dead-letters?device=${encodeURIComponent(id)}` }, t("dl.deviceAll"))),
     data.dead_letters.length
       ? h("ul", { class: "item-list refused-list" }, data.dead_letters.map((r) => h("li", { dataset: { code: r.code } },
-        codeBadge(r.code), " ", fmtTime(r.received_at, true), h("small", {}, r.reason), payloadCell(r))))
+        codeBadge(r.code), " ", fmtTime(r.received_at, true), h("small", {}, r.reason), viaAdapter(r), payloadCell(r))))
       : notice(t("dl.deviceNone")));
   }
 

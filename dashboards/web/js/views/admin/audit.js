@@ -6,7 +6,7 @@ import { clear, h, label, notice } from "../../dom.js";
 import { t } from "../../i18n.js";
 import { dataTable, fmtDateTime, fromLocalInput } from "./ui.js";
 
-const TARGET_TYPES = ["case", "device", "rule_file", "silence", "subscription", "organisation"];
+const TARGET_TYPES = ["case", "device", "rule_file", "silence", "subscription", "organisation", "adapter"];
 const PAGE = 100;
 
 export function auditView(root) {

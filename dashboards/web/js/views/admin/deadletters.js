@@ -11,7 +11,8 @@ import { KINDS } from "./devices.js";
 // Every reason code ingest writes (hub/domain/deadletters.py CODES; tests/test_dashboard_static.py).
 // CODES-BEGIN
 export const CODES = [
-  "wrong", "unregistered", "decommissioned", "topic", "payload", "invalid", "event", "ts", "rate_limited", "internal"
+  "wrong", "unregistered", "decommissioned", "topic", "payload", "invalid", "event", "ts", "rate_limited", "internal",
+  "adapter"
 ];
 // CODES-END
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
@@ -136,6 +137,11 @@ export function deadLettersView(root, { user, params }) {
   return () => { stopped = true; clearTimeout(debounce); };
 }
 
+// A vendor message an adapter mapped or refused: which adapter, and at which step.
+export function viaAdapter(r) {
+  return r.adapter ? h("small", { class: "adapter" }, t("dl.adapter", { adapter: r.adapter, step: t(`dlStep.${r.step}`) })) : null;
+}
+
 function row(r, user) {
   return h("tr", { dataset: { id: r.id, code: r.code, deviceId: r.device_id || "" } },
     h("td", { dataset: { label: t("dl.col.time") } }, fmtTime(r.received_at, true)),
@@ -144,6 +150,7 @@ function row(r, user) {
       r.device_id && r.registered ? h("a", { href: `#/device/${encodeURIComponent(r.device_id)}` }, r.device_id) : h("span", {}, r.device_id || "–"),
       h("small", { class: "topic" }, r.topic),
       r.client_id ? h("small", {}, t("dl.client", { id: r.client_id })) : null,
+      viaAdapter(r),
       registerLink(r, user))),
     h("td", { dataset: { label: t("dl.col.payload") } }, h("div", { class: "cell" }, payloadCell(r))));
 }
