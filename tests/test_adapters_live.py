@@ -20,13 +20,14 @@ import pytest
 from hub.devices.service import register
 from hub.ingest.rows import pseudonym
 from hub.store import devices as device_store
+from hub.store.users import upsert_user
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import ROOT, Broker
 
 GATEWAY_PW = "gateway-test-pw"
 PSEUDONYM_KEY = "adapters-test-pseudonym-key"
-ADMIN_PW = "adapters-admin-pw"
+ADMIN, ADMIN_PW = "adapters-admin", "adapters-admin-pw"
 
 
 @pytest.fixture
@@ -38,6 +39,10 @@ def adapters_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def hub(database_url: str, broker: Broker, tmp_path: Path, adapters_dir: Path) -> Iterator[HubProcess]:
+    """The hub with the shipped adapters; an admin of its own, since the session's database is shared
+    and its `admin` belongs to whichever hub set it first."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        upsert_user(c, ADMIN, ADMIN_PW, "admin")
     h = HubProcess(
         database_url,
         broker,
@@ -45,7 +50,6 @@ def hub(database_url: str, broker: Broker, tmp_path: Path, adapters_dir: Path) -
         HUB_ADAPTERS_DIR=str(adapters_dir),
         HUB_MQTT_GATEWAY_PASSWORD=GATEWAY_PW,
         HUB_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        HUB_ADMIN_PASSWORD=ADMIN_PW,
     )
     yield h
     h.stop()
@@ -165,7 +169,7 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     assert all(r[5] > 0 for r in refused)
     # the gateways account reached the hub with another gate's topic (FZ); the gate's own account did not (FY)
     assert _rows(database_url, "SELECT 1 FROM dead_letters WHERE topic LIKE %s", f"%FY-{tag}%") == []
-    admin = hub.login("admin", ADMIN_PW)
+    admin = hub.login(ADMIN, ADMIN_PW)
     for device, adapter in ((gate, "facegate"), (lamp2, "lampgw")):
         assert httpx.get(f"{hub.url}/api/v1/devices/{device}", headers=admin).json()["adapter"] == adapter
     answer = httpx.get(f"{hub.url}/api/v1/dead-letters", params={"device": lamp1}, headers=admin)
@@ -185,7 +189,7 @@ def test_dead_letters_of_a_fixed_adapter_are_replayed_and_stored_once(
         conn, [{"id": lamp, "kind": "lamppost", "community": community, "metadata": {"vendor_id": addr}}]
     )
     hub.start()
-    admin = hub.login("admin", ADMIN_PW)
+    admin = hub.login(ADMIN, ADMIN_PW)
     now = int(datetime.now(UTC).timestamp())
     lamps = _samples("lampgw")[0]["body"]["lamps"]
     # the gateway reports voltage as text: refused by the contract; a lamp not registered yet: refused

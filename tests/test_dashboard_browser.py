@@ -22,7 +22,7 @@ from tests.support.browser import NEEDS_CHROMIUM, PHONE, Tab, open_tab
 from tests.support.dashboard_site import PASSWORD, LiveSite
 from tests.support.images import png
 from tests.support.processes import poll
-from tests.support.services import ROOT
+from tests.support.services import ROOT, migrated_database
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
@@ -63,10 +63,15 @@ class Site(LiveSite):
 
 
 @pytest.fixture(scope="module")
-def dash(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One hub for the module (a broker of its own, like the `broker` fixture, but module-scoped so the
-    browser tests stay within about a minute), with the demo layout's devices, users and some history."""
-    with Site.running(database_url, tmp_path_factory.mktemp("dash"), SITE, USERS) as s:
+    browser tests stay within about a minute), with the demo layout's devices, users and some history;
+    on a database of its own, so the operator's queue holds this site's cases only (in the session's
+    database other tests' open critical cases would fill it ahead of a new one)."""
+    with (
+        migrated_database() as database_url,
+        Site.running(database_url, tmp_path_factory.mktemp("dash"), SITE, USERS) as s,
+    ):
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("UPDATE communities SET name = 'Dash Garden' WHERE id = %s", (A,))
             case_store.add_member(conn, "fire-safety", "dash-manager")

@@ -323,11 +323,12 @@ def test_suspend_and_resume_with_a_second_persons_approval(tab: Tab, loop: Hub) 
     expect(page.locator(".view-case .loop-suspended")).to_contain_text("waiting for the landlord")
     assert loop.one("SELECT suspended_at IS NOT NULL FROM cases WHERE id = %s", case_id)
     assert loop.one("SELECT decided_by FROM case_requests WHERE case_id = %s", case_id) == "loop-operator2"
-    # Suspended: no status action but cancel, and resume instead of suspend.
+    # Suspended: no status action but cancel (calling on departments changes no status and stays), and
+    # resume instead of suspend.
     actions = [
         b.get_attribute("data-action") for b in page.locator(".view-case .actions button[data-action]").all()
     ]
-    assert actions == ["cancel"]
+    assert actions == ["cancel", "call"]
     assert "resume" in shown_loop_buttons(page) and "suspend" not in shown_loop_buttons(page)
     expect(page.locator(".view-case .case-head .hold-suspended")).to_be_visible()
     tab.shot("case-suspended")
