@@ -5,9 +5,9 @@ Two guards run before an alert opens a case of its own, inside the caller's tran
 - **Communication outage.** An absence rule firing for many devices of one place (at least
   `storms.outage.min_devices` and `share` of the place's devices in service, each within `window`) is
   one problem, a power cut or a broken uplink: one outage case takes in their alerts and folds the cases
-  they opened moments before. It lists the devices (its alerts), notes each one that comes back, and
-  when too few are left silent to call it an outage, those still silent `stragglers_after` the last
-  came back get cases of their own (`split_stragglers`, run by a job).
+  they opened moments before. It lists the devices (its alerts) and says when the last one is back;
+  when too few are left silent to call it an outage, those still silent `stragglers_after` the case
+  last changed get cases of their own (`split_stragglers`, run by a job).
 - **Storm guard.** More than `storms.max_cases` new cases of one rule in one place (a grid by default)
   within `window`: the next alert opens a storm case titled with the count ("38 lampposts of grid g2 …")
   that folds the untouched ones and takes in every later alert of the rule there while it is open.
