@@ -15,8 +15,7 @@ from playwright.sync_api import Browser, expect
 from hub.store.users import upsert_user
 from tests.support.browser import CHROMIUM, open_tab
 from tests.support.factories import community
-from tests.support.processes import HubProcess
-from tests.support.services import Broker
+from tests.support.processes import HubProcess, running_hub
 
 pytestmark = pytest.mark.browser
 
@@ -31,21 +30,8 @@ if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
 
 @pytest.fixture(scope="module")
 def hub(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    broker = Broker()
-    broker.start()
-    process = HubProcess(database_url, broker, tmp_path_factory.mktemp("calls"))
-    try:
-        process.start()
+    with running_hub(database_url, tmp_path_factory.mktemp("calls")) as process:
         yield process
-    finally:
-        process.stop()
-        broker.cleanup()
-
-
-def token(http: httpx.Client, user: str) -> dict[str, str]:
-    r = http.post(f"{API}/auth/login", json={"username": user, "password": PW})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_the_case_page_shows_two_calls_open_one_answered(
@@ -61,7 +47,7 @@ def test_the_case_page_shows_two_calls_open_one_answered(
         for org in (water, power):
             upsert_user(conn, f"{org}-bot", PW, "integration")
     with httpx.Client(base_url=hub.url, timeout=10) as http:
-        as_admin = token(http, admin)
+        as_admin = hub.login(admin, PW)
         for org, en, zh in ((water, "City Water", "城市水务"), (power, "Grid Power", "电网公司")):
             body = {"id": org, "kind": "utility", "name_en": en, "name_zh": zh, "communities": [where]}
             assert http.post(f"{API}/organisations", json=body, headers=as_admin).status_code == 201
@@ -72,7 +58,7 @@ def test_the_case_page_shows_two_calls_open_one_answered(
         assert (
             http.put(f"{API}/organisations/{water}/teams/{water}-crew", headers=as_admin).status_code == 200
         )
-        as_operator = token(http, operator)
+        as_operator = hub.login(operator, PW)
         for n in range(3):
             leak = {"community": where, "category": "flood", "description": f"leak {n}", "building": "b2"}
             own = http.post(f"{API}/cases", json=leak, headers=as_operator).json()
@@ -106,12 +92,12 @@ def test_the_case_page_shows_two_calls_open_one_answered(
         expect(panel.locator("li.call")).to_have_count(2)
         expect(panel.locator('li.call[data-state="open"]')).to_have_count(2)
         with httpx.Client(base_url=hub.url, timeout=10) as http:
-            calls = http.get(f"{API}/cases/{case['id']}", headers=token(http, operator)).json()["calls"]
+            calls = http.get(f"{API}/cases/{case['id']}", headers=hub.login(operator, PW)).json()["calls"]
             water_call = next(c["id"] for c in calls if c["organisation"] == water)
             answered = http.post(
                 f"{API}/cases/{case['id']}/calls/{water_call}/answer",
                 json={"answer": "accept", "note": "pump truck on its way"},
-                headers=token(http, f"{water}-bot") | {"Idempotency-Key": tag},
+                headers=hub.login(f"{water}-bot", PW) | {"Idempotency-Key": tag},
             )
             assert answered.status_code == 200, answered.text
         page.reload()

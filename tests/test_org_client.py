@@ -25,8 +25,7 @@ from hub import org_client
 from hub.settings import OrgClientSettings
 from hub.store.users import upsert_user
 from tests.support.factories import community
-from tests.support.processes import HubProcess
-from tests.support.services import Broker
+from tests.support.processes import HubProcess, running_hub
 
 PW = "org-client-pw"
 API = "/api/v1"
@@ -35,23 +34,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 
 @pytest.fixture(scope="module")
 def hub(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    broker = Broker()
-    broker.start()
-    process = HubProcess(
-        database_url, broker, tmp_path_factory.mktemp("org-client"), HUB_NOTIFY_POLL_INTERVAL_MS="100"
-    )
-    try:
-        process.start()
+    with running_hub(
+        database_url, tmp_path_factory.mktemp("org-client"), HUB_NOTIFY_POLL_INTERVAL_MS="100"
+    ) as process:
         yield process
-    finally:
-        process.stop()
-        broker.cleanup()
-
-
-def token(http: httpx.Client, user: str) -> dict[str, str]:
-    r = http.post(f"{API}/auth/login", json={"username": user, "password": PW})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def run(env: OrgClientSettings, *argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -71,7 +57,7 @@ def test_the_drainage_company_works_its_case_from_webhook_to_resolution(
             upsert_user(conn, user, PW, role)
     events: queue.Queue[dict[str, Any]] = queue.Queue()
     with httpx.Client(base_url=hub.url, timeout=10) as http:
-        as_admin = token(http, admin)
+        as_admin = hub.login(admin, PW)
         body = {
             "id": org,
             "kind": "utility",
@@ -87,7 +73,7 @@ def test_the_drainage_company_works_its_case_from_webhook_to_resolution(
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), org_client.receiver("pending", events.put))
         hook = {"url": f"http://127.0.0.1:{server.server_port}/hub"}
-        created = http.post(f"{API}/subscriptions", json=hook, headers=token(http, bot))
+        created = http.post(f"{API}/subscriptions", json=hook, headers=hub.login(bot, PW))
         assert created.status_code == 201, created.text
         secret = created.json()["secret"]
         server.RequestHandlerClass = org_client.receiver(secret, events.put)
@@ -103,7 +89,7 @@ def test_the_drainage_company_works_its_case_from_webhook_to_resolution(
             )
             assert r.status_code == 401
 
-            as_operator = token(http, operator)
+            as_operator = hub.login(operator, PW)
             report = {
                 "community": where,
                 "category": "flood",

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from hub.domain.cases import DONE_STATUSES, OPEN_STATUSES
+from hub.domain.cases import DONE_STATUSES, MOVES, OPEN_STATUSES, Move
 
 
 def _quoted(values: Iterable[str]) -> str:
@@ -21,3 +21,11 @@ OPEN_CASE = f"status NOT IN ({_quoted(DONE_STATUSES)})"
 """A case still worked on; the same predicate as the partial indexes on open cases."""
 OPEN_STATUS_LIST = [s.value for s in OPEN_STATUSES]
 """The open statuses as a query parameter (`status = ANY(%s)`)."""
+_FOLDABLE = text_array(s.value for s in MOVES[Move.FOLD].sources if s is not None)
+UNTOUCHED_CASE = (
+    f"c.status = ANY({_FOLDABLE}) "  # noqa: S608 - the interpolated text is a constant
+    "AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL AND c.suspended_at IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.decision IS NULL)"
+)
+"""A case (as `c`) nobody has taken up yet — dispatched, unassigned, unacknowledged, not suspended, no
+request waiting — which the hub may fold into another (a parent's outage, a storm)."""

@@ -11,9 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hub.domain.cases import MOVES, Move
 from hub.domain.storms import Area
-from hub.store.sql import OPEN_CASE
+from hub.store.sql import OPEN_CASE, UNTOUCHED_CASE
 
 _IN_AREA = (
     "{t}community_id = %(community)s AND (%(grid)s::text IS NULL OR {t}grid = %(grid)s) "
@@ -37,6 +36,13 @@ _STORM_CASES_OF_ALERT = f"""
 SELECT c.id FROM case_alerts ca JOIN cases c ON c.id = ca.case_id
 WHERE ca.alert_id = %s AND (c.subject LIKE 'storm:%%' OR c.subject LIKE 'outage:%%') AND c.source = 'alert'
   AND c.{OPEN_CASE}
+"""  # noqa: S608 - the interpolated text is a constant
+_FOLDABLE_OF_ALERTS = f"""
+SELECT c.id, c.status, c.device_id FROM cases c
+WHERE c.id IN (SELECT case_id FROM case_alerts WHERE alert_id = ANY(%(alerts)s))
+  AND c.id <> %(into)s AND {UNTOUCHED_CASE}
+ORDER BY c.id
+FOR UPDATE OF c SKIP LOCKED
 """  # noqa: S608 - the interpolated text is a constant
 _OPEN_STORM_CASES = f"""
 SELECT id, subject, team, community_id, grid, building, updated_at FROM cases
@@ -113,20 +119,8 @@ def take_in(conn: psycopg.Connection[Any], alert_ids: Collection[int], into: int
     )
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """
-            SELECT c.id, c.status, c.device_id FROM cases c
-            WHERE c.id IN (SELECT case_id FROM case_alerts WHERE alert_id = ANY(%(alerts)s))
-              AND c.id <> %(into)s AND c.status = ANY(%(foldable)s) AND c.assignee_id IS NULL
-              AND c.acknowledged_at IS NULL AND c.suspended_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.decision IS NULL)
-            ORDER BY c.id
-            FOR UPDATE OF c SKIP LOCKED
-            """,
-            {
-                "alerts": ids,
-                "into": into,
-                "foldable": [s.value for s in MOVES[Move.FOLD].sources if s is not None],
-            },
+            _FOLDABLE_OF_ALERTS,
+            {"alerts": ids, "into": into},
         ).fetchall()
 
 

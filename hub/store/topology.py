@@ -7,8 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hub.domain.cases import MOVES, Move
-from hub.store.sql import OPEN_CASE
+from hub.store.sql import OPEN_CASE, UNTOUCHED_CASE
 
 MAX_DEPTH = 16
 
@@ -100,7 +99,7 @@ def foldable_cases(
     is changing right now is left alone."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """
+            f"""
             WITH RECURSIVE down(id, depth) AS (
                 SELECT id, 1 FROM devices WHERE parent_id = %(parent)s
                 UNION ALL
@@ -114,19 +113,16 @@ def foldable_cases(
                        WHERE ca.case_id = c.id AND a.device_id NOT IN (SELECT id FROM down)))
               AND c.source = 'alert'
               AND c.id <> %(into)s AND c.category = ANY(%(categories)s)
-              AND c.status = ANY(%(foldable)s) AND c.assignee_id IS NULL AND c.acknowledged_at IS NULL
-              AND c.suspended_at IS NULL AND c.created_at >= %(since)s
-              AND NOT EXISTS (SELECT 1 FROM case_requests r WHERE r.case_id = c.id AND r.decision IS NULL)
+              AND {UNTOUCHED_CASE} AND c.created_at >= %(since)s
             ORDER BY c.id
             FOR UPDATE OF c SKIP LOCKED
-            """,
+            """,  # noqa: S608 - the interpolated text is a constant
             {
                 "parent": parent_id,
                 "max": MAX_DEPTH,
                 "into": into,
                 "categories": categories,
                 "since": since,
-                "foldable": [s.value for s in MOVES[Move.FOLD].sources if s is not None],
             },
         ).fetchall()
 

@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,21 @@ class HubProcess:
         r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": password})
         r.raise_for_status()
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@contextmanager
+def running_hub(database_url: str, workdir: Path, **env: str) -> Iterator[HubProcess]:
+    """A hub process with a broker of its own, both stopped on the way out: for module-scoped fixtures,
+    which cannot use the per-test `broker`."""
+    broker = Broker()
+    broker.start()
+    process = HubProcess(database_url, broker, workdir, **env)
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+        broker.cleanup()
 
 
 def hub_sim(
