@@ -23,7 +23,7 @@ from hub.broker.auth import (
     write_auth_files,
 )
 from hub.devices import topology
-from hub.domain.contract import DeviceId
+from hub.domain.contract import NEW_DEVICE_ID_DOT, DeviceId
 from hub.domain.devices import DeviceKind
 from hub.domain.errors import Conflict, Invalid, NotFound
 from hub.settings import Settings
@@ -123,8 +123,14 @@ def _register(
             continue
         new = device_store.NewDevice(community_id=d.community, **d.model_dump(exclude={"community"}))
         with conn.transaction():
-            device_store.ensure_community(conn, d.community)
             old = device_store.get_device(conn, d.id)
+            if old is None and "." in d.id:
+                error = FieldError(field="id", message=NEW_DEVICE_ID_DOT)
+                results.append(
+                    RowResult(row=i, id=d.id, status="error", error=f"id: {error.message}", errors=[error])
+                )
+                continue
+            device_store.ensure_community(conn, d.community)
             rotate = rotate_credentials and old is not None and old["decommissioned_at"] is None
             password = new_password() if issue and (old is None or rotate) else None
             created = device_store.upsert_device(conn, new, hash_password(password) if password else None)
