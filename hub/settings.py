@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     mqtt_reload_pidfile: Path | None = Field(
         default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
     )
+    broker_auth_secret: SecretStr | None = None
+    """The path segment a clustered broker puts in front of its auth calls
+    (`/api/v1/broker-auth/{secret}/rabbitmq/user` …); unset: those routes answer 404. Only the brokers
+    know it, so nobody else can test passwords through them (docs/security.md)."""
+    broker_auth_rate_per_s: float = Field(default=2000.0, gt=0)
+    """Auth calls a second per calling address (one broker node); more are answered 429, which the
+    broker takes as a refusal."""
+    broker_auth_burst: int = Field(default=5000, gt=0)
+    broker_vhost: str = Field(default="hub", min_length=1, max_length=64)
+    """The RabbitMQ virtual host the hub's MQTT clients use (`mqtt.vhost`); any other is refused."""
 
     rules_dir: Path = Path("rules")
     push_tokens: dict[str, SecretStr] = Field(
