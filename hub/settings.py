@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.broker.failover import parse_addresses
+
 _DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - refused outside development, see below
 
 
@@ -22,6 +24,9 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1884
+    mqtt_hosts: str = ""
+    """The nodes of a clustered broker, `host:port,host:port`; when set it replaces host and port. A
+    session whose node dies resumes on the next node (hub.broker.failover)."""
     mqtt_username: str = "hub"
     mqtt_password: SecretStr = SecretStr(_DEV_SECRET)
     mqtt_client_id: str = "sc-hub-ingest-1"
@@ -143,9 +148,22 @@ class Settings(BaseSettings):
     )
 
     @property
+    def mqtt_addresses(self) -> list[tuple[str, int]]:
+        """Where the broker is: `HUB_MQTT_HOSTS` if set, else `HUB_MQTT_HOST`:`HUB_MQTT_PORT`."""
+        return parse_addresses(self.mqtt_hosts) or [(self.mqtt_host, self.mqtt_port)]
+
+    @property
     def worker_name(self) -> str:
         """This worker's name in the lease, rule-load and job-run tables."""
         return self.worker_id or f"{socket.gethostname()}:{self.api_port}"
+
+    @model_validator(mode="after")
+    def _broker_addresses_parse(self) -> "Settings":
+        try:
+            parse_addresses(self.mqtt_hosts)
+        except ValueError as exc:
+            raise ValueError(f"HUB_MQTT_HOSTS: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":
