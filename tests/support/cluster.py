@@ -65,7 +65,10 @@ class Node:
 
 
 class RabbitCluster:
-    def __init__(self) -> None:
+    def __init__(self, auth_cache_ms: int = 2000) -> None:
+        """`auth_cache_ms`: how long the nodes keep the hub's answers (tests: short, so a refusal shows
+        quickly)."""
+        self.auth_cache_ms = auth_cache_ms
         self.dir = Path(tempfile.mkdtemp(prefix="hub-rabbit-"))
         self.name = f"hubt{os.getpid()}n"
         self.base = _free_block()
@@ -75,33 +78,56 @@ class RabbitCluster:
         ]
         self.auth_url = NOWHERE
         self.start_s = 0.0
+        self._restarting: subprocess.Popen[str] | None = None
 
-    def _run(self, *args: str) -> str:
-        result = subprocess.run(
-            [str(SCRIPT), *args, "--dir", str(self.dir)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+    def _argv(self, *args: str) -> list[str]:
+        return [str(SCRIPT), *args, "--dir", str(self.dir)]
+
+    def _start_argv(self) -> list[str]:
+        return self._argv(
+            "start",
+            self.auth_url,
+            "--name",
+            self.name,
+            "--base-port",
+            str(self.base),
+            "--auth-cache-ms",
+            str(self.auth_cache_ms),
         )
+
+    def _run(self, argv: list[str]) -> str:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"rabbitmq-cluster {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(f"{' '.join(argv[:2])} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
     def start(self) -> None:
         """Start the nodes that are not running (all of them the first time) and wait for the cluster."""
         t0 = time.monotonic()
-        self._run("start", self.auth_url, "--name", self.name, "--base-port", str(self.base))
+        self._run(self._start_argv())
         self.start_s = time.monotonic() - t0
 
+    def restart_in_background(self) -> None:
+        """Bring killed nodes back while a test goes on checking; `ensure_up` waits for it."""
+        if self._restarting is None:
+            self._restarting = subprocess.Popen(
+                self._start_argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+
     def ensure_up(self) -> None:
+        if self._restarting is not None:
+            out, _ = self._restarting.communicate(timeout=300)
+            failed = self._restarting.returncode != 0
+            self._restarting = None
+            if failed:
+                raise RuntimeError(f"rabbitmq-cluster start failed:\n{out}")
         if not all(n.alive() for n in self.nodes):
             self.start()
 
     def point(self, auth_url: str) -> None:
-        """Every node calls `auth_url` from now on (its answer cache is cleared)."""
+        """Every running node calls `auth_url` from now on (answers it cached live out their time)."""
         self.auth_url = auth_url
-        self._run("point", auth_url)
+        self._run(self._argv("point", auth_url))
 
     def kill(self, index: int) -> None:
         """kill -9 of one node's Erlang VM, as a crashed machine."""
@@ -121,6 +147,8 @@ class RabbitCluster:
         return {"HUB_MQTT_HOSTS": self.addresses()}
 
     def cleanup(self) -> None:
+        if self._restarting is not None:
+            self._restarting.communicate(timeout=300)
         subprocess.run(
             [str(SCRIPT), "stop", "--dir", str(self.dir)], capture_output=True, timeout=120, check=False
         )
