@@ -2,6 +2,7 @@
 
     cd /work/main && .venv/bin/python -m bench.ingest --devices 10000 --seconds 60 \\
         [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules] [--workers 1,2] [--mqtt5]
+        [--broker mosquitto,rabbitmq-cluster]
 
 It sets up what the tests set up (a fresh database in the private TimescaleDB cluster, migrated; a
 private Mosquitto rendered from deploy/mosquitto/mosquitto.conf), registers the fleet with one COPY,
@@ -37,6 +38,11 @@ Definitions (all counts include the probe messages, which are ordinary readings)
 - `--workers 1,2` runs the whole benchmark once per count, each on a fresh database and broker with one
   ingest partition per worker (`--partitions` to change it); each run prints its JSON line, and the last
   line compares them.
+- `--broker rabbitmq-cluster` runs on a 3-node RabbitMQ cluster (scripts/rabbitmq-cluster, quorum-queue
+  sessions, auth through the first hub's broker-auth endpoint) instead of Mosquitto: the hub gets
+  `HUB_MQTT_HOSTS`, publisher i connects to node i mod 3, and `broker_cpu_us_per_msg` sums the three
+  nodes. Its auth answers are cached 10 minutes (see AUTH_CACHE_MS), so after each topic's first publish
+  the figures are the broker's and the hub's, not the auth endpoint's. A comma list (`mosquitto,rabbitmq-cluster`) runs each in turn, so both come from the same run.
 - `machine_busy_before_pct`: how busy the machine was in the second before publishing, with the hub
   idle. Anything well above a few percent means something else (a test run restarting the shared
   PostgreSQL, say) competes for the two cores, and the numbers are not comparable.
@@ -77,6 +83,7 @@ from hub.devices.service import LOADGEN_USER
 from hub.ingest.partitions import fair_share
 from hub.store.migrations import migrate
 from hub.store.telemetry import ALL_TABLES
+from tests.support.cluster import RabbitCluster
 from tests.support.processes import HubProcess
 from tests.support.services import Broker, create_database, drop_database
 
@@ -85,6 +92,11 @@ HOST = "127.0.0.1"
 PROGRESS_EVERY_S = 5.0
 DRAIN_POLL_S = 0.5
 BUSY_WARN_PCT = 10.0
+BROKERS = ("mosquitto", "rabbitmq-cluster")
+AUTH_CACHE_MS = 600_000
+"""RabbitMQ 3.10 remembers only a connection's last 12 topic checks, so the loadgen account, publishing
+for thousands of devices, needs the auth cache for nearly every publish: a long one keeps the hub's
+auth endpoint (measured by bench.broker_auth) out of the broker's throughput after the first pass."""
 
 _T0 = time.monotonic()
 
@@ -105,9 +117,9 @@ class Snapshot:
 
 
 class Measured:
-    def __init__(self, hub_pids: list[int], broker_pid: int, postmaster_pid: int | None) -> None:
+    def __init__(self, hub_pids: list[int], broker_pids: list[int], postmaster_pid: int | None) -> None:
         self.hub_pids = hub_pids
-        self.broker_pid = broker_pid
+        self.broker_pids = broker_pids
         self.postmaster_pid = postmaster_pid
 
     def snapshot(self) -> Snapshot:
@@ -115,7 +127,7 @@ class Measured:
         return Snapshot(
             time.monotonic(),
             sum(procstat.cpu_seconds(pid) for pid in self.hub_pids),
-            procstat.cpu_seconds(self.broker_pid),
+            sum(procstat.cpu_seconds(pid) for pid in self.broker_pids),
             db,
             procstat.machine_cpu(),
         )
@@ -136,6 +148,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers",
         default="1",
         help="hub workers; a comma list (1,2) runs each count in turn on a fresh stack (default 1)",
+    )
+    p.add_argument(
+        "--broker",
+        default="mosquitto",
+        help="mosquitto or rabbitmq-cluster; a comma list runs each in turn (default mosquitto)",
     )
     p.add_argument("--partitions", type=int, help="HUB_INGEST_PARTITIONS (default: one per worker)")
     p.add_argument(
@@ -166,6 +183,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--workers takes whole numbers separated by commas, e.g. 1,2")
     if min(args.worker_counts) <= 0:
         p.error("--workers must be positive")
+    args.brokers = args.broker.split(",")
+    unknown = set(args.brokers) - set(BROKERS)
+    if unknown:
+        p.error(f"--broker: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BROKERS)}")
     return args
 
 
@@ -177,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     reports = []
-    for workers in args.worker_counts:
+    runs = [(b, w) for b in args.brokers for w in args.worker_counts]
+    for broker_kind, workers in runs:
         stack = ExitStack()
         try:
-            reports.append(run(args, stack, workers))
+            reports.append(run(args, stack, workers, broker_kind))
         except KeyboardInterrupt:
             log("interrupted")
             return 130
@@ -202,19 +224,20 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"clean-up failed: {exc!r}")
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
-        if len(args.worker_counts) > 1:
+        if len(runs) > 1:
             print(json.dumps(reports[-1]), flush=True)
     if len(reports) == 1:
         print(json.dumps(reports[0]), flush=True)
     else:
         keys = ("msgs_per_s", "lost", "duplicated", "hub_cpu_us_per_msg", "hub_rss_mb", "p99_commit_ms")
         print(
-            json.dumps({"workers": {str(r["workers"]): {k: r[k] for k in keys} for r in reports}}), flush=True
+            json.dumps({f"{r['broker']}/{r['workers']}": {k: r[k] for k in keys} for r in reports}),
+            flush=True,
         )
     return 0
 
 
-def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, Any]:
+def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: str) -> dict[str, Any]:
     name, url = create_database()
     stack.callback(drop_database, name)
     log(f"database {name}: migrating")
@@ -226,9 +249,19 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         register(conn, [*devices, probe_dev])
     log(f"registered {len(devices)} devices (+1 probe) in {time.monotonic() - started:.2f}s: {_mix(devices)}")
 
-    broker = Broker()
-    stack.callback(broker.cleanup)
-    broker.start()
+    broker: Broker | RabbitCluster
+    if broker_kind == "mosquitto":
+        broker = Broker()
+        stack.callback(broker.cleanup)
+        broker.start()
+        ports = [broker.port]
+    else:
+        broker = RabbitCluster(auth_cache_ms=AUTH_CACHE_MS)
+        stack.callback(broker.cleanup)
+        log("starting a 3-node RabbitMQ cluster")
+        broker.start()
+        log(f"cluster formed in {broker.start_s:.0f}s")
+        ports = [n.mqtt_port for n in broker.nodes]
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     stack.callback(shutil.rmtree, workdir, True)
     loadgen_pw = secrets.token_urlsafe(16)
@@ -242,15 +275,21 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         env["HUB_RULES_DIR"] = str(rules_dir)
     partitions = args.partitions or workers
     env |= {"HUB_INGEST_PARTITIONS": str(partitions), "HUB_MQTT_CLIENT_ID": "bench-hub"}
+    auth_secret = secrets.token_urlsafe(16)
+    env["HUB_BROKER_AUTH_SECRET"] = auth_secret
     hubs = [HubProcess(url, broker, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
+    if isinstance(broker, RabbitCluster):
+        broker.point(f"{hubs[0].url}/api/v1/broker-auth/{auth_secret}/rabbitmq")
     for hub in hubs:
         stack.callback(hub.stop)
     rules = "no rules" if args.no_rules else "default rules"
-    log(f"starting broker on :{broker.port} and {workers} hub worker(s) ({rules}, {partitions} partition(s))")
+    log(f"{broker_kind} on {ports}; starting {workers} hub worker(s) ({rules}, {partitions} partition(s))")
     for hub in hubs:
         hub.start(timeout=60)
     _wait_shared(url, workers, partitions)
-    assert broker.proc is not None
+    broker_pids = [broker.proc.pid] if isinstance(broker, Broker) and broker.proc else []
+    if isinstance(broker, RabbitCluster):
+        broker_pids = [pid for pid in (n.pid() for n in broker.nodes) if pid is not None]
     hub_pids = [h.proc.pid for h in hubs if h.proc is not None]
     hub_pid = hub_pids[0]
     log(f"hub pid(s) {hub_pids} healthy, partitions shared out")
@@ -266,7 +305,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         spec = WorkerSpec(
             index=i,
             host=HOST,
-            port=broker.port,
+            port=ports[i % len(ports)],
             username=LOADGEN_USER,
             password=loadgen_pw,
             prefix=PREFIX,
@@ -293,8 +332,8 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
 
     monitor = psycopg.connect(url, autocommit=True)
     stack.callback(monitor.close)
-    measured = Measured(hub_pids, broker.proc.pid, _postmaster_pid(monitor))
-    probe = Probe(url, HOST, broker.port, LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
+    measured = Measured(hub_pids, broker_pids, _postmaster_pid(monitor))
+    probe = Probe(url, HOST, ports[0], LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
     stack.callback(probe.stop)
 
     idle = procstat.machine_cpu()
@@ -323,7 +362,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         raise probe.error
     sent = sum(r.acked for r in results) + probe.acked
     hub_rss_mb = max(procstat.peak_rss_mb(pid) for pid in hub_pids)
-    report = {"workers": workers, "partitions": partitions}
+    report = {"broker": broker_kind, "workers": workers, "partitions": partitions}
     report |= _report(args, monitor, results, probe, before, after, drain_s, sent, hub_rss_mb)
     report["machine_busy_before_pct"] = round(busy_before, 1)
     return report

@@ -1,7 +1,9 @@
-"""Device credentials in Mosquitto's own password format, and the per-device ACL.
+"""Device credentials in Mosquitto's own password format, the per-device ACL, and the topic-filter
+checks with which the hub answers a clustered broker's auth calls instead of writing files.
 
 The registry stores only the PBKDF2-SHA512 hash (Mosquitto's `$7$` format), so the password file is
-written straight from the database and a leaked database yields no device password.
+written straight from the database, the same hash answers a clustered broker, and a leaked database
+yields no device password.
 """
 
 import base64
