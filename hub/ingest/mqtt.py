@@ -144,13 +144,13 @@ class MqttSource:
         if self._on_listening is not None:
             self._on_listening(self.partition, datetime.now(UTC))
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
         if self._on_listening is not None:
             self._on_listening(self.partition, None)
         if reason.is_failure:
             log.warning(
-                "MQTT connection lost (%s); reconnecting to %s:%s", reason, *self._failover.move_on(_c)
+                "MQTT connection lost (%s); reconnecting to %s:%s", reason, *self._failover.move_on(client)
             )
 
     def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:

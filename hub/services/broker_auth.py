@@ -10,8 +10,6 @@ into them.
 import hmac
 import threading
 import time
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -19,6 +17,7 @@ import psycopg
 from hub.adapters.schema import Adapter
 from hub.broker.auth import covered, hash_password, verify_password
 from hub.devices import service as registry
+from hub.domain.broker import Action, Grants
 from hub.settings import Settings
 from hub.store import devices as device_store
 
@@ -27,20 +26,6 @@ _UNKNOWN_USER_HASH = hash_password("no such account")
 """Checked against for an unknown username, so a refusal takes as long whether or not the name exists."""
 MQTT_QUEUE_PREFIX = "mqtt-subscription-"
 """RabbitMQ's MQTT plugin keeps each client's subscriptions in a queue named by this and its client id."""
-
-
-class Action(StrEnum):
-    PUBLISH = "publish"
-    SUBSCRIBE = "subscribe"
-
-
-@dataclass(frozen=True)
-class Grants:
-    """What one account may do: MQTT topic filters it may write and read."""
-
-    username: str
-    write_topics: tuple[str, ...]
-    read_topics: tuple[str, ...]
 
 
 class BrokerAuth:

@@ -18,8 +18,9 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.broker.auth import routing_key_topic
+from hub.domain.broker import Action
 from hub.ingest.ratelimit import DeviceRateLimit
-from hub.services.broker_auth import Action, BrokerAuth
+from hub.services.broker_auth import BrokerAuth
 from hub.settings import Settings
 
 router = APIRouter(tags=["broker auth"], include_in_schema=False)
