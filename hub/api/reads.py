@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from hub.services import health as health_service
+
 log = logging.getLogger(__name__)
 
 
@@ -59,3 +61,12 @@ class Standby:
             if not self.out:
                 log.warning("standby unavailable, reading on the primary for %.0f s: %s", self._retry_s, exc)
             self._out_until = time.monotonic() + self._retry_s
+
+
+def health(standby: Standby | None, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """The standby's state for the health page and `/metrics` (None without a standby), `conn` being the
+    primary; taken through the same checkout as the reads, so it says where they go."""
+    if standby is None:
+        return None
+    with standby.connection() as found:
+        return health_service.standby(conn, found)
