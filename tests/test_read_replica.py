@@ -205,13 +205,8 @@ def test_with_replay_paused_the_read_routes_lag_and_the_primary_routes_do_not(
 def test_health_and_metrics_report_the_standby(place: Place, standby_pair: Replicated) -> None:
     standby_pair.wait_replayed()
     standby = place.get("/admin/health")["database"]["standby"]
-    assert standby == {
-        "up": True,
-        "in_recovery": True,
-        "replay_paused": False,
-        "replay_lag_s": 0.0,
-        "behind_bytes": standby["behind_bytes"],
-    }
+    assert (standby["up"], standby["in_recovery"], standby["replay_paused"]) == (True, True, False)
+    assert 0 <= standby["replay_lag_s"] < 5, "the hub's own heartbeats keep the primary writing"
     assert 0 <= standby["behind_bytes"] < 1_000_000
     r = httpx.get(f"{place.hub.url}/metrics", headers=place.headers, timeout=10)
     assert r.status_code == 200, r.text
