@@ -3,9 +3,9 @@ connections, otherwise the primary connection the request already holds.
 
 A standby that cannot give a connection within `HUB_DATABASE_READ_WAIT_S` — stopped, unreachable, or
 its pool exhausted — or whose connection breaks during a query is left alone for
-`HUB_DATABASE_READ_RETRY_S`: meanwhile the reads go to the primary, so an outage of the standby costs at
-most one slow request per retry period and never fails the routes (a query cut off mid-way fails that
-one request). The pool checks a connection on checkout, so a standby that went away is noticed there
+`HUB_DATABASE_READ_RETRY_S`: meanwhile the reads go to the primary, so an outage of the standby costs
+the requests that find it gone one wait per retry period and does not fail the routes (a query cut off
+mid-way fails that one request). The pool checks a connection on checkout, so a standby that went away is noticed there
 rather than in the middle of a route."""
 
 import logging
@@ -65,8 +65,12 @@ class Standby:
 
 def health(standby: Standby | None, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """The standby's state for the health page and `/metrics` (None without a standby), `conn` being the
-    primary; taken through the same checkout as the reads, so it says where they go."""
+    primary; taken through the same checkout as the reads, so it says where they go. A standby that
+    breaks while it is asked is reported down rather than failing the health page."""
     if standby is None:
         return None
-    with standby.connection() as found:
-        return health_service.standby(conn, found)
+    try:
+        with standby.connection() as found:
+            return health_service.standby(conn, found)
+    except psycopg.OperationalError:
+        return health_service.standby(conn, None)

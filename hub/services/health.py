@@ -26,7 +26,7 @@ def overview(
     counters: dict[str, Any] | None,
     lease_ttl_s: float,
     pool: dict[str, int],
-    standby: dict[str, Any] | None = None,
+    standby: dict[str, Any] | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     conn.execute("SELECT 1")

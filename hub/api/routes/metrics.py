@@ -55,7 +55,7 @@ def get_metrics(
     return PlainTextResponse(render(metrics, floods, standby), media_type=CONTENT_TYPE)
 
 
-def render(m: IngestMetrics, floods: list[dict[str, Any]], standby: dict[str, Any] | None = None) -> str:
+def render(m: IngestMetrics, floods: list[dict[str, Any]], standby: dict[str, Any] | None) -> str:
     """One snapshot: the pipeline thread keeps counting while this runs, so the reasons are copied first.
     `floods` are the communities' new alerts and cases over the last 10 minutes; `standby` the state of
     the read standby, if one is configured."""
