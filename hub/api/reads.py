@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class Standby:
+    """The standby's pool, not opened here (the hub opens it at start-up without waiting), and whether
+    it is out."""
+
     def __init__(self, pool: ConnectionPool, *, wait_s: float, retry_s: float) -> None:
         self.pool = pool
         self._wait_s = wait_s
