@@ -49,8 +49,9 @@ def primary(standby_pair: Replicated) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture
-def paused(standby_pair: Replicated) -> Iterator[Replicated]:
-    """Replay paused on the standby for the test, resumed and caught up afterwards whatever happened."""
+def paused(place: "Place", standby_pair: Replicated) -> Iterator[Replicated]:
+    """Replay paused on the standby for the test, once the test's place has reached it; resumed and
+    caught up afterwards whatever happened."""
     standby_pair.pause_replay()
     try:
         yield standby_pair
