@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, expect
 
 from hub.domain.devices import DeviceKind
 from tests.support import factories
+from tests.support.browser import NEEDS_CHROMIUM, PHONE, open_tab
 from tests.support.processes import HubProcess, poll, running_hub
 from tests.support.standby import Replicated
 
@@ -201,6 +203,35 @@ def test_with_replay_paused_the_read_routes_lag_and_the_primary_routes_do_not(
         1,
         1,
     )
+
+
+@NEEDS_CHROMIUM
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("locale", "context", "paused_text", "lag_text"),
+    [
+        ("en-GB", {"viewport": {"width": 1366, "height": 900}}, "replay paused", "s behind"),
+        ("zh-CN", PHONE, "回放已暂停", "落后"),
+    ],
+)
+def test_the_health_page_shows_the_standby_paused_then_caught_up(
+    place: Place,
+    paused: Replicated,
+    browser: Browser,
+    locale: str,
+    context: dict[str, Any],
+    paused_text: str,
+    lag_text: str,
+) -> None:
+    with open_tab(browser, place.hub.url, PASSWORD, locale=locale, **context) as tab:
+        page = tab.login("admin", "#/admin/health")
+        standby = page.locator('[data-tile="standby"]')
+        expect(standby).to_contain_text(paused_text)
+        tab.shot(f"health-standby-paused-{locale}")
+        paused.resume_replay()
+        paused.wait_replayed()
+        expect(standby).to_contain_text(lag_text, timeout=10_000)
+        expect(standby).not_to_contain_text(paused_text)
 
 
 def test_health_and_metrics_report_the_standby(place: Place, standby_pair: Replicated) -> None:
