@@ -498,9 +498,14 @@ def device_alerts(conn: psycopg.Connection[Any], device_id: str, limit: int) -> 
 
 
 def device_cases(
-    conn: psycopg.Connection[Any], device_id: str, limit: int, resident_id: int | None = None
+    conn: psycopg.Connection[Any],
+    device_id: str,
+    limit: int,
+    resident_id: int | None = None,
+    organisation: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The cases about a device, newest first; for a resident only alert-raised ones and their own."""
+    """The cases about a device, newest first; for a resident only alert-raised ones and their own, for
+    an account bound to an `organisation` only those of its teams or calling on it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
@@ -508,8 +513,11 @@ def device_cases(
             FROM cases
             WHERE device_id = %(device)s
               AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
+              AND (%(organisation)s::text IS NULL
+                   OR team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text)
+                   OR id IN (SELECT k.case_id FROM case_calls k WHERE k.organisation = %(organisation)s::text))
             ORDER BY created_at DESC, id DESC
             LIMIT %(limit)s
             """,
-            {"device": device_id, "resident": resident_id, "limit": limit},
+            {"device": device_id, "resident": resident_id, "organisation": organisation, "limit": limit},
         ).fetchall()

@@ -259,6 +259,8 @@ class RatingOut(BaseModel):
 
 Handler = Annotated[User, Depends(require(*HANDLERS))]
 Verifier = Annotated[User, Depends(require(*VERIFIERS))]
+CaseWorker = Annotated[User, Depends(require(*HANDLERS, Role.MEMBER))]
+"""handlers and organisation members (who see only their organisation's cases)"""
 
 
 @router.get("/cases", response_model=list[CaseOut])
@@ -347,7 +349,7 @@ def act_on_case(
 
 
 @router.get("/cases/{case_id}/closure", response_model=ClosureOut)
-def closure_checklist(case_id: int, conn: Conn, user: Handler, dispatch: Dispatch) -> ClosureOut:
+def closure_checklist(case_id: int, conn: Conn, user: CaseWorker, dispatch: Dispatch) -> ClosureOut:
     """What closing this case needs, item by item, each done, waiting (with the time it will pass) or
     missing — the same checklist `close` is judged by — and whether close can pass now."""
     return ClosureOut.model_validate(case_service.closure(conn, user, case_id, dispatch))

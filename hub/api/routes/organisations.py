@@ -32,6 +32,7 @@ class OrganisationOut(BaseModel):
     created_at: datetime
     teams: list[str] = Field(description="the teams it owns: cases sent to them are its cases")
     accounts: list[str] = Field(description="integration accounts that act for it")
+    members: list[str] = Field(description="its people, who handle its cases in the dashboard")
 
 
 class OrganisationIn(BaseModel):
