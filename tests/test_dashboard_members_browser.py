@@ -2,7 +2,8 @@
 database: an admin creates the drainage contractor's crew lead on the people page; the crew lead logs in,
 lands on the contractor's queue, sees only its cases (another organisation's case is not listed and its
 page says not found), acknowledges, starts, evidences and resolves one case — in English at laptop size
-and in Chinese at phone size — and answers the street office's call on the contractor."""
+and in Chinese at phone size — and answers the street office's call on the contractor; and the KPI
+page's table of the responsible organisations."""
 
 import uuid
 from collections.abc import Iterator
@@ -174,3 +175,58 @@ def test_a_member_works_only_its_organisations_cases(
         listed = {c["id"] for c in http.get(f"{API}/cases", params={"limit": 500}, headers=as_lead).json()}
         assert listed == {cases["en"], cases["zh"], cases["called"]}
         assert http.get(f"{API}/cases/{cases['foreign']}", headers=as_lead).status_code == 404
+
+
+def test_the_kpi_page_has_the_organisations_table_in_both_languages(
+    browser: Browser, hub: HubProcess, database_url: str
+) -> None:
+    """Three cases of a contractor's team, each acknowledged at once: its row says 3 cases and a response
+    rate of 100 %, the rates nothing is due for yet say –, and its name is the reader's language's."""
+    tag = uuid.uuid4().hex[:6]
+    admin, org = f"mk-admin-{tag}", f"mk-drain-{tag}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        where = community(conn, "mk")
+        upsert_user(conn, admin, PW, "admin")
+    with httpx.Client(base_url=hub.url, timeout=10) as http:
+        as_admin = hub.login(admin, PW)
+        body = {
+            "id": org,
+            "kind": "contractor",
+            "name_en": "Deepwell Drains",
+            "name_zh": "深井排水",
+            "communities": [where],
+        }
+        assert http.post(f"{API}/organisations", json=body, headers=as_admin).status_code == 201
+        team = {
+            "id": f"{org}-crew",
+            "name_en": "Deepwell crew",
+            "name_zh": "深井班组",
+            "communities": [where],
+        }
+        assert http.post(f"{API}/teams", json=team, headers=as_admin).status_code == 201
+        assert http.put(f"{API}/organisations/{org}/teams/{org}-crew", headers=as_admin).status_code == 200
+        for n in range(3):
+            report = {"community": where, "category": "flood", "description": f"drain {n}", "building": "b1"}
+            case = http.post(f"{API}/cases", json=report, headers=as_admin).json()
+            for step in ({"action": "assign", "team": f"{org}-crew"}, {"action": "acknowledge"}):
+                r = http.post(f"{API}/cases/{case['id']}/actions", json=step, headers=as_admin)
+                assert r.status_code == 200, r.text
+
+    for locale, size, name, shot in (
+        ("en-GB", {"viewport": {"width": 1366, "height": 900}}, "Deepwell Drains", "kpis-organisations-en"),
+        ("zh-CN", PHONE, "深井排水", "kpis-organisations-zh-phone"),
+    ):
+        with open_tab(browser, hub.url, PW, locale=locale, **size) as tab:
+            page = tab.login(admin, "#/kpis")
+            page.locator('select[name="community"]').select_option(where)
+            row = page.locator(f'#kpi-organisations tr[data-organisation="{org}"]')
+            expect(row.locator("td.org-name")).to_have_text(name)
+            expect(row.locator('td[data-kpi="cases"]')).to_have_text("3")
+            expect(row.locator('td[data-kpi="response_rate"]')).to_have_text("100 %")
+            expect(row.locator('td[data-kpi="resolution_rate"]')).to_have_text("–")
+            expect(page.locator("#kpi-organisations tbody tr")).to_have_count(1)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+                "no sideways scroll"
+            )
+            page.locator('[data-panel="organisations"]').scroll_into_view_if_needed()
+            tab.shot(shot)
