@@ -21,7 +21,6 @@ from hub.domain.organisations import ORGANISATION_PATTERN
 from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
 from hub.services import cases as case_service
-from hub.services import idempotency
 
 router = APIRouter(tags=["cases"])
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
@@ -337,20 +336,18 @@ def act_on_case(
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
-    answer = idempotency.once(
+    case = retries.once(
         conn,
         user,
         idempotency_key,
         f"POST /cases/{case_id}/actions",
-        body.model_dump(mode="json"),
-        lambda: CaseDetail.model_validate(
-            case_service.act(conn, user, case_id, request, dispatch)
-        ).model_dump(mode="json"),
+        body,
+        audit,
+        lambda: case_service.act(conn, user, case_id, request, dispatch),
+        CaseDetail,
     )
-    audit.details["to_status"] = answer.body["status"]
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
-    return answer.body
+    audit.details["to_status"] = case["status"]
+    return case
 
 
 @router.get("/cases/{case_id}/closure", response_model=ClosureOut)
@@ -423,7 +420,7 @@ def attach_evidence(
     requires it; either kind counts. With an Idempotency-Key a retry adds nothing and returns the first
     answer."""
 
-    def add() -> dict[str, Any]:
+    def add() -> EvidenceOut:
         added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
         return EvidenceOut(
             id=added.attachment_id,
@@ -432,18 +429,17 @@ def attach_evidence(
             content_type=added.content_type,
             size=added.size,
             note=added.note,
-        ).model_dump(mode="json")
+        )
 
-    answer = idempotency.once(
-        conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body.model_dump(mode="json"), add
+    out = EvidenceOut.model_validate(
+        retries.once(
+            conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body, audit, add, EvidenceOut
+        )
     )
-    out = EvidenceOut.model_validate(answer.body)
     if out.kind == "note":
         audit.details.update(kind="note", length=len(out.note or ""))
     else:
         audit.details.update(kind="photo", attachment_id=out.id, content_type=out.content_type, size=out.size)
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
     return out
 
 
@@ -490,19 +486,16 @@ def answer_call(
     for anyone else, 409 for an answer the call's state does not take (a declined or done call is
     answered). With an Idempotency-Key a retry returns the first answer."""
     audit.details.update(call_id=call_id, answer=body.answer)
-    answer = idempotency.once(
+    return retries.once(
         conn,
         user,
         idempotency_key,
         f"POST /cases/{case_id}/calls/{call_id}/answer",
-        body.model_dump(mode="json"),
-        lambda: CaseDetail.model_validate(
-            case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note)
-        ).model_dump(mode="json"),
+        body,
+        audit,
+        lambda: case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note),
+        CaseDetail,
     )
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
-    return answer.body
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)
