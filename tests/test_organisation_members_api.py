@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.domain.cases import OPEN_STATUSES
 from tests.support.api import API, PASSWORD, app_client, login
 from tests.support.factories import community
 
@@ -235,3 +236,20 @@ def test_the_member_answers_the_street_offices_call_on_its_organisation(
         (str(lamp["id"]),),
     ).fetchall()
     assert rows == [(OTHER_MEMBER, 403), (MEMBER, 200)]
+
+
+def test_the_site_summary_counts_only_the_organisations_open_cases(
+    client: TestClient, places: tuple[str, str]
+) -> None:
+    report(client, places[0], "lighting")
+    me = member(client)
+    open_ones = [
+        c
+        for c in client.get(f"{API}/cases", params={"limit": 500}, headers=me).json()
+        if c["status"] in {s.value for s in OPEN_STATUSES}
+    ]
+    sites = {s["id"]: s for s in client.get(f"{API}/sites", headers=me).json()}
+    assert list(sites) == [places[0]], "the communities the organisation serves only"
+    assert sites[places[0]]["open_cases"] == len(open_ones) > 0
+    everyone = {s["id"]: s for s in client.get(f"{API}/sites", headers=login(client, OPERATOR)).json()}
+    assert everyone[places[0]]["open_cases"] > len(open_ones)

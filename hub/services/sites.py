@@ -12,14 +12,14 @@ from hub.store import devices as device_store
 
 def summaries(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:
     """Device states and open cases per community; a resident's open cases are the alert-raised ones
-    and their own reports."""
-    return device_store.site_summaries(conn, user.community_scope(), resident_id(user))
+    and their own reports, an organisation's account's its organisation's."""
+    return device_store.site_summaries(conn, user.community_scope(), resident_id(user), user.organisation)
 
 
 def plan(conn: psycopg.Connection[Any], user: User, community: str) -> dict[str, Any]:
     scope = user.community_scope()
     allowed = scope is None or community in scope
-    found = device_store.site_plan(conn, community, resident_id(user)) if allowed else None
+    found = device_store.site_plan(conn, community, resident_id(user), user.organisation) if allowed else None
     if found is None:
         raise NotFound(f"no community {community} in your communities")
     return found
