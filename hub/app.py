@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 
 from hub.api.app import create_app
+from hub.api.reads import Standby
 from hub.cases import config as dispatch_config
 from hub.devices import service as device_service
 from hub.domain.health import WorkerState
@@ -39,6 +40,15 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool = db.new_pool(settings.database_url)
+        self.standby = (
+            None
+            if settings.database_read_url is None
+            else Standby(
+                db.new_pool(settings.database_read_url, name="hub-standby"),
+                wait_s=settings.database_read_wait_s,
+                retry_s=settings.database_read_retry_s,
+            )
+        )
         self.rule_set = RuleSet(
             settings.rules_dir,
             apply=lambda rules: self.pipeline.swap_rules(rules),
@@ -78,6 +88,9 @@ class Hub:
         db.wait_for_database(self.settings.database_url)
         migrations.migrate(self.settings.database_url)
         self.pool.open(wait=True, timeout=30)
+        if self.standby is not None:
+            # no wait: a standby that is down must not stop the hub; its reads go to the primary meanwhile
+            self.standby.pool.open(wait=False)
         self.engine.replace_rules(self.rule_set.load())
         self.adapters.reload()
         with self.pool.connection() as conn:
@@ -124,6 +137,8 @@ class Hub:
         self.scheduler.shutdown(wait=False)
         self.partitions.close()
         self.notify.stop()
+        if self.standby is not None:
+            self.standby.pool.close()
         self.pool.close()
 
     def serve(self) -> None:
@@ -135,6 +150,7 @@ class Hub:
             rule_set=self.rule_set,
             worker_state=self.worker_state,
             push=self.push,
+            standby=self.standby,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False
