@@ -43,6 +43,20 @@ def live(
     return _report(reads, _communities(conn, user, community), start, end)
 
 
+def named_organisations(conn: psycopg.Connection[Any], report: Report) -> list[dict[str, Any]]:
+    """The report's organisation rows with each organisation's names in English and Chinese (its id
+    where it has no record any more)."""
+    names = {o["id"]: o for o in org_store.organisations(conn)}
+    return [
+        {
+            **asdict(o),
+            "name_en": names[o.organisation]["name_en"] if o.organisation in names else o.organisation,
+            "name_zh": names[o.organisation]["name_zh"] if o.organisation in names else o.organisation,
+        }
+        for o in report.organisations
+    ]
+
+
 def month_csv(
     conn: psycopg.Connection[Any],
     reads: psycopg.Connection[Any],
@@ -50,12 +64,19 @@ def month_csv(
     community: str | None,
     month: str,
     zone: ZoneInfo,
+    lang: Lang = "en",
 ) -> tuple[str, str]:
     """(file name, CSV text) of the report of `month` (`YYYY-MM`, cut at midnights in `zone`). The CSV is
-    for spreadsheets and integrations, so its keys stay ids."""
+    for spreadsheets and integrations, so its keys stay ids; organisations' rows add their names in
+    `lang`."""
     report = _month_report(reads, _communities(conn, user, community), month, zone)
     where = community or "all"
-    return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where)
+    names = _organisation_names(conn, lang)
+    return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where, names)
+
+
+def _organisation_names(conn: psycopg.Connection[Any], lang: Lang) -> dict[str, str]:
+    return {o["id"]: o["name_zh"] if lang == "zh" else o["name_en"] for o in org_store.organisations(conn)}
 
 
 def month_page(
@@ -83,8 +104,8 @@ def _group_names(
     community: str | None,
     lang: Lang,
 ) -> dict[str, dict[str, str]]:
-    """The names in `lang` of the communities, teams and grids `report` groups by (and of `community`,
-    which may have no case). A key without a record keeps its id, and so does a grid id that several
+    """The names in `lang` of the communities, teams, grids and organisations `report` groups by (and of
+    `community`, which may have no case). A key without a record keeps its id, and so does a grid id that several
     communities' grids use, since the report cannot tell them apart."""
     zh = lang == "zh"
     counted = {key for key, _ in report.groups["community"] if key is not None}
@@ -100,6 +121,7 @@ def _group_names(
         "community": places,
         "team": teams,
         "grid": {grid: found[0] for grid, found in grids.items() if len(found) == 1},
+        "organisation": _organisation_names(conn, lang),
     }
 
 

@@ -12,8 +12,8 @@ from hub.store import devices as device_store
 
 def summaries(conn: psycopg.Connection[Any], user: User) -> list[dict[str, Any]]:
     """Device states and open cases per community; a resident's open cases are the alert-raised ones
-    and their own reports."""
-    return device_store.site_summaries(conn, user.community_scope(), resident_id(user))
+    and their own reports, an organisation's account's its organisation's."""
+    return device_store.site_summaries(conn, user.community_scope(), resident_id(user), user.organisation)
 
 
 def plan(
@@ -25,9 +25,9 @@ def plan(
     found = None
     if scope is None or community in scope:
         resident = resident_id(user)
-        found = device_store.site_plan(reads, community, resident) or device_store.site_plan(
-            conn, community, resident
-        )
+        found = device_store.site_plan(
+            reads, community, resident, user.organisation
+        ) or device_store.site_plan(conn, community, resident, user.organisation)
     if found is None:
         raise NotFound(f"no community {community} in your communities")
     return found

@@ -104,6 +104,21 @@ class FalseAlarmsOut(BaseModel):
     by_device: list[FalseAlarmRow]
 
 
+class OrganisationRow(BaseModel):
+    """A rate over fewer than 3 cases (ratings for the satisfaction rate) is null, and 1 or 2 cases "<3",
+    as in the public summary."""
+
+    organisation: str
+    name_en: str
+    name_zh: str
+    cases: int | Literal["<3"]
+    response_rate: float | None = Field(description="acknowledged in time / due to be acknowledged")
+    resolution_rate: float | None = Field(description="the closure rate: closed / (due - suspended)")
+    on_time_rate: float | None = Field(description="resolved on time / resolved with a deadline")
+    satisfaction_rate: float | None = Field(description="ratings of 4 or 5 stars / ratings")
+    rework_rate: float | None = Field(description="reopened / resolved at least once")
+
+
 class KpisOut(BaseModel):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
@@ -116,6 +131,9 @@ class KpisOut(BaseModel):
     emergencies: KpiBlock = Field(description="the same KPIs over the critical cases only")
     groups: list[KpiGroup] = Field(description="by `group_by`, most cases first")
     false_alarms: FalseAlarmsOut
+    organisations: list[OrganisationRow] = Field(
+        description="each responsible organisation's table row (whatever `group_by`), most cases first"
+    )
 
 
 Count = int | Literal["<3"]
@@ -194,6 +212,7 @@ def get_kpis(
                 "by_rule": [asdict(r) for r in report.by_rule],
                 "by_device": [asdict(r) for r in report.by_device],
             },
+            "organisations": kpi_service.named_organisations(conn, report),
         }
     )
 
@@ -250,7 +269,7 @@ MonthParam = Query(
     responses={
         200: {
             "content": {"text/csv": {}},
-            "description": "one row per total, category, community, team, grid, rule and device",
+            "description": "one row per total, category, community, team, grid, rule, device and organisation",
         }
     },
 )
@@ -259,13 +278,16 @@ def get_report_csv(
     reads: ReadConn,
     user: Reader,
     dispatch: Dispatch,
+    lang: Language,
     month: str = MonthParam,
     community: str | None = CommunityParam,
 ) -> Response:
     """The monthly report: columns month, community, dimension (total, emergencies, category, community,
-    team, grid, rule, device), key, then the KPIs of `/kpis`; rule and device rows fill only the
-    false-alarm columns."""
-    name, text = kpi_service.month_csv(conn, reads, user, community, month, dispatch.calendar.zone)
+    team, grid, rule, device, organisation), key, then the KPIs of `/kpis`, then name; rule and device
+    rows fill only the false-alarm columns; organisation rows (the table of the KPI page, small counts
+    suppressed) fill opened (its cases), response_rate, closure_rate (the resolution rate), on_time_rate,
+    satisfaction_rate and rework_rate, and name: the organisation's, in `lang`."""
+    name, text = kpi_service.month_csv(conn, reads, user, community, month, dispatch.calendar.zone, lang)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
