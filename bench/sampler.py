@@ -38,6 +38,9 @@ class Measured:
         self.postmaster_pid = postmaster_pid
         self._db_pids: list[int] = []
         self._db_pids_at = -CHILDREN_EVERY_S
+        self._db_cpu: dict[int, float] = {}
+        """Last CPU seen per PostgreSQL process: a backend that exits keeps its share in the sum, which
+        would otherwise drop by what it had used (and could make a window's difference negative)."""
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -45,9 +48,17 @@ class Measured:
             time.time(),
             sum(procstat.cpu_seconds(pid) for pid in self.hub_pids),
             procstat.cpu_seconds(self.broker_pid),
-            sum(procstat.cpu_seconds(pid) for pid in self._db()),
+            self._db_seconds(),
             procstat.machine_cpu(),
         )
+
+    def _db_seconds(self) -> float:
+        seen = self._db_cpu
+        for pid in self._db():
+            cpu = procstat.cpu_seconds(pid)
+            if cpu > seen.get(pid, 0.0):
+                seen[pid] = cpu
+        return sum(seen.values())
 
     def _db(self) -> list[int]:
         if self.postmaster_pid is None:
