@@ -31,7 +31,8 @@ Definitions (all counts include the probe messages, which are ordinary readings)
 - `hub_cpu_us_per_msg`: user + system CPU of the hub process (/proc/<pid>/stat) from just before
   the first publish to the moment the last row was seen committed, divided by `stored`. The same
   window gives `broker_cpu_us_per_msg`, `db_cpu_us_per_msg` (every process of the PostgreSQL
-  cluster), `loadgen_cpu_us_per_msg` and `machine_cpu_busy_pct`, to show where a small machine's
+  cluster seen, its list read every second, so a backend living less than that is missed),
+  `loadgen_cpu_us_per_msg` and `machine_cpu_busy_pct`, to show where a small machine's
   CPU goes.
 - `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped; with
   several workers, the largest of them. With several workers `hub_cpu_us_per_msg` is their sum.
@@ -51,7 +52,9 @@ the hub's wall clock, on the same machine as the benchmark's) and closes when th
 seen (polled every 0.2 s). CPU at the window's opening is interpolated from /proc samples taken every
 20 ms. Its JSON reports `drain_msgs_per_s` (stored / window), `hub_cpu_us_per_msg` and
 `db_cpu_us_per_msg` over the window, `receive_msgs_per_s` (stored / span of received_at: how fast the
-hub's MQTT client took the backlog into its bounded queue, not how fast it committed it), `hub_rss_mb`, and `lost` / `duplicated`
+hub's MQTT client took the backlog into its bounded queue, not how fast it committed it),
+the PostgreSQL figure sums every process of the cluster seen during the run (its process list is read
+every second; a backend that exits keeps the CPU it had used), `hub_rss_mb`, and `lost` / `duplicated`
 checked against the database as in the paced mode. The row-count polls run in PostgreSQL and are
 counted in its CPU.
 
