@@ -1,7 +1,6 @@
 """The composition root: starts and stops ingest, the scheduler and the API as one hub process."""
 
 import logging
-import queue
 import signal
 import threading
 import time
@@ -18,7 +17,7 @@ from hub.domain.roles import Role
 from hub.engine.evaluator import Engine
 from hub.ingest.adapted import AdapterSet
 from hub.ingest.database import IngestDatabase
-from hub.ingest.inbound import Inbound
+from hub.ingest.inbound import Inbox
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
@@ -59,7 +58,7 @@ class Hub:
         self.engine = Engine([], data_gap_s=settings.no_data_after_s)
         self.metrics = IngestMetrics()
         self.rates = RateMeter(self.metrics)
-        inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
+        inbox = Inbox(maxsize=settings.ingest_queue_max)
         self.pipeline = Pipeline(
             _pipeline_config(settings),
             database=IngestDatabase(settings.database_url, self.metrics),
