@@ -21,6 +21,7 @@ KIND_MIX = (
 COMMUNITIES = 8
 PROBE_ID = "bench-probe"
 PROBE_COMMUNITY = "bench-c01"
+ALARM_COMMUNITY = "bench-alarm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,15 @@ def fleet(n: int) -> list[Device]:
 
 def probe_device() -> Device:
     return Device(PROBE_ID, "smoke_detector", PROBE_COMMUNITY, "probe", "g01")
+
+
+def alarm_devices(n: int) -> list[Device]:
+    """Smoke detectors for the alert probe, each in a building and grid of its own, so that no
+    correlation or storm rule joins their alarms."""
+    return [
+        Device(f"{ALARM_COMMUNITY}-sd{i:05d}", "smoke_detector", ALARM_COMMUNITY, f"ab{i:05d}", f"ag{i:05d}")
+        for i in range(1, n + 1)
+    ]
 
 
 def register(conn: psycopg.Connection[Any], devices: list[Device]) -> None:

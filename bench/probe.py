@@ -7,6 +7,10 @@ contains the row. Polling every 5 ms bounds the error at about 5 ms plus one que
 
 Probe messages are ordinary, valid smoke-detector readings from a dedicated registered device, sent on
 their own connection, so they queue behind the load at the broker and in the hub like any message.
+
+`AlertProbe` does the same with a smoke alarm a second, each from a detector of its own, and waits for
+the case: publish → a case for it visible to another session, i.e. committed with the batch that
+raised the alert. Both ends are read on this process's monotonic clock, so no clocks are compared.
 """
 
 import threading
@@ -34,11 +38,14 @@ class Probe(threading.Thread):
         prefix: str,
         device: Device,
     ) -> None:
-        super().__init__(name="probe", daemon=True)
+        super().__init__(name=type(self).__name__.lower(), daemon=True)
         self._url = database_url
         self._device = device
+        self._prefix = prefix
         self._topic = encode_topic(f"{prefix}/{device.community}/{device.kind}/{device.id}/telemetry")
-        self._publisher = Publisher(host, port, client_id="bench-probe", username=username, password=password)
+        self._publisher = Publisher(
+            host, port, client_id=f"bench-{self.name}", username=username, password=password
+        )
         self._publishing = threading.Event()
         self._first_at = 0.0
         self._halt = threading.Event()
@@ -81,6 +88,22 @@ class Probe(threading.Thread):
         finally:
             self._publisher.close()
 
+    def _message(self, seq: int, ts: str) -> tuple[bytes, bytes]:
+        """The probe's `seq`-th message: (encoded topic, payload)."""
+        payload = (
+            f'{{"device_id":"{self._device.id}","ts":"{ts}","seq":{seq},'
+            '"smoke_obscuration_pct_per_m":0.1,"temperature_c":21.0,"battery_pct":90.0,"alarm":false}'
+        )
+        return self._topic, payload.encode()
+
+    def _visible(self, conn: psycopg.Connection[Any], seqs: list[int]) -> list[int]:
+        """Which of these probes another session sees committed."""
+        rows = conn.execute(
+            "SELECT seq FROM telemetry_smoke WHERE device_id = %s AND seq = ANY(%s)",
+            (self._device.id, seqs),
+        ).fetchall()
+        return [int(s) for (s,) in rows]
+
     def _loop(self, conn: psycopg.Connection[Any]) -> None:
         next_at = self._first_at
         seq = 0
@@ -88,13 +111,9 @@ class Probe(threading.Thread):
             now = time.monotonic()
             if self._publishing.is_set() and now >= next_at:
                 seq += 1
-                ts = datetime.now(UTC).isoformat()
-                payload = (
-                    f'{{"device_id":"{self._device.id}","ts":"{ts}","seq":{seq},'
-                    '"smoke_obscuration_pct_per_m":0.1,"temperature_c":21.0,"battery_pct":90.0,"alarm":false}'
-                ).encode()
+                topic, payload = self._message(seq, datetime.now(UTC).isoformat())
                 published_at = time.monotonic()
-                self._publisher.publish_many([(self._topic, payload)], qos=1)
+                self._publisher.publish_many([(topic, payload)], qos=1)
                 with self._lock:
                     self._outstanding[seq] = published_at
                 self.sent += 1
@@ -104,11 +123,42 @@ class Probe(threading.Thread):
                 wanted = list(self._outstanding)
             if wanted:
                 queried_at = time.monotonic()
-                rows = conn.execute(
-                    "SELECT seq FROM telemetry_smoke WHERE device_id = %s AND seq = ANY(%s)",
-                    (self._device.id, wanted),
-                ).fetchall()
+                seen = self._visible(conn, wanted)
                 with self._lock:
-                    for (s,) in rows:
+                    for s in seen:
                         self.latencies_s.append(queried_at - self._outstanding.pop(s))
             time.sleep(POLL_S)
+
+
+class AlertProbe(Probe):
+    """One smoke alarm a second, the n-th from `devices[n - 1]`: each opens an alert of `smoke-alarm` on
+    a subject with no open case, so each opens a case of its own (fire never folds into a storm)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        prefix: str,
+        devices: list[Device],
+    ) -> None:
+        super().__init__(database_url, host, port, username, password, prefix, devices[0])
+        self._devices = devices
+
+    def _message(self, seq: int, ts: str) -> tuple[bytes, bytes]:
+        d = self._devices[(seq - 1) % len(self._devices)]
+        topic = encode_topic(f"{self._prefix}/{d.community}/{d.kind}/{d.id}/telemetry")
+        payload = (
+            f'{{"device_id":"{d.id}","ts":"{ts}","seq":1,'
+            '"smoke_obscuration_pct_per_m":3.5,"temperature_c":24.0,"battery_pct":90.0,"alarm":true}'
+        )
+        return topic, payload.encode()
+
+    def _visible(self, conn: psycopg.Connection[Any], seqs: list[int]) -> list[int]:
+        by_device = {self._devices[(s - 1) % len(self._devices)].id: s for s in seqs}
+        rows = conn.execute(
+            "SELECT DISTINCT device_id FROM cases WHERE device_id = ANY(%s)", (list(by_device),)
+        ).fetchall()
+        return [by_device[d] for (d,) in rows]

@@ -42,15 +42,6 @@ def children(ppid: int) -> list[int]:
     return found
 
 
-def family_cpu_seconds(root: int) -> float:
-    """CPU of a process and its direct children (PostgreSQL: postmaster, backends, background workers).
-
-    A child that exits between two samples takes its CPU with it; the benchmark keeps its own
-    connections open, so only short-lived helpers are missed.
-    """
-    return cpu_seconds(root) + sum(cpu_seconds(p) for p in children(root))
-
-
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the resident-set high-water mark since the process started."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -1,7 +1,6 @@
 """The composition root: starts and stops ingest, the scheduler and the API as one hub process."""
 
 import logging
-import queue
 import signal
 import threading
 import time
@@ -10,6 +9,7 @@ from types import FrameType
 import uvicorn
 
 from hub.api.app import create_app
+from hub.api.reads import Standby
 from hub.cases import config as dispatch_config
 from hub.devices import service as device_service
 from hub.domain.health import WorkerState
@@ -17,7 +17,7 @@ from hub.domain.roles import Role
 from hub.engine.evaluator import Engine
 from hub.ingest.adapted import AdapterSet
 from hub.ingest.database import IngestDatabase
-from hub.ingest.inbound import Inbound
+from hub.ingest.inbound import Inbox
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics, RateMeter
 from hub.ingest.pipeline import Pipeline, PipelineConfig
@@ -39,6 +39,15 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool = db.new_pool(settings.database_url)
+        self.standby = (
+            None
+            if settings.database_read_url is None
+            else Standby(
+                db.new_pool(settings.database_read_url, name="hub-standby"),
+                wait_s=settings.database_read_wait_s,
+                retry_s=settings.database_read_retry_s,
+            )
+        )
         self.rule_set = RuleSet(
             settings.rules_dir,
             apply=lambda rules: self.pipeline.swap_rules(rules),
@@ -49,7 +58,7 @@ class Hub:
         self.engine = Engine([], data_gap_s=settings.no_data_after_s)
         self.metrics = IngestMetrics()
         self.rates = RateMeter(self.metrics)
-        inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.ingest_queue_max)
+        inbox = Inbox(maxsize=settings.ingest_queue_max)
         self.pipeline = Pipeline(
             _pipeline_config(settings),
             database=IngestDatabase(settings.database_url, self.metrics),
@@ -78,6 +87,9 @@ class Hub:
         db.wait_for_database(self.settings.database_url)
         migrations.migrate(self.settings.database_url)
         self.pool.open(wait=True, timeout=30)
+        if self.standby is not None:
+            # no wait: a standby that is down must not stop the hub; its reads go to the primary meanwhile
+            self.standby.pool.open(wait=False)
         self.engine.replace_rules(self.rule_set.load())
         self.adapters.reload()
         with self.pool.connection() as conn:
@@ -124,6 +136,8 @@ class Hub:
         self.scheduler.shutdown(wait=False)
         self.partitions.close()
         self.notify.stop()
+        if self.standby is not None:
+            self.standby.pool.close()
         self.pool.close()
 
     def serve(self) -> None:
@@ -135,6 +149,7 @@ class Hub:
             rule_set=self.rule_set,
             worker_state=self.worker_state,
             push=self.push,
+            standby=self.standby,
         )
         config = uvicorn.Config(
             app, host=self.settings.api_host, port=self.settings.api_port, log_level="info", access_log=False

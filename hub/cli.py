@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     add = users.add_parser("add", help="create or update a user; the password is read from HUB_NEW_PASSWORD")
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["admin", "operator", "manager", "resident", "integration"]
+        "--role", required=True, choices=["admin", "operator", "manager", "resident", "integration", "member"]
     )
     add.add_argument("--community", action="append", default=[])
+    add.add_argument("--organisation", help="a member's organisation (members only; it must exist)")
     teams = sub.add_parser("teams", help="teams that claim cases").add_subparsers(
         dest="teams_command", required=True
     )
@@ -130,13 +131,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'wrote' if changed else 'unchanged:'} broker accounts in {target.mqtt_auth_dir}")
             return 0
         if args.command == "users":
+            from hub.store.organisations import organisation
             from hub.store.users import upsert_user
 
             password = os.environ.get("HUB_NEW_PASSWORD")
             if not password:
                 print("error: set HUB_NEW_PASSWORD to the new user's password", file=sys.stderr)
                 return 2
-            upsert_user(conn, args.username, password, args.role, args.community)
+            if (args.role == "member") != (args.organisation is not None):
+                print("error: a member needs --organisation, and only a member takes one", file=sys.stderr)
+                return 2
+            if args.organisation is not None and organisation(conn, args.organisation) is None:
+                print(
+                    f"error: no organisation {args.organisation}; add it with hub organisations add",
+                    file=sys.stderr,
+                )
+                return 1
+            upsert_user(conn, args.username, password, args.role, args.community, args.organisation)
             print(f"user {args.username} ({args.role}) ready")
             return 0
         if args.command == "teams":

@@ -21,6 +21,16 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "postgresql://hub@127.0.0.1:5433/hub"
+    database_read_url: str | None = None
+    """A streaming standby of `database_url` for the read-heavy routes (history, KPIs and their reports,
+    the public summary, the site plan); unset: every read on the primary (docs/scaling.md, Read
+    replica)."""
+    database_read_wait_s: float = Field(
+        default=1.0, gt=0, description="longest wait for a standby connection before reading on the primary"
+    )
+    database_read_retry_s: float = Field(
+        default=10.0, gt=0, description="after a failed standby, reads stay on the primary this long"
+    )
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1884

@@ -7,6 +7,7 @@ from playwright.sync_api import Browser, sync_playwright
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.support.cluster import RabbitCluster
 from tests.support.services import Broker, migrated_database
+from tests.support.standby import Replicated, replicated
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +15,14 @@ def database_url() -> Iterator[str]:
     """A fresh, migrated TimescaleDB database for the test session, dropped afterwards."""
     with migrated_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def standby_pair() -> Iterator[Replicated]:
+    """A throw-away primary with a migrated hub database and its streaming standby (a few seconds to
+    build); for the tests of `HUB_DATABASE_READ_URL`."""
+    with replicated() as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def test_an_admin_creates_a_user_with_a_generated_password_shown_once(
         "open_cases": 0,
         "manageable": True,
         "own": False,
+        "organisation": None,
     }
     me = client.get(f"{API}/auth/me", headers=login(client, name, password)).json()
     assert me == {
@@ -136,6 +137,8 @@ def test_an_admin_creates_a_user_with_a_generated_password_shown_once(
         "communities": [here],
         "teams": [],
         "organisation": None,
+        "organisation_name_en": None,
+        "organisation_name_zh": None,
     }
     assert isinstance(me["id"], int)
     shown = client.get(f"{API}/users/{name}", headers=admin).json()

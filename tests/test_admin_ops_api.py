@@ -437,6 +437,7 @@ def test_the_health_answer_has_rates_leases_workers_jobs_and_dead_letters(
     assert job["runs"]["skipped"] >= 1 and job["next_run_at"] is not None
     assert health["job_runs"][0]["outcome"] != "skipped"
     assert health["database"]["latency_ms"] >= 0 and health["database"]["pool"]["pool_max"] == 8
+    assert health["database"]["standby"] is None, "no HUB_DATABASE_READ_URL: every read on the primary"
 
     assert client.get(f"{API}/admin/health", headers=tokens["ops-admin"]).status_code == 200
     assert client.get(f"{API}/admin/health", headers=tokens["ops-mgr"]).status_code == 403

@@ -82,7 +82,7 @@ def test_a_free_range_is_at_most_400_days() -> None:
 def test_the_csv_has_one_row_per_dimension_and_key_and_no_formula_cells() -> None:
     text = kpi_report.csv_text(report(), "2026-10", "-all")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["month", "community", "dimension", "key", *KPI_FIELDS]
+    assert list(rows[0]) == ["month", "community", "dimension", "key", *KPI_FIELDS, "name"]
     assert [(r["dimension"], r["key"]) for r in rows if r["dimension"] in ("total", "grid", "rule")] == [
         ("total", ""),
         ("grid", "'=SUM(A1)"),

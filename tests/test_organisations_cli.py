@@ -1,6 +1,6 @@
 """Organisations from the command line, as `scripts/run` sets up the demo: `scripts/demo-people` gives
-Sunrise Garden a drainage contractor with its team and integration account, again and again without
-error; `hub organisations add` refuses what the API refuses."""
+Sunrise Garden a drainage contractor with its team, integration account and a member who logs in, again
+and again without error; `hub organisations add` and `hub users add` refuse what the API refuses."""
 
 import os
 import subprocess
@@ -8,6 +8,7 @@ import sys
 
 import psycopg
 
+from hub.services.auth import authenticate
 from tests.support.services import ROOT, migrated_database
 
 
@@ -48,6 +49,27 @@ def test_the_demo_has_a_drainage_contractor_with_a_team_and_an_integration_accou
         assert org == ("contractor", "清源排水公司", ["sunrise"])
         assert team == ("clearwater-drainage",)
         assert bot == ("integration", "clearwater-drainage")
+        with psycopg.connect(url) as conn:
+            lead = authenticate(conn, "drainage-lead", "demo-people-pw")
+        assert lead is not None
+        assert (lead.role, lead.organisation, lead.community_scope()) == (
+            "member",
+            "clearwater-drainage",
+            ["sunrise"],
+        )
+        for args, code, says in (
+            (["--role", "member"], 2, "a member needs --organisation"),
+            (["--role", "operator", "--organisation", "clearwater-drainage"], 2, "only a member takes one"),
+            (["--role", "member", "--organisation", "nowhere-co"], 1, "no organisation nowhere-co"),
+        ):
+            refused = subprocess.run(
+                [sys.executable, "-m", "hub", "users", "add", "someone", *args],
+                env=hub_env(url) | {"HUB_NEW_PASSWORD": "someone-pw-1"},
+                cwd=ROOT / "tests",
+                capture_output=True,
+                text=True,
+            )
+            assert (refused.returncode, says in refused.stderr) == (code, True), refused.stderr
 
         refused = subprocess.run(
             [sys.executable, "-m", "hub", "organisations", "add", "clearwater-drainage", "--kind", "contractor",

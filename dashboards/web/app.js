@@ -24,9 +24,11 @@ const ADMIN = adminRoutes([...peoplePages, ...devicePages, ...opsPages]);
 // ADMIN-END
 
 const STAFF = ["admin", "operator", "manager"];
+// An organisation's member: its own cases' queue and case pages, nothing else (the hub refuses the rest).
+const MEMBER = "member";
 const ROUTES = [
-  { pattern: /^#\/queue$/, view: queueView, roles: STAFF, nav: "queue" },
-  { pattern: /^#\/case\/(\d+|[^/]+)$/, view: caseView, roles: [...STAFF, "resident"], nav: "queue" },
+  { pattern: /^#\/queue$/, view: queueView, roles: [...STAFF, MEMBER], nav: "queue" },
+  { pattern: /^#\/case\/(\d+|[^/]+)$/, view: caseView, roles: [...STAFF, "resident", MEMBER], nav: "queue" },
   { pattern: /^#\/plan(?:\/([^/]+))?$/, view: planView, roles: STAFF, nav: "plan" },
   { pattern: /^#\/device\/([^/]+)$/, view: deviceView, roles: [...STAFF, "resident"], nav: "plan" },
   { pattern: /^#\/report$/, view: reportView, roles: ["resident", "admin", "operator"], nav: "report" },
@@ -42,6 +44,7 @@ const NAV = {
   manager: ["queue", "plan", "kpis"],
   resident: ["mine", "report"],
   integration: [],
+  member: ["queue"],
 };
 const HOME = { resident: "#/mine", integration: "#/integration" };
 const navOf = (role) => [...(NAV[role] || []), ...(ADMIN.some((r) => r.roles.includes(role)) ? ["admin"] : [])];

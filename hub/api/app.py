@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import errors, guards
+from hub.api.reads import Standby
 from hub.api.routes import (
     auth,
     cases,
@@ -57,6 +58,7 @@ def create_app(
     rule_set: RuleSet | None = None,
     worker_state: Callable[[], WorkerState] | None = None,
     push: PushGateway | None = None,
+    standby: Standby | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Smart-community event hub",
@@ -66,6 +68,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.standby = standby
     app.state.metrics = metrics
     app.state.rule_set = rule_set
     app.state.worker_state = worker_state

@@ -1,5 +1,5 @@
-"""Shared dependencies: a pooled connection per request, the caller, role checks and the routing
-configuration in force."""
+"""Shared dependencies: a pooled connection per request (and a standby's for the read-heavy routes),
+the caller, role checks and the routing configuration in force."""
 
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -8,6 +8,7 @@ import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.api.reads import Standby
 from hub.cases import config
 from hub.cases.config import DispatchConfig
 from hub.domain.roles import STEWARDS, Role
@@ -24,6 +25,22 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection[Any]]:
 
 
 Conn = Annotated[psycopg.Connection[Any], Depends(get_conn)]
+
+
+def get_read_conn(request: Request, conn: Conn) -> Iterator[psycopg.Connection[Any]]:
+    """The standby's connection for the read-heavy routes (see `hub.api.reads`); the request's own
+    primary connection when no standby is configured or it is out. Log-in, scope and anything that must
+    see the caller's own writes use `Conn`."""
+    standby: Standby | None = request.app.state.standby
+    if standby is None:
+        yield conn
+        return
+    with standby.connection() as found:
+        yield conn if found is None else found
+
+
+ReadConn = Annotated[psycopg.Connection[Any], Depends(get_read_conn)]
+"""May be a replication lag behind the primary."""
 
 
 def get_app_settings(request: Request) -> Settings:

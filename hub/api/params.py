@@ -1,5 +1,5 @@
 """Parameters shared by routes: times in UTC, ranges in order, keyset cursors, the names of users and
-communities, and the reader's language."""
+communities, the reader's language and the Idempotency-Key of a request that may be retried."""
 
 import re
 from contextlib import suppress
@@ -11,6 +11,7 @@ from pydantic import StringConstraints
 
 from hub.domain.errors import Invalid
 from hub.domain.language import Lang, preferred
+from hub.services.idempotency import MAX_KEY_CHARS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(-?\d{1,18})\.(-?\d{1,19})")
@@ -20,6 +21,14 @@ UsernamePath = Annotated[str, Path(min_length=1, max_length=100)]
 CommunityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 """a display name (of a team, community, grid or building)"""
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=MAX_KEY_CHARS,
+        description="a key of your own per request (a UUID): a retry with it returns the first answer",
+    ),
+]
 
 
 def encode_cursor(time: datetime, key: int) -> str:

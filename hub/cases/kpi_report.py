@@ -3,7 +3,7 @@ read one `Report`, so they cannot disagree on a figure. Pure: the rows come in, 
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -15,13 +15,25 @@ from hub.cases.kpis import (
     FalseAlarms,
     GroupBy,
     Kpis,
+    OrganisationFigures,
     Outcome,
     breakdown,
     false_alarms_by,
     kpis,
+    organisation_table,
 )
 
-CSV_COLUMNS = ("month", "community", "dimension", "key", *KPI_FIELDS)
+CSV_COLUMNS = ("month", "community", "dimension", "key", *KPI_FIELDS, "name")
+ORGANISATION_CSV = {
+    "opened": "cases",
+    "response_rate": "response_rate",
+    "closure_rate": "resolution_rate",
+    "on_time_rate": "on_time_rate",
+    "satisfaction_rate": "satisfaction_rate",
+    "rework_rate": "rework_rate",
+}
+"""The KPI columns an organisation's row fills (the resolution rate is the closure rate), from its
+`OrganisationFigures`; the others stay empty."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,6 +49,7 @@ class Report:
     groups: dict[GroupBy, list[tuple[str | None, Kpis]]]
     by_rule: list[FalseAlarms]
     by_device: list[FalseAlarms]
+    organisations: list[OrganisationFigures]
 
 
 def report(cases: Sequence[Outcome], start: datetime, end: datetime, as_of: datetime) -> Report:
@@ -49,11 +62,13 @@ def report(cases: Sequence[Outcome], start: datetime, end: datetime, as_of: date
         groups={by: breakdown(cases, by, start, as_of) for by in LIVE_GROUP_BY},
         by_rule=false_alarms_by(cases, "rule"),
         by_device=false_alarms_by(cases, "device"),
+        organisations=organisation_table(cases, start, as_of),
     )
 
 
 def rows(r: Report) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """(dimension, key, figures): total, emergencies, each grouping, then false alarms per rule and device."""
+    """(dimension, key, figures): total, emergencies, each grouping, false alarms per rule and device, then
+    each organisation's table row under the KPI columns it fills."""
     out: list[tuple[str, str | None, dict[str, Any]]] = [
         ("total", None, asdict(r.totals)),
         ("emergencies", None, asdict(r.emergencies)),
@@ -62,15 +77,20 @@ def rows(r: Report) -> list[tuple[str, str | None, dict[str, Any]]]:
         out += [(by, key, asdict(k)) for key, k in r.groups[by]]
     for dimension, items in (("rule", r.by_rule), ("device", r.by_device)):
         out += [(dimension, fa.key, asdict(fa)) for fa in items]
+    for o in r.organisations:
+        figures = asdict(o)
+        out.append(("organisation", o.organisation, {f: figures[g] for f, g in ORGANISATION_CSV.items()}))
     return out
 
 
-def csv_text(r: Report, month: str, where: str) -> str:
-    """One row per `rows`; a KPI a row does not have (the rule and device rows) is an empty cell."""
+def csv_text(r: Report, month: str, where: str, names: Mapping[str, str] | None = None) -> str:
+    """One row per `rows`; a KPI a row does not have (the rule, device and organisation rows) is an empty
+    cell. `name` is an organisation's name from `names` (in the reader's language), empty elsewhere."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for dimension, key, values in rows(r):
+        name = (names or {}).get(key or "", key or "") if dimension == "organisation" else ""
         writer.writerow(
             [
                 month,
@@ -78,6 +98,7 @@ def csv_text(r: Report, month: str, where: str) -> str:
                 dimension,
                 _cell(key or ""),
                 *(_csv_value(values.get(f)) for f in KPI_FIELDS),
+                _cell(name),
             ]
         )
     return out.getvalue()

@@ -501,3 +501,59 @@ def public_by_organisation(
             )
         )
     return out
+
+
+# -- the departments' table of the KPI page, CSV and printable report --------------------------------------
+
+ORGANISATION_RATES = ("response_rate", "resolution_rate", "on_time_rate", "satisfaction_rate", "rework_rate")
+"""The figures a 12345 hotline publishes for each department, in the order the tables show them."""
+
+
+@dataclass(frozen=True)
+class OrganisationFigures:
+    """One responsible organisation's row: its cases and the five rates, under the suppression of the
+    public summary (a count of 1 or 2 is "<3", a rate over fewer than 3 cases or ratings is None), since
+    a department's figure over one or two cases says nothing about the department."""
+
+    organisation: str
+    cases: int | str
+    response_rate: float | None
+    resolution_rate: float | None
+    on_time_rate: float | None
+    satisfaction_rate: float | None
+    rework_rate: float | None
+
+
+def organisation_table(
+    cases: Sequence[Outcome], start: datetime, as_of: datetime
+) -> list[OrganisationFigures]:
+    """Per organisation owning a case's team, most cases first: response rate (acknowledged in time),
+    resolution rate (the closure rate), on-time rate, satisfaction rate and rework rate, each over the
+    denominator the live KPIs use. Cases of teams no organisation owns are nobody's row."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in cases:
+        if o.case.organisation is not None:
+            groups[o.case.organisation].append(o)
+    rows = []
+    for organisation, members in groups.items():
+        k = kpis(members, start, as_of)
+        rows.append(
+            (
+                k.opened,
+                OrganisationFigures(
+                    organisation=organisation,
+                    cases=public_count(k.opened),
+                    response_rate=_suppressed(k.acknowledged_in_time, k.ack_due),
+                    resolution_rate=_suppressed(k.closed, k.due - k.suspended),
+                    on_time_rate=_suppressed(k.resolved_on_time, k.resolved_with_deadline),
+                    satisfaction_rate=_suppressed(k.satisfied, k.ratings),
+                    rework_rate=_suppressed(k.reworked, k.ever_resolved),
+                ),
+            )
+        )
+    return [figures for _, figures in sorted(rows, key=lambda r: (-r[0], r[1].organisation))]
+
+
+def _suppressed(numerator: int, denominator: int) -> float | None:
+    """A rate in full, as the live KPIs give it, or None over fewer than 3."""
+    return None if denominator < MIN_PUBLIC_COUNT else numerator / denominator

@@ -11,8 +11,8 @@ from hub.domain.users import User
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.@-]{0,63}$"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 200
-SCOPED_ROLES = frozenset(Role) - ALL_COMMUNITIES
-"""roles bound to communities: their accounts need at least one"""
+SCOPED_ROLES = frozenset(Role) - ALL_COMMUNITIES - {Role.MEMBER}
+"""roles bound to communities: their accounts need at least one (a member's are its organisation's)"""
 
 
 def shares(actor: User, communities: Collection[str]) -> bool:

@@ -9,6 +9,9 @@ class Role(StrEnum):
     MANAGER = "manager"
     RESIDENT = "resident"
     INTEGRATION = "integration"
+    MEMBER = "member"
+    """a person of an organisation (a contractor's crew lead, a department's clerk): bound to it, handles
+    its cases in the dashboard as its integration accounts do through the API, and nothing else"""
 
 
 HANDLERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.MANAGER})
@@ -19,3 +22,5 @@ ALL_COMMUNITIES = frozenset({Role.ADMIN, Role.OPERATOR, Role.INTEGRATION})
 """see every community; managers and residents see only their own"""
 STEWARDS = frozenset({Role.ADMIN, Role.MANAGER})
 """run accounts, teams and communities (managers: their own communities')"""
+ORGANISATION_ROLES = frozenset({Role.INTEGRATION, Role.MEMBER})
+"""accounts bound to an organisation act for it: members always, integration accounts once bound"""

@@ -25,6 +25,7 @@ from hub.engine.schema import AbsenceRule, CorrelationRule, Rule, ThresholdRule
 __all__ = ["AlertCleared", "AlertOpened", "Engine", "Evaluation", "Reading", "Transition"]
 
 StateKey = tuple[str, str]
+Plan = tuple[Callable[[Any, Reading], tuple[State, Transition | None]], str, dict[str, State], Any]
 
 
 @dataclass
@@ -43,9 +44,11 @@ class Engine:
         self._data_gap_s = data_gap_s
         self._states: dict[str, dict[str, State]] = {}
         """Rule id → subject → committed state: absence ticks walk one rule's subjects, not all."""
-        self._by_kind: dict[str, list[kinds.Compiled]] = {}
         self._correlations: dict[str, list[CorrelationRule]] = {}
         self._absence: list[kinds.Compiled] = []
+        self._plans: dict[str, list[Plan]] = {}
+        """Per device kind, what `evaluate` needs of each rule, looked up once per rule set: its step,
+        id, committed states and device filter."""
         self.rules: list[Rule] = []
         self.replace_rules(rules)
 
@@ -66,10 +69,14 @@ class Engine:
                 absence.append(compiled)
             for kind in rule.kinds:
                 by_kind.setdefault(kind, []).append(compiled)
-        self._by_kind, self._correlations, self._absence, self.rules = by_kind, correlations, absence, rules
+        self._correlations, self._absence, self.rules = correlations, absence, rules
         self._states = {
             r.id: self._states[r.id] if old.get(r.id) == r.version and r.id in self._states else {}
             for r in rules
+        }
+        self._plans = {
+            kind: [(c.step, c.rule.id, self._states[c.rule.id], c.rule.devices) for c in compiled]
+            for kind, compiled in by_kind.items()
         }
 
     def seed_absence(
@@ -127,14 +134,15 @@ class Engine:
     def evaluate(self, readings: Iterable[Reading]) -> Evaluation:
         out = Evaluation()
         staged = out.staged
+        plans = self._plans
         for reading in readings:
             device = reading.device
-            for c in self._by_kind.get(device.kind, ()):
-                rule = c.rule
-                if rule.devices is not None and device.id not in rule.devices:
+            device_id = device.id
+            for step, rule_id, committed, devices in plans.get(device.kind, ()):
+                if devices is not None and device_id not in devices:
                     continue
-                key = (rule.id, device.id)
-                state, transition = c.step(staged.get(key) or self._states[rule.id].get(device.id), reading)
+                key = (rule_id, device_id)
+                state, transition = step(staged.get(key) or committed.get(device_id), reading)
                 staged[key] = state
                 if transition is not None:
                     self._transition(out, key, transition, device)

@@ -1,9 +1,14 @@
-"""One step function per rule kind: (state, reading) → (new state, transition or None). Pure."""
+"""One step function per rule kind: (state, reading) → (new state, transition or None). Pure.
+
+A step returns a new state for almost every reading of every rule of its kind, so the per-device
+states are named tuples: immutable like frozen dataclasses (the engine stages them and keeps them only
+once the batch is committed), at a third of a frozen dataclass's construction cost.
+"""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.domain.alerts import AlertCleared, AlertOpened, Transition
 from hub.domain.devices import DeviceRef
@@ -20,8 +25,7 @@ from hub.engine.schema import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ThresholdState:
+class ThresholdState(NamedTuple):
     last_ts: datetime
     active: bool = False
     cond_since: datetime | None = None
@@ -33,8 +37,7 @@ DEAF = datetime.max.replace(tzinfo=UTC)
 """`listening_since` while the hub cannot hear the device: no silence is counted."""
 
 
-@dataclass(frozen=True, slots=True)
-class AbsenceState:
+class AbsenceState(NamedTuple):
     last_ts: datetime
     device: DeviceRef
     active: bool = False
@@ -43,8 +46,7 @@ class AbsenceState:
     broker reconnect or a database outage): silence is counted from the later of this and `last_ts`"""
 
 
-@dataclass(frozen=True, slots=True)
-class WindowState:
+class WindowState(NamedTuple):
     """Recent (time, value) points for count and rate rules; bounded by the rule's window."""
 
     last_ts: datetime
@@ -201,7 +203,7 @@ def _absence(rule: AbsenceRule) -> Compiled:
         expl = _explain(
             rule, state.last_ts, now, [], last_message_at=state.last_ts.isoformat(), period_s=rule.period
         )
-        return replace(state, active=True), AlertOpened(
+        return state._replace(active=True), AlertOpened(
             rule, state.device, state.device.id, state.last_ts, now, expl
         )
 
@@ -226,18 +228,18 @@ def _windowed(
         points = tuple(p for p in state.points if r.ts - p[0] <= window)
         if value is not None:
             points = (*points, (r.ts, value))
-        state = replace(state, last_ts=r.ts, points=points)
+        state = state._replace(last_ts=r.ts, points=points)
         opens, clears, facts = judge(state)
         if not state.active and opens and _opens(rule, r.ts):
             started = points[0][0] if points else r.ts
             readings = [{"ts": t.isoformat(), "value": v} for t, v in points[-20:]]
             expl = _explain(rule, started, r.ts, readings, window_s=rule.window, **facts)
-            return replace(state, active=True), AlertOpened(rule, r.device, r.device.id, started, r.ts, expl)
+            return state._replace(active=True), AlertOpened(rule, r.device, r.device.id, started, r.ts, expl)
         if state.active and clears and (value is not None or isinstance(rule, CountRule)):
             # a rate alert clears on a reading of its metric, not because old points left the window
             reason = f"{facts['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
             why = {"code": "window_calm", "window_s": rule.window, **facts}
-            return replace(state, active=False), AlertCleared(rule, r.device.id, r.ts, reason, why)
+            return state._replace(active=False), AlertCleared(rule, r.device.id, r.ts, reason, why)
         return state, None
 
     return Compiled(rule, step, _no_tick)

@@ -4,16 +4,25 @@ Stock paho reads each packet with three or four `recv` calls and one trip throug
 and sends each acknowledgement as its own socket write plus a wake-up of the network thread. At
 10,000 messages a second that costs the hub more CPU than decoding and storing them. This subclass
 reads the socket in large chunks (exposed through `pending()`, the hook paho already honours for TLS
-buffers), handles every complete packet it has before going back to select, hands messages straight to
-`on_message`, and writes a batch's acknowledgements as one packet. It overrides paho internals, so paho-mqtt is pinned to 2.2.x.
+buffers), handles every complete packet it has before going back to select, and writes a batch's
+acknowledgements as one packet. With MQTT 3.1.1 and an `on_publishes` callback, the QoS 0/1 PUBLISH
+packets of a chunk are split in one pass (`frames`) and handed over as one list, without paho's
+per-byte header reads and message objects; every other packet (and a PUBLISH cut by the chunk's end)
+goes through paho's own reader, which keeps the connection, subscriptions, keep-alive and session.
+Nothing else changes at the broker: a QoS 1 message is still acknowledged only through `ack_many`, so
+one the hub never acknowledged is redelivered to the session. It overrides paho internals, so
+paho-mqtt is pinned to one version (2.2.0) and tests/test_mqtt_client.py runs it against Mosquitto.
 """
 
+import ssl
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
+
+from hub.ingest.frames import Publish, split_publishes
 
 _PUBACK = 0x40
 _READ_CHUNK = 256 * 1024
@@ -39,6 +48,17 @@ class _ReadBuffer:
         self._pos += len(out)
         return out
 
+    def fill(self) -> tuple[bytes, int]:
+        """The unread part of the buffer (bytes, start), reading the next chunk first if it is all read;
+        empty at the end of the stream."""
+        if self._pos >= len(self._buf):
+            self._buf = self._sock.recv(_READ_CHUNK)
+            self._pos = 0
+        return self._buf, self._pos
+
+    def consume(self, pos: int) -> None:
+        self._pos = pos
+
     def pending(self) -> int:
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
         return len(self._buf) - self._pos + int(inner)
@@ -48,6 +68,9 @@ class _ReadBuffer:
 
 
 class BatchingClient(mqtt.Client):
+    on_publishes: Callable[[list[Publish]], None] | None = None
+    """Takes the PUBLISH packets split from one chunk; while None, every message goes to `on_message`."""
+
     def _create_socket(self) -> Any:
         return _ReadBuffer(super()._create_socket())
 
@@ -60,6 +83,34 @@ class BatchingClient(mqtt.Client):
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
             if rc > 0:
                 return self._loop_rc_handle(rc)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _packet_read(self) -> MQTTErrorCode:
+        sock = self._sock
+        on_publishes = self.on_publishes
+        if (
+            on_publishes is None
+            or self._protocol != mqtt.MQTTv311
+            or self._in_packet["command"] != 0
+            or not isinstance(sock, _ReadBuffer)
+        ):
+            return super()._packet_read()
+        try:
+            buf, pos = sock.fill()
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return MQTTErrorCode.MQTT_ERR_AGAIN
+        except ssl.SSLWantWriteError:
+            self._call_socket_register_write()
+            return MQTTErrorCode.MQTT_ERR_AGAIN
+        except OSError:
+            return super()._packet_read()  # paho logs the error and reports the connection lost
+        messages, end = split_publishes(buf, pos)
+        if not messages:
+            return super()._packet_read()
+        sock.consume(end)
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        on_publishes(messages)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:

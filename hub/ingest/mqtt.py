@@ -17,7 +17,8 @@ from paho.mqtt.properties import Properties
 
 from hub.broker.failover import Failover
 from hub.ingest.client import BatchingClient
-from hub.ingest.inbound import Inbound
+from hub.ingest.frames import Publish
+from hub.ingest.inbound import Inbound, Inbox
 from hub.ingest.metrics import IngestMetrics
 from hub.settings import Settings
 
@@ -70,6 +71,7 @@ class MqttSource:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_publishes = self._on_publishes
         c.on_subscribe = self._on_subscribe
         self._client = c
 
@@ -164,3 +166,16 @@ class MqttSource:
                 msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC), partition=self.partition
             )
         )
+
+    def _on_publishes(self, messages: list[Publish]) -> None:
+        """The messages of one chunk read from the socket, all received at the same moment."""
+        if not self._accepting.is_set():
+            return
+        now = datetime.now(UTC)
+        p = self.partition
+        inbound = [Inbound(m.topic, m.payload, m.mid, m.qos, now, None, p) for m in messages]
+        if isinstance(self._inbox, Inbox):
+            self._inbox.put_many(inbound)
+        else:
+            for m in inbound:
+                self._inbox.put(m)

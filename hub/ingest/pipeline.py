@@ -298,7 +298,7 @@ class Pipeline:
                 stored += len(new_keys)
                 new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
             if flush_state:
-                device_store.record_seen(conn, self._state.with_batch(sorted_rows.seen).values())
+                device_store.record_seen(conn, self._state.with_batch(sorted_rows.seen))
             for device_id, status, at in sorted_rows.statuses:
                 _apply_status(conn, device_id, status, at)
             if rejects:
@@ -327,7 +327,7 @@ class Pipeline:
     def _flush_state(self) -> None:
         conn = self._db.connection()
         with conn.transaction():
-            device_store.record_seen(conn, self._state.pending.values())
+            device_store.record_seen(conn, self._state.updates())
         self._state.written()
 
     def swap_rules(self, rules: list[Rule]) -> None:

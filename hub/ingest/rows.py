@@ -10,8 +10,7 @@ from hub.domain.contract import AccessEvent, DeviceEvent, Status
 from hub.domain.devices import Channel
 from hub.domain.readings import Reading
 from hub.ingest.decode import Accepted
-from hub.ingest.device_state import state_update
-from hub.store.devices import StateUpdate
+from hub.ingest.device_state import Seen, newer
 from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table
 
 ReadingKey = tuple[str, str, datetime, int]
@@ -30,7 +29,7 @@ class BatchRows:
         self._key = pseudonym_key
         self.rows: dict[Table, list[tuple[Any, ...]]] = {}
         self.readings: dict[ReadingKey, Reading] = {}
-        self.seen: dict[str, StateUpdate] = {}
+        self.seen: dict[str, Seen] = {}
         self.statuses: list[tuple[str, Status, datetime]] = []
 
     def add(self, result: Accepted, received_at: datetime, adapter: str | None = None) -> None:
@@ -64,4 +63,6 @@ class BatchRows:
             self.readings[(DEVICE_EVENTS.name, device.id, p.ts, p.seq)] = Reading(
                 device, p.ts, event, "event"
             )
-        self.seen[device.id] = state_update(device, p, received_at, values, self.seen.get(device.id), adapter)
+        self.seen[device.id] = newer(
+            self.seen.get(device.id), Seen(device.id, received_at, p.seq, p.ts, values, adapter)
+        )

@@ -24,6 +24,7 @@ class Page:
 
 def page(
     conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
     user: User,
     device_id: str,
     *,
@@ -33,9 +34,11 @@ def page(
     after: tuple[datetime, int] | None,
     limit: int,
 ) -> Page:
-    """Events in [start, end) after the (time, seq) `after`; devices other than gates have none."""
+    """Events in [start, end) after the (time, seq) `after`; devices other than gates have none. The
+    device and its scope come from `conn`, the primary; the events from `reads`, which may be a standby
+    a replication lag behind."""
     device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
-    rows = access_store.page(conn, device_id, start, end, result=result, after=after, limit=limit + 1)
+    rows = access_store.page(reads, device_id, start, end, result=result, after=after, limit=limit + 1)
     last = rows[limit - 1] if len(rows) > limit else None
     return Page(
         community_id=device["community_id"],

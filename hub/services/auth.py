@@ -8,6 +8,7 @@ import psycopg
 from hub.domain.errors import Forbidden
 from hub.domain.users import User
 from hub.store import cases as case_store
+from hub.store import organisations as org_store
 from hub.store import users
 
 
@@ -32,3 +33,13 @@ def user_for_token(conn: psycopg.Connection[Any], token: str) -> User | None:
 
 def teams_of(conn: psycopg.Connection[Any], user: User) -> list[str]:
     return case_store.teams_of(conn, user.id)
+
+
+def organisation_names(conn: psycopg.Connection[Any], user: User) -> dict[str, str | None]:
+    """The names of the organisation the account acts for, so a member's pages can say whose cases they
+    show without reading the organisations list (which is the hub's people's)."""
+    found = org_store.organisation(conn, user.organisation) if user.organisation else None
+    return {
+        "organisation_name_en": found["name_en"] if found else None,
+        "organisation_name_zh": found["name_zh"] if found else None,
+    }

@@ -132,4 +132,4 @@ def alerts(conn: psycopg.Connection[Any], user: User, device_id: str, limit: int
 def cases(conn: psycopg.Connection[Any], user: User, device_id: str, limit: int) -> list[dict[str, Any]]:
     """Newest first; residents see the alert-raised ones and their own reports."""
     get(conn, user, device_id)
-    return device_store.device_cases(conn, device_id, limit, resident_id(user))
+    return device_store.device_cases(conn, device_id, limit, resident_id(user), user.organisation)

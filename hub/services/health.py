@@ -12,7 +12,7 @@ import psycopg
 from hub.domain.health import WorkerState
 from hub.domain.storms import FLOOD_ABOVE, FLOOD_WINDOW
 from hub.services import rules
-from hub.store import deadletters, job_runs, outbox, storms
+from hub.store import deadletters, job_runs, outbox, replication, storms
 from hub.store import partitions as partition_store
 
 RECENT = timedelta(hours=24)
@@ -26,6 +26,7 @@ def overview(
     counters: dict[str, Any] | None,
     lease_ttl_s: float,
     pool: dict[str, int],
+    standby: dict[str, Any] | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     conn.execute("SELECT 1")
@@ -46,7 +47,7 @@ def overview(
             "counters": counters,
             "rates": [] if here is None else [asdict(r) for r in here.rates],
         },
-        "database": {"latency_ms": round(latency_ms, 2), "pool": pool},
+        "database": {"latency_ms": round(latency_ms, 2), "pool": pool, "standby": standby},
         "dead_letters": deadletters.by_reason(conn, now - RECENT),
         "floods": flood_rates(conn, now),
         "notifications": outbox.waiting(conn),
@@ -66,6 +67,20 @@ def overview(
         ],
         "job_runs": job_runs.recent(conn, RUNS_LISTED),
     }
+
+
+def standby(conn: psycopg.Connection[Any], reads: psycopg.Connection[Any] | None) -> dict[str, Any]:
+    """Where the standby of `HUB_DATABASE_READ_URL` stands, `conn` being the primary and `reads` a
+    connection to the standby, or None when it gave none (the read routes use the primary then)."""
+    if reads is None:
+        return {
+            "up": False,
+            "in_recovery": None,
+            "replay_paused": None,
+            "replay_lag_s": None,
+            "behind_bytes": None,
+        }
+    return {"up": True, **replication.standby_state(reads, replication.wal_position(conn))}
 
 
 def _job(summary: dict[str, Any], next_run_at: datetime | None) -> dict[str, Any]:

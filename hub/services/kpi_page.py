@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hub.cases.kpi_report import Report
-from hub.cases.kpis import GROUP_BY, KPI_FIELDS, Kpis
+from hub.cases.kpis import GROUP_BY, KPI_FIELDS, ORGANISATION_RATES, Kpis
 from hub.domain.language import CATEGORY_NAMES, Lang
 
 GroupNames = Mapping[str, Mapping[str, str]]
-"""grouping (team, community, grid) → key → the name to print instead of the key"""
+"""grouping (team, community, grid, organisation) → key → the name to print instead of the key"""
 
 LABELS: dict[Lang, dict[str, str]] = {
     "en": {
@@ -120,6 +120,13 @@ TEXT: dict[Lang, dict[str, str]] = {
         "community": "community",
         "team": "team",
         "grid": "grid",
+        "organisation": "organisation",
+        "cases": "Cases",
+        "resolution_rate": "Resolution rate",
+        "by_organisation": "By responsible organisation",
+        "organisation_note": "Departments and contractors owning the cases' teams. As in the public "
+        "summary, 1 or 2 cases show as <3 and a rate over fewer than 3 cases (ratings) as –.",
+        "no_organisations": "No case of an organisation's team.",
         "s": "{n} s",
         "min": "{n} min",
         "h": "{n} h",
@@ -151,6 +158,13 @@ TEXT: dict[Lang, dict[str, str]] = {
         "community": "社区",
         "team": "班组",
         "grid": "网格",
+        "organisation": "责任单位",
+        "cases": "工单数",
+        "resolution_rate": "解决率",
+        "by_organisation": "按责任部门或单位",
+        "organisation_note": "工单所属班组的部门和承包单位。与公开概况相同，1–2 个工单显示为 <3，"
+        "少于 3 个工单（评价）的比率显示为 –。",
+        "no_organisations": "没有属于单位班组的工单。",
         "s": "{n} 秒",
         "min": "{n} 分钟",
         "h": "{n} 小时",
@@ -182,6 +196,11 @@ TABLE_FIELDS = (
 """The columns of a grouping's table: the page is printed, so the counts behind each rate stay in the CSV."""
 
 
+ORGANISATION_FIELDS = ("cases", *ORGANISATION_RATES)
+"""The columns of the organisations' table after the name (`cases` and `resolution_rate` are named in
+`TEXT`, the other rates in `LABELS`)."""
+
+
 @dataclass(frozen=True)
 class Section:
     """One grouping under its name in the reader's language: its rows under printable labels, and the
@@ -192,10 +211,13 @@ class Section:
     most_opened: float
 
 
-def shown(value: float | None, name: str, lang: Lang = "en") -> str:
-    """A figure as the page prints it: rates in percent, times in a readable unit, "–" for none."""
+def shown(value: float | str | None, name: str, lang: Lang = "en") -> str:
+    """A figure as the page prints it: rates in percent, times in a readable unit, "–" for none, a
+    suppressed count ("<3") as it is."""
     if value is None:
         return "–"
+    if isinstance(value, str):
+        return value
     if name.endswith("_rate"):
         return f"{value * 100:.1f} %"
     if "_seconds_" in name:
@@ -240,8 +262,8 @@ def render(
     names: GroupNames | None = None,
 ) -> str:
     """`where` names the communities counted (None: every community in the reader's scope); times are
-    shown in `zone`, the zone the month is cut in. A group key is printed under its name in `names`, a
-    category under its name in `lang`, any other key as it is."""
+    shown in `zone`, the zone the month is cut in. A group key (and an organisation) is printed under its
+    name in `names`, a category under its name in `lang`, any other key as it is."""
     text = TEXT[lang]
     known = {"category": CATEGORY_NAMES[lang], **(names or {})}
     return _templates.get_template("kpi_report.html").render(
@@ -258,6 +280,11 @@ def render(
         kpi_fields=KPI_FIELDS,
         table_fields=TABLE_FIELDS,
         sections=[_section(text, by, report.groups[by], known.get(by, {})) for by in GROUP_BY],
+        organisations=[
+            (known.get("organisation", {}).get(o.organisation, o.organisation), o)
+            for o in report.organisations
+        ],
+        organisation_fields=ORGANISATION_FIELDS,
     )
 
 

@@ -3,6 +3,10 @@ a printable page, and a community's anonymous public summary.
 
 The caller's community scope is applied here: a community outside it answers as if it did not exist.
 The store loads the cohort; the figures come from the pure formulas of `hub.cases.kpis`.
+
+Each function takes two connections: `conn`, the primary, for whether the community exists (one just
+created counts at once), and `reads`, which may be a standby a replication lag behind, for the cases,
+ratings and names counted.
 """
 
 from dataclasses import asdict, dataclass
@@ -26,32 +30,69 @@ from hub.store import teams as team_store
 
 
 def live(
-    conn: psycopg.Connection[Any], user: User, community: str | None, start: datetime, end: datetime
+    conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
+    user: User,
+    community: str | None,
+    start: datetime,
+    end: datetime,
 ) -> Report:
     """KPIs of the cases created in `[start, end)` (at most 400 days) in `community`, or in the caller's
     scope when it is None; counted up to now while the period is still running."""
     kpi_periods.bounded(start, end)
-    return _report(conn, _communities(conn, user, community), start, end)
+    return _report(reads, _communities(conn, user, community), start, end)
+
+
+def named_organisations(conn: psycopg.Connection[Any], report: Report) -> list[dict[str, Any]]:
+    """The report's organisation rows with each organisation's names in English and Chinese (its id
+    where it has no record any more)."""
+    names = {o["id"]: o for o in org_store.organisations(conn)}
+    return [
+        {
+            **asdict(o),
+            "name_en": names[o.organisation]["name_en"] if o.organisation in names else o.organisation,
+            "name_zh": names[o.organisation]["name_zh"] if o.organisation in names else o.organisation,
+        }
+        for o in report.organisations
+    ]
 
 
 def month_csv(
-    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo
+    conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
+    user: User,
+    community: str | None,
+    month: str,
+    zone: ZoneInfo,
+    lang: Lang = "en",
 ) -> tuple[str, str]:
     """(file name, CSV text) of the report of `month` (`YYYY-MM`, cut at midnights in `zone`). The CSV is
-    for spreadsheets and integrations, so its keys stay ids."""
-    report = _month_report(conn, _communities(conn, user, community), month, zone)
+    for spreadsheets and integrations, so its keys stay ids; organisations' rows add their names in
+    `lang`."""
+    report = _month_report(reads, _communities(conn, user, community), month, zone)
     where = community or "all"
-    return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where)
+    names = _organisation_names(conn, lang)
+    return kpi_report.csv_name(where, month), kpi_report.csv_text(report, month, where, names)
+
+
+def _organisation_names(conn: psycopg.Connection[Any], lang: Lang) -> dict[str, str]:
+    return {o["id"]: o["name_zh"] if lang == "zh" else o["name_en"] for o in org_store.organisations(conn)}
 
 
 def month_page(
-    conn: psycopg.Connection[Any], user: User, community: str | None, month: str, zone: ZoneInfo, lang: Lang
+    conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
+    user: User,
+    community: str | None,
+    month: str,
+    zone: ZoneInfo,
+    lang: Lang,
 ) -> str:
     """The printable HTML page of the report of `month` in `lang`: people read it, so communities, teams
     and grids go by their names where the hub has them."""
     communities = _communities(conn, user, community)
-    report = _month_report(conn, communities, month, zone)
-    names = _group_names(conn, report, communities, community, lang)
+    report = _month_report(reads, communities, month, zone)
+    names = _group_names(reads, report, communities, community, lang)
     where = None if community is None else names["community"].get(community, community)
     return kpi_page.render(report, where, month, zone, lang, names)
 
@@ -63,8 +104,8 @@ def _group_names(
     community: str | None,
     lang: Lang,
 ) -> dict[str, dict[str, str]]:
-    """The names in `lang` of the communities, teams and grids `report` groups by (and of `community`,
-    which may have no case). A key without a record keeps its id, and so does a grid id that several
+    """The names in `lang` of the communities, teams, grids and organisations `report` groups by (and of
+    `community`, which may have no case). A key without a record keeps its id, and so does a grid id that several
     communities' grids use, since the report cannot tell them apart."""
     zh = lang == "zh"
     counted = {key for key, _ in report.groups["community"] if key is not None}
@@ -80,6 +121,7 @@ def _group_names(
         "community": places,
         "team": teams,
         "grid": {grid: found[0] for grid, found in grids.items() if len(found) == 1},
+        "organisation": _organisation_names(conn, lang),
     }
 
 
@@ -93,6 +135,7 @@ class TrendPoint:
 
 def trend(
     conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
     user: User,
     community: str | None,
     interval: Literal["week", "month"],
@@ -106,7 +149,7 @@ def trend(
     points = []
     for start, end in kpi_periods.recent(now.astimezone(zone).date(), interval, count, zone):
         as_of = min(end, now)
-        cohort = kpi_store.cohort(conn, communities=communities, start=start, end=end, as_of=as_of)
+        cohort = kpi_store.cohort(reads, communities=communities, start=start, end=end, as_of=as_of)
         points.append(
             TrendPoint(start, end, as_of, formulas.kpis(formulas.outcomes(cohort, as_of), start, as_of))
         )
@@ -124,7 +167,7 @@ class CommunitySummary:
 
 
 def public_summary(
-    conn: psycopg.Connection[Any], community: str, days: int, zone: ZoneInfo
+    conn: psycopg.Connection[Any], reads: psycopg.Connection[Any], community: str, days: int, zone: ZoneInfo
 ) -> CommunitySummary:
     """For anyone, without a log-in: the last `days` days in `zone`, today so far included, small counts
     hidden by `hub.cases.kpis.public_summary`."""
@@ -132,10 +175,10 @@ def public_summary(
     if name is None:
         raise NotFound(f"no community {community}")
     start, end = kpi_periods.days_until(datetime.now(UTC), days, zone)
-    cohort = kpi_store.cohort(conn, communities=[community], start=start, end=end, as_of=end)
+    cohort = kpi_store.cohort(reads, communities=[community], start=start, end=end, as_of=end)
     outcomes = formulas.outcomes(cohort, end)
     figures = formulas.public_summary(outcomes, start, end)
-    names = {o["id"]: o for o in org_store.organisations(conn)}
+    names = {o["id"]: o for o in org_store.organisations(reads)}
     organisations = [
         {
             **asdict(s),

@@ -72,10 +72,12 @@ def update(
 
 
 def delete(conn: psycopg.Connection[Any], organisation: str) -> None:
-    """Only an organisation with no team and no account goes (unbind them first)."""
+    """Only an organisation with no team, no account and no member goes (unbind the teams and accounts
+    first; members, like every account, are never deleted, so an organisation that had people stays)."""
     found = _locked(conn, organisation)
     uses = [f"team(s) {', '.join(found['teams'])}" if found["teams"] else ""]
     uses.append(f"account(s) {', '.join(found['accounts'])}" if found["accounts"] else "")
+    uses.append(f"member(s) {', '.join(found['members'])}" if found["members"] else "")
     if any(uses):
         raise Conflict(
             f"organisation {organisation} still has {' and '.join(u for u in uses if u)}; unbind them first"
@@ -127,6 +129,8 @@ def unbind_account(conn: psycopg.Connection[Any], organisation: str, username: s
     account = user_store.account(conn, username)
     if account is None or account["organisation"] != organisation:
         raise NotFound(f"{username} is not bound to {organisation}")
+    if account["role"] == Role.MEMBER:
+        raise Invalid(f"{username} is a member of {organisation} for good; disable the account instead")
     user_store.set_organisation(conn, account["id"], None)
     return get(conn, organisation)
 

@@ -33,6 +33,7 @@ def auto_bucket(span: timedelta) -> Bucket:
 
 def history_of(
     conn: psycopg.Connection[Any],
+    reads: psycopg.Connection[Any],
     user: User,
     device_id: str,
     *,
@@ -42,7 +43,9 @@ def history_of(
     metrics: list[str],
 ) -> dict[str, Any]:
     """Readings in [start, end), oldest first, of `metrics` (none named: all of the device's kind);
-    without a `bucket` the finest that suits the range."""
+    without a `bucket` the finest that suits the range. The device and its scope come from `conn`, the
+    primary, so a device just registered or moved counts at once; the readings from `reads`, which may be
+    a standby a replication lag behind."""
     if end - start > MAX_RANGE:
         raise Invalid(f"the range from `from` to `to` is {_days(end - start)}; at most {MAX_RANGE.days} days")
     device = visible(user, device_store.get_device(conn, device_id), f"device {device_id}")
@@ -50,7 +53,7 @@ def history_of(
     wanted = _metrics(kind, metrics)
     chosen = bucket or auto_bucket(end - start)
     if chosen is Bucket.RAW:
-        points = history.raw(conn, kind, device_id, wanted, start, end, limit=MAX_POINTS + 1)
+        points = history.raw(reads, kind, device_id, wanted, start, end, limit=MAX_POINTS + 1)
         if len(points) > MAX_POINTS:
             raise Invalid(
                 f"more than {MAX_POINTS} readings in the range; ask for a bucket (1m, 1h, 1d) or a shorter range"
@@ -62,7 +65,7 @@ def history_of(
                 f"{chosen} buckets over {_days(end - start)} would be more than {MAX_POINTS} points; "
                 "choose a coarser bucket or a shorter range"
             )
-        points = history.buckets(conn, kind, device_id, wanted, start, end, width)
+        points = history.buckets(reads, kind, device_id, wanted, start, end, width)
     return {
         "device_id": device_id,
         "kind": kind,

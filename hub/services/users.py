@@ -17,6 +17,7 @@ from hub.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.services.scope import check_communities
+from hub.store import organisations as org_store
 from hub.store import users as user_store
 
 
@@ -27,6 +28,8 @@ class Account:
     role: Role
     communities: tuple[str, ...]
     display_name: str | None
+    organisation: str | None = None
+    """a member's organisation, which it is created with and acts for"""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,13 @@ def get(conn: psycopg.Connection[Any], user: User, username: str) -> dict[str, A
 def create(
     conn: psycopg.Connection[Any], user: User, username: str, account: Account, password: str | None
 ) -> tuple[dict[str, Any], str | None]:
-    """The new account and its generated password when none was given (shown once, never stored)."""
+    """The new account and its generated password when none was given (shown once, never stored). Only a
+    member is created with an organisation; integration accounts are bound to one afterwards."""
+    if account.organisation is not None and account.role != Role.MEMBER:
+        raise Invalid(
+            f"only members are created with an organisation; bind a {account.role} with "
+            "PUT /organisations/{id}/accounts/{username} (integration accounts only)"
+        )
     account = _checked(conn, user, account)
     generated = generate_password() if password is None else None
     if not user_store.create_account(
@@ -76,6 +85,7 @@ def create(
         role=account.role,
         communities=account.communities,
         display_name=account.display_name,
+        organisation=account.organisation,
     ):
         raise Conflict(f"user {username} exists; change it instead (usernames are never reused)")
     return get(conn, user, username), generated
@@ -94,13 +104,23 @@ def update(
         communities = tuple(found["communities"]) if role in SCOPED_ROLES else ()
     if found["id"] == user.id and (role != found["role"] or set(communities) != set(found["communities"])):
         raise Invalid("you cannot change your own role or communities; ask another admin")
+    if found["role"] == Role.MEMBER and role != Role.MEMBER:
+        raise Invalid(
+            f"{username} is a member of {found['organisation']} for good; disable it and create another account"
+        )
     if found["organisation"] is not None and role != found["role"]:
         raise Invalid(
             f"{username} acts for {found['organisation']}; unbind it with "
             f"DELETE /organisations/{found['organisation']}/accounts/{username} before changing its role"
         )
+    if role == Role.MEMBER and found["role"] != Role.MEMBER:
+        raise Invalid(
+            "a member is created with its organisation: POST /users with role member and organisation"
+        )
     account = _checked(
-        conn, user, Account(role, communities, change.get("display_name", found["display_name"]))
+        conn,
+        user,
+        Account(role, communities, change.get("display_name", found["display_name"]), found["organisation"]),
     )
     user_store.update_account(
         conn,
@@ -172,11 +192,25 @@ def _checked(conn: psycopg.Connection[Any], user: User, account: Account) -> Acc
     communities = tuple(sorted(set(account.communities)))
     if account.role in SCOPED_ROLES and not communities:
         raise Invalid(f"a {account.role} needs at least one community")
-    if account.role not in SCOPED_ROLES and communities:
+    if account.role == Role.MEMBER:
+        _check_member(conn, account.organisation, communities)
+    elif account.role not in SCOPED_ROLES and communities:
         raise Invalid(f"a {account.role} sees every community; leave communities empty")
     check_communities(conn, user, communities)
     display = account.display_name.strip() if account.display_name else None
-    return Account(account.role, communities, display or None)
+    return Account(account.role, communities, display or None, account.organisation)
+
+
+def _check_member(
+    conn: psycopg.Connection[Any], organisation: str | None, communities: tuple[str, ...]
+) -> None:
+    """A member sees what its organisation serves, so it names the organisation and no communities."""
+    if organisation is None:
+        raise Invalid("a member acts for an organisation: name it in organisation")
+    if communities:
+        raise Invalid(f"a member sees the communities {organisation} serves; leave communities empty")
+    if org_store.organisation(conn, organisation) is None:
+        raise Invalid(f"no organisation {organisation}; create it with POST /organisations first")
 
 
 def _out(user: User, row: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from hub.domain.alerts import SEVERITIES
 from hub.domain.cases import Escalation
-from hub.store.sql import OPEN_CASE, text_array
+from hub.store.sql import OF_ORGANISATION, OPEN_CASE, text_array
 
 _SEVERITY_RANK = text_array(SEVERITIES)
 _OPEN = OPEN_CASE
@@ -187,9 +187,7 @@ def list_cases(
                                WHERE m.split_at IS NULL AND r.reporter_id = %(resident)s::bigint))
               AND (%(status)s::text IS NULL OR c.status = %(status)s::text)
               AND (%(team)s::text IS NULL OR c.team = %(team)s::text)
-              AND (%(organisation)s::text IS NULL
-                   OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text)
-                   OR c.id IN (SELECT k.case_id FROM case_calls k WHERE k.organisation = %(organisation)s::text))
+              AND {OF_ORGANISATION}
             ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s OFFSET %(offset)s
             """,  # noqa: S608 - the interpolated text is a constant

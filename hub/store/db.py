@@ -34,7 +34,7 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPo
     return pool
 
 
-def new_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+def new_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "hub") -> ConnectionPool:
     """A pool not yet opened: the hub opens it when it starts. Connections in autocommit: a request's
     write is committed before its response goes out (FastAPI may close dependencies only after
     sending), and work that must be atomic says so with
@@ -45,7 +45,7 @@ def new_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPoo
         min_size=min_size,
         max_size=max_size,
         open=False,
-        name="hub",
+        name=name,
         kwargs={"autocommit": True},
         check=ConnectionPool.check_connection,
     )

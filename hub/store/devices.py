@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from hub.domain.alerts import SEVERITIES
 from hub.domain.devices import DeviceKind, DeviceRef, DeviceState
-from hub.store.sql import OPEN_STATUS_LIST
+from hub.store.sql import OF_ORGANISATION, OPEN_STATUS_LIST
 
 
 @dataclass(frozen=True)
@@ -379,10 +379,14 @@ def list_devices(
 
 
 def site_summaries(
-    conn: psycopg.Connection[Any], communities: list[str] | None, resident_id: int | None = None
+    conn: psycopg.Connection[Any],
+    communities: list[str] | None,
+    resident_id: int | None = None,
+    organisation: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per community in scope: its name, counts of its devices in service by state and kind, and its open
-    cases (for a resident, only the alert-raised ones and their own reports)."""
+    cases (for a resident, only the alert-raised ones and their own reports; for an account bound to an
+    `organisation`, only the organisation's)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             _DEVICES_WITH_STATE
@@ -395,9 +399,12 @@ def site_summaries(
                 SELECT community_id, jsonb_object_agg(kind, n) AS kinds, sum(n)::int AS devices
                 FROM (SELECT community_id, kind, count(*) AS n FROM in_service GROUP BY 1, 2) k GROUP BY 1
             ), open_cases AS (
-                SELECT community_id, count(*)::int AS n FROM cases
-                WHERE status = ANY(%(open)s)
-                  AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
+                SELECT c.community_id, count(*)::int AS n FROM cases c
+                WHERE c.status = ANY(%(open)s)
+                  AND (%(resident)s::bigint IS NULL OR c.source = 'alert' OR c.reporter_id = %(resident)s::bigint)
+                  AND """)
+            + sql.SQL(OF_ORGANISATION)
+            + sql.SQL("""
                 GROUP BY 1
             )
             SELECT m.id, m.name, coalesce(k.devices, 0) AS devices,
@@ -410,15 +417,24 @@ def site_summaries(
             WHERE (%(communities)s::text[] IS NULL OR m.id = ANY(%(communities)s::text[]))
             ORDER BY m.id
             """),
-            {"communities": communities, "resident": resident_id, "open": OPEN_STATUS_LIST},
+            {
+                "communities": communities,
+                "resident": resident_id,
+                "organisation": organisation,
+                "open": OPEN_STATUS_LIST,
+            },
         ).fetchall()
 
 
 def site_plan(
-    conn: psycopg.Connection[Any], community: str, resident_id: int | None = None
+    conn: psycopg.Connection[Any],
+    community: str,
+    resident_id: int | None = None,
+    organisation: str | None = None,
 ) -> dict[str, Any] | None:
     """A community's plan: its devices in service with plan position, latitude/longitude, state and the
-    open case to go to (the most severe, then the oldest; for a resident only alert-raised ones), a box
+    open case to go to (the most severe, then the oldest; for a resident only alert-raised ones, for an
+    account bound to an `organisation` only the organisation's), a box
     per building and per grid around their devices' positions, and its plan image's type and time. None
     when there is no such community."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -431,10 +447,13 @@ def site_plan(
             _DEVICES_WITH_STATE
             + sql.SQL("""
             , first_case AS (
-                SELECT DISTINCT ON (device_id) device_id, id FROM cases
-                WHERE community_id = %(community)s AND device_id IS NOT NULL AND status = ANY(%(open)s)
-                  AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
-                ORDER BY device_id, array_position(%(ranks)s, severity) DESC, created_at, id
+                SELECT DISTINCT ON (c.device_id) c.device_id, c.id FROM cases c
+                WHERE c.community_id = %(community)s AND c.device_id IS NOT NULL AND c.status = ANY(%(open)s)
+                  AND (%(resident)s::bigint IS NULL OR c.source = 'alert' OR c.reporter_id = %(resident)s::bigint)
+                  AND """)
+            + sql.SQL(OF_ORGANISATION)
+            + sql.SQL("""
+                ORDER BY c.device_id, array_position(%(ranks)s, c.severity) DESC, c.created_at, c.id
             )
             SELECT l.id, l.kind, l.building, l.grid, l.plan_x, l.plan_y, l.latitude, l.longitude, l.state,
                    l.battery_pct, l.open_alerts, l.open_cases, f.id AS open_case_id, l.last_seen
@@ -447,6 +466,7 @@ def site_plan(
                 "community": community,
                 "open": OPEN_STATUS_LIST,
                 "resident": resident_id,
+                "organisation": organisation,
                 "ranks": list(SEVERITIES),
             },
         ).fetchall()
@@ -511,18 +531,24 @@ def device_alerts(conn: psycopg.Connection[Any], device_id: str, limit: int) -> 
 
 
 def device_cases(
-    conn: psycopg.Connection[Any], device_id: str, limit: int, resident_id: int | None = None
+    conn: psycopg.Connection[Any],
+    device_id: str,
+    limit: int,
+    resident_id: int | None = None,
+    organisation: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The cases about a device, newest first; for a resident only alert-raised ones and their own."""
+    """The cases about a device, newest first; for a resident only alert-raised ones and their own, for
+    an account bound to an `organisation` only those of its teams or calling on it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """
-            SELECT id, title, category, severity, status, source, team, created_at, updated_at
-            FROM cases
-            WHERE device_id = %(device)s
-              AND (%(resident)s::bigint IS NULL OR source = 'alert' OR reporter_id = %(resident)s::bigint)
-            ORDER BY created_at DESC, id DESC
+            f"""
+            SELECT c.id, c.title, c.category, c.severity, c.status, c.source, c.team, c.created_at, c.updated_at
+            FROM cases c
+            WHERE c.device_id = %(device)s
+              AND (%(resident)s::bigint IS NULL OR c.source = 'alert' OR c.reporter_id = %(resident)s::bigint)
+              AND {OF_ORGANISATION}
+            ORDER BY c.created_at DESC, c.id DESC
             LIMIT %(limit)s
-            """,
-            {"device": device_id, "resident": resident_id, "limit": limit},
+            """,  # noqa: S608 - the interpolated text is a constant
+            {"device": device_id, "resident": resident_id, "organisation": organisation, "limit": limit},
         ).fetchall()

@@ -1,4 +1,4 @@
-"""Organisation records, the teams they own and the accounts bound to them."""
+"""Organisation records, the teams they own, the integration accounts bound to them and their members."""
 
 from collections.abc import Collection
 from typing import Any
@@ -11,7 +11,9 @@ _ORGANISATION = """
            coalesce((SELECT array_agg(t.id ORDER BY t.id) FROM teams t WHERE t.organisation = o.id), '{}')
                AS teams,
            coalesce((SELECT array_agg(u.username ORDER BY u.username) FROM users u
-                     WHERE u.organisation = o.id), '{}') AS accounts
+                     WHERE u.organisation = o.id AND u.role = 'integration'), '{}') AS accounts,
+           coalesce((SELECT array_agg(u.username ORDER BY u.username) FROM users u
+                     WHERE u.organisation = o.id AND u.role = 'member'), '{}') AS members
     FROM organisations o
 """
 

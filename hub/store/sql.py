@@ -29,3 +29,11 @@ UNTOUCHED_CASE = (
 )
 """A case (as `c`) nobody has taken up yet — dispatched, unassigned, unacknowledged, not suspended, no
 request waiting — which the hub may fold into another (a parent's outage, a storm)."""
+
+OF_ORGANISATION = (
+    "(%(organisation)s::text IS NULL "
+    "OR c.team IN (SELECT t.id FROM teams t WHERE t.organisation = %(organisation)s::text) "
+    "OR c.id IN (SELECT k.case_id FROM case_calls k WHERE k.organisation = %(organisation)s::text))"
+)
+"""A case (as `c`) an account bound to the organisation in the parameter `organisation` may see: one of
+its teams has it or it calls on the organisation; every case when the parameter is null."""

@@ -37,12 +37,15 @@ def upsert_user(
     password: str,
     role: str,
     communities: list[str] | None = None,
+    organisation: str | None = None,
 ) -> int:
+    """An organisation given binds the account to it; none leaves an earlier binding as it was."""
     row = conn.execute(
-        "INSERT INTO users (username, password_hash, role, communities) VALUES (%s, %s, %s, %s) "
+        "INSERT INTO users (username, password_hash, role, communities, organisation) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
-        "communities = EXCLUDED.communities RETURNING id",
-        (username, _hasher.hash(password), role, communities or []),
+        "communities = EXCLUDED.communities, organisation = coalesce(EXCLUDED.organisation, users.organisation) "
+        "RETURNING id",
+        (username, _hasher.hash(password), role, communities or [], organisation),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -162,12 +165,13 @@ def create_account(
     role: str,
     communities: Collection[str],
     display_name: str | None,
+    organisation: str | None = None,
 ) -> bool:
     """False when the username is taken."""
     row = conn.execute(
-        "INSERT INTO users (username, password_hash, role, communities, display_name) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (username) DO NOTHING RETURNING id",
-        (username, _hasher.hash(password), role, list(communities), display_name),
+        "INSERT INTO users (username, password_hash, role, communities, display_name, organisation) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING RETURNING id",
+        (username, _hasher.hash(password), role, list(communities), display_name, organisation),
     ).fetchone()
     return row is not None
 

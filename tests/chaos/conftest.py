@@ -49,6 +49,8 @@ class Scale:
     down_s: float
     """How long a hub or the broker stays down."""
     db_outage_s: float
+    queue_max: int
+    """`HUB_INGEST_QUEUE_MAX` while the database is out: well under what the fleet sends meanwhile."""
     webhook_down_s: float
     burst_s: float
     drain_timeout_s: float
@@ -65,6 +67,7 @@ SCALE = (
         steady_s=15,
         down_s=10,
         db_outage_s=60,
+        queue_max=1000,
         webhook_down_s=120,
         burst_s=30,
         drain_timeout_s=300,
@@ -73,11 +76,12 @@ SCALE = (
     else Scale(
         devices=50,
         device_rate=2.0,
-        steady_s=4,
+        steady_s=3,
         down_s=2,
-        db_outage_s=15,
-        webhook_down_s=15,
-        burst_s=10,
+        db_outage_s=8,
+        queue_max=400,
+        webhook_down_s=8,
+        burst_s=6,
         drain_timeout_s=120,
     )
 )

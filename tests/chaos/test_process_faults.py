@@ -59,7 +59,7 @@ def test_postgres_unreachable_backpressure_then_recovery(rig_factory: Any) -> No
     blocks and the broker keeps the rest, unacknowledged. When the database is back it must drain the
     backlog without help (no restart, no operator)."""
     rig = rig_factory(via_proxy=True)
-    queue_max = 1000
+    queue_max = SCALE.queue_max
     rig.hub = rig.new_hub(HUB_INGEST_QUEUE_MAX=str(queue_max))
     rig.hub.start()
     assert rig.proxy is not None and rig.hub.proc is not None

@@ -22,6 +22,8 @@ export const ACTIONS_BY_STATUS = {
 const NEEDS = { resolve: "note", cancel: "reason", hand_back: "reason", assign: "team" };
 const HANDLERS = new Set(["admin", "operator", "manager"]);
 const VERIFIERS = new Set(["admin", "operator"]);
+// What an organisation's member may do to its organisation's cases (hub/cases/actions.py ORGANISATION_ACTIONS).
+const MEMBER_ACTIONS = new Set(["acknowledge", "start", "resolve", "hand_back"]);
 
 let teamList = null;
 /** The ids of the teams a case may be handed to (GET /teams, once per page load). */
@@ -35,8 +37,9 @@ function teams() {
  * is offered only when the closure checklist says it can pass (`canClose`).
  */
 export function allowedActions(c, role, { canClose = false } = {}) {
-  if (!HANDLERS.has(role)) return [];
+  if (!HANDLERS.has(role) && role !== "member") return [];
   return (ACTIONS_BY_STATUS[c.status] || [])
+    .filter((a) => role !== "member" || MEMBER_ACTIONS.has(a))
     .filter((a) => a !== "close" || (VERIFIERS.has(role) && canClose))
     .filter((a) => !c.suspended_at || a === "cancel");
 }

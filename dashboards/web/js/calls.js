@@ -1,7 +1,9 @@
 // The street office's calls on departments (`calls` of GET /cases/{id}): whom the case called on, by
 // when each must answer, and its answer — accepted, declined with a reason, done — or none yet. An
 // admin or operator calls on departments from here (POST /cases/{id}/calls): the organisations serving
-// the case's community, what they are asked to do, and the response deadline.
+// the case's community, what they are asked to do, and the response deadline. A member of a called
+// organisation answers its call here (POST /cases/{id}/calls/{call_id}/answer): accept, decline with a
+// reason, or done.
 import { OPEN_STATUSES, api } from "./api.js";
 import { badge, clear, h, toast } from "./dom.js";
 import { locale, t } from "./i18n.js";
@@ -19,6 +21,46 @@ export function organisationName(c, id) {
 
 const named = (org) => (locale() === "zh" ? org.name_zh : org.name_en);
 
+// The answers a call in each state takes (hub/domain/calls.py ANSWERS).
+const ANSWERS_BY_STATE = { open: ["accept", "decline", "done"], accepted: ["done"] };
+
+/** The called organisation's answers to its call: one click, or two for decline (which needs a reason). */
+function answerBar(c, k, onUpdated) {
+  const answers = ANSWERS_BY_STATE[k.state] || [];
+  if (!answers.length) return null;
+  const bar = h("div", { class: "actions call-answer", dataset: { call: k.id } });
+  const send = async (answer, note, buttons) => {
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const updated = await api(`/cases/${c.id}/calls/${k.id}/answer`, { method: "POST", body: { answer, note } });
+      toast(t("calls.answered", { answer: t(`calls.answer.${answer}`) }), "ok");
+      onUpdated(updated);
+    } catch (err) {
+      toast(t("action.failed", { msg: err.message }), "error");
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  };
+  const showButtons = () => {
+    const buttons = answers.map((a) => h("button", { type: "button", class: "btn", dataset: { answer: a },
+      onclick: () => (a === "decline" ? showDecline() : send(a, null, buttons)) }, t(`calls.answer.${a}`) + (a === "decline" ? "…" : "")));
+    clear(bar, buttons);
+  };
+  const showDecline = () => {
+    const reason = h("input", { name: "reason", required: true, maxlength: 2000, autocomplete: "off", placeholder: t("calls.declineWhy"), "aria-label": t("calls.declineWhy") });
+    const confirm = h("button", { type: "submit", class: "btn btn-confirm", dataset: { confirm: "decline" } }, t("action.confirm"));
+    const back = h("button", { type: "button", class: "btn btn-plain", onclick: showButtons }, t("action.back"));
+    const form = h("form", { class: "action-form", onsubmit: (ev) => {
+      ev.preventDefault();
+      if (!reason.value.trim()) { reason.focus(); return; }
+      send("decline", reason.value.trim(), [confirm, back]);
+    } }, reason, confirm, back);
+    clear(bar, form);
+    reason.focus();
+  };
+  showButtons();
+  return bar;
+}
+
 export function callsPanel(c, user, onUpdated) {
   const canCall = VERIFIERS.has(user.role) && OPEN_STATUSES.includes(c.status);
   if (!c.calls?.length && !canCall) return null;
@@ -30,7 +72,8 @@ export function callsPanel(c, user, onUpdated) {
     k.answered_at
       ? h("p", { class: "answer" }, t("calls.answeredBy", { who: k.answered_by }), " ", timeEl(k.answered_at),
         k.answer_note ? h("span", { class: "note" }, ` – ${k.answer_note}`) : null)
-      : null);
+      : null,
+    user.organisation && user.organisation === k.organisation ? answerBar(c, k, onUpdated) : null);
   const bar = h("div", { class: "actions call-actions" });
   const showButton = () => clear(bar, h("button", { type: "button", class: "btn", dataset: { action: "call" }, onclick: showForm }, t("calls.call")));
   async function showForm() {

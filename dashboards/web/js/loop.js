@@ -30,6 +30,7 @@ const noConfirmationFor = (closure, user) =>
  * own panel). `closure` is the case's closure checklist, when the page has it. */
 export function loopActions(c, user, closure = null) {
   const role = user.role;
+  if (role === "member") return c.organisation === user.organisation ? memberLoopActions(c) : [];
   if (!HANDLERS.has(role)) return [];
   const open = OPEN_STATUSES.includes(c.status);
   const pending = pendingRequests(c);
@@ -50,6 +51,18 @@ export function loopActions(c, user, closure = null) {
   if (!["closed", "cancelled"].includes(c.status)) out.push("evidence");
   if (verifier && open && !(c.merged_cases || []).length) out.push("merge");
   if (verifier && c.merged_into) out.push("split");
+  return out;
+}
+
+/** An organisation's member asks for a suspension or an extension (a verifier decides) and adds
+ * evidence; resuming, deciding, confirming, merging and splitting stay with the hub's people. */
+function memberLoopActions(c) {
+  const open = OPEN_STATUSES.includes(c.status);
+  const pending = pendingRequests(c);
+  const out = [];
+  if (open && !c.suspended_at && !pending.suspension) out.push("suspend");
+  if (open && !pending.extension) out.push("extend");
+  if (!["closed", "cancelled"].includes(c.status)) out.push("evidence");
   return out;
 }
 

@@ -1,6 +1,7 @@
 """A gate's access events: personal data (pseudonymized at ingest), so only the people who handle
 incidents may read them, managers only in their own communities, and every read — allowed or
-refused — leaves an audit row with the time range and the number of rows handed out."""
+refused — leaves an audit row with the time range and the number of rows handed out. The events may be
+read on a standby (`HUB_DATABASE_READ_URL`); the audit row is always written on the primary."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.audit import Audit, audited
-from hub.api.deps import Conn, require
+from hub.api.deps import Conn, ReadConn, require
 from hub.api.params import decode_cursor, encode_cursor, ordered, utc
 from hub.domain.roles import Role
 from hub.domain.users import User
@@ -55,6 +56,7 @@ def read_access_events(
     device_id: str,
     audit: Annotated[Audit, audited("access_events.read", "device", "device_id")],
     conn: Conn,
+    reads: ReadConn,
     user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.MANAGER))],
     from_: datetime | None = Query(
         default=None, alias="from", description="ISO 8601; without an offset it is UTC. Default: `to` − 24 h"
@@ -73,7 +75,15 @@ def read_access_events(
     ordered(start, end)
     audit.details.update({"from": start.isoformat(), "to": end.isoformat(), "result": result})
     found = access_service.page(
-        conn, user, device_id, start=start, end=end, result=result, after=decode_cursor(cursor), limit=limit
+        conn,
+        reads,
+        user,
+        device_id,
+        start=start,
+        end=end,
+        result=result,
+        after=decode_cursor(cursor),
+        limit=limit,
     )
     audit.details["rows"] = len(found.events)
     return AccessEvents.model_validate(

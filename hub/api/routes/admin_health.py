@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from hub.api import reads
 from hub.api.deps import AppSettings, Conn, require
 from hub.domain.health import WorkerState
 from hub.domain.roles import VERIFIERS
@@ -38,9 +39,24 @@ class Ingest(BaseModel):
     rates: list[Rate] = Field(description="messages a second over the last minute, a point every 2 s")
 
 
+class StandbyOut(BaseModel):
+    up: bool = Field(
+        description="it gave this worker a connection; false: the read-heavy routes read on the primary"
+    )
+    in_recovery: bool | None = Field(description="false: it is no standby (promoted, or the primary's URL)")
+    replay_paused: bool | None = Field(description="replay paused (pg_wal_replay_pause)")
+    replay_lag_s: float | None = Field(
+        description="0 when it has replayed all it received, else the age of the last transaction replayed"
+    )
+    behind_bytes: int | None = Field(description="write-ahead log on the primary not yet replayed on it")
+
+
 class Database(BaseModel):
     latency_ms: float = Field(description="a round trip from this worker")
     pool: dict[str, int] = Field(description="this worker's connection pool (psycopg_pool statistics)")
+    standby: StandbyOut | None = Field(
+        description="the standby of HUB_DATABASE_READ_URL; null: none configured"
+    )
 
 
 class DeadLetters(BaseModel):
@@ -135,6 +151,7 @@ def admin_health(
             for k, v in request.app.state.pool.get_stats().items()
             if k.startswith("pool_") or k == "requests_waiting"
         },
+        standby=reads.health(request.app.state.standby, conn),
     )
 
 

@@ -36,6 +36,10 @@ class Me(BaseModel):
     organisation: str | None = Field(
         description="the organisation the account acts for (its communities are then the organisation's)"
     )
+    organisation_name_en: str | None = Field(
+        description="its name, for the pages of an organisation's member"
+    )
+    organisation_name_zh: str | None
 
 
 @router.post(
@@ -83,4 +87,5 @@ def me(conn: Conn, user: CurrentUser) -> Me:
         communities=list(user.communities),
         teams=auth.teams_of(conn, user),
         organisation=user.organisation,
+        **auth.organisation_names(conn, user),
     )

@@ -4,11 +4,13 @@ comments and withdrawals, rate, attachments."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hub.api import retries
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, CurrentUser, Dispatch, require
+from hub.api.params import IdempotencyKey
 from hub.cases import config
 from hub.cases.actions import Action, ActionRequest, HoldAction
 from hub.cases.routing import TeamName
@@ -19,17 +21,8 @@ from hub.domain.organisations import ORGANISATION_PATTERN
 from hub.domain.roles import HANDLERS, VERIFIERS, Role
 from hub.domain.users import User
 from hub.services import cases as case_service
-from hub.services import idempotency
 
 router = APIRouter(tags=["cases"])
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=idempotency.MAX_KEY_CHARS,
-        description="a key of your own per request (a UUID): a retry with it returns the first answer",
-    ),
-]
 MAX_OFFSET = 10_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any case list, far below its limit
 
 
@@ -259,6 +252,8 @@ class RatingOut(BaseModel):
 
 Handler = Annotated[User, Depends(require(*HANDLERS))]
 Verifier = Annotated[User, Depends(require(*VERIFIERS))]
+CaseWorker = Annotated[User, Depends(require(*HANDLERS, Role.MEMBER))]
+"""handlers and organisation members (who see only their organisation's cases)"""
 
 
 @router.get("/cases", response_model=list[CaseOut])
@@ -282,11 +277,22 @@ def report_case(
     conn: Conn,
     dispatch: Dispatch,
     user: Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.RESIDENT))],
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """A resident's report (in their own communities) or an operator's case (anywhere)."""
+    """A resident's report (in their own communities) or an operator's case (anywhere). With an
+    Idempotency-Key a retry opens no second case and returns the first answer."""
     audit.community = body.community
     request = case_service.ReportRequest(**body.model_dump())
-    case = case_service.report(conn, user, request, dispatch)
+    case = retries.once(
+        conn,
+        user,
+        idempotency_key,
+        "POST /cases",
+        body,
+        audit,
+        lambda: case_service.report(conn, user, request, dispatch),
+        CaseDetail,
+    )
     audit.target_id = str(case["id"])
     return case
 
@@ -330,24 +336,22 @@ def act_on_case(
     request = ActionRequest(
         body.action, note=body.note, team=body.team, reason=body.reason, extend_by=body.extend_by
     )
-    answer = idempotency.once(
+    case = retries.once(
         conn,
         user,
         idempotency_key,
         f"POST /cases/{case_id}/actions",
-        body.model_dump(mode="json"),
-        lambda: CaseDetail.model_validate(
-            case_service.act(conn, user, case_id, request, dispatch)
-        ).model_dump(mode="json"),
+        body,
+        audit,
+        lambda: case_service.act(conn, user, case_id, request, dispatch),
+        CaseDetail,
     )
-    audit.details["to_status"] = answer.body["status"]
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
-    return answer.body
+    audit.details["to_status"] = case["status"]
+    return case
 
 
 @router.get("/cases/{case_id}/closure", response_model=ClosureOut)
-def closure_checklist(case_id: int, conn: Conn, user: Handler, dispatch: Dispatch) -> ClosureOut:
+def closure_checklist(case_id: int, conn: Conn, user: CaseWorker, dispatch: Dispatch) -> ClosureOut:
     """What closing this case needs, item by item, each done, waiting (with the time it will pass) or
     missing — the same checklist `close` is judged by — and whether close can pass now."""
     return ClosureOut.model_validate(case_service.closure(conn, user, case_id, dispatch))
@@ -360,11 +364,21 @@ def comment_on_case(
     audit: Annotated[Audit, audited("case.comment", "case", "case_id")],
     conn: Conn,
     user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """The reporter adds a comment to their report (or to the case it was merged into); it goes into
-    the history as they wrote it. 403 for anyone else."""
+    the history as they wrote it. 403 for anyone else. With an Idempotency-Key a retry adds nothing."""
     audit.details["length"] = len(body.text)
-    return case_service.comment(conn, user, case_id, body.text)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/comments",
+        body,
+        audit,
+        lambda: case_service.comment(conn, user, case_id, body.text),
+        CaseDetail,
+    )
 
 
 @router.post("/cases/{case_id}/withdraw", response_model=CaseDetail)
@@ -374,11 +388,22 @@ def withdraw_case(
     audit: Annotated[Audit, audited("case.withdraw", "case", "case_id")],
     conn: Conn,
     user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """The reporter withdraws their report while it is new or dispatched (the move `withdraw`: it is
-    cancelled, "withdrawn by the reporter"); 403 for anyone else, 409 once someone has started on it."""
+    cancelled, "withdrawn by the reporter"); 403 for anyone else, 409 once someone has started on it.
+    With an Idempotency-Key a retry returns the first answer instead of 409."""
     audit.details["with_reason"] = bool(body.reason and body.reason.strip())
-    return case_service.withdraw(conn, user, case_id, body.reason)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/withdraw",
+        body,
+        audit,
+        lambda: case_service.withdraw(conn, user, case_id, body.reason),
+        CaseDetail,
+    )
 
 
 @router.post("/cases/{case_id}/attachments", response_model=EvidenceOut, status_code=status.HTTP_201_CREATED)
@@ -395,7 +420,7 @@ def attach_evidence(
     requires it; either kind counts. With an Idempotency-Key a retry adds nothing and returns the first
     answer."""
 
-    def add() -> dict[str, Any]:
+    def add() -> EvidenceOut:
         added = case_service.add_evidence(conn, user, case_id, body.photo, body.note)
         return EvidenceOut(
             id=added.attachment_id,
@@ -404,18 +429,17 @@ def attach_evidence(
             content_type=added.content_type,
             size=added.size,
             note=added.note,
-        ).model_dump(mode="json")
+        )
 
-    answer = idempotency.once(
-        conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body.model_dump(mode="json"), add
+    out = EvidenceOut.model_validate(
+        retries.once(
+            conn, user, idempotency_key, f"POST /cases/{case_id}/attachments", body, audit, add, EvidenceOut
+        )
     )
-    out = EvidenceOut.model_validate(answer.body)
     if out.kind == "note":
         audit.details.update(kind="note", length=len(out.note or ""))
     else:
         audit.details.update(kind="photo", attachment_id=out.id, content_type=out.content_type, size=out.size)
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
     return out
 
 
@@ -427,13 +451,24 @@ def call_on_organisations(
     conn: Conn,
     user: Verifier,
     dispatch: Dispatch,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """The street office (admin, operator) calls on organisations for a joint response: one call each,
     due within `respond_within` on the community's working calendar. 422 for an organisation not
-    serving the case's community, 409 for a done case or an organisation already called and not done."""
+    serving the case's community, 409 for a done case or an organisation already called and not done.
+    With an Idempotency-Key a retry calls no one again and returns the first answer."""
     audit.details.update(organisations=sorted(set(body.organisations)), respond_within=body.respond_within)
-    return case_service.call(
-        conn, user, case_id, body.organisations, body.request, body.respond_within, dispatch
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/calls",
+        body,
+        audit,
+        lambda: case_service.call(
+            conn, user, case_id, body.organisations, body.request, body.respond_within, dispatch
+        ),
+        CaseDetail,
     )
 
 
@@ -451,19 +486,16 @@ def answer_call(
     for anyone else, 409 for an answer the call's state does not take (a declined or done call is
     answered). With an Idempotency-Key a retry returns the first answer."""
     audit.details.update(call_id=call_id, answer=body.answer)
-    answer = idempotency.once(
+    return retries.once(
         conn,
         user,
         idempotency_key,
         f"POST /cases/{case_id}/calls/{call_id}/answer",
-        body.model_dump(mode="json"),
-        lambda: CaseDetail.model_validate(
-            case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note)
-        ).model_dump(mode="json"),
+        body,
+        audit,
+        lambda: case_service.answer_call(conn, user, case_id, call_id, body.answer, body.note),
+        CaseDetail,
     )
-    if idempotency_key is not None:
-        audit.details["replayed"] = answer.replayed
-    return answer.body
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseDetail)
@@ -473,11 +505,22 @@ def merge_case(
     audit: Annotated[Audit, audited("case.merge", "case", "case_id")],
     conn: Conn,
     user: Verifier,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Merge this case into `into` (one case per problem): this case is cancelled with "merged into
-    #N"; its reporter follows the surviving case, which is returned. 409 when either is not open."""
+    #N"; its reporter follows the surviving case, which is returned. 409 when either is not open; with
+    an Idempotency-Key a retry returns the first answer instead."""
     audit.details["into"] = body.into
-    return case_service.merge(conn, user, case_id, body.into, body.note)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        f"POST /cases/{case_id}/merge",
+        body,
+        audit,
+        lambda: case_service.merge(conn, user, case_id, body.into, body.note),
+        CaseDetail,
+    )
 
 
 @router.post("/cases/{case_id}/split", response_model=CaseDetail)
@@ -502,11 +545,19 @@ def rate_case(
     audit: Annotated[Audit, audited("case.rate", "case", "case_id")],
     conn: Conn,
     user: CurrentUser,
-) -> RatingOut:
-    """Once per resident and case, after the case is resolved or closed."""
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Once per resident and case, after the case is resolved or closed (409 for a second rating; with
+    an Idempotency-Key a retry of the first gets its answer instead)."""
     audit.details["stars"] = body.stars
-    case_service.rate(conn, user, case_id, body.stars, body.comment)
-    return RatingOut(case_id=case_id, stars=body.stars, comment=body.comment)
+
+    def rate() -> RatingOut:
+        case_service.rate(conn, user, case_id, body.stars, body.comment)
+        return RatingOut(case_id=case_id, stars=body.stars, comment=body.comment)
+
+    return retries.once(
+        conn, user, idempotency_key, f"POST /cases/{case_id}/rating", body, audit, rate, RatingOut
+    )
 
 
 @router.get(

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
+from hub.api import retries
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, Dispatch, Steward, require
-from hub.api.params import Name
+from hub.api.params import IdempotencyKey, Name
 from hub.domain.communities import Community
 from hub.domain.roles import HANDLERS, Role
 from hub.domain.users import User
@@ -116,9 +117,20 @@ def create_community(
     conn: Conn,
     user: Annotated[User, Depends(require(Role.ADMIN))],
     dispatch: Dispatch,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """409 for a taken id; with an Idempotency-Key a retry returns the first answer instead."""
     audit.target_id = audit.community = body.id
-    return community_service.create(conn, user, Community(**body.model_dump()), dispatch)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        "POST /communities",
+        body,
+        audit,
+        lambda: community_service.create(conn, user, Community(**body.model_dump()), dispatch),
+        CommunityOut,
+    )
 
 
 @router.patch("/communities/{community}", response_model=CommunityOut)

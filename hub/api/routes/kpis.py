@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import Conn, Dispatch, require
+from hub.api.deps import Conn, Dispatch, ReadConn, require
 from hub.api.params import Language, time_range
 from hub.cases.kpis import GroupBy
 from hub.domain.roles import Role
@@ -104,6 +104,21 @@ class FalseAlarmsOut(BaseModel):
     by_device: list[FalseAlarmRow]
 
 
+class OrganisationRow(BaseModel):
+    """A rate over fewer than 3 cases (ratings for the satisfaction rate) is null, and 1 or 2 cases "<3",
+    as in the public summary."""
+
+    organisation: str
+    name_en: str
+    name_zh: str
+    cases: int | Literal["<3"]
+    response_rate: float | None = Field(description="acknowledged in time / due to be acknowledged")
+    resolution_rate: float | None = Field(description="the closure rate: closed / (due - suspended)")
+    on_time_rate: float | None = Field(description="resolved on time / resolved with a deadline")
+    satisfaction_rate: float | None = Field(description="ratings of 4 or 5 stars / ratings")
+    rework_rate: float | None = Field(description="reopened / resolved at least once")
+
+
 class KpisOut(BaseModel):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
@@ -116,6 +131,9 @@ class KpisOut(BaseModel):
     emergencies: KpiBlock = Field(description="the same KPIs over the critical cases only")
     groups: list[KpiGroup] = Field(description="by `group_by`, most cases first")
     false_alarms: FalseAlarmsOut
+    organisations: list[OrganisationRow] = Field(
+        description="each responsible organisation's table row (whatever `group_by`), most cases first"
+    )
 
 
 Count = int | Literal["<3"]
@@ -165,6 +183,7 @@ class PublicSummaryOut(BaseModel):
 @router.get("/kpis", response_model=KpisOut)
 def get_kpis(
     conn: Conn,
+    reads: ReadConn,
     user: Reader,
     community: str | None = CommunityParam,
     from_: datetime | None = Query(
@@ -178,7 +197,7 @@ def get_kpis(
     (the owner of the case's team: response, closure — resolution — on-time, satisfaction and rework
     rates per department or contractor); false alarms per rule and device."""
     start, end = time_range(from_, to, DEFAULT_RANGE)
-    report = kpi_service.live(conn, user, community, start, end)
+    report = kpi_service.live(conn, reads, user, community, start, end)
     return KpisOut.model_validate(
         {
             "community": community,
@@ -193,6 +212,7 @@ def get_kpis(
                 "by_rule": [asdict(r) for r in report.by_rule],
                 "by_device": [asdict(r) for r in report.by_device],
             },
+            "organisations": kpi_service.named_organisations(conn, report),
         }
     )
 
@@ -216,6 +236,7 @@ class TrendOut(BaseModel):
 def get_kpi_trend(
     user: Reader,
     conn: Conn,
+    reads: ReadConn,
     dispatch: Dispatch,
     community: str | None = CommunityParam,
     interval: Literal["week", "month"] = Query(default="week"),
@@ -226,7 +247,7 @@ def get_kpi_trend(
     """The KPIs of each of the last weeks or months, for trend charts: each period is the cohort of the
     cases created in it, counted as `/kpis` counts them (the definitions are in `hub/cases/kpis.py`)."""
     zone = dispatch.calendar.zone
-    points = kpi_service.trend(conn, user, community, interval, periods, zone)
+    points = kpi_service.trend(conn, reads, user, community, interval, periods, zone)
     return TrendOut.model_validate(
         {
             "community": community,
@@ -248,21 +269,25 @@ MonthParam = Query(
     responses={
         200: {
             "content": {"text/csv": {}},
-            "description": "one row per total, category, community, team, grid, rule and device",
+            "description": "one row per total, category, community, team, grid, rule, device and organisation",
         }
     },
 )
 def get_report_csv(
     conn: Conn,
+    reads: ReadConn,
     user: Reader,
     dispatch: Dispatch,
+    lang: Language,
     month: str = MonthParam,
     community: str | None = CommunityParam,
 ) -> Response:
     """The monthly report: columns month, community, dimension (total, emergencies, category, community,
-    team, grid, rule, device), key, then the KPIs of `/kpis`; rule and device rows fill only the
-    false-alarm columns."""
-    name, text = kpi_service.month_csv(conn, user, community, month, dispatch.calendar.zone)
+    team, grid, rule, device, organisation), key, then the KPIs of `/kpis`, then name; rule and device
+    rows fill only the false-alarm columns; organisation rows (the table of the KPI page, small counts
+    suppressed) fill opened (its cases), response_rate, closure_rate (the resolution rate), on_time_rate,
+    satisfaction_rate and rework_rate, and name: the organisation's, in `lang`."""
+    name, text = kpi_service.month_csv(conn, reads, user, community, month, dispatch.calendar.zone, lang)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -280,6 +305,7 @@ def get_report_csv(
 )
 def get_report_html(
     conn: Conn,
+    reads: ReadConn,
     user: Reader,
     dispatch: Dispatch,
     lang: Language,
@@ -289,7 +315,7 @@ def get_report_html(
     """The monthly report as one printable HTML page in the reader's language (`lang`), with communities,
     teams, grids and categories by name: plain HTML tables and inline SVG bar charts, no script, no
     style sheet and no external assets (the page obeys the API's content security policy)."""
-    page = kpi_service.month_page(conn, user, community, month, dispatch.calendar.zone, lang)
+    page = kpi_service.month_page(conn, reads, user, community, month, dispatch.calendar.zone, lang)
     return Response(
         page,
         media_type="text/html; charset=utf-8",
@@ -300,6 +326,7 @@ def get_report_html(
 @router.get("/public/communities/{community}/summary", response_model=PublicSummaryOut, tags=["public"])
 def get_public_summary(
     conn: Conn,
+    reads: ReadConn,
     dispatch: Dispatch,
     response: Response,
     community: Annotated[str, Path(min_length=1, max_length=100)],
@@ -308,7 +335,7 @@ def get_public_summary(
     """No log-in: a community's case figures for everyone. Counts only, no ids, no descriptions, no
     people: counts of 1 or 2 are "<3", rare categories and statuses are pooled as "other", and medians,
     rates and the average rating need at least 3 cases or ratings. 404 for an unknown community."""
-    summary = kpi_service.public_summary(conn, community, days, dispatch.calendar.zone)
+    summary = kpi_service.public_summary(conn, reads, community, days, dispatch.calendar.zone)
     response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE_S}"
     return PublicSummaryOut.model_validate(
         {

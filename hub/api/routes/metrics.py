@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
+from hub.api import reads
 from hub.api.deps import Conn, require
 from hub.domain.roles import Role
 from hub.domain.users import User
@@ -50,12 +51,14 @@ def get_metrics(
     if metrics is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this process runs no ingest, so it has no metrics")
     floods = health_service.flood_rates(conn, datetime.now(UTC))["communities"]
-    return PlainTextResponse(render(metrics, floods), media_type=CONTENT_TYPE)
+    standby = reads.health(request.app.state.standby, conn)
+    return PlainTextResponse(render(metrics, floods, standby), media_type=CONTENT_TYPE)
 
 
-def render(m: IngestMetrics, floods: list[dict[str, Any]]) -> str:
+def render(m: IngestMetrics, floods: list[dict[str, Any]], standby: dict[str, Any] | None) -> str:
     """One snapshot: the pipeline thread keeps counting while this runs, so the reasons are copied first.
-    `floods` are the communities' new alerts and cases over the last 10 minutes."""
+    `floods` are the communities' new alerts and cases over the last 10 minutes; `standby` the state of
+    the read standby, if one is configured."""
     reasons = dict(m.dead_letter_reasons)
     batches = m.batches
     families: list[tuple[str, Kind, str, list[Sample]]] = [
@@ -152,11 +155,41 @@ def render(m: IngestMetrics, floods: list[dict[str, Any]]) -> str:
             [({"community": f["community"]}, f["cases"]) for f in floods],
         ),
     ]
+    if standby is not None:
+        families += _standby_families(standby)
     lines = []
     for name, kind, text, samples in families:
         lines += [f"# HELP {name} {_escape_help(text)}", f"# TYPE {name} {kind}"]
         lines += [f"{name}{_labels(labels)} {value}" for labels, value in samples]
     return "\n".join(lines) + "\n"
+
+
+def _standby_families(standby: dict[str, Any]) -> list[tuple[str, Kind, str, list[Sample]]]:
+    """The standby's lag is left out while it is down: there is none to measure."""
+
+    def measured(key: str) -> list[Sample]:
+        return [] if standby[key] is None else [({}, standby[key])]
+
+    return [
+        (
+            "hub_db_standby_up",
+            "gauge",
+            "1 while the read standby gives connections; 0: the read-heavy routes read on the primary.",
+            [({}, 1 if standby["up"] else 0)],
+        ),
+        (
+            "hub_db_standby_replay_lag_seconds",
+            "gauge",
+            "Age of the last transaction the standby replayed; 0 when it has replayed all it received.",
+            measured("replay_lag_s"),
+        ),
+        (
+            "hub_db_standby_behind_bytes",
+            "gauge",
+            "Write-ahead log on the primary not yet replayed on the standby.",
+            measured("behind_bytes"),
+        ),
+    ]
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, Field
 
+from hub.api import retries
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, require
-from hub.api.params import CommunityId, Name, UsernamePath
+from hub.api.params import CommunityId, IdempotencyKey, Name, UsernamePath
 from hub.cases.routing import TEAM_PATTERN
 from hub.domain.organisations import ORGANISATION_PATTERN, OrganisationKind
 from hub.domain.roles import HANDLERS, Role
@@ -32,6 +33,7 @@ class OrganisationOut(BaseModel):
     created_at: datetime
     teams: list[str] = Field(description="the teams it owns: cases sent to them are its cases")
     accounts: list[str] = Field(description="integration accounts that act for it")
+    members: list[str] = Field(description="its people, who handle its cases in the dashboard")
 
 
 class OrganisationIn(BaseModel):
@@ -69,11 +71,22 @@ def create_organisation(
     audit: Annotated[Audit, audited("organisation.create", "organisation")],
     conn: Conn,
     user: Admin,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """409 for a taken id; with an Idempotency-Key a retry returns the first answer instead."""
     audit.target_id = body.id
     audit.details.update(kind=body.kind, communities=body.communities)
     record = org_service.OrganisationRecord(body.kind, body.name_en, body.name_zh, tuple(body.communities))
-    return org_service.create(conn, user, body.id, record)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        "POST /organisations",
+        body,
+        audit,
+        lambda: org_service.create(conn, user, body.id, record),
+        OrganisationOut,
+    )
 
 
 @router.patch("/organisations/{organisation}", response_model=OrganisationOut)

@@ -4,9 +4,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from hub.api import retries
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, CurrentUser, require
-from hub.api.params import BIGINT_MAX
+from hub.api.params import BIGINT_MAX, IdempotencyKey
 from hub.domain.roles import Role
 from hub.domain.users import User
 from hub.services import silences as silence_service
@@ -64,25 +65,39 @@ class SilenceOut(BaseModel):
 
 @router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED)
 def create_silence(
-    audit: Annotated[Audit, audited("silence.create", "silence")], body: SilenceIn, conn: Conn, user: Operator
+    audit: Annotated[Audit, audited("silence.create", "silence")],
+    body: SilenceIn,
+    conn: Conn,
+    user: Operator,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """With an Idempotency-Key a retry makes no second silence and returns the first answer."""
     audit.community = body.community_id
     audit.details.update(
         {k: v for k, v in body.model_dump(include={"rule_id", "device_id", "building"}).items() if v}
     )
-    created = silence_service.create(
+    created = retries.once(
         conn,
         user,
-        rule_id=body.rule_id,
-        device_id=body.device_id,
-        community_id=body.community_id,
-        building=body.building,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        reason=body.reason,
+        idempotency_key,
+        "POST /silences",
+        body,
+        audit,
+        lambda: silence_service.create(
+            conn,
+            user,
+            rule_id=body.rule_id,
+            device_id=body.device_id,
+            community_id=body.community_id,
+            building=body.building,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            reason=body.reason,
+        ),
+        SilenceOut,
     )
     audit.target_id = str(created["id"])
-    audit.details["ends_at"] = created["ends_at"].isoformat()
+    audit.details["ends_at"] = created["ends_at"]
     return created
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from hub.api.deps import Conn, CurrentUser
+from hub.api.deps import Conn, CurrentUser, ReadConn
 from hub.domain.devices import DeviceKind, DeviceState
 from hub.services import devices as device_service
 from hub.services import sites as site_service
@@ -110,9 +110,9 @@ def list_sites(conn: Conn, user: CurrentUser) -> list[dict[str, Any]]:
 
 
 @router.get("/sites/{community}", response_model=SitePlan)
-def get_site(community: str, conn: Conn, user: CurrentUser) -> dict[str, Any]:
+def get_site(community: str, conn: Conn, reads: ReadConn, user: CurrentUser) -> dict[str, Any]:
     """A community's plan: devices with position and state, and boxes for its grids and buildings."""
-    return site_service.plan(conn, user, community)
+    return site_service.plan(conn, reads, user, community)
 
 
 @router.get("/devices/{device_id}/alerts", response_model=list[DeviceAlert], tags=["devices"])

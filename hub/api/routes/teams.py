@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
+from hub.api import retries
 from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, CurrentUser, Dispatch, Steward, require
-from hub.api.params import CommunityId, Name, UsernamePath
+from hub.api.params import CommunityId, IdempotencyKey, Name, UsernamePath
 from hub.cases.routing import TEAM_PATTERN
 from hub.domain.roles import HANDLERS
 from hub.domain.users import User
@@ -81,12 +82,23 @@ def create_team(
     conn: Conn,
     user: Steward,
     named: Named,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """A record for a team: new, or one already in use by id (admins only)."""
+    """A record for a team: new, or one already in use by id (admins only). 409 for a team with a
+    record; with an Idempotency-Key a retry returns the first answer instead."""
     audit.target_id = body.id
     audit.details["communities"] = body.communities
     record = team_service.TeamRecord(body.name_en, body.name_zh, tuple(body.communities))
-    return team_service.create(conn, user, body.id, record, named)
+    return retries.once(
+        conn,
+        user,
+        idempotency_key,
+        "POST /teams",
+        body,
+        audit,
+        lambda: team_service.create(conn, user, body.id, record, named),
+        TeamOut,
+    )
 
 
 @router.patch("/teams/{team}", response_model=TeamOut)

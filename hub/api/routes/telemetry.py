@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import Conn, CurrentUser
+from hub.api.deps import Conn, CurrentUser, ReadConn
 from hub.api.params import before, ordered, utc
 from hub.domain.devices import DeviceKind
 from hub.domain.history import Bucket
@@ -99,6 +99,7 @@ _BUCKET_EXAMPLE = {
 def get_telemetry(
     device_id: str,
     conn: Conn,
+    reads: ReadConn,
     user: CurrentUser,
     from_: datetime | None = Query(
         default=None, alias="from", description="ISO 8601; without an offset it is UTC. Default: `to` − 24 h"
@@ -122,6 +123,6 @@ def get_telemetry(
     ordered(start, end)
     names = list(dict.fromkeys(n.strip() for n in (metrics or "").split(",") if n.strip()))
     found = telemetry_service.history_of(
-        conn, user, device_id, start=start, end=end, bucket=bucket, metrics=names
+        conn, reads, user, device_id, start=start, end=end, bucket=bucket, metrics=names
     )
     return History.model_validate(found)

@@ -11,6 +11,7 @@ from hub.api.audit import Audit, audited
 from hub.api.deps import Conn, Steward
 from hub.api.params import CommunityId, UsernamePath
 from hub.domain.accounts import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, USERNAME_PATTERN
+from hub.domain.organisations import ORGANISATION_PATTERN
 from hub.domain.roles import Role
 from hub.services import users as user_service
 
@@ -34,6 +35,9 @@ class UserOut(BaseModel):
     open_cases: int = Field(description="open cases assigned to the account")
     manageable: bool = Field(description="the caller may change, disable, reset or log out this account")
     own: bool = Field(description="the caller's own account")
+    organisation: str | None = Field(
+        description="the organisation a member or a bound integration account acts for"
+    )
 
 
 class UserCreate(BaseModel):
@@ -42,6 +46,9 @@ class UserCreate(BaseModel):
     communities: list[CommunityId] = Field(default_factory=list, max_length=100)
     display_name: DisplayName | None = None
     password: Password | None = Field(default=None, description="omit it to have one generated")
+    organisation: str | None = Field(
+        default=None, pattern=ORGANISATION_PATTERN, description="a member's organisation (members only)"
+    )
 
 
 class UserCreated(BaseModel):
@@ -102,8 +109,9 @@ def create_user(
     audit.target_id = body.username
     audit.details.update(
         {"role": body.role, "communities": body.communities, "generated": body.password is None}
+        | ({"organisation": body.organisation} if body.organisation else {})
     )
-    account = user_service.Account(body.role, tuple(body.communities), body.display_name)
+    account = user_service.Account(body.role, tuple(body.communities), body.display_name, body.organisation)
     created, password = user_service.create(conn, user, body.username, account, body.password)
     return UserCreated(user=UserOut.model_validate(created), password=password)
 

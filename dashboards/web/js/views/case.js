@@ -26,6 +26,9 @@ const MAX_TIMER = 2 ** 31 - 1;
 export function caseView(root, { user, params }) {
   const id = Number(params[0]);
   const resident = user.role === "resident";
+  // An organisation's member works its organisation's cases and answers calls on it in others; no device
+  // pages or silences.
+  const member = user.role === "member";
   let stopped = false;
   let debounce = 0;
   let closureTimer = 0;
@@ -64,7 +67,7 @@ export function caseView(root, { user, params }) {
     const facts = [
       [t("case.source"), label("source", c.source)],
       [t("case.where"), [c.community_id, place(c)].filter(Boolean).join(" · ")],
-      [t("case.device"), c.device_id ? h("a", { href: `#/device/${encodeURIComponent(c.device_id)}` }, c.device_id) : "–"],
+      [t("case.device"), c.device_id ? (member ? c.device_id : h("a", { href: `#/device/${encodeURIComponent(c.device_id)}` }, c.device_id)) : "–"],
       [t("case.team"), h("span", { dataset: { team: c.team || "" }, title: c.team || "" }, teamName(c.team))],
       [t("case.assignee"), c.assignee || "–"],
       [t("case.created"), h("span", { class: "opened" }, timeEl(c.created_at), " ", h("small", { class: "clock-note" }, t("time.hubClock")))],
@@ -80,12 +83,12 @@ export function caseView(root, { user, params }) {
           c.suspended_at ? [" ", badge("hold", "suspended")] : null,
           c.alerts.some((a) => a.status === "open" && a.data_state === "no_data") ? [" ", noDataBadge()] : null)),
       endedNotice(c),
-      actionBar(c, user.role, updated, { canClose: Boolean(closure?.can_close) }),
+      !member || c.organisation === user.organisation ? actionBar(c, user.role, updated, { canClose: Boolean(closure?.can_close) }) : null,
       closurePanel(c, closure),
       loopPanel(c, user, updated, closure),
       callsPanel(c, user, updated),
       h("dl", { class: "facts" }, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
-      c.device_id || c.alerts.length ? silencePanel(caseScope(c), user) : null,
+      !member && (c.device_id || c.alerts.length) ? silencePanel(caseScope(c), user) : null,
       c.description ? h("section", {}, h("h3", {}, t("case.description")), h("p", { class: "description" }, c.description)) : null,
       photos(c),
       rating(c),

@@ -1,7 +1,8 @@
 // Case KPIs for a community: the rates that matter as trends per week or month (GET /api/v1/kpis/trend),
 // then, for a period (GET /api/v1/kpis), every rate of all cases as bars, the chosen measure per team,
-// category and grid, the totals next to the emergencies, false alarms per rule and device, and the monthly
-// report as CSV and as a printable page. Each KPI is explained on hover or focus. Managers get only their
+// category and grid, the totals next to the emergencies, the responsible organisations' table (response,
+// resolution, on-time, satisfaction and rework rates, small counts hidden as in the public summary), false
+// alarms per rule and device, and the monthly report as CSV and as a printable page. Each KPI is explained on hover or focus. Managers get only their
 // communities (the API enforces it; the community list comes from /sites, which is scoped the same way).
 import { api } from "../api.js";
 import { barFigure, chartFigure } from "../charts.js";
@@ -15,6 +16,20 @@ const TRENDS = ["closure_rate", "on_time_rate", "response_rate", "satisfaction_r
 const INTERVALS = { week: 12, month: 12 };
 
 const DIMENSIONS = ["team", "category", "grid"];
+const ORG_RATES = ["response_rate", "resolution_rate", "on_time_rate", "satisfaction_rate", "rework_rate"];
+
+/** The organisations' table of GET /kpis (`organisations`), names in the reader's language. */
+function organisationTable(rows) {
+  if (!rows.length) return notice(t("kpis.orgs.none"));
+  const name = (o) => (locale() === "zh" ? o.name_zh : o.name_en);
+  return h("table", { class: "kpi-table cards-on-phone", id: "kpi-organisations" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("kpis.orgs.name")), h("th", { scope: "col" }, t("kpis.orgs.cases")),
+      ORG_RATES.map((k) => h("th", { scope: "col", ...helpAttrs(k) }, kpiLabel(k))))),
+    h("tbody", {}, rows.map((o) => h("tr", { dataset: { organisation: o.organisation } },
+      h("td", { class: "org-name", dataset: { label: t("kpis.orgs.name") } }, h("strong", {}, name(o))),
+      h("td", { dataset: { label: t("kpis.orgs.cases"), kpi: "cases" } }, formatKpi("opened", o.cases)),
+      ORG_RATES.map((k) => h("td", { dataset: { label: kpiLabel(k), kpi: k } }, formatKpi(k, o[k])))))));
+}
 const PERIODS = ["this_month", "last_month", "custom"];
 const pad = (n) => String(n).padStart(2, "0");
 const day = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
@@ -207,6 +222,8 @@ export function kpisView(root) {
       totals.opened === 0 ? h("p", { class: "notice notice-info no-cases", role: "status" }, t("kpis.noCases")) : null,
       h("div", { class: "charts kpi-charts" }, rates, perDimension),
       h("h3", {}, t("kpis.totals")), totalsTable,
+      h("section", { class: "kpi-organisations", dataset: { panel: "organisations" } },
+        h("h3", {}, t("kpis.orgs.title")), h("p", { class: "muted" }, t("kpis.orgs.note")), organisationTable(first.organisations)),
       h("div", { class: "kpi-false" }, falseAlarms));
   }
 

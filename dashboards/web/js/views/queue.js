@@ -7,7 +7,7 @@ import { actionBar } from "../actions.js";
 import { activeAlarms, onAlarms } from "../alarm.js";
 import { OPEN_STATUSES, SEVERITY_RANK, api } from "../api.js";
 import { ago, badge, clear, fmtTime, h, label, notice, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { locale, t } from "../i18n.js";
 import { liveState, onCaseEvent, onLiveState } from "../live.js";
 import "../locales/admin.js";
 import "../locales/wall.js";
@@ -19,6 +19,9 @@ const PAGE = 500;
 const WALL = "queue.wall";
 
 const ms = (iso) => (iso ? Date.parse(iso) : null);
+
+/** A member's organisation by name in the reader's language (GET /auth/me carries both). */
+const orgName = (user) => (locale() === "zh" ? user.organisation_name_zh : user.organisation_name_en) || user.organisation;
 
 /** Past a deadline that still applies: acknowledge-by while unacknowledged, resolve-by while open. A
  * suspended case's deadlines stand still, so it is not overdue. */
@@ -37,6 +40,7 @@ const MAX_OPEN = 5000; // per status; a control room with more open cases has ot
 
 export function queueView(root, { user, navigate }) {
   const handler = ["admin", "operator", "manager"].includes(user.role);
+  const member = user.role === "member";
   let filter = sessionStorage.getItem("queue.filter") || "open";
   if (!FILTERS.includes(filter)) filter = "open";
   let community = sessionStorage.getItem("queue.community") || "";
@@ -84,7 +88,7 @@ export function queueView(root, { user, navigate }) {
   clear(root,
     h("section", { id: "queue", class: "view-queue" },
       h("div", { class: "toolbar" },
-        h("h2", {}, t("queue.title")), count, filterSelect, communitySelect, claim, wallButton),
+        h("h2", {}, member ? t("queue.orgTitle", { org: orgName(user) }) : t("queue.title")), count, filterSelect, communitySelect, claim, wallButton),
       perCommunity, h("div", { class: "queue-scroll" }, table), empty));
   api("/sites").then((sites) => { names = Object.fromEntries(sites.map((x) => [x.id, x.name])); if (!stopped) render(); }).catch(() => {});
 
@@ -256,7 +260,7 @@ export function queueView(root, { user, navigate }) {
     deadlineCell("ackBy", c.ack_due_at, c.acknowledged_at, open),
     deadlineCell("resolveBy", c.resolve_due_at, c.resolved_at && !open ? c.resolved_at : null, open),
     cell({ class: "row-actions", dataset: { label: t("col.actions") } },
-      handler ? actionBar(c, user.role, (updated) => { upsert(updated); render(); }, { only: ["acknowledge", "start"] }) : null));
+      handler || (member && c.organisation === user.organisation) ? actionBar(c, user.role, (updated) => { upsert(updated); render(); }, { only: ["acknowledge", "start"] }) : null));
     return tr;
   }
 

@@ -3,7 +3,7 @@
 import { clear, h, notice } from "../../dom.js";
 import { locale, t } from "../../i18n.js";
 
-export const ROLES = ["admin", "operator", "manager", "resident", "integration"];
+export const ROLES = ["admin", "operator", "manager", "resident", "integration", "member"];
 /** Roles that see every community: their accounts have none (hub/domain/roles.py ALL_COMMUNITIES). */
 export const ALL_COMMUNITIES = new Set(["admin", "operator", "integration"]);
 /** A generated password: shown here once, never again (the hub keeps only its hash). */

@@ -1,5 +1,5 @@
 // Health (admins and operators), refreshed every few seconds: messages stored a second and the queue
-// depth, dead letters per reason, new alerts and cases per community in 10 minutes, broker and database state, partition leases and workers, and the runs
+// depth, dead letters per reason, new alerts and cases per community in 10 minutes, broker, database and read standby state, partition leases and workers, and the runs
 // of the scheduled jobs (GET /api/v1/admin/health).
 import { api } from "../../api.js";
 import { chartFigure } from "../../charts.js";
@@ -38,6 +38,13 @@ export function healthView(root) {
       h("dt", {}, t(`health.tile.${key}`)), h("dd", {}, value), extra ? h("small", {}, extra) : null);
   }
 
+  /** The read standby (HUB_DATABASE_READ_URL): down means the read routes are on the primary. */
+  function standbyTile(s) {
+    if (!s.up) return tile("standby", t("health.standbyDown"), "bad", t("health.standbyOnPrimary"));
+    const value = s.replay_paused ? t("health.standbyPaused") : t("health.standbyLag", { s: fmtNumber(s.replay_lag_s, 1) });
+    return tile("standby", value, s.replay_paused || s.replay_lag_s > 30 ? "warn" : "ok", t("health.standbyBehind", { kb: fmtNumber(s.behind_bytes / 1024, 1) }));
+  }
+
   function draw(d) {
     const latest = d.ingest.rates[d.ingest.rates.length - 1];
     const counters = d.ingest.counters || {};
@@ -54,7 +61,8 @@ export function healthView(root) {
         tile("deadLetters", fmtNumber(dead24), dead24 ? "warn" : null, t("health.last24h")),
         tile("broker", label("ingestState", d.ingest.state), brokerState, t("health.sessions", { n: subscribed, of: d.ingest.sessions.length })),
         tile("database", `${fmtNumber(d.database.latency_ms, 1)} ms`, d.database.latency_ms > 200 ? "warn" : "ok", t("health.pool", { used: d.database.pool.pool_size - d.database.pool.pool_available, size: d.database.pool.pool_size })),
-        tile("notifications", fmtNumber(webhooks.pending + d.notifications.mqtt.pending), webhooks.dead ? "warn" : null, t("health.deadNotifications", { n: webhooks.dead + d.notifications.mqtt.dead }))),
+        tile("notifications", fmtNumber(webhooks.pending + d.notifications.mqtt.pending), webhooks.dead ? "warn" : null, t("health.deadNotifications", { n: webhooks.dead + d.notifications.mqtt.dead })),
+        d.database.standby ? standbyTile(d.database.standby) : null),
       h("div", { class: "health-grid" },
         chartFigure(t("health.rateChart"), ["received", "stored", "dead_lettered"].map((k) => ({
           name: t(`health.series.${k}`), points: d.ingest.rates.map((r) => ({ t: Date.parse(r.at), v: r[`${k}_per_s`] })),

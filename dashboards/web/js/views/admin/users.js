@@ -3,22 +3,47 @@
 // its password and end its sessions. Managers see the accounts of their communities and manage residents.
 import { api } from "../../api.js";
 import { badge, clear, fmtTime, h, label, notice, toast } from "../../dom.js";
-import { t } from "../../i18n.js";
+import { locale, t } from "../../i18n.js";
 import { loadTeamNames, teamName } from "../../teams.js";
 import "../../locales/admin.js";
 import { ALL_COMMUNITIES, ROLES, cardTable, checkedValues, communityChecks, communityNames, confirmButton, createButtons, field, formError, formOpener, listed, notFoundPage, secretNotice } from "./common.js";
 
 const PAGE = 100;
 
-/** Role and community fields that follow each other: roles that see every community have none. */
-function accountFields(user, communities, current) {
-  const roles = user.role === "admin" ? ROLES : ["resident"];
+/** An organisation's name in the reader's language. */
+const orgName = (o) => (locale() === "zh" ? o.name_zh : o.name_en);
+
+/** Role, community and organisation fields that follow each other: roles that see every community have
+ * none; a member has its organisation's, so it names the organisation instead — chosen when the account
+ * is created and kept for good (an existing member stays a member, no other account becomes one). */
+function accountFields(user, communities, current, organisations = Promise.resolve([])) {
+  const existing = Boolean(current.username);
+  let roles = user.role === "admin" ? ROLES : ["resident"];
+  if (existing) roles = current.role === "member" ? ["member"] : roles.filter((r) => r !== "member");
   const role = h("select", { name: "role", onchange: () => sync() },
     roles.map((r) => h("option", { value: r, selected: r === current.role }, label("role", r))));
   const checks = communityChecks(communities, current.communities);
-  const sync = () => { checks.hidden = ALL_COMMUNITIES.has(role.value); };
+  const org = h("select", { name: "organisation", disabled: existing });
+  if (existing) org.append(h("option", { value: current.organisation, selected: true }, current.organisation));
+  else organisations.then((rows) => org.append(...rows.map((o) => h("option", { value: o.id }, orgName(o)))));
+  const organisation = field(t("admin.organisation"), org, existing ? null : t("admin.organisationHint"));
+  organisation.classList.add("member-organisation");
+  const sync = () => {
+    checks.hidden = ALL_COMMUNITIES.has(role.value) || role.value === "member";
+    organisation.hidden = role.value !== "member";
+  };
   sync();
-  return { role, checks, value: (form) => ({ role: role.value, communities: ALL_COMMUNITIES.has(role.value) ? [] : checkedValues(form, "communities") }) };
+  const value = (form) => {
+    if (role.value !== "member") return { role: role.value, communities: ALL_COMMUNITIES.has(role.value) ? [] : checkedValues(form, "communities") };
+    return { role: "member", communities: [], ...(existing ? {} : { organisation: org.value || null }) };
+  };
+  return { role, checks, organisation, value };
+}
+
+/** Where an account works: every community, its communities, or its organisation's (a member). */
+function whereOf(u, where) {
+  if (u.role === "member") return t("admin.memberOf", { org: u.organisation || "–" });
+  return ALL_COMMUNITIES.has(u.role) ? t("admin.everyCommunity") : where(u.communities);
 }
 
 export function usersView(root, { user }) {
@@ -26,6 +51,8 @@ export function usersView(root, { user }) {
   let debounce = 0;
   let limit = PAGE;
   let communities = [];
+  // Only admins create members, so only they read the organisations (once, when the form first opens).
+  let organisations = null;
   const count = h("span", { class: "count" });
   const list = h("div", { id: "user-list" });
   const result = h("div", { class: "result" });
@@ -44,8 +71,14 @@ export function usersView(root, { user }) {
     h("form", { class: "filters", role: "search", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, role, state),
     list));
 
+  function orgs() {
+    if (user.role !== "admin") return Promise.resolve([]);
+    organisations ??= api("/organisations").catch(() => { organisations = null; return []; });
+    return organisations;
+  }
+
   function createForm(close) {
-    const fields = accountFields(user, communities, { role: user.role === "admin" ? "operator" : "resident", communities: communities.length === 1 ? [communities[0].id] : [] });
+    const fields = accountFields(user, communities, { role: user.role === "admin" ? "operator" : "resident", communities: communities.length === 1 ? [communities[0].id] : [] }, orgs());
     const password = h("input", { type: "password", name: "password", minlength: 10, maxlength: 200, autocomplete: "new-password", hidden: true, "aria-label": t("admin.password") });
     const mode = h("select", { name: "mode", "aria-label": t("admin.password"), onchange: () => { password.hidden = mode.value !== "set"; password.required = !password.hidden; } },
       h("option", { value: "generate" }, t("admin.password.generate")), h("option", { value: "set" }, t("admin.password.set")));
@@ -74,6 +107,7 @@ export function usersView(root, { user }) {
     field(t("admin.displayName"), h("input", { name: "display_name", maxlength: 100, autocomplete: "off" })),
     field(t("admin.role"), fields.role),
     fields.checks,
+    fields.organisation,
     field(t("admin.password"), mode), password,
     createButtons(close),
     error);
@@ -99,7 +133,7 @@ export function usersView(root, { user }) {
     clear(list, rows.length ? cardTable(columns, rows, (u) => ({
       user: [h("a", { href: `#/admin/users/${encodeURIComponent(u.username)}` }, u.username), u.display_name ? h("small", {}, u.display_name) : null],
       role: badge("role", u.role),
-      communities: ALL_COMMUNITIES.has(u.role) ? t("admin.everyCommunity") : where(u.communities),
+      communities: whereOf(u, where),
       teams: listed(u.teams.map(teamName)),
       state: u.disabled ? badge("account", "disabled") : badge("account", "active"),
       sessions: String(u.sessions),
@@ -137,7 +171,7 @@ export function userView(root, { user, params }) {
       [t("admin.username"), u.username],
       [t("admin.displayName"), u.display_name || "–"],
       [t("admin.role"), badge("role", u.role)],
-      [t("admin.communities"), ALL_COMMUNITIES.has(u.role) ? t("admin.everyCommunity") : where(u.communities)],
+      [t("admin.communities"), whereOf(u, where)],
       [t("admin.teams"), u.teams.length ? u.teams.map((id) => h("a", { href: `#/admin/teams/${encodeURIComponent(id)}`, class: "chip" }, teamName(id))) : "–"],
       [t("admin.users.state"), u.disabled ? [badge("account", "disabled"), " ", t("admin.users.since", { at: fmtTime(u.disabled_at) })] : badge("account", "active")],
       [t("admin.users.createdAt"), fmtTime(u.created_at)],
@@ -183,6 +217,7 @@ export function userView(root, { user, params }) {
     field(t("admin.displayName"), h("input", { name: "display_name", maxlength: 100, value: u.display_name || "" })),
     field(t("admin.role"), fields.role),
     fields.checks,
+    fields.organisation,
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, t("admin.save"))), error);
     return form;
   }
