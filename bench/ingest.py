@@ -2,6 +2,7 @@
 
     cd /work/main && .venv/bin/python -m bench.ingest --devices 10000 --seconds 60 \\
         [--rate 10000] [--qos 1] [--publishers 3] [--connections 1] [--no-rules] [--workers 1,2] [--mqtt5]
+        [--broker mosquitto,rabbitmq-cluster]
     cd /work/main && .venv/bin/python -m bench.ingest --drain 200000 [--no-rules]
 
 It sets up what the tests set up (a fresh database in the private TimescaleDB cluster, migrated; a
@@ -36,6 +37,13 @@ Definitions (all counts include the probe messages, which are ordinary readings)
   CPU goes.
 - `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped; with
   several workers, the largest of them. With several workers `hub_cpu_us_per_msg` is their sum.
+- `--broker rabbitmq-cluster` runs on a 3-node RabbitMQ cluster (scripts/rabbitmq-cluster, quorum-queue
+  sessions, auth through the first hub's broker-auth endpoint) instead of Mosquitto: the hub gets
+  `HUB_MQTT_HOSTS`, publisher i connects to node i mod 3, and `broker_cpu_us_per_msg` sums the three
+  nodes. Its auth answers are cached 10 minutes (see AUTH_CACHE_MS), so after each topic's first publish
+  the figures are the broker's and the hub's, not the auth endpoint's. A comma list
+  (`mosquitto,rabbitmq-cluster`) runs each in turn, so both come from the same run. Drain mode runs on
+  Mosquitto only.
 - `--workers 1,2` runs the whole benchmark once per count, each on a fresh database and broker with one
   ingest partition per worker (`--partitions` to change it); each run prints its JSON line, and the last
   line compares them.
@@ -101,6 +109,7 @@ from hub.devices.service import LOADGEN_USER
 from hub.ingest.partitions import fair_share
 from hub.store.migrations import migrate
 from hub.store.telemetry import ALL_TABLES
+from tests.support.cluster import RabbitCluster
 from tests.support.processes import HubProcess
 from tests.support.services import Broker, create_database, drop_database
 
@@ -110,6 +119,11 @@ PROGRESS_EVERY_S = 5.0
 DRAIN_POLL_S = 0.5
 DRAIN_MODE_POLL_S = 0.2
 BUSY_WARN_PCT = 10.0
+BROKERS = ("mosquitto", "rabbitmq-cluster")
+AUTH_CACHE_MS = 600_000
+"""RabbitMQ 3.10 remembers only a connection's last 12 topic checks, so the loadgen account, publishing
+for thousands of devices, needs the auth cache for nearly every publish: a long one keeps the hub's
+auth endpoint (measured by bench.broker_auth) out of the broker's throughput after the first pass."""
 ALARM_SPARE = 10
 """Alarm probe devices beyond one per second of publishing: each alarms once."""
 
@@ -149,6 +163,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=5.0, help="row count unchanged this long = drained")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
+        "--broker",
+        default="mosquitto",
+        help="mosquitto or rabbitmq-cluster; a comma list runs each in turn (default mosquitto)",
+    )
+    p.add_argument(
         "--drain",
         type=int,
         default=0,
@@ -166,6 +185,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("need at least one device per connection")
     if args.drain < 0:
         p.error("--drain must not be negative")
+    args.brokers = args.broker.split(",")
+    unknown = set(args.brokers) - set(BROKERS)
+    if unknown:
+        p.error(f"--broker: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BROKERS)}")
+    if args.drain and args.brokers != ["mosquitto"]:
+        p.error("--drain runs on Mosquitto only")
     if min(args.seconds, args.rate, args.publishers, args.connections) <= 0:
         p.error("--seconds, --rate, --publishers and --connections must be positive")
     try:
@@ -185,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     reports = []
-    for workers in args.worker_counts:
+    runs = [(b, w) for b in args.brokers for w in args.worker_counts]
+    for broker_kind, workers in runs:
         stack = ExitStack()
         try:
-            reports.append(run(args, stack, workers))
+            reports.append(run(args, stack, workers, broker_kind))
         except KeyboardInterrupt:
             log("interrupted")
             return 130
@@ -210,19 +236,20 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"clean-up failed: {exc!r}")
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
-        if len(args.worker_counts) > 1:
+        if len(runs) > 1:
             print(json.dumps(reports[-1]), flush=True)
     if len(reports) == 1:
         print(json.dumps(reports[0]), flush=True)
     else:
         keys = ("msgs_per_s", "lost", "duplicated", "hub_cpu_us_per_msg", "hub_rss_mb", "p99_commit_ms")
         print(
-            json.dumps({"workers": {str(r["workers"]): {k: r[k] for k in keys} for r in reports}}), flush=True
+            json.dumps({f"{r['broker']}/{r['workers']}": {k: r[k] for k in keys} for r in reports}),
+            flush=True,
         )
     return 0
 
 
-def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, Any]:
+def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: str) -> dict[str, Any]:
     name, url = create_database()
     stack.callback(drop_database, name)
     log(f"database {name}: migrating")
@@ -237,9 +264,22 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         f"registered {len(devices)} devices (+1 probe, {len(alarmers)} alarm probes) in {time.monotonic() - started:.2f}s: {_mix(devices)}"
     )
 
-    broker = Broker()
-    stack.callback(broker.cleanup)
-    broker.start()
+    broker: Broker | None = None
+    cluster: RabbitCluster | None = None
+    if broker_kind == "mosquitto":
+        broker = Broker()
+        stack.callback(broker.cleanup)
+        broker.start()
+        ports = [broker.port]
+        target: Broker | RabbitCluster = broker
+    else:
+        cluster = RabbitCluster(auth_cache_ms=AUTH_CACHE_MS)
+        stack.callback(cluster.cleanup)
+        log("starting a 3-node RabbitMQ cluster")
+        cluster.start()
+        log(f"cluster formed in {cluster.start_s:.0f}s")
+        ports = [n.mqtt_port for n in cluster.nodes]
+        target = cluster
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     stack.callback(shutil.rmtree, workdir, True)
     loadgen_pw = secrets.token_urlsafe(16)
@@ -253,29 +293,39 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
         env["HUB_RULES_DIR"] = str(rules_dir)
     partitions = args.partitions or workers
     env |= {"HUB_INGEST_PARTITIONS": str(partitions), "HUB_MQTT_CLIENT_ID": "bench-hub"}
-    hubs = [HubProcess(url, broker, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
+    auth_secret = secrets.token_urlsafe(16)
+    env["HUB_BROKER_AUTH_SECRET"] = auth_secret
+    hubs = [HubProcess(url, target, workdir, HUB_WORKER_ID=f"bench-{i}", **env) for i in range(workers)]
+    if cluster is not None:
+        cluster.point(f"{hubs[0].url}/api/v1/broker-auth/{auth_secret}/rabbitmq")
     for hub in hubs:
         stack.callback(hub.stop)
     rules = "no rules" if args.no_rules else "default rules"
-    log(f"starting broker on :{broker.port} and {workers} hub worker(s) ({rules}, {partitions} partition(s))")
+    log(f"{broker_kind} on {ports}; starting {workers} hub worker(s) ({rules}, {partitions} partition(s))")
     for hub in hubs:
         hub.start(timeout=60)
     _wait_shared(url, workers, partitions)
-    assert broker.proc is not None
+    if cluster is not None:
+        broker_pids = [pid for pid in (n.pid() for n in cluster.nodes) if pid is not None]
+    else:
+        assert broker is not None
+        assert broker.proc is not None
+        broker_pids = [broker.proc.pid]
     hub_pids = [h.proc.pid for h in hubs if h.proc is not None]
     hub_pid = hub_pids[0]
     log(f"hub pid(s) {hub_pids} healthy, partitions shared out")
 
     if args.drain:
+        assert broker is not None, "parse_args keeps drain mode on Mosquitto"
         return _run_drain(args, stack, url, broker, hubs, devices, loadgen_pw)
-    publishers = _start_publishers(args, stack, broker, devices, loadgen_pw, args.seconds)
+    publishers = _start_publishers(args, stack, ports, devices, loadgen_pw, args.seconds)
     events, go, start_at, progress, procs = publishers
     monitor = psycopg.connect(url, autocommit=True)
     stack.callback(monitor.close)
-    measured = Measured(hub_pids, broker.proc.pid, _postmaster_pid(monitor))
-    probe = Probe(url, HOST, broker.port, LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
+    measured = Measured(hub_pids, broker_pids, _postmaster_pid(monitor))
+    probe = Probe(url, HOST, ports[0], LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
     stack.callback(probe.stop)
-    alarm = AlertProbe(url, HOST, broker.port, LOADGEN_USER, loadgen_pw, PREFIX, alarmers)
+    alarm = AlertProbe(url, HOST, ports[0], LOADGEN_USER, loadgen_pw, PREFIX, alarmers)
     stack.callback(alarm.stop)
 
     idle = procstat.machine_cpu()
@@ -309,7 +359,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
             raise p.error
     sent = sum(r.acked for r in results) + probe.acked + alarm.acked
     hub_rss_mb = max(procstat.peak_rss_mb(pid) for pid in hub_pids)
-    report = {"workers": workers, "partitions": partitions}
+    report = {"broker": broker_kind, "workers": workers, "partitions": partitions}
     report |= _report(args, monitor, results, probe, before, after, drain_s, sent, hub_rss_mb, alarm.sent)
     report |= {
         "p50_alert_ms": _ms(_percentile(alarm.latencies_s, 0.50)),
@@ -325,7 +375,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int) -> dict[str, A
 def _start_publishers(
     args: argparse.Namespace,
     stack: ExitStack,
-    broker: Broker,
+    ports: list[int],
     devices: list[Device],
     password: str,
     seconds: float,
@@ -342,7 +392,7 @@ def _start_publishers(
         spec = WorkerSpec(
             index=i,
             host=HOST,
-            port=broker.port,
+            port=ports[i % len(ports)],
             username=LOADGEN_USER,
             password=password,
             prefix=PREFIX,
@@ -531,7 +581,7 @@ def _run_drain(
         hub.stop()
     log("hub stopped; its persistent sessions stay at the broker")
     events, go, start_at, _progress, procs = _start_publishers(
-        args, stack, broker, devices, password, args.drain / args.rate
+        args, stack, [broker.port], devices, password, args.drain / args.rate
     )
     start_at.value = time.monotonic() + 0.2
     go.set()
@@ -553,7 +603,7 @@ def _run_drain(
         time.sleep(0.005)
     hub_pids = [h.proc.pid for h in hubs if h.proc is not None]
     assert broker.proc is not None
-    measured = Measured(hub_pids, broker.proc.pid, postmaster)
+    measured = Measured(hub_pids, [broker.proc.pid], postmaster)
     sampler = CpuSampler(measured.snapshot)
     stack.callback(sampler.stop)
     sampler.start()

@@ -32,9 +32,10 @@ class Snapshot:
 
 
 class Measured:
-    def __init__(self, hub_pids: list[int], broker_pid: int, postmaster_pid: int | None) -> None:
+    def __init__(self, hub_pids: list[int], broker_pids: list[int], postmaster_pid: int | None) -> None:
+        """`broker_pids`: one Mosquitto, or every node of a cluster."""
         self.hub_pids = hub_pids
-        self.broker_pid = broker_pid
+        self.broker_pids = broker_pids
         self.postmaster_pid = postmaster_pid
         self._db_pids: list[int] = []
         self._db_pids_at = -CHILDREN_EVERY_S
@@ -47,7 +48,7 @@ class Measured:
             time.monotonic(),
             time.time(),
             sum(procstat.cpu_seconds(pid) for pid in self.hub_pids),
-            procstat.cpu_seconds(self.broker_pid),
+            sum(procstat.cpu_seconds(pid) for pid in self.broker_pids),
             self._db_seconds(),
             procstat.machine_cpu(),
         )

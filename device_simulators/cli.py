@@ -31,6 +31,7 @@ from device_simulators.mqtt import (
 from device_simulators.scenarios import SCENARIOS, Drop, ScenarioError
 from device_simulators.status import StatusLine
 from device_simulators.verify import ApiError, HubApi, HubClock, observe, report, silence_wait_s, verify
+from hub.broker.failover import Address, parse_addresses
 
 DEFAULT_SITE = Path(__file__).parent / "sites" / "demo.yaml"
 CONNECT_TIMEOUT_S = 15.0
@@ -76,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         files(sp)
         sp.add_argument("--mqtt-host", default=os.environ.get("HUB_SIM_MQTT_HOST", "127.0.0.1"))
         sp.add_argument("--mqtt-port", type=int, default=int(os.environ.get("HUB_SIM_MQTT_PORT", "1884")))
+        sp.add_argument(
+            "--mqtt-hosts",
+            type=_addresses,
+            default=os.environ.get("HUB_SIM_MQTT_HOSTS", ""),
+            help="the nodes of a clustered broker, host:port,host:port (replaces --mqtt-host/--mqtt-port)",
+        )
         sp.add_argument(
             "--loadgen-password",
             help="publish as the hub's loadgen account instead of each device's own (e.g. \"$HUB_MQTT_LOADGEN_PASSWORD\")",
@@ -149,6 +156,18 @@ def _community(args: argparse.Namespace, spec: site.SiteSpec) -> str:
     return community
 
 
+def _addresses(text: str) -> list[Address]:
+    try:
+        return parse_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _broker(args: argparse.Namespace) -> list[Address]:
+    hosts: list[Address] = args.mqtt_hosts
+    return hosts or [(args.mqtt_host, args.mqtt_port)]
+
+
 def _transport(
     args: argparse.Namespace, devices: list[site.SimDevice], *, role: str, wills: frozenset[str] = frozenset()
 ) -> tuple[Transport, Counters]:
@@ -158,8 +177,7 @@ def _transport(
         transport = shared(
             devices,
             args.loadgen_password,
-            args.mqtt_host,
-            args.mqtt_port,
+            _broker(args),
             connections=connections,
             counters=counters,
             wills=wills,
@@ -170,8 +188,7 @@ def _transport(
         transport = per_device(
             devices,
             _credentials(args.credentials),
-            args.mqtt_host,
-            args.mqtt_port,
+            _broker(args),
             role=role,
             counters=counters,
             wills=wills,
@@ -315,8 +332,7 @@ def _foreign_topic(
         f"fault-{device.id}",
         device.id,
         password,
-        args.mqtt_host,
-        args.mqtt_port,
+        _broker(args),
         counters=Counters(),
         protocol=MQTTProtocolVersion.MQTTv5,
     )

@@ -3,15 +3,17 @@
 Two ways in: each device on its own account and connection (the ACL then proves a device can only speak
 for itself, and its Last Will announces when it drops), or many devices over a few connections of the
 hub's `loadgen` account, which may publish for every device (load tests, or when no credentials file is
-at hand).
+at hand). With several broker addresses (a cluster) the connections spread over the nodes and each moves
+to the next node when its own dies.
 """
 
 import json
 import os
 import threading
 import time
+import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from device_simulators.site import SimDevice
+from hub.broker.failover import Address, Failover
 
 PREFIX = "sc/v1"
 LOADGEN_USER = "loadgen"
@@ -61,8 +64,7 @@ class Connection:
         client_id: str,
         username: str,
         password: str,
-        host: str,
-        port: int,
+        addresses: Sequence[Address],
         *,
         counters: Counters,
         will_topic: str | None = None,
@@ -82,10 +84,12 @@ class Connection:
             c.will_set(will_topic, status_body("offline"), qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_connect_fail = self._on_connect_fail
         c.on_publish = self._on_publish
         c.max_queued_messages_set(100_000)
         self.client = c
-        c.connect_async(host, port, keepalive=30)
+        self._failover = Failover(addresses, start=zlib.crc32(client_id.encode()))
+        c.connect_async(*self._failover.current, keepalive=30)
         c.loop_start()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -98,10 +102,15 @@ class Connection:
             self.connected.set()
         self.answered.set()
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        """A device on a clustered broker whose node died tries the next node."""
         self.connected.clear()
         if not self._closing and reason.is_failure:
             self.counters.add(errors=1)
+            self._failover.move_on(client)
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        self._failover.move_on(client)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -182,8 +191,7 @@ class Transport:
 def per_device(
     devices: list[SimDevice],
     credentials: dict[str, str],
-    host: str,
-    port: int,
+    addresses: Sequence[Address],
     *,
     role: str,
     counters: Counters,
@@ -204,7 +212,7 @@ def per_device(
         client_id = f"dev-{d.id}" if role == "device" else f"{role}-{d.id}"
         will = topic(d, "status") if has_will else None
         transport.add(
-            Connection(client_id, d.id, credentials[d.id], host, port, counters=counters, will_topic=will),
+            Connection(client_id, d.id, credentials[d.id], addresses, counters=counters, will_topic=will),
             [d],
         )
     return transport
@@ -213,8 +221,7 @@ def per_device(
 def shared(
     devices: list[SimDevice],
     password: str,
-    host: str,
-    port: int,
+    addresses: Sequence[Address],
     *,
     connections: int,
     counters: Counters,
@@ -227,14 +234,14 @@ def shared(
     pooled = [d for d in devices if d.id not in wills]
     n = max(1, min(connections, len(pooled)))
     for i in range(n if pooled else 0):
-        conn = Connection(f"{tag}-{i}", LOADGEN_USER, password, host, port, counters=counters)
+        conn = Connection(f"{tag}-{i}", LOADGEN_USER, password, addresses, counters=counters)
         transport.add(conn, pooled[i::n])
     for d in devices:
         if d.id in wills:
             will = topic(d, "status")
             transport.add(
                 Connection(
-                    f"{tag}-{d.id}", LOADGEN_USER, password, host, port, counters=counters, will_topic=will
+                    f"{tag}-{d.id}", LOADGEN_USER, password, addresses, counters=counters, will_topic=will
                 ),
                 [d],
             )

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.broker.failover import parse_addresses
+
 _DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - refused outside development, see below
 
 
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1884
+    mqtt_hosts: str = ""
+    """The nodes of a clustered broker, `host:port,host:port`; when set it replaces host and port. A
+    session whose node dies resumes on the next node (hub.broker.failover)."""
     mqtt_username: str = "hub"
     mqtt_password: SecretStr = SecretStr(_DEV_SECRET)
     mqtt_client_id: str = "sc-hub-ingest-1"
@@ -56,6 +61,16 @@ class Settings(BaseSettings):
     mqtt_reload_pidfile: Path | None = Field(
         default=None, description="a broker pid file; the hub sends it SIGHUP after writing the auth files"
     )
+    broker_auth_secret: SecretStr | None = None
+    """The path segment a clustered broker puts in front of its auth calls
+    (`/api/v1/broker-auth/{secret}/rabbitmq/user` …); unset: those routes answer 404. Only the brokers
+    know it, so nobody else can test passwords through them (docs/security.md)."""
+    broker_auth_rate_per_s: float = Field(default=2000.0, gt=0)
+    """Auth calls a second per calling address (one broker node); more are answered 429, which the
+    broker takes as a refusal."""
+    broker_auth_burst: int = Field(default=5000, gt=0)
+    broker_vhost: str = Field(default="hub", min_length=1, max_length=64)
+    """The RabbitMQ virtual host the hub's MQTT clients use (`mqtt.vhost`); any other is refused."""
 
     rules_dir: Path = Path("rules")
     push_tokens: dict[str, SecretStr] = Field(
@@ -143,9 +158,22 @@ class Settings(BaseSettings):
     )
 
     @property
+    def mqtt_addresses(self) -> list[tuple[str, int]]:
+        """Where the broker is: `HUB_MQTT_HOSTS` if set, else `HUB_MQTT_HOST`:`HUB_MQTT_PORT`."""
+        return parse_addresses(self.mqtt_hosts) or [(self.mqtt_host, self.mqtt_port)]
+
+    @property
     def worker_name(self) -> str:
         """This worker's name in the lease, rule-load and job-run tables."""
         return self.worker_id or f"{socket.gethostname()}:{self.api_port}"
+
+    @model_validator(mode="after")
+    def _broker_addresses_parse(self) -> "Settings":
+        try:
+            parse_addresses(self.mqtt_hosts)
+        except ValueError as exc:
+            raise ValueError(f"HUB_MQTT_HOSTS: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> "Settings":

@@ -5,6 +5,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.cluster import RabbitCluster
 from tests.support.services import Broker, migrated_database
 from tests.support.standby import Replicated, replicated
 
@@ -53,3 +54,15 @@ def browser() -> Iterator[Browser]:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster() -> Iterator[RabbitCluster]:
+    """One 3-node RabbitMQ cluster for the session (it takes about half a minute to form); a test that
+    kills a node gets it back from `ensure_up` in the next test's set-up."""
+    cluster = RabbitCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()

@@ -114,3 +114,33 @@ def test_silent_devices_go_offline_and_are_recorded(conn: psycopg.Connection[Any
         "SELECT online, reason FROM device_status_history WHERE device_id = 'off-1' ORDER BY time"
     ).fetchall()
     assert reasons[-1] == (False, "no message for 300s")
+
+
+def test_a_new_device_id_with_a_dot_is_refused_naming_the_field_and_an_old_one_still_updates(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    """A dot splits the topic level on a broker that maps '/' to '.' (RabbitMQ), so new ids may not have
+    one; a device registered before that rule keeps working."""
+    admin = login(client, "reg-admin")
+    body = {"id": "dot.sd1", "kind": "smoke_detector", "community": "regdot"}
+    r = client.post("/api/v1/devices", json=body, headers=admin)
+    assert r.status_code == 422, r.text
+    assert "id: a new device id may not contain '.'" in r.json()["error"]["message"]
+    rows = client.post(
+        "/api/v1/devices/import", json={"devices": [body, {**body, "id": "dot-sd2"}]}, headers=admin
+    ).json()["rows"]
+    assert [(x["status"], x["errors"][0]["field"] if x["errors"] else None) for x in rows] == [
+        ("error", "id"),
+        ("created", None),
+    ]
+    assert conn.execute("SELECT count(*) FROM devices WHERE id = 'dot.sd1'").fetchone() == (0,)
+    device_store.ensure_community(conn, "regdot")
+    conn.execute(
+        "INSERT INTO devices (id, kind, community_id) VALUES ('old.sd3', 'smoke_detector', 'regdot')"
+    )
+    again = client.post(
+        "/api/v1/devices/import",
+        json={"devices": [{**body, "id": "old.sd3", "building": "b9"}]},
+        headers=admin,
+    ).json()["rows"]
+    assert again[0]["status"] == "updated", again

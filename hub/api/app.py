@@ -30,6 +30,7 @@ from hub.api.routes.adapters import router as adapters_router
 from hub.api.routes.admin_health import router as admin_health_router
 from hub.api.routes.alerts import router as alerts_router
 from hub.api.routes.audit import router as audit_router
+from hub.api.routes.broker_auth import router as broker_auth_router
 from hub.api.routes.deadletters import router as dead_letters_router
 from hub.api.routes.kpis import router as kpis_router
 from hub.api.routes.metrics import router as metrics_router
@@ -41,7 +42,9 @@ from hub.api.routes.topology import router as topology_router
 from hub.domain.health import WorkerState
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.push import PushGateway
+from hub.ingest.ratelimit import DeviceRateLimit
 from hub.ingest.rules import RuleSet
+from hub.services.broker_auth import BrokerAuth
 from hub.settings import Settings
 
 API = "/api/v1"
@@ -70,6 +73,8 @@ def create_app(
     app.state.rule_set = rule_set
     app.state.worker_state = worker_state
     app.state.push = push
+    app.state.broker_auth = BrokerAuth(settings)
+    app.state.broker_auth_limit = DeviceRateLimit(settings.broker_auth_rate_per_s, settings.broker_auth_burst)
     errors.install(app)
     guards.install(app)
 
@@ -107,6 +112,7 @@ def create_app(
         admin_health_router,
         push_router,
         adapters_router,
+        broker_auth_router,
     ):
         app.include_router(router, prefix=API)
     app.include_router(metrics_router)

@@ -1,7 +1,9 @@
-"""Device credentials in Mosquitto's own password format, and the per-device ACL.
+"""Device credentials in Mosquitto's own password format, the per-device ACL, and the topic-filter
+checks with which the hub answers a clustered broker's auth calls instead of writing files.
 
 The registry stores only the PBKDF2-SHA512 hash (Mosquitto's `$7$` format), so the password file is
-written straight from the database and a leaked database yields no device password.
+written straight from the database, the same hash answers a clustered broker, and a leaked database
+yields no device password.
 """
 
 import base64
@@ -50,6 +52,28 @@ def verify_password(password: str, stored: str) -> bool:
 
 def device_topic_root(prefix: str, community: str, kind: str, device_id: str) -> str:
     return f"{prefix}/{community}/{kind}/{device_id}"
+
+
+def filter_covers(allowed: str, wanted: str) -> bool:
+    """Whether MQTT topic filter `allowed` matches every topic that `wanted` (a topic, or a filter a
+    client subscribes to) can match."""
+    a, w = allowed.split("/"), wanted.split("/")
+    for i, level in enumerate(a):
+        if level == "#":
+            return True
+        if i >= len(w) or w[i] == "#" or (level != "+" and (w[i] == "+" or level != w[i])):
+            return False
+    return len(a) == len(w)
+
+
+def covered(filters: Iterable[str], wanted: str) -> bool:
+    return any(filter_covers(f, wanted) for f in filters)
+
+
+def routing_key_topic(routing_key: str) -> str:
+    """The MQTT topic (or filter) behind a RabbitMQ routing key: its MQTT plugin turned `/` into `.` and
+    `+` into `*`. A topic level holding a `.` cannot come back, which is why device ids may not have one."""
+    return "/".join("+" if level == "*" else level for level in routing_key.split("."))
 
 
 def render_passwd(accounts: Iterable[BrokerAccount]) -> str:

@@ -5,11 +5,12 @@ import contextlib
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hub.adapters.loader import load_files
 from hub.adapters.schema import Adapter
@@ -23,7 +24,7 @@ from hub.broker.auth import (
     write_auth_files,
 )
 from hub.devices import topology
-from hub.domain.contract import DeviceId
+from hub.domain.contract import NEW_DEVICE_ID_DOT, DeviceId
 from hub.domain.devices import DeviceKind
 from hub.domain.errors import Conflict, Invalid, NotFound
 from hub.settings import Settings
@@ -123,8 +124,14 @@ def _register(
             continue
         new = device_store.NewDevice(community_id=d.community, **d.model_dump(exclude={"community"}))
         with conn.transaction():
-            device_store.ensure_community(conn, d.community)
             old = device_store.get_device(conn, d.id)
+            if old is None and "." in d.id:
+                error = FieldError(field="id", message=NEW_DEVICE_ID_DOT)
+                results.append(
+                    RowResult(row=i, id=d.id, status="error", error=f"id: {error.message}", errors=[error])
+                )
+                continue
+            device_store.ensure_community(conn, d.community)
             rotate = rotate_credentials and old is not None and old["decommissioned_at"] is None
             password = new_password() if issue and (old is None or rotate) else None
             created = device_store.upsert_device(conn, new, hash_password(password) if password else None)
@@ -235,17 +242,60 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class SystemAccount:
+    """A broker account whose password is a setting, not a registry row: the hub's, the load
+    generator's, the vendor gateways'."""
+
+    username: str
+    password: SecretStr
+    write_topics: tuple[str, ...] = ()
+    read_topics: tuple[str, ...] = ()
+
+
+def system_accounts(settings: Settings, mqtt_adapters: list[Adapter]) -> list[SystemAccount]:
+    """The hub's own account (read everything under the prefix and the MQTT adapters' topic filters), the
+    vendor gateways' shared account and the load generator's, each if its password is configured."""
+    prefix = settings.topic_prefix
+    vendor = tuple(a.source.mqtt for a in mqtt_adapters if a.source.mqtt)
+    accounts = [
+        SystemAccount(
+            settings.mqtt_username,
+            settings.mqtt_password,
+            read_topics=(f"{prefix}/#", *vendor),
+            write_topics=("hub/#",),
+        )
+    ]
+    if settings.mqtt_gateway_password is not None and vendor:
+        accounts.append(SystemAccount(GATEWAY_USER, settings.mqtt_gateway_password, write_topics=vendor))
+    if settings.mqtt_loadgen_password is not None:
+        accounts.append(
+            SystemAccount(LOADGEN_USER, settings.mqtt_loadgen_password, write_topics=(f"{prefix}/#",))
+        )
+    return accounts
+
+
+def device_account(
+    settings: Settings,
+    mqtt_adapters: list[Adapter],
+    device_id: str,
+    credential: tuple[str, str, str, dict[str, str]],
+) -> BrokerAccount:
+    """A device's write-only account: its own topic root, and its vendor topics."""
+    community, kind, pw_hash, ids = credential
+    own = vendor_topics(mqtt_adapters, kind, {"device_id": device_id, **ids})
+    root = device_topic_root(settings.topic_prefix, community, kind, device_id)
+    return BrokerAccount(device_id, pw_hash, write_topics=(f"{root}/#", *own))
+
+
 def broker_accounts(
     conn: psycopg.Connection[Any], settings: Settings, current: dict[str, str] | None = None
 ) -> list[BrokerAccount]:
-    """The hub's own account (read everything under the prefix and the MQTT adapters' topic filters), the
-    vendor gateways' shared account if configured, and one write-only account per device.
+    """Every account for Mosquitto's files: the system accounts, then one per device in service.
     `current`: hashes the broker has now; one that still matches its password is kept, so an unchanged
     registry gives unchanged files."""
-    prefix = settings.topic_prefix
     current = current or {}
     mqtt_adapters = mqtt_adapters_of(settings)
-    vendor = tuple(a.source.mqtt for a in mqtt_adapters if a.source.mqtt)
 
     def hashed(username: str, password: str) -> str:
         old = current.get(username)
@@ -253,37 +303,15 @@ def broker_accounts(
 
     accounts = [
         BrokerAccount(
-            settings.mqtt_username,
-            hashed(settings.mqtt_username, settings.mqtt_password.get_secret_value()),
-            read_topics=(f"{prefix}/#", *vendor),
-            write_topics=("hub/#",),
+            a.username,
+            hashed(a.username, a.password.get_secret_value()),
+            write_topics=a.write_topics,
+            read_topics=a.read_topics,
         )
+        for a in system_accounts(settings, mqtt_adapters)
     ]
-    if settings.mqtt_gateway_password is not None and vendor:
-        accounts.append(
-            BrokerAccount(
-                GATEWAY_USER,
-                hashed(GATEWAY_USER, settings.mqtt_gateway_password.get_secret_value()),
-                write_topics=vendor,
-            )
-        )
-    if settings.mqtt_loadgen_password is not None:
-        accounts.append(
-            BrokerAccount(
-                LOADGEN_USER,
-                hashed(LOADGEN_USER, settings.mqtt_loadgen_password.get_secret_value()),
-                write_topics=(f"{prefix}/#",),
-            )
-        )
     for device_id, community, kind, pw_hash, ids in device_store.broker_credentials(conn):
-        own = vendor_topics(mqtt_adapters, kind, {"device_id": device_id, **ids})
-        accounts.append(
-            BrokerAccount(
-                device_id,
-                pw_hash,
-                write_topics=(f"{device_topic_root(prefix, community, kind, device_id)}/#", *own),
-            )
-        )
+        accounts.append(device_account(settings, mqtt_adapters, device_id, (community, kind, pw_hash, ids)))
     return accounts
 
 

@@ -11,6 +11,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 CONTRACT_VERSION = "v1"
 
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+"""Any id a device may carry, dots included: devices registered before dots were refused still report."""
+NEW_DEVICE_ID_DOT = (
+    "a new device id may not contain '.': clustered brokers (RabbitMQ, NATS) turn MQTT's '/' into '.' "
+    "in routing keys, so a dot splits the topic level; use '-' or '_'"
+)
+"""Why `hub.devices.service` refuses a dot in a device id it has not seen before."""
 Percent = Annotated[float, Field(ge=0, le=100)]
 Seq = Annotated[int, Field(ge=0, lt=2**63)]
 

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hub.broker.failover import Failover
 from hub.ingest.client import BatchingClient
 from hub.ingest.frames import Publish
 from hub.ingest.inbound import Inbound, Inbox
@@ -65,7 +66,9 @@ class MqttSource:
             c.tls_set(ca_certs=str(settings.mqtt_tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._failover = Failover(settings.mqtt_addresses, start=partition)
         c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publishes = self._on_publishes
@@ -74,14 +77,15 @@ class MqttSource:
 
     def start(self) -> None:
         s = self._settings
+        host, port = self._failover.current
         if s.mqtt_protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.mqtt_session_expiry_s
             self._client.connect_async(
-                s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s, clean_start=False, properties=props
+                host, port, keepalive=s.mqtt_keepalive_s, clean_start=False, properties=props
             )
         else:
-            self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
+            self._client.connect_async(host, port, keepalive=s.mqtt_keepalive_s)
         self._client.loop_start()
 
     def ack(self, mids: Sequence[int]) -> None:
@@ -101,7 +105,7 @@ class MqttSource:
             log.error("MQTT connection refused: %s", reason)
             return
         self._metrics.broker_connects += 1
-        log.info("connected to MQTT broker %s:%s", self._settings.mqtt_host, self._settings.mqtt_port)
+        log.info("connected to MQTT broker %s:%s", *self._failover.current)
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -142,12 +146,17 @@ class MqttSource:
         if self._on_listening is not None:
             self._on_listening(self.partition, datetime.now(UTC))
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
         if self._on_listening is not None:
             self._on_listening(self.partition, None)
         if reason.is_failure:
-            log.warning("MQTT connection lost (%s); reconnecting", reason)
+            log.warning(
+                "MQTT connection lost (%s); reconnecting to %s:%s", reason, *self._failover.move_on(client)
+            )
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        log.warning("MQTT broker unreachable; trying %s:%s next", *self._failover.move_on(client))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if not self._accepting.is_set():

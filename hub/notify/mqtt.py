@@ -13,6 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.broker.failover import Failover
 from hub.notify.errors import DeliveryError
 from hub.settings import Settings
 
@@ -41,12 +42,15 @@ class TeamPublisher:
         if settings.mqtt_tls_ca_file is not None:
             c.tls_set(ca_certs=str(settings.mqtt_tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._failover = Failover(settings.mqtt_addresses)
         c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
+        c.on_disconnect = self._on_disconnect
         self._client = c
 
     def start(self) -> None:
-        s = self._settings
-        self._client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
+        host, port = self._failover.current
+        self._client.connect_async(host, port, keepalive=self._settings.mqtt_keepalive_s)
         self._client.loop_start()
 
     def close(self) -> None:
@@ -65,6 +69,14 @@ class TeamPublisher:
             raise DeliveryError(f"publish to {topic} failed: {exc}") from exc
         if not info.is_published():
             raise DeliveryError(f"no PUBACK for {topic} within {timeout_s:g}s")
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        self._failover.move_on(client)
+
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        """A lost node: the next try goes to the next broker address."""
+        if reason.is_failure:
+            self._failover.move_on(client)
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:

@@ -60,7 +60,10 @@ def register(conn: psycopg.Connection[Any], settings: Settings, device: dict[str
     """One new device; an existing id is a Conflict (updates go through the import)."""
     if device_store.get_device(conn, str(device.get("id"))) is not None:
         raise Conflict(f"device {device['id']} exists; use the import to update it")
-    return import_rows(conn, settings, [device], rotate_credentials=False)[0]
+    result = import_rows(conn, settings, [device], rotate_credentials=False)[0]
+    if result.status == "error":
+        raise Invalid(result.error or "device refused")
+    return result
 
 
 def place(

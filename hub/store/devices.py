@@ -122,6 +122,19 @@ def broker_credentials(conn: psycopg.Connection[Any]) -> list[tuple[str, str, st
     ]
 
 
+def broker_credential(
+    conn: psycopg.Connection[Any], device_id: str
+) -> tuple[str, str, str, dict[str, str]] | None:
+    """(community, kind, password hash, `imei`/`vendor_id`) of one device in service with credentials."""
+    row = conn.execute(
+        "SELECT community_id, kind, mqtt_password_hash, jsonb_strip_nulls(jsonb_build_object("
+        "'imei', metadata ->> 'imei', 'vendor_id', metadata ->> 'vendor_id')) FROM devices "
+        "WHERE id = %s AND mqtt_password_hash IS NOT NULL AND decommissioned_at IS NULL",
+        (device_id,),
+    ).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else None
+
+
 def set_credentials(conn: psycopg.Connection[Any], device_id: str, password_hash: str, at: datetime) -> bool:
     """A new password for a device in service; False when there is no such device in service."""
     return (

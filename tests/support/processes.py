@@ -7,15 +7,21 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from tests.support.services import ROOT, Broker, free_port
 
 
+class BrokerUnderTest(Protocol):
+    """Mosquitto (`services.Broker`) or a RabbitMQ cluster (`cluster.RabbitCluster`)."""
+
+    def hub_env(self) -> dict[str, str]: ...
+
+
 class HubProcess:
-    def __init__(self, database_url: str, broker: Broker, workdir: Path, **extra_env: str) -> None:
+    def __init__(self, database_url: str, broker: BrokerUnderTest, workdir: Path, **extra_env: str) -> None:
         self.api_port = free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.mqtt_password = "hub-test-password"
@@ -23,11 +29,9 @@ class HubProcess:
             **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
             "HUB_ENVIRONMENT": "test",
             "HUB_DATABASE_URL": database_url,
-            "HUB_MQTT_PORT": str(broker.port),
+            **broker.hub_env(),
             "HUB_MQTT_PASSWORD": self.mqtt_password,
             "HUB_MQTT_CLIENT_ID": f"hub-test-{self.api_port}",
-            "HUB_MQTT_AUTH_DIR": str(broker.auth_dir),
-            "HUB_MQTT_RELOAD_PIDFILE": str(broker.pid_file),
             "HUB_RULES_DIR": str(ROOT / "rules"),
             "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
             "HUB_DASHBOARD_DIR": str(ROOT / "dashboards" / "web"),

@@ -118,6 +118,14 @@ class Broker:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not start listening on {port}")
 
+    def hub_env(self) -> dict[str, str]:
+        """How a hub process reaches this broker and keeps its password and ACL files."""
+        return {
+            "HUB_MQTT_PORT": str(self.port),
+            "HUB_MQTT_AUTH_DIR": str(self.auth_dir),
+            "HUB_MQTT_RELOAD_PIDFILE": str(self.pid_file),
+        }
+
     def reload(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGHUP)
