@@ -3,6 +3,7 @@
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +14,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.broker.auth import BrokerAccount, hash_password, write_auth_files
 from hub.notify.drainer import Drainer
+from hub.notify.errors import DeliveryError
 from hub.notify.mqtt import TeamPublisher
 from hub.store import db
 from tests.support.notify import add_case, add_event, drain_until, notify_settings, outbox_rows
+from tests.support.processes import poll
 from tests.support.services import Broker, migrated_database
 
 HUB_PASSWORD = "hub-notify-pw"
@@ -134,3 +137,42 @@ def test_a_team_that_cannot_be_a_topic_level_is_dead_at_once(
     status, attempts, error = mqtt_status(conn, event)
     assert (status, attempts) == ("dead", 1)
     assert error is not None and "topic level" in error
+
+
+def delivered(publisher: TeamPublisher) -> bool:
+    try:
+        publisher.publish("water-ops", b"{}", timeout_s=1)
+    except DeliveryError:
+        return False
+    return True
+
+
+def test_two_workers_of_one_hub_publish_side_by_side(database_url: str, team_broker: Broker) -> None:
+    """Workers share HUB_MQTT_CLIENT_ID; were their notifiers one client id, the broker would drop one
+    connection each time the other connected and they would take turns being offline."""
+    publishers = [
+        TeamPublisher(
+            notify_settings(
+                database_url,
+                mqtt_port=team_broker.port,
+                mqtt_password=HUB_PASSWORD,
+                mqtt_client_id="shared-hub",
+                worker_id=name,
+            )
+        )
+        for name in ("w1", "w2")
+    ]
+    for p in publishers:
+        p.start()
+    try:
+        for p in publishers:
+            assert poll(lambda p=p: delivered(p), timeout=10), "each notifier connects"
+        failures: list[str] = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            failures += [name for name, p in zip(("w1", "w2"), publishers, strict=True) if not delivered(p)]
+            time.sleep(0.1)
+        assert failures == [], f"the workers' notifiers displaced each other: {failures}"
+    finally:
+        for p in publishers:
+            p.close()

@@ -1,7 +1,8 @@
 """Per-team case topics (`hub/teams/{team}/cases`, QoS 1) on a broker connection of their own.
 
-Its own client (id suffix `-notify`) keeps notifications out of ingest's persistent session and flow
-control. A notification counts as delivered on the broker's PUBACK; one not acknowledged in time is
+Its own client (id `<HUB_MQTT_CLIENT_ID>-notify-<worker>`) keeps notifications out of ingest's persistent
+session and flow control; the worker's name in it keeps the workers of one hub from taking each other's
+connection (a broker drops the older of two connections with one client id). A notification counts as delivered on the broker's PUBACK; one not acknowledged in time is
 retried from the outbox, so a subscriber may see it twice and must deduplicate by `event_id`.
 """
 
@@ -34,7 +35,7 @@ class TeamPublisher:
         self._settings = settings
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{settings.mqtt_client_id}-notify",
+            client_id=f"{settings.mqtt_client_id}-notify-{settings.worker_name}",
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
