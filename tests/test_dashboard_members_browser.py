@@ -117,6 +117,8 @@ def test_a_member_works_only_its_organisations_cases(
         form.locator('select[name="mode"]').select_option("set")
         form.locator('input[name="password"]').fill(PW)
         form.locator('button[type="submit"]').click()
+        expect(page.locator(".view-users .result")).to_contain_text(lead)
+        page.locator('input[name="q"]').fill(lead)
         row = page.locator(f'tr[data-username="{lead}"]')
         expect(row).to_contain_text("Organisation member")
         expect(row).to_contain_text(f"Cases of {drainage}")
