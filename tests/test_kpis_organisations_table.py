@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support import factories
 from tests.support.api import API, app_client, login
 
 START = datetime(2026, 7, 31, 16, tzinfo=UTC)  # August 2026 in Asia/Shanghai, the routing file's zone
@@ -104,35 +105,7 @@ def where(setup_conn: psycopg.Connection[Any]) -> str:
     assert rater is not None
     for team, created_text, events, status, stars in CASES:
         created = datetime.fromisoformat(created_text).replace(tzinfo=UTC)
-        row = setup_conn.execute(
-            "INSERT INTO cases (title, category, severity, status, source, subject, community_id, team, created_at,"
-            " updated_at, ack_due_at, resolve_due_at) VALUES ('seeded', 'flood', 'major', %s, 'operator', %s, %s,"
-            " %s, %s, %s, %s, %s) RETURNING id",
-            (
-                status,
-                f"kt:{uuid.uuid4().hex}",
-                place,
-                team,
-                created,
-                created,
-                created + 30 * M,
-                created + 2 * D,
-            ),
-        ).fetchone()
-        assert row is not None
-        previous = "dispatched"
-        for offset, action, to in [(0 * M, "opened", "new"), (0 * M, "dispatched", "dispatched"), *events]:
-            setup_conn.execute(
-                "INSERT INTO case_events (case_id, at, actor, action, from_status, to_status)"
-                " VALUES (%s, %s, 'seed', %s, %s, %s)",
-                (row[0], created + offset, action, previous, to),
-            )
-            previous = to
-        for n in stars:
-            setup_conn.execute(
-                "INSERT INTO case_ratings (case_id, resident_id, stars, created_at) VALUES (%s, %s, %s, %s)",
-                (row[0], rater[0], n, created + 4 * D),
-            )
+        factories.seeded_case(setup_conn, place, team, created, status, events, [(rater[0], n) for n in stars])
     return place
 
 
