@@ -29,6 +29,16 @@ function timeTicks(u, splits, axis, space, incr) {
 
 export const fmtWhen = (ms) => new Date(ms).toLocaleString(intlLocale(), { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
+const AXIS_FONT = "12px system-ui, sans-serif";
+const measurer = document.createElement("canvas").getContext("2d");
+
+/** Room for the value axis's widest tick label: a fixed width cut "100.0 %" to "00.0 %". */
+function valueAxisSize(_u, labels) {
+  measurer.font = AXIS_FONT;
+  const widest = Math.max(0, ...(labels || []).map((v) => measurer.measureText(String(v)).width));
+  return Math.max(40, Math.ceil(widest) + 18);
+}
+
 /** The union of the series' times and the edges of the range, and each series' values on it (null where
  * it has no point): the edges make the range asked for the chart's whole extent, also after a zoom out. */
 function align(columns, edges) {
@@ -121,8 +131,8 @@ export function chartFigure(caption, series, { from, to, height = 150, markers =
       y: bool ? { range: [-0.1, 1.1] } : yRange ? { range: yRange } : counts ? { range: (_u, _lo, hi) => [0, Math.max(1, hi)] } : {},
     },
     axes: [
-      { stroke: axisColour, grid, ticks: grid, values: timeTicks, space: 70, font: "12px system-ui, sans-serif" },
-      { stroke: axisColour, grid, ticks: grid, size: 56, font: "12px system-ui, sans-serif",
+      { stroke: axisColour, grid, ticks: grid, values: timeTicks, space: 70, font: AXIS_FONT },
+      { stroke: axisColour, grid, ticks: grid, size: valueAxisSize, font: AXIS_FONT,
         splits: bool ? () => [0, 1] : undefined, values: (u, vals) => vals.map(show) },
     ],
     cursor: { sync: sync ? { key: sync } : undefined, drag: { x: true, y: false } },
