@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +90,9 @@ class Pipeline:
         self._adapters = adapters
         self._registry = RegistryCache()
         self._state = StateBuffer(config.state_flush_s)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+        """Writes a batch while the pipeline thread evaluates its rules: the wait for PostgreSQL to take
+        the rows (a fifth of a batch's time) overlaps the rules' CPU instead of adding to it."""
         self.idle = threading.Event()
         self._pending_rules: list[Rule] | None = None
         self._next_tick = time.monotonic() + config.tick_interval_s
@@ -128,6 +132,7 @@ class Pipeline:
                 self._retrying(self._tick_now)
         if self._state.pending:
             self._retrying(self._flush_state)
+        self._writer.shutdown()
         self._db.close()
 
     def _retrying(self, work: Callable[[], None]) -> None:
@@ -287,27 +292,19 @@ class Pipeline:
                 sorted_rows.add(result, m.received_at, m.adapter)
 
         flush_state = bool(sorted_rows.statuses) or self._state.due()
+        readings = sorted_rows.readings
         started = time.perf_counter()
         with conn.transaction():
-            new_readings: list[Reading] = []
-            offered = stored = 0
-            readings = sorted_rows.readings
-            for table, table_rows in sorted_rows.rows.items():
-                offered += len(table_rows)
-                new_keys = insert_new(conn, table, table_rows)
-                stored += len(new_keys)
-                new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
-            if flush_state:
-                device_store.record_seen(conn, self._state.with_batch(sorted_rows.seen))
-            for device_id, status, at in sorted_rows.statuses:
-                _apply_status(conn, device_id, status, at)
-            if rejects:
-                self._dead_letter(conn, rejects)
-            if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
-                adapter_replays.mark_replayed(conn, replayed, now)
+            writes = self._writer.submit(self._write, conn, sorted_rows, flush_state, rejects, batch, now)
+            try:
+                # every reading is new in almost every batch: evaluate the rules while PostgreSQL takes the rows
+                evaluation = self.engine.evaluate(sorted(readings.values(), key=_device_time))
+            finally:
+                offered, new_readings = writes.result()
+            if len(new_readings) < len(readings):
+                evaluation = self.engine.evaluate(sorted(new_readings, key=_device_time))
             # a reading makes the device's frozen alerts live again before it may clear one of them
             data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
-            evaluation = self.engine.evaluate(sorted(new_readings, key=lambda r: r.ts))
             intake.apply(conn, evaluation.transitions, dispatch, now)
         self.engine.commit(evaluation)
         if flush_state:
@@ -316,8 +313,36 @@ class Pipeline:
             self._state.keep(sorted_rows.seen)
         self.metrics.count_commit(time.perf_counter() - started)
         self._acknowledge(batch)
-        self.metrics.count_batch(len(batch), offered, stored, [why for _, why in rejects])
+        self.metrics.count_batch(len(batch), offered, len(new_readings), [why for _, why in rejects])
         self.metrics.count_transitions(evaluation.transitions)
+
+    def _write(
+        self,
+        conn: psycopg.Connection[Any],
+        rows: BatchRows,
+        flush_state: bool,
+        rejects: list[tuple[Inbound, str]],
+        batch: list[Inbound],
+        now: datetime,
+    ) -> tuple[int, list[Reading]]:
+        """A batch's rows, device state, dead letters and replay marks, inside the caller's transaction;
+        returns how many rows were offered and the readings whose rows were new."""
+        new_readings: list[Reading] = []
+        offered = 0
+        readings = rows.readings
+        for table, table_rows in rows.rows.items():
+            offered += len(table_rows)
+            new_keys = insert_new(conn, table, table_rows)
+            new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
+        if flush_state:
+            device_store.record_seen(conn, self._state.with_batch(rows.seen))
+        for device_id, status, at in rows.statuses:
+            _apply_status(conn, device_id, status, at)
+        if rejects:
+            self._dead_letter(conn, rejects)
+        if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
+            adapter_replays.mark_replayed(conn, replayed, now)
+        return offered, new_readings
 
     def _forget_retired(self) -> None:
         """A decommissioned device's rule state goes, so its silence raises no alert."""
@@ -392,6 +417,10 @@ def _apply_status(conn: psycopg.Connection[Any], device_id: str, status: Status,
         data_gaps.device_silent(conn, [device_id], at, "device reported offline (last will or status)")
     else:
         device_store.record_seen(conn, [device_store.StateUpdate(device_id, at, None, None, None, None)])
+
+
+def _device_time(r: Reading) -> datetime:
+    return r.ts
 
 
 def _every(_community: str) -> bool:
