@@ -62,6 +62,10 @@ class GroupState:
 
 State = ThresholdState | AbsenceState | WindowState | GroupState
 
+_new = tuple.__new__
+"""A named tuple made from all its fields without its Python-level `__new__`: for the states built on
+almost every reading (a threshold rule's quiet reading, every reading of a count or rate rule)."""
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -119,13 +123,14 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             (referenced_names(rule.clear_when) if rule.clear_when else referenced_names(rule.when)) & names
         )
     )
-    needs_values = rule.source == "telemetry"
+    source = rule.source
+    needs_values = source == "telemetry"
 
     def pick(values: Mapping[str, Any]) -> dict[str, Any]:
         return {m: values.get(m) for m in metrics}
 
     def step(state: ThresholdState | None, r: Reading) -> tuple[State, Transition | None]:
-        if r.source != rule.source:
+        if r.source != source:
             return (state or ThresholdState(last_ts=r.ts)), None
         if state is None:
             state = ThresholdState(last_ts=r.ts)
@@ -133,7 +138,7 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             return state, None
         if not state.active:
             if not (when(r.values) and _opens(rule, r.ts)):
-                return ThresholdState(r.ts), None
+                return _new(ThresholdState, (r.ts, False, None, None, None)), None
             since = state.cond_since or r.ts
             first = state.first_values or pick(r.values)
             if (r.ts - since).total_seconds() < rule.hold:
