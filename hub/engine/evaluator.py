@@ -31,7 +31,9 @@ Plan = tuple[Callable[[Any, Reading], tuple[State, Transition | None]], str, dic
 @dataclass
 class Evaluation:
     transitions: list[Transition] = field(default_factory=list)
-    staged: dict[StateKey, State] = field(default_factory=dict)
+    staged: dict[str, dict[str, State]] = field(default_factory=dict)
+    """Rule id → subject → new state, like the engine's committed states: staging a reading's state
+    needs no (rule, subject) tuple."""
 
 
 DATA_GAP_S = 300.0
@@ -133,19 +135,24 @@ class Engine:
 
     def evaluate(self, readings: Iterable[Reading]) -> Evaluation:
         out = Evaluation()
-        staged = out.staged
-        plans = self._plans
+        staged = out.staged = {rule_id: {} for rule_id in self._states}
+        plans = {
+            kind: [
+                (step, rule_id, staged[rule_id], committed, devices)
+                for step, rule_id, committed, devices in p
+            ]
+            for kind, p in self._plans.items()
+        }
         for reading in readings:
             device = reading.device
             device_id = device.id
-            for step, rule_id, committed, devices in plans.get(device.kind, ()):
+            for step, rule_id, new, committed, devices in plans.get(device.kind, ()):
                 if devices is not None and device_id not in devices:
                     continue
-                key = (rule_id, device_id)
-                state, transition = step(staged.get(key) or committed.get(device_id), reading)
-                staged[key] = state
+                state, transition = step(new.get(device_id) or committed.get(device_id), reading)
+                new[device_id] = state
                 if transition is not None:
-                    self._transition(out, key, transition, device)
+                    self._transition(out, (rule_id, device_id), transition, device)
         return out
 
     def tick(self, now: datetime) -> Evaluation:
@@ -155,14 +162,15 @@ class Engine:
             for subject, old in self._states[c.rule.id].items():
                 state, transition = c.tick(old, now)
                 if state is not old:
-                    out.staged[(c.rule.id, subject)] = state
+                    out.staged.setdefault(c.rule.id, {})[subject] = state
                 if transition is not None:
                     self._transition(out, (c.rule.id, subject), transition, getattr(old, "device", None))
         return out
 
     def commit(self, evaluation: Evaluation) -> None:
-        for (rule_id, subject), state in evaluation.staged.items():
-            self._states[rule_id][subject] = state
+        for rule_id, states in evaluation.staged.items():
+            if states:
+                self._states[rule_id].update(states)
 
     def forget(self, subjects: Callable[[str], bool]) -> None:
         """Drop the state of matching subjects (devices or groups), as if never seen: for a worker
@@ -181,7 +189,8 @@ class Engine:
         return timedelta(seconds=max(1.0, min(periods) / 20)) if periods else None
 
     def _get(self, out: Evaluation, key: StateKey) -> Any:
-        return out.staged.get(key) or self._states[key[0]].get(key[1])
+        staged = out.staged.get(key[0])
+        return (staged is not None and staged.get(key[1])) or self._states[key[0]].get(key[1])
 
     def _transition(self, out: Evaluation, key: StateKey, t: Transition, device: DeviceRef | None) -> None:
         out.transitions.append(t)
@@ -201,7 +210,7 @@ class Engine:
             group = found
         key = (corr.id, group)
         state, result = kinds.correlate(corr, self._get(out, key), group, t)
-        out.staged[key] = state
+        out.staged.setdefault(corr.id, {})[group] = state
         if isinstance(result, AlertOpened) and result.absorbed_into is not None:
             out.transitions[out.transitions.index(t)] = result
         elif result is not None:
@@ -219,5 +228,5 @@ class Engine:
 
         if likely is not None and holds(likely):
             return likely
-        groups = set(self._states[corr.id]) | {g for r, g in out.staged if r == corr.id}
+        groups = set(self._states[corr.id]) | set(out.staged.get(corr.id, ()))
         return next((g for g in sorted(groups) if holds(g)), None)

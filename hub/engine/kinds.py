@@ -62,6 +62,10 @@ class GroupState:
 
 State = ThresholdState | AbsenceState | WindowState | GroupState
 
+_new = tuple.__new__
+"""A named tuple made from all its fields without its Python-level `__new__`: for the states built on
+almost every reading (a threshold rule's quiet reading, every reading of a count or rate rule)."""
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -119,13 +123,14 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             (referenced_names(rule.clear_when) if rule.clear_when else referenced_names(rule.when)) & names
         )
     )
-    needs_values = rule.source == "telemetry"
+    source = rule.source
+    needs_values = source == "telemetry"
 
     def pick(values: Mapping[str, Any]) -> dict[str, Any]:
         return {m: values.get(m) for m in metrics}
 
     def step(state: ThresholdState | None, r: Reading) -> tuple[State, Transition | None]:
-        if r.source != rule.source:
+        if r.source != source:
             return (state or ThresholdState(last_ts=r.ts)), None
         if state is None:
             state = ThresholdState(last_ts=r.ts)
@@ -133,7 +138,7 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             return state, None
         if not state.active:
             if not (when(r.values) and _opens(rule, r.ts)):
-                return ThresholdState(r.ts), None
+                return _new(ThresholdState, (r.ts, False, None, None, None)), None
             since = state.cond_since or r.ts
             first = state.first_values or pick(r.values)
             if (r.ts - since).total_seconds() < rule.hold:
@@ -213,10 +218,12 @@ def _absence(rule: AbsenceRule) -> Compiled:
 def _windowed(
     rule: CountRule | RateRule,
     value_of: Callable[[Reading], float | None],
-    judge: Callable[[WindowState], tuple[bool, bool, dict[str, Any]]],
+    judge: Callable[[WindowState], tuple[bool, bool]],
+    facts: Callable[[WindowState], dict[str, Any]],
 ) -> Compiled:
     """Shared by count and rate rules: keep the points inside the window, then ask `judge` whether
-    the alert should open or clear."""
+    the alert should open or clear. `facts` explain an opening or clearing; most readings do neither,
+    so they are built only then."""
     window = timedelta(seconds=rule.window)
 
     def step(state: WindowState | None, r: Reading) -> tuple[State, Transition | None]:
@@ -225,20 +232,21 @@ def _windowed(
         elif r.ts < state.last_ts:
             return state, None
         value = value_of(r)
-        points = tuple(p for p in state.points if r.ts - p[0] <= window)
+        points = tuple(p for p in state.points if r.ts - p[0] <= window) if state.points else ()
         if value is not None:
             points = (*points, (r.ts, value))
-        state = state._replace(last_ts=r.ts, points=points)
-        opens, clears, facts = judge(state)
+        state = _new(WindowState, (r.ts, points, state.active))
+        opens, clears = judge(state)
         if not state.active and opens and _opens(rule, r.ts):
             started = points[0][0] if points else r.ts
             readings = [{"ts": t.isoformat(), "value": v} for t, v in points[-20:]]
-            expl = _explain(rule, started, r.ts, readings, window_s=rule.window, **facts)
+            expl = _explain(rule, started, r.ts, readings, window_s=rule.window, **facts(state))
             return state._replace(active=True), AlertOpened(rule, r.device, r.device.id, started, r.ts, expl)
         if state.active and clears and (value is not None or isinstance(rule, CountRule)):
             # a rate alert clears on a reading of its metric, not because old points left the window
-            reason = f"{facts['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
-            why = {"code": "window_calm", "window_s": rule.window, **facts}
+            told = facts(state)
+            reason = f"{told['summary']} within {rule.window:g}s at {r.ts.isoformat()}"
+            why = {"code": "window_calm", "window_s": rule.window, **told}
             return state._replace(active=False), AlertCleared(rule, r.device.id, r.ts, reason, why)
         return state, None
 
@@ -251,45 +259,50 @@ def _count(rule: CountRule) -> Compiled:
     def value_of(r: Reading) -> float | None:
         return 1.0 if r.source == rule.source and where(r.values) else None
 
-    def judge(state: WindowState) -> tuple[bool, bool, dict[str, Any]]:
+    def judge(state: WindowState) -> tuple[bool, bool]:
         n = len(state.points)
-        return (
-            n >= rule.threshold,
-            n < rule.threshold,
-            {"count": n, "threshold": rule.threshold, "summary": f"{n} matching message(s)"},
-        )
+        return n >= rule.threshold, n < rule.threshold
 
-    return _windowed(rule, value_of, judge)
+    def facts(state: WindowState) -> dict[str, Any]:
+        n = len(state.points)
+        return {"count": n, "threshold": rule.threshold, "summary": f"{n} matching message(s)"}
+
+    return _windowed(rule, value_of, judge, facts)
 
 
 def _rate(rule: RateRule) -> Compiled:
     clear_change = rule.clear_change if rule.clear_change is not None else rule.change / 2
+    rising = rule.change > 0
 
     def value_of(r: Reading) -> float | None:
         v = r.values.get(rule.metric) if r.source == "telemetry" else None
         return float(v) if isinstance(v, int | float) else None
 
-    def judge(state: WindowState) -> tuple[bool, bool, dict[str, Any]]:
-        if not state.points:
-            return False, False, {"change": 0.0, "summary": "no readings"}
+    def change(state: WindowState) -> float:
         values = [v for _, v in state.points]
         last = values[-1]
-        change = last - min(values) if rule.change > 0 else last - max(values)
-        rising = rule.change > 0
-        opens = change > rule.change if rising else change < rule.change
-        clears = change < clear_change if rising else change > clear_change
-        return (
-            opens,
-            clears,
-            {
-                "metric": rule.metric,
-                "change": round(change, 6),
-                "limit": rule.change,
-                "summary": f"{rule.metric} changed by {change:g}",
-            },
-        )
+        return last - min(values) if rising else last - max(values)
 
-    return _windowed(rule, value_of, judge)
+    def judge(state: WindowState) -> tuple[bool, bool]:
+        if not state.points:
+            return False, False
+        c = change(state)
+        if rising:
+            return c > rule.change, c < clear_change
+        return c < rule.change, c > clear_change
+
+    def facts(state: WindowState) -> dict[str, Any]:
+        if not state.points:
+            return {"change": 0.0, "summary": "no readings"}
+        c = change(state)
+        return {
+            "metric": rule.metric,
+            "change": round(c, 6),
+            "limit": rule.change,
+            "summary": f"{rule.metric} changed by {c:g}",
+        }
+
+    return _windowed(rule, value_of, judge, facts)
 
 
 def group_subject(rule: CorrelationRule, device: DeviceRef) -> str:

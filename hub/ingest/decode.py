@@ -32,8 +32,11 @@ TELEMETRY_MODELS: dict[DeviceKind, type[DevicePayload]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
+    """Treated as immutable; not declared frozen, because a frozen dataclass's `__init__` sets each
+    field through `object.__setattr__`, at three times the cost, and one is made per message."""
+
     device: DeviceRef
     channel: Channel
     payload: DevicePayload | Status

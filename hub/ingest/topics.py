@@ -20,7 +20,25 @@ class TopicError(ValueError):
     pass
 
 
+_PARSED_LIMIT = 100_000
+_parsed: dict[str, tuple[str, Topic]] = {}
+"""Topic string → (prefix, parsed topic). A fleet sends on a few topics per device, so each one is
+split and looked up once rather than per message; cleared when full, so any number of topics is
+bounded. Only valid topics are kept."""
+
+
 def parse(topic: str, prefix: str) -> Topic:
+    hit = _parsed.get(topic)
+    if hit is not None and hit[0] == prefix:
+        return hit[1]
+    parsed = _parse(topic, prefix)
+    if len(_parsed) >= _PARSED_LIMIT:
+        _parsed.clear()
+    _parsed[topic] = (prefix, parsed)
+    return parsed
+
+
+def _parse(topic: str, prefix: str) -> Topic:
     if not topic.startswith(prefix + "/"):
         raise TopicError(f"topic outside {prefix}/")
     parts = topic[len(prefix) + 1 :].split("/")
