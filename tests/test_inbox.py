@@ -4,7 +4,7 @@ takes what is waiting."""
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.ingest.inbound import Inbound, Inbox, collect
 
@@ -53,3 +53,22 @@ def test_a_batch_is_bounded_by_rows() -> None:
     inbox.put_many(_messages(50))
     assert len(collect(inbox, 20, 0.5)) == 20
     assert len(collect(inbox, 100, 0.01)) == 30
+
+
+def test_a_message_that_waited_in_the_queue_does_not_wait_again() -> None:
+    inbox = Inbox(maxsize=0)
+    inbox.put(Inbound("t/old", b"{}", 1, 1, datetime.now(UTC) - timedelta(seconds=1)))
+    started = time.monotonic()
+    assert len(collect(inbox, 100, 0.5)) == 1
+    assert time.monotonic() - started < 0.25, "its delay was used up while it waited"
+
+
+def test_a_fresh_message_waits_for_more_within_the_delay() -> None:
+    inbox = Inbox(maxsize=0)
+    inbox.put(Inbound("t/1", b"{}", 1, 1, datetime.now(UTC)))
+    later = threading.Timer(0.05, lambda: inbox.put(Inbound("t/2", b"{}", 2, 1, datetime.now(UTC))))
+    later.start()
+    try:
+        assert [m.topic for m in collect(inbox, 100, 0.4)] == ["t/1", "t/2"]
+    finally:
+        later.join()

@@ -71,14 +71,19 @@ class Inbox(queue.Queue[Inbound]):
 
 
 def collect(inbox: "queue.Queue[Inbound]", max_rows: int, max_delay_s: float) -> list[Inbound]:
-    """A batch: what arrives within `max_delay_s` of its first message, at most `max_rows`; empty when
-    nothing came for a moment (so the caller can do its periodic work)."""
+    """A batch: what arrives within `max_delay_s` of its first message's receipt, at most `max_rows`;
+    empty when nothing came for a moment (so the caller can do its periodic work).
+
+    The delay counts from when the first message was received, not from when the pipeline took it: a
+    message that waited in the queue while the previous batch was written has used up its delay, so
+    under load a batch is what came meanwhile and no message waits twice (the alert latency)."""
     try:
         first = inbox.get(timeout=0.05)
     except queue.Empty:
         return []
     batch = [first]
-    deadline = time.monotonic() + max_delay_s
+    waited = max(0.0, time.time() - first.received_at.timestamp())
+    deadline = time.monotonic() + max_delay_s - waited
     while len(batch) < max_rows:
         if isinstance(inbox, Inbox) and (waiting := inbox.take(max_rows - len(batch))):
             batch += waiting
