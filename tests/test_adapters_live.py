@@ -171,7 +171,13 @@ def test_gate_and_lamppost_samples_are_stored_and_raise_native_alerts(
     assert _rows(database_url, "SELECT 1 FROM dead_letters WHERE topic LIKE %s", f"%FY-{tag}%") == []
     admin = hub.login(ADMIN, ADMIN_PW)
     for device, adapter in ((gate, "facegate"), (lamp2, "lampgw")):
-        assert httpx.get(f"{hub.url}/api/v1/devices/{device}", headers=admin).json()["adapter"] == adapter
+        # live state is written once a device has waited HUB_STATE_FLUSH_S (2 s)
+        assert poll(
+            lambda d=device, a=adapter: (
+                httpx.get(f"{hub.url}/api/v1/devices/{d}", headers=admin).json()["adapter"] == a
+            ),
+            timeout=10,
+        )
     answer = httpx.get(f"{hub.url}/api/v1/dead-letters", params={"device": lamp1}, headers=admin)
     assert [(d["adapter"], d["step"], d["topic"]) for d in answer.json()["dead_letters"]] == [
         ("lampgw", "contract", "vendor/lampgw/LGW-07/report")

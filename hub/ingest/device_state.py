@@ -1,13 +1,14 @@
 """Live device state (last seen, battery, signal, last values), written at most every few seconds.
 
-One row per device is updated per flush instead of one update per message; a status message (online,
-offline) flushes at once, since it changes what the dashboard shows. A batch keeps each device's newest
-reading as it came (`Seen`); its row values are rendered as JSON only when a flush writes them, so a
-device heard twenty times between two flushes costs one rendering, not twenty (by pydantic's encoder,
-at less than half the standard library's cost).
+One row per device is updated per flush instead of one update per message; a device's status
+message (online, offline) writes its row at once, since it changes what the dashboard shows. A batch
+keeps each device's newest reading as it came (`Seen`); its row values are rendered as JSON only when a
+flush writes them, so a device heard twenty times between two flushes costs one rendering, not twenty
+(by pydantic's encoder, at less than half the standard library's cost).
 """
 
 import time
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -30,31 +31,69 @@ class Seen(NamedTuple):
     adapter: str | None
 
 
+class Flush(NamedTuple):
+    """What one transaction writes of the live state: these devices' rows."""
+
+    devices: frozenset[str]
+    updates: list[StateUpdate]
+    at: float
+    """monotonic time it was planned: when the devices of its batch started waiting"""
+
+
 class StateBuffer:
-    def __init__(self, flush_every_s: float) -> None:
+    """Each device's newest unwritten reading, written once the device has waited `flush_every_s`.
+
+    Devices are written in the order they started waiting, a few hundred with each batch, rather than
+    all of them every `flush_every_s`: one transaction writing ten thousand state rows held up the
+    batches behind it for half a second, which was the whole tail of the alert latency.
+    """
+
+    def __init__(self, flush_every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._every = flush_every_s
-        self._flush_at = 0.0
+        self._clock = clock
         self.pending: dict[str, Seen] = {}
+        self._since: dict[str, float] = {}
+        """monotonic time each pending device started waiting, oldest first"""
 
     def due(self) -> bool:
-        return time.monotonic() >= self._flush_at
+        """Whether some device has waited its time (checked between batches when no message comes)."""
+        oldest = next(iter(self._since.values()), None)
+        return oldest is not None and oldest <= self._clock() - self._every
 
-    def with_batch(self, seen: dict[str, Seen]) -> list[StateUpdate]:
-        """What a flush together with this batch writes (the pending state is left as it was, in case
-        the transaction fails)."""
-        return [state_update(s) for s in merged(self.pending.copy(), seen).values()]
+    def plan(self, seen: dict[str, Seen], urgent: Collection[str] = (), everything: bool = False) -> Flush:
+        """What a transaction writes together with this batch (`seen`): the devices that have waited
+        their time, those in `urgent` (a status message came, which must find its device's row
+        written), or all of them (`everything`, at shutdown); each with its newest reading, this
+        batch's included. Nothing changes here, in case the transaction fails."""
+        now = self._clock()
+        cutoff = now - self._every
+        chosen: set[str] = set()
+        if everything:
+            chosen.update(self.pending, seen)
+        else:
+            for device_id, since in self._since.items():
+                if since > cutoff:
+                    break
+                chosen.add(device_id)
+            if now <= cutoff:
+                chosen.update(seen)
+            chosen.update(d for d in urgent if d in self.pending or d in seen)
+        updates = []
+        for device_id in chosen:
+            new = seen.get(device_id)
+            updates.append(
+                state_update(newer(self.pending.get(device_id), new) if new else self.pending[device_id])
+            )
+        return Flush(frozenset(chosen), updates, now)
 
-    def updates(self) -> list[StateUpdate]:
-        """What a flush of the pending state alone writes."""
-        return [state_update(s) for s in self.pending.values()]
-
-    def keep(self, seen: dict[str, Seen]) -> None:
-        """The batch committed without a flush: its state waits for the next one."""
+    def committed(self, flush: Flush, seen: dict[str, Seen]) -> None:
+        """The transaction committed: the batch's readings wait with the others, the written ones go."""
+        for device_id in seen:
+            self._since.setdefault(device_id, flush.at)
         merged(self.pending, seen)
-
-    def written(self) -> None:
-        self.pending = {}
-        self._flush_at = time.monotonic() + self._every
+        for device_id in flush.devices:
+            self.pending.pop(device_id, None)
+            self._since.pop(device_id, None)
 
 
 def merged(pending: dict[str, Seen], seen: dict[str, Seen]) -> dict[str, Seen]:

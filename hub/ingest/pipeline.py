@@ -33,7 +33,7 @@ from hub.ingest import recovery
 from hub.ingest.adapted import AdapterSet, RegistryLookup, adapt, originals
 from hub.ingest.database import IngestDatabase
 from hub.ingest.decode import Rejected, decode
-from hub.ingest.device_state import StateBuffer
+from hub.ingest.device_state import Flush, StateBuffer
 from hub.ingest.inbound import Ack, Inbound, collect
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.partitions import subject_community
@@ -124,14 +124,14 @@ class Pipeline:
                 self._retrying(functools.partial(self._process_or_isolate, batch, refused))
             else:
                 self.idle.set()
-            if self._state.pending and self._state.due():
+            if self._state.due():
                 self._retrying(self._flush_state)
             self._tell_rules_what_was_heard()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self._cfg.tick_interval_s
                 self._retrying(self._tick_now)
         if self._state.pending:
-            self._retrying(self._flush_state)
+            self._retrying(functools.partial(self._flush_state, everything=True))
         self._writer.shutdown()
         self._db.close()
 
@@ -291,26 +291,22 @@ class Pipeline:
             else:
                 sorted_rows.add(result, m.received_at, m.adapter)
 
-        flush_state = bool(sorted_rows.statuses) or self._state.due()
         readings = sorted_rows.readings
         started = time.perf_counter()
         with conn.transaction():
-            writes = self._writer.submit(self._write, conn, sorted_rows, flush_state, rejects, batch, now)
+            writes = self._writer.submit(self._write, conn, sorted_rows, rejects, batch, now)
             try:
                 # every reading is new in almost every batch: evaluate the rules while PostgreSQL takes the rows
                 evaluation = self.engine.evaluate(sorted(readings.values(), key=_device_time))
             finally:
-                offered, new_readings = writes.result()
+                offered, new_readings, flush = writes.result()
             if len(new_readings) < len(readings):
                 evaluation = self.engine.evaluate(sorted(new_readings, key=_device_time))
             # a reading makes the device's frozen alerts live again before it may clear one of them
             data_gaps.readings_arrived(conn, {r.device.id for r in new_readings}, now)
             intake.apply(conn, evaluation.transitions, dispatch, now)
         self.engine.commit(evaluation)
-        if flush_state:
-            self._state.written()
-        else:
-            self._state.keep(sorted_rows.seen)
+        self._state.committed(flush, sorted_rows.seen)
         self.metrics.count_commit(time.perf_counter() - started)
         self._acknowledge(batch)
         self.metrics.count_batch(len(batch), offered, len(new_readings), [why for _, why in rejects])
@@ -320,13 +316,12 @@ class Pipeline:
         self,
         conn: psycopg.Connection[Any],
         rows: BatchRows,
-        flush_state: bool,
         rejects: list[tuple[Inbound, str]],
         batch: list[Inbound],
         now: datetime,
-    ) -> tuple[int, list[Reading]]:
+    ) -> tuple[int, list[Reading], Flush]:
         """A batch's rows, device state, dead letters and replay marks, inside the caller's transaction;
-        returns how many rows were offered and the readings whose rows were new."""
+        returns how many rows were offered, the readings whose rows were new and the state written."""
         new_readings: list[Reading] = []
         offered = 0
         readings = rows.readings
@@ -334,26 +329,27 @@ class Pipeline:
             offered += len(table_rows)
             new_keys = insert_new(conn, table, table_rows)
             new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
-        if flush_state:
-            device_store.record_seen(conn, self._state.with_batch(rows.seen))
+        flush = self._state.plan(rows.seen, {device_id for device_id, _, _ in rows.statuses})
+        device_store.record_seen(conn, flush.updates)
         for device_id, status, at in rows.statuses:
             _apply_status(conn, device_id, status, at)
         if rejects:
             self._dead_letter(conn, rejects)
         if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
             adapter_replays.mark_replayed(conn, replayed, now)
-        return offered, new_readings
+        return offered, new_readings, flush
 
     def _forget_retired(self) -> None:
         """A decommissioned device's rule state goes, so its silence raises no alert."""
         if retired := self._registry.take_retired():
             self.engine.forget(retired.__contains__)
 
-    def _flush_state(self) -> None:
+    def _flush_state(self, everything: bool = False) -> None:
+        flush = self._state.plan({}, everything=everything)
         conn = self._db.connection()
         with conn.transaction():
-            device_store.record_seen(conn, self._state.updates())
-        self._state.written()
+            device_store.record_seen(conn, flush.updates)
+        self._state.committed(flush, {})
 
     def swap_rules(self, rules: list[Rule]) -> None:
         """Called from another thread (reload); the pipeline thread applies it between batches."""
