@@ -157,7 +157,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the hub subscribes with MQTT 5 (clean start off, session expiry)",
     )
     p.add_argument(
-        "--batch-delay-ms", type=int, default=100, help="HUB_BATCH_MAX_DELAY_MS (default 100, the hub's own)"
+        "--batch-delay-ms", type=int, default=50, help="HUB_BATCH_MAX_DELAY_MS (default 50, the hub's own)"
     )
     p.add_argument("--drain-timeout", type=float, default=240.0, help="max wait for the hub to catch up")
     p.add_argument("--settle", type=float, default=5.0, help="row count unchanged this long = drained")

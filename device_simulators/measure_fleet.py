@@ -139,7 +139,7 @@ def measure(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     stack.callback(broker.cleanup)
     broker.start()
     password = secrets.token_urlsafe(16)
-    hub = HubProcess(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="100")
+    hub = HubProcess(url, broker, workdir, HUB_MQTT_LOADGEN_PASSWORD=password, HUB_BATCH_MAX_DELAY_MS="50")
     stack.callback(hub.stop)
     hub.start(timeout=60)
     assert hub.proc is not None

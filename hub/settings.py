@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(default=8 * 3600, gt=0)
 
     batch_max_rows: int = Field(default=2000, gt=0)
-    batch_max_delay_ms: int = Field(default=100, gt=0, le=250)
+    batch_max_delay_ms: int = Field(default=50, gt=0, le=250)
     ingest_queue_max: int = Field(default=50_000, gt=0)
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
     gc_young_threshold: int = Field(default=50_000, ge=700)
