@@ -102,8 +102,9 @@ class Settings(BaseSettings):
     """Allocations between two young collections of Python's garbage collector (`hub/collector.py`);
     Python's default, 700, costs the hub a third of its CPU at ten thousand messages a second."""
     state_flush_s: float = Field(default=2.0, ge=0)
-    """Live device state (last seen, last values) is written at most this often, one row per device for
-    all its messages meanwhile; the readings themselves are committed per batch as always."""
+    """Live device state (last seen, last values): a device's row is written once it has waited this
+    long, with its newest reading, one row for all its messages meanwhile; the readings themselves are
+    committed per batch as always."""
     ingest_enabled: bool = True
     """False: this worker serves the API and runs the scheduled jobs but takes no ingest partitions."""
     ingest_partitions: int = Field(default=1, gt=0, le=1024)
