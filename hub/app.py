@@ -8,7 +8,7 @@ from types import FrameType
 
 import uvicorn
 
-from hub import collector
+from hub import runtime
 from hub.api.app import create_app
 from hub.api.reads import Standby
 from hub.cases import config as dispatch_config
@@ -100,7 +100,7 @@ class Hub:
                 time.sleep(1.0)
             if self.settings.admin_password is not None:
                 users.ensure_user(conn, "admin", self.settings.admin_password.get_secret_value(), Role.ADMIN)
-        collector.tune(self.settings.gc_young_threshold)
+        runtime.tune(self.settings.gc_young_threshold, self.settings.thread_switch_ms / 1000)
         self._pipeline_thread.start()
         self.partitions.start()
         self.scheduler = jobs.start(self.settings, self.pool)

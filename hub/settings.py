@@ -99,8 +99,11 @@ class Settings(BaseSettings):
     ingest_queue_max: int = Field(default=50_000, gt=0)
     dead_letter_payload_bytes: int = Field(default=512, gt=0)
     gc_young_threshold: int = Field(default=50_000, ge=700)
-    """Allocations between two young collections of Python's garbage collector (`hub/collector.py`);
+    """Allocations between two young collections of Python's garbage collector (`hub/runtime.py`);
     Python's default, 700, costs the hub a third of its CPU at ten thousand messages a second."""
+    thread_switch_ms: float = Field(default=0.5, gt=0, le=100)
+    """Python's thread switch interval (`hub/runtime.py`); its default, 5 ms, left the database idle
+    while the ingest writer thread waited for the GIL."""
     state_flush_s: float = Field(default=2.0, ge=0)
     """Live device state (last seen, last values): a device's row is written once it has waited this
     long, with its newest reading, one row for all its messages meanwhile; the readings themselves are

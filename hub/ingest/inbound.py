@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.domain.deadletters import AdapterStep
+from hub.ingest.decode import Accepted
 
 
 @dataclass(slots=True)
@@ -34,6 +35,8 @@ class Inbound:
     """the dead letter this message replays through its adapter (`adapter`)"""
     committed: threading.Event | None = None
     """set once the batch holding it is committed: what an HTTP push waits for before answering"""
+    decoded: Accepted | None = None
+    """accepted while the batch before its own was written (`Pipeline` decodes ahead under a backlog)"""
 
 
 Ack = Callable[[Sequence[Inbound]], None]

@@ -32,9 +32,9 @@ from hub.engine.schema import Rule
 from hub.ingest import recovery
 from hub.ingest.adapted import AdapterSet, RegistryLookup, adapt, originals
 from hub.ingest.database import IngestDatabase
-from hub.ingest.decode import Rejected, decode
+from hub.ingest.decode import Accepted, Rejected, decode
 from hub.ingest.device_state import Flush, StateBuffer
-from hub.ingest.inbound import Ack, Inbound, collect
+from hub.ingest.inbound import Ack, Inbound, Inbox, collect
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.partitions import subject_community
 from hub.ingest.ratelimit import RateGate
@@ -90,6 +90,8 @@ class Pipeline:
         self._adapters = adapters
         self._registry = RegistryCache()
         self._state = StateBuffer(config.state_flush_s)
+        self._ahead: list[Inbound] = []
+        """The next batch, taken from a backlog and decoded while this one's rows were written."""
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
         """Writes a batch while the pipeline thread evaluates its rules: the wait for PostgreSQL to take
         the rows (a fifth of a batch's time) overlaps the rules' CPU instead of adding to it."""
@@ -110,11 +112,12 @@ class Pipeline:
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set and the inbox is empty."""
-        while not (stop.is_set() and self._inbox.empty()):
+        while not (stop.is_set() and self._inbox.empty() and not self._ahead):
             self._run_control()
-            batch = self._owned_only(
-                collect(self._inbox, self._cfg.batch_max_rows, self._cfg.batch_max_delay_s)
-            )
+            batch, self._ahead = self._ahead, []
+            if not batch:
+                batch = collect(self._inbox, self._cfg.batch_max_rows, self._cfg.batch_max_delay_s)
+            batch = self._owned_only(batch)
             self.metrics.queue_depth = self._inbox.qsize()
             if batch:
                 self.idle.clear()
@@ -285,7 +288,12 @@ class Pipeline:
             if refused and id(m) in refused:
                 rejects.append((m, refused[id(m)]))
                 continue
-            result = decode(m.topic, m.payload, prefix=self._cfg.prefix, registry=registry, now=now)
+            early = m.decoded
+            result = (
+                early
+                if early is not None and registry.get(early.device.id) is early.device
+                else decode(m.topic, m.payload, prefix=self._cfg.prefix, registry=registry, now=now)
+            )
             if isinstance(result, Rejected):
                 rejects.append((m, result.reason))
             else:
@@ -298,6 +306,7 @@ class Pipeline:
             try:
                 # every reading is new in almost every batch: evaluate the rules while PostgreSQL takes the rows
                 evaluation = self.engine.evaluate(sorted(readings.values(), key=_device_time))
+                self._decode_ahead()
             finally:
                 offered, new_readings, flush = writes.result()
             if len(new_readings) < len(readings):
@@ -338,6 +347,25 @@ class Pipeline:
         if replayed := sorted({m.replay_of for m in batch if m.replay_of is not None}):
             adapter_replays.mark_replayed(conn, replayed, now)
         return offered, new_readings, flush
+
+    def _decode_ahead(self) -> None:
+        """Under a backlog (a full batch waiting), take the next batch now and decode it while
+        PostgreSQL takes this one's rows, which the pipeline thread would otherwise only wait for. It
+        touches no connection (the writer thread holds it) and decides nothing: the rate limit,
+        adapters and partition changes still come before it is processed, and a decoding is used only
+        while the registry entry it was checked against is still the one in force (a reload replaces
+        every entry), so a device registered or retired meanwhile is decoded again."""
+        inbox = self._inbox
+        if self._ahead or not isinstance(inbox, Inbox) or inbox.qsize() < self._cfg.batch_max_rows:
+            return
+        self._ahead = inbox.take(self._cfg.batch_max_rows)
+        registry, prefix, now = self._registry.devices, self._cfg.prefix, datetime.now(UTC)
+        try:
+            for m in self._ahead:
+                result = decode(m.topic, m.payload, prefix=prefix, registry=registry, now=now)
+                m.decoded = result if isinstance(result, Accepted) else None
+        except Exception:
+            log.exception("decoding ahead failed; the batch is decoded again when it is processed")
 
     def _forget_retired(self) -> None:
         """A decommissioned device's rule state goes, so its silence raises no alert."""

@@ -1,23 +1,25 @@
-"""The garbage collector's settings: a batch's worth of per-message objects triggers no collection,
-and cyclic garbage is still collected."""
+"""The interpreter's settings: a batch's worth of per-message objects triggers no garbage collection,
+cyclic garbage is still collected, and the thread switch interval is the hub's."""
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from hub import collector
+from hub import runtime
 
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    thresholds = gc.get_threshold()
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
         yield
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
 
 
 def _collections() -> int:
@@ -30,8 +32,9 @@ def _batch(n: int) -> list[dict[str, object]]:
 
 
 def test_a_batch_of_2000_messages_runs_no_collection(restored: None) -> None:
-    collector.tune(50_000)
+    runtime.tune(50_000, 0.0005)
     assert gc.get_freeze_count() > 0
+    assert sys.getswitchinterval() == 0.0005
     before = _collections()
     kept = _batch(2000)
     assert _collections() == before
@@ -51,7 +54,7 @@ class _Node:
 
 
 def test_cyclic_garbage_is_still_collected(restored: None) -> None:
-    collector.tune(1000)
+    runtime.tune(1000, 0.0005)
     a, b = _Node(), _Node()
     a.other, b.other = b, a
     gone = weakref.ref(a)
