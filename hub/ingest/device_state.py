@@ -88,26 +88,17 @@ class StateBuffer:
 
     def committed(self, flush: Flush, seen: dict[str, Seen]) -> None:
         """The transaction committed: the batch's readings wait with the others, the written ones go."""
-        for device_id in seen:
+        for device_id, new in seen.items():
             self._since.setdefault(device_id, flush.at)
-        merged(self.pending, seen)
+            self.pending[device_id] = newer(self.pending.get(device_id), new)
         for device_id in flush.devices:
             self.pending.pop(device_id, None)
             self._since.pop(device_id, None)
 
 
-def merged(pending: dict[str, Seen], seen: dict[str, Seen]) -> dict[str, Seen]:
-    """`pending` updated in place with `seen`, keeping per device the reading with the higher sequence."""
-    for device_id, new in seen.items():
-        old = pending.get(device_id)
-        if old is None or old.seq <= new.seq:
-            pending[device_id] = new
-    return pending
-
-
 def newer(previous: Seen | None, new: Seen) -> Seen:
-    """Within a batch, the reading with the higher sequence (the later one on a tie) stands for the
-    device."""
+    """Of a device's two readings (within a batch, or pending and new), the one with the higher
+    sequence (the later one on a tie) stands for the device."""
     return previous if previous is not None and previous.seq > new.seq else new
 
 
