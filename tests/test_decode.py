@@ -1,7 +1,7 @@
 """The device contract: every class of bad input is rejected with a reason, good input is typed."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -96,3 +96,21 @@ def test_rejects_bad_input_with_a_reason(topic: str, payload: bytes, reason: str
     assert isinstance(result, Rejected), result
     assert reason in result.reason
     assert reason_code(result.reason) in CODES, "the dashboard labels every code (CODES)"
+
+
+def test_time_bounds_hold_in_every_offset_whichever_came_before() -> None:
+    """The accepted window is the same instant range whatever offset a device writes its time in, and
+    whichever offset and hub time the message before had (bounds are kept between messages)."""
+    edges = [
+        (timedelta(minutes=10), True),
+        (timedelta(minutes=10, seconds=1), False),
+        (-timedelta(days=30), True),
+        (-timedelta(days=30, seconds=1), False),
+    ]
+    offsets = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+    for shift, accepted in edges:
+        for tz in offsets:
+            for now in (NOW, NOW + timedelta(hours=1), NOW):
+                payload = smoke(ts=(now + shift).astimezone(tz).isoformat())
+                result = decode(SMOKE_TOPIC, payload, prefix="sc/v1", registry=REG, now=now)
+                assert isinstance(result, Accepted) is accepted, (shift, tz, now, result)
