@@ -107,7 +107,7 @@ def test_time_bounds_hold_in_every_offset_whichever_came_before() -> None:
         (-timedelta(days=30), True),
         (-timedelta(days=30, seconds=1), False),
     ]
-    offsets = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+    offsets = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
     for shift, accepted in edges:
         for tz in offsets:
             for now in (NOW, NOW + timedelta(hours=1), NOW):

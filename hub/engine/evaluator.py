@@ -25,7 +25,7 @@ from hub.engine.schema import AbsenceRule, CorrelationRule, Rule, ThresholdRule
 __all__ = ["AlertCleared", "AlertOpened", "Engine", "Evaluation", "Reading", "Transition"]
 
 StateKey = tuple[str, str]
-Plan = tuple[Callable[[Any, Reading], tuple[State, Transition | None]], str, dict[str, State], Any]
+Plan = tuple[kinds.Batch, str, dict[str, State], Any]
 
 
 @dataclass
@@ -49,8 +49,8 @@ class Engine:
         self._correlations: dict[str, list[CorrelationRule]] = {}
         self._absence: list[kinds.Compiled] = []
         self._plans: dict[str, list[Plan]] = {}
-        """Per device kind, what `evaluate` needs of each rule, looked up once per rule set: its step,
-        id, committed states and device filter."""
+        """Per device kind, what `evaluate` needs of each rule, looked up once per rule set: its batch
+        step, id, committed states and device filter."""
         self.rules: list[Rule] = []
         self.replace_rules(rules)
 
@@ -77,7 +77,7 @@ class Engine:
             for r in rules
         }
         self._plans = {
-            kind: [(c.step, c.rule.id, self._states[c.rule.id], c.rule.devices) for c in compiled]
+            kind: [(c.batch, c.rule.id, self._states[c.rule.id], c.rule.devices) for c in compiled]
             for kind, compiled in by_kind.items()
         }
 
@@ -134,25 +134,28 @@ class Engine:
             self._states[rule_id][subject] = state
 
     def evaluate(self, readings: Iterable[Reading]) -> Evaluation:
+        """Each rule runs over all of a batch's readings of its kinds at once (a call per rule and
+        batch, not per rule and reading); the transitions are then taken in the order of the readings
+        that caused them, and of the rules for one reading, as if the readings had come one by one:
+        correlations see them in that order. No rule reads another's state, so this is the same."""
         out = Evaluation()
         staged = out.staged = {rule_id: {} for rule_id in self._states}
-        plans = {
-            kind: [
-                (step, rule_id, staged[rule_id], committed, devices)
-                for step, rule_id, committed, devices in p
-            ]
-            for kind, p in self._plans.items()
-        }
-        for reading in readings:
-            device = reading.device
-            device_id = device.id
-            for step, rule_id, new, committed, devices in plans.get(device.kind, ()):
-                if devices is not None and device_id not in devices:
-                    continue
-                state, transition = step(new.get(device_id) or committed.get(device_id), reading)
-                new[device_id] = state
-                if transition is not None:
-                    self._transition(out, (rule_id, device_id), transition, device)
+        by_kind: dict[str, tuple[list[Reading], list[int]]] = {}
+        for index, reading in enumerate(readings):
+            kind = reading.device.kind
+            group = by_kind.get(kind)
+            if group is None:
+                group = by_kind[kind] = ([], [])
+            group[0].append(reading)
+            group[1].append(index)
+        found: list[tuple[int, int, str, Transition, DeviceRef]] = []
+        for kind_name, (of_kind, indexes) in by_kind.items():
+            for order, (batch, rule_id, committed, devices) in enumerate(self._plans.get(kind_name, ())):
+                for pos, transition in batch(of_kind, staged[rule_id], committed, devices):
+                    found.append((indexes[pos], order, rule_id, transition, of_kind[pos].device))
+        found.sort(key=_reading_then_rule)
+        for _, _, rule_id, transition, device in found:
+            self._transition(out, (rule_id, device.id), transition, device)
         return out
 
     def tick(self, now: datetime) -> Evaluation:
@@ -230,3 +233,7 @@ class Engine:
             return likely
         groups = set(self._states[corr.id]) | set(out.staged.get(corr.id, ()))
         return next((g for g in sorted(groups) if holds(g)), None)
+
+
+def _reading_then_rule(found: tuple[int, int, str, Transition, DeviceRef]) -> tuple[int, int]:
+    return found[0], found[1]
