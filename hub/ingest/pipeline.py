@@ -299,13 +299,13 @@ class Pipeline:
             else:
                 sorted_rows.add(result, m.received_at, m.adapter)
 
-        readings = sorted_rows.readings
+        readings = sorted_rows.readings()
         started = time.perf_counter()
         with conn.transaction():
             writes = self._writer.submit(self._write, conn, sorted_rows, rejects, batch, now)
             try:
                 # every reading is new in almost every batch: evaluate the rules while PostgreSQL takes the rows
-                evaluation = self.engine.evaluate(sorted(readings.values(), key=_device_time))
+                evaluation = self.engine.evaluate(sorted(readings, key=_device_time))
                 self._decode_ahead()
             finally:
                 offered, new_readings, flush = writes.result()
@@ -333,11 +333,14 @@ class Pipeline:
         returns how many rows were offered, the readings whose rows were new and the state written."""
         new_readings: list[Reading] = []
         offered = 0
-        readings = rows.readings
-        for table, table_rows in rows.rows.items():
-            offered += len(table_rows)
-            new_keys = insert_new(conn, table, table_rows)
-            new_readings += [readings[(table.name, *k)] for k in new_keys if (table.name, *k) in readings]
+        for table, of_table in rows.tables.items():
+            offered += len(of_table.rows)
+            readings = of_table.readings
+            new_keys = insert_new(conn, table, of_table.rows, readings.keys())
+            if len(new_keys) == len(readings):
+                new_readings += readings.values()
+            else:
+                new_readings += [readings[k] for k in new_keys if k in readings]
         flush = self._state.plan(rows.seen, {device_id for device_id, _, _ in rows.statuses})
         device_store.record_seen(conn, flush.updates)
         for device_id, status, at in rows.statuses:

@@ -4,6 +4,7 @@ their rows are stored, each device's newest state, and status messages."""
 import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -13,10 +14,7 @@ from hub.domain.devices import Channel, DeviceKind
 from hub.domain.readings import Reading
 from hub.ingest.decode import Accepted
 from hub.ingest.device_state import Seen, newer
-from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table
-
-ReadingKey = tuple[str, str, datetime, int]
-"""(table, device id, device time, sequence): the key a stored row is reported back under."""
+from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Key, Table
 
 
 def _picker(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -28,9 +26,13 @@ def _picker(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
     return itemgetter(*columns)
 
 
-_TELEMETRY: dict[DeviceKind, tuple[Table, str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
-    kind: (table, table.name, _picker(table.columns)) for kind, table in TELEMETRY_TABLES.items()
+_TELEMETRY: dict[DeviceKind, tuple[Table, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
+    kind: (table, _picker(table.columns)) for kind, table in TELEMETRY_TABLES.items()
 }
+
+
+_new = tuple.__new__
+"""A `Seen` made from all its fields without its Python-level `__new__`, once per telemetry message."""
 
 
 def pseudonym(key: bytes, person_ref: str | None) -> str | None:
@@ -40,55 +42,67 @@ def pseudonym(key: bytes, person_ref: str | None) -> str | None:
     return hmac.new(key, person_ref.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+@dataclass(slots=True)
+class TableRows:
+    """One table's rows of a batch and the reading each stands for, under the key a stored row is
+    reported back under (device id, device time, sequence). Two messages with one key keep two rows
+    (the store skips the second) and one reading."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    readings: dict[Key, Reading] = field(default_factory=dict)
+
+
 class BatchRows:
     def __init__(self, pseudonym_key: bytes) -> None:
         self._key = pseudonym_key
-        self.rows: dict[Table, list[tuple[Any, ...]]] = {}
-        self.readings: dict[ReadingKey, Reading] = {}
+        self.tables: dict[Table, TableRows] = {}
         self.seen: dict[str, Seen] = {}
         self.statuses: list[tuple[str, Status, datetime]] = []
-        self._telemetry: dict[
-            DeviceKind, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], list[Any]]
-        ] = {}
-        """Per device kind: its table's name, column picker and row list in `rows` (hashing a Table
-        per message costs more than the rest of the lookup)."""
+        self._telemetry: dict[DeviceKind, tuple[Callable[[dict[str, Any]], tuple[Any, ...]], TableRows]] = {}
+        """Per device kind: its table's column picker and rows (hashing a Table per message costs more
+        than the rest of the lookup)."""
+
+    def readings(self) -> list[Reading]:
+        return [r for table in self.tables.values() for r in table.readings.values()]
 
     def add(self, result: Accepted, received_at: datetime, adapter: str | None = None) -> None:
         device, p = result.device, result.payload
-        if isinstance(p, Status):
-            self.statuses.append((device.id, p, received_at))
-            return
-        values: dict[str, Any] | None = None
+        device_id = device.id
         if result.channel is Channel.TELEMETRY:
             into = self._telemetry.get(device.kind)
             if into is None:
-                table, name, pick = _TELEMETRY[device.kind]
-                into = self._telemetry[device.kind] = (name, pick, self.rows.setdefault(table, []))
-            name, pick, rows = into
+                table, pick = _TELEMETRY[device.kind]
+                into = self._telemetry[device.kind] = (pick, self.tables.setdefault(table, TableRows()))
+            pick, table_rows = into
             values = p.__dict__
-            rows.append((p.ts, device.id, p.seq, received_at, device.community, *pick(values)))
-            self.readings[(name, device.id, p.ts, p.seq)] = Reading(device, p.ts, values)
-        else:
-            head = (p.ts, device.id, p.seq, received_at, device.community)
-            if isinstance(p, AccessEvent):
-                self.rows.setdefault(ACCESS_EVENTS, []).append(
-                    (*head, p.result, p.method, p.direction, pseudonym(self._key, p.person_ref))
-                )
-                access: dict[str, Any] = {
-                    "event": p.event,
-                    "result": p.result,
-                    "method": p.method,
-                    "direction": p.direction,
-                }
-                self.readings[(ACCESS_EVENTS.name, device.id, p.ts, p.seq)] = Reading(
-                    device, p.ts, access, "event"
-                )
-            elif isinstance(p, DeviceEvent):
-                self.rows.setdefault(DEVICE_EVENTS, []).append((*head, p.event, p.held_s, p.count))
-                event: dict[str, Any] = {"event": p.event, "held_s": p.held_s, "count": p.count}
-                self.readings[(DEVICE_EVENTS.name, device.id, p.ts, p.seq)] = Reading(
-                    device, p.ts, event, "event"
-                )
-        self.seen[device.id] = newer(
-            self.seen.get(device.id), Seen(device.id, received_at, p.seq, p.ts, values, adapter)
+            ts, seq = values["ts"], values["seq"]
+            table_rows.rows.append((ts, device_id, seq, received_at, device.community, *pick(values)))
+            table_rows.readings[(device_id, ts, seq)] = Reading(device, ts, values)
+            previous = self.seen.get(device_id)
+            if previous is None or previous.seq <= seq:
+                self.seen[device_id] = _new(Seen, (device_id, received_at, seq, ts, values, adapter))
+            return
+        if isinstance(p, Status):
+            self.statuses.append((device_id, p, received_at))
+            return
+        head = (p.ts, device_id, p.seq, received_at, device.community)
+        if isinstance(p, AccessEvent):
+            into_table = self.tables.setdefault(ACCESS_EVENTS, TableRows())
+            into_table.rows.append(
+                (*head, p.result, p.method, p.direction, pseudonym(self._key, p.person_ref))
+            )
+            access: dict[str, Any] = {
+                "event": p.event,
+                "result": p.result,
+                "method": p.method,
+                "direction": p.direction,
+            }
+            into_table.readings[(device_id, p.ts, p.seq)] = Reading(device, p.ts, access, "event")
+        elif isinstance(p, DeviceEvent):
+            into_table = self.tables.setdefault(DEVICE_EVENTS, TableRows())
+            into_table.rows.append((*head, p.event, p.held_s, p.count))
+            event: dict[str, Any] = {"event": p.event, "held_s": p.held_s, "count": p.count}
+            into_table.readings[(device_id, p.ts, p.seq)] = Reading(device, p.ts, event, "event")
+        self.seen[device_id] = newer(
+            self.seen.get(device_id), Seen(device_id, received_at, p.seq, p.ts, None, adapter)
         )

@@ -6,7 +6,7 @@ per connection (the schema stays the one place that declares them): formatting a
 hub about 4 µs of CPU, the binary form under 1 µs."""
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,15 +121,18 @@ def ensure_staging(conn: psycopg.Connection[Any]) -> None:
     _staged.add(conn)
 
 
-def insert_new(conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]]) -> set[Key]:
-    """Insert rows, skipping ones already stored; returns the keys that were new.
+def insert_new(
+    conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]], keys: Collection[Key]
+) -> Collection[Key]:
+    """Insert rows, skipping ones already stored; returns the keys that were new. `keys`: the rows'
+    distinct keys (device id, time, seq), which the caller has at hand; returned as they are when every
+    row was new.
 
     Almost every batch is new data, so it is copied straight into the hypertable; only when that meets
     a row already stored (a redelivery after a crash) is the batch rolled back to a savepoint and sent
     through the staging table, which skips the duplicates."""
     if not rows:
         return set()
-    keys = {(r[1], r[0], r[2]) for r in rows}
     if len(keys) == len(rows):
         try:
             with conn.transaction():
