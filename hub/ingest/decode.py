@@ -1,6 +1,6 @@
 """Bytes from the broker to a validated message or a reasoned rejection. Pure: no I/O, injected clock."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -9,6 +9,8 @@ from pydantic import ValidationError
 from hub.domain.contract import (
     EVENT_ADAPTER,
     EVENTS_BY_KIND,
+    AccessEvent,
+    DeviceEvent,
     DevicePayload,
     GateTelemetry,
     LamppostTelemetry,
@@ -79,12 +81,22 @@ def decode(
     return _check_identity_and_time(t, device, model, now)
 
 
+_VALIDATE_TELEMETRY: dict[DeviceKind, Callable[[bytes], DevicePayload]] = {
+    kind: model.__pydantic_validator__.validate_json for kind, model in TELEMETRY_MODELS.items()
+}
+"""Each contract model's own validator, called without `model_validate_json`'s Python wrapper, which
+cost a third as much again as the validation itself; the same validator, so the same inputs pass and
+fail, with the same errors."""
+_VALIDATE_EVENT: Callable[[bytes], AccessEvent | DeviceEvent] = EVENT_ADAPTER.validator.validate_json
+_VALIDATE_STATUS: Callable[[bytes], Status] = Status.__pydantic_validator__.validate_json
+
+
 def _validate(t: Topic, payload: bytes) -> DevicePayload | Status:
     if t.channel is Channel.TELEMETRY:
-        return TELEMETRY_MODELS[t.kind].model_validate_json(payload)
+        return _VALIDATE_TELEMETRY[t.kind](payload)
     if t.channel is Channel.EVENT:
-        return EVENT_ADAPTER.validate_json(payload)
-    return Status.model_validate_json(payload)
+        return _VALIDATE_EVENT(payload)
+    return _VALIDATE_STATUS(payload)
 
 
 def _check_identity_and_time(
