@@ -53,11 +53,16 @@ class RateGate:
         """Refusal reasons keyed by `id()` of the message. Decided once per message, before any
         retry, so a batch retried after a database error refuses exactly what it refused the first time."""
         out: dict[int, str] = {}
+        allow = self._limit.allow
+        received, at = None, 0.0
         for m in batch:
             if m.replay_of is not None:  # an operator's replay of refused messages, not device traffic
                 continue
-            device_id = m.topic.rsplit("/", 2)[-2] if m.topic.count("/") >= 2 else m.topic
-            if not self._limit.allow(device_id, m.received_at.timestamp()):
+            levels = m.topic.rsplit("/", 2)
+            device_id = levels[-2] if len(levels) == 3 else m.topic
+            if m.received_at is not received:  # a chunk read from the socket shares one receipt time
+                received, at = m.received_at, m.received_at.timestamp()
+            if not allow(device_id, at):
                 out[id(m)] = f"rate_limited: device {device_id} sent more than its limit"
                 now = time.monotonic()
                 if now - self._logged.get(device_id, -60.0) >= 60.0:
