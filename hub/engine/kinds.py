@@ -60,7 +60,10 @@ class GroupState:
     active: bool = False
 
 
-State = ThresholdState | AbsenceState | WindowState | GroupState
+State = ThresholdState | AbsenceState | WindowState | GroupState | datetime
+"""A bare datetime is a threshold rule's quiet state (condition false, nothing pending): the device
+time of the last reading. Most readings leave most threshold rules quiet, and keeping their time as it
+came costs no object per rule and reading."""
 
 _new = tuple.__new__
 """A named tuple made from all its fields without its Python-level `__new__`: for the states built on
@@ -162,16 +165,20 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
     def pick(values: Mapping[str, Any]) -> dict[str, Any]:
         return {m: values.get(m) for m in metrics}
 
-    def step(state: ThresholdState | None, r: Reading) -> tuple[State, Transition | None]:
+    def step(state: ThresholdState | datetime | None, r: Reading) -> tuple[State, Transition | None]:
         if r.source != source:
-            return (state or ThresholdState(last_ts=r.ts)), None
+            return (r.ts if state is None else state), None
         if state is None:
             state = ThresholdState(last_ts=r.ts)
+        elif isinstance(state, datetime):
+            if r.ts < state:
+                return state, None
+            state = ThresholdState(last_ts=state)
         elif r.ts < state.last_ts:
             return state, None
         if not state.active:
             if not (when(r.values) and _opens(rule, r.ts)):
-                return _new(ThresholdState, (r.ts, False, None, None, None)), None
+                return r.ts, None
             since = state.cond_since or r.ts
             first = state.first_values or pick(r.values)
             if (r.ts - since).total_seconds() < rule.hold:
@@ -205,7 +212,7 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             "for_s": rule.clear_for,
             "values": pick(r.values),
         }
-        return ThresholdState(last_ts=r.ts), AlertCleared(rule, r.device.id, r.ts, reason, facts)
+        return r.ts, AlertCleared(rule, r.device.id, r.ts, reason, facts)
 
     def batch(
         readings: Sequence[Reading],
@@ -220,14 +227,8 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
             if devices is not None and device_id not in devices:
                 continue
             state = new.get(device_id) or committed.get(device_id)
-            if (
-                state is not None
-                and not state.active
-                and r.source == source
-                and r.ts >= state.last_ts
-                and not when(r.values)
-            ):
-                new[device_id] = _new(ThresholdState, (r.ts, False, None, None, None))
+            if state.__class__ is datetime and r.source == source and r.ts >= state and not when(r.values):
+                new[device_id] = r.ts
                 continue
             state, transition = step(state, r)
             new[device_id] = state
