@@ -70,7 +70,8 @@ counted in its CPU.
 alarm a second, each from a detector of its own (own community, building and grid, so no storm or
 correlation folds them; `fire` never folds), and polls every 5 ms for the case holding it:
 `p50_alert_ms` / `p99_alert_ms` are publish → case visible to another session (committed), both ends
-measured on the benchmark's monotonic clock.
+measured on the benchmark's monotonic clock; `alert_ms_each` lists every probe's in the order seen,
+so a stall at start-up can be told from a tail spread over the run.
 
 `--profile FILE` runs `py-spy record --threads --nonblocking --format raw` on the hub for the publishing
 window (in drain mode: from the hub's start to the end of the drain) (py-spy: `.venv/bin/pip install py-spy`). Sampling costs the hub some CPU, so take throughput
@@ -367,6 +368,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: s
         "max_alert_ms": _ms(max(alarm.latencies_s) if alarm.latencies_s else None),
         "alert_probes": alarm.sent,
         "alert_probes_not_seen": alarm.sent - len(alarm.latencies_s),
+        "alert_ms_each": [round(s * 1000) for s in alarm.latencies_s],
     }
     report["machine_busy_before_pct"] = round(busy_before, 1)
     return report

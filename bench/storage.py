@@ -48,7 +48,15 @@ from bench.fleet import Device, fleet, register
 from bench.loadgen import GATE_EVENT_EVERY
 from hub.jobs.maintenance import run_rollups
 from hub.store.migrations import migrate
-from hub.store.telemetry import ACCESS_EVENTS, ALL_TABLES, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new
+from hub.store.telemetry import (
+    ACCESS_EVENTS,
+    ALL_TABLES,
+    DEVICE_EVENTS,
+    TELEMETRY_TABLES,
+    Table,
+    insert_new,
+    row_keys,
+)
 from tests.support.services import create_database, drop_database
 
 BATCH_ROWS = 2000  # HUB_BATCH_MAX_ROWS' default: one live ingest batch
@@ -126,7 +134,7 @@ def insert(conn: psycopg.Connection[Any], rows: Sequence[tuple[Table, tuple[Any,
             by_table[table].append(row)
         with conn.transaction():
             for table, table_rows in by_table.items():
-                stored += len(insert_new(conn, table, table_rows))
+                stored += len(insert_new(conn, table, table_rows, row_keys(table_rows)))
     return stored
 
 

@@ -22,7 +22,7 @@ from hub.jobs.maintenance import (
 from hub.settings import Settings
 from hub.store import deadletters
 from hub.store.maintenance import get_watermark, rollup, set_watermark
-from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new
+from hub.store.telemetry import ACCESS_EVENTS, DEVICE_EVENTS, TELEMETRY_TABLES, Table, insert_new, row_keys
 
 Conn = psycopg.Connection[Any]
 SMOKE = TELEMETRY_TABLES[DeviceKind.SMOKE_DETECTOR]
@@ -36,8 +36,9 @@ def policy() -> RetentionPolicy:
 
 
 def insert(conn: Conn, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    table_rows = [[row[c] for c in table.all_columns] for row in rows]
     with conn.transaction():
-        insert_new(conn, table, [[row[c] for c in table.all_columns] for row in rows])
+        insert_new(conn, table, table_rows, row_keys(table_rows))
 
 
 def stored_row(

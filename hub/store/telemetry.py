@@ -121,6 +121,11 @@ def ensure_staging(conn: psycopg.Connection[Any]) -> None:
     _staged.add(conn)
 
 
+def row_keys(rows: Sequence[Sequence[Any]]) -> set[Key]:
+    """The distinct keys of rows in a table's column order (time, device id, seq, ...)."""
+    return {(r[1], r[0], r[2]) for r in rows}
+
+
 def insert_new(
     conn: psycopg.Connection[Any], table: Table, rows: Sequence[Sequence[Any]], keys: Collection[Key]
 ) -> Collection[Key]:
