@@ -177,6 +177,7 @@ def _pipeline_config(settings: Settings) -> PipelineConfig:
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
         no_data_after_s=settings.no_data_after_s,
         state_flush_s=settings.state_flush_s,
+        state_flush_max_devices=settings.state_flush_max_devices,
         partitioned=True,
     )
 

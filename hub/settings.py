@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     """Live device state (last seen, last values): a device's row is written once it has waited this
     long, with its newest reading, one row for all its messages meanwhile; the readings themselves are
     committed per batch as always."""
+    state_flush_max_devices: int = Field(default=500, ge=1)
+    """At most this many waiting devices' state rows written with one batch (devices with a status
+    message come on top): a hub that starts hears thousands of devices at once, and their rows in one
+    transaction held up the alerts behind it; the rest go with the next batches, oldest first (under a
+    load that keeps more devices due, a row waits longer than `state_flush_s`)."""
     ingest_enabled: bool = True
     """False: this worker serves the API and runs the scheduled jobs but takes no ingest partitions."""
     ingest_partitions: int = Field(default=1, gt=0, le=1024)

@@ -96,3 +96,18 @@ def test_without_a_delay_every_batch_writes_its_devices() -> None:
     buffer = StateBuffer(0.0, Clock())
     assert _written(buffer, _seen("a", 1)) == {"a": 1}
     assert buffer.pending == {}
+
+
+def test_at_most_so_many_due_devices_a_batch_oldest_first_and_a_status_on_top() -> None:
+    """A starting hub hears every device at once and they all fall due together: written a few at a
+    time, oldest first, none dropped; a device with a status message still goes at once."""
+    clock = Clock()
+    buffer = StateBuffer(2.0, clock, most=2)
+    for device_id in "abcde":
+        _written(buffer, _seen(device_id, 1))
+        clock.now += 0.1
+    clock.now += 3.0
+    assert _written(buffer, urgent={"e"}) == {"a": 1, "b": 1, "e": 1}
+    assert _written(buffer) == {"c": 1, "d": 1}
+    assert buffer.pending == {}
+    assert not buffer.due()

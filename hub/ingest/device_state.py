@@ -48,9 +48,16 @@ class StateBuffer:
     batches behind it for half a second, which was the whole tail of the alert latency.
     """
 
-    def __init__(self, flush_every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, flush_every_s: float, clock: Callable[[], float] = time.monotonic, most: int | None = None
+    ) -> None:
+        """`most`: at most this many waiting devices written with one batch (None: all that are due).
+        When a hub starts, every device is heard within a second or two and falls due at once; their
+        rows, each device coming online, written with a few batches instead of one held the alerts
+        behind them for most of a second. The rest stay due and go first with the next batches."""
         self._every = flush_every_s
         self._clock = clock
+        self._most = most
         self.pending: dict[str, Seen] = {}
         self._since: dict[str, float] = {}
         """monotonic time each pending device started waiting, oldest first"""
@@ -72,7 +79,7 @@ class StateBuffer:
             chosen.update(self.pending, seen)
         else:
             for device_id, since in self._since.items():
-                if since > cutoff:
+                if since > cutoff or len(chosen) == self._most:
                     break
                 chosen.add(device_id)
             if now <= cutoff:

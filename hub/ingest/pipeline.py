@@ -61,6 +61,7 @@ class PipelineConfig:
     tick_interval_s: float = 1.0
     no_data_after_s: float = 300.0
     state_flush_s: float = 0.0
+    state_flush_max_devices: int | None = None
     partitioned: bool = False
     """take only the messages of partitions adopted through `adopt` (leases); else every message"""
 
@@ -89,7 +90,7 @@ class Pipeline:
         self._rate_gate = rate_gate
         self._adapters = adapters
         self._registry = RegistryCache()
-        self._state = StateBuffer(config.state_flush_s)
+        self._state = StateBuffer(config.state_flush_s, most=config.state_flush_max_devices)
         self._ahead: list[Inbound] = []
         """The next batch, taken from a backlog and decoded while this one's rows were written."""
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
