@@ -67,7 +67,7 @@ came costs no object per rule and reading."""
 
 _new = tuple.__new__
 """A named tuple made from all its fields without its Python-level `__new__`: for the states built on
-almost every reading (a threshold rule's quiet reading, every reading of a count or rate rule)."""
+almost every reading (an absence rule hearing its device, every reading of a count or rate rule)."""
 
 
 Step = Callable[[Any, Reading], tuple[State, Transition | None]]
@@ -86,7 +86,7 @@ class Compiled:
     step: Step
     tick: Callable[[Any, datetime], tuple[State, Transition | None]]
     batch: Batch
-    """the same as `step` applied to each reading in turn, which is what the default is"""
+    """`step` applied to each reading in turn (`_each`), or a faster equivalent of it"""
 
 
 def _each(step: Step) -> Batch:

@@ -52,9 +52,9 @@ class StateBuffer:
         self, flush_every_s: float, clock: Callable[[], float] = time.monotonic, most: int | None = None
     ) -> None:
         """`most`: at most this many waiting devices written with one batch (None: all that are due).
-        When a hub starts, every device is heard within a second or two and falls due at once; their
-        rows, each device coming online, written with a few batches instead of one held the alerts
-        behind them for most of a second. The rest stay due and go first with the next batches."""
+        A starting hub hears every device within a second or two, so they all fall due at once, and
+        writing all their rows (each device coming online) with one batch held the alerts behind it
+        for most of a second. Those left over stay due and go first with the next batches."""
         self._every = flush_every_s
         self._clock = clock
         self._most = most
