@@ -86,10 +86,13 @@ class Compiled:
     step: Step
     tick: Callable[[Any, datetime], tuple[State, Transition | None]]
     batch: Batch
-    """`step` applied to each reading in turn (`_each`), or a faster equivalent of it"""
+    """`step` over a batch's readings (`_each`), the kind's commonest case tried first where it has one"""
 
 
-def _each(step: Step) -> Batch:
+def _each(step: Step, quiet: Callable[[Any, Reading], Any] | None = None) -> Batch:
+    """`step` over a batch's readings in turn. `quiet(state, reading)`: a rule kind's commonest case
+    tried first, without the step: the new state when it applies, else None."""
+
     def batch(
         readings: Sequence[Reading],
         new: dict[str, Any],
@@ -101,7 +104,11 @@ def _each(step: Step) -> Batch:
             device_id = r.device.id
             if devices is not None and device_id not in devices:
                 continue
-            state, transition = step(new.get(device_id) or committed.get(device_id), r)
+            state = new.get(device_id) or committed.get(device_id)
+            if quiet is not None and (kept := quiet(state, r)) is not None:
+                new[device_id] = kept
+                continue
+            state, transition = step(state, r)
             new[device_id] = state
             if transition is not None:
                 found.append((pos, transition))
@@ -214,29 +221,13 @@ def _threshold(rule: ThresholdRule, data_gap_s: float | None = None) -> Compiled
         }
         return r.ts, AlertCleared(rule, r.device.id, r.ts, reason, facts)
 
-    def batch(
-        readings: Sequence[Reading],
-        new: dict[str, Any],
-        committed: Mapping[str, Any],
-        devices: Collection[str] | None,
-    ) -> list[tuple[int, Transition]]:
-        """`step` over the batch, with its commonest case inline: a quiet device staying quiet."""
-        found = []
-        for pos, r in enumerate(readings):
-            device_id = r.device.id
-            if devices is not None and device_id not in devices:
-                continue
-            state = new.get(device_id) or committed.get(device_id)
-            if state.__class__ is datetime and r.source == source and r.ts >= state and not when(r.values):
-                new[device_id] = r.ts
-                continue
-            state, transition = step(state, r)
-            new[device_id] = state
-            if transition is not None:
-                found.append((pos, transition))
-        return found
+    def stays_quiet(state: Any, r: Reading) -> datetime | None:
+        """A quiet rule (its state the last reading's time) whose condition is still false."""
+        if state.__class__ is datetime and r.source == source and r.ts >= state and not when(r.values):
+            return r.ts
+        return None
 
-    return Compiled(rule, step, _no_tick, batch)
+    return Compiled(rule, step, _no_tick, _each(step, stays_quiet))
 
 
 def _absence(rule: AbsenceRule) -> Compiled:
@@ -263,33 +254,17 @@ def _absence(rule: AbsenceRule) -> Compiled:
 
     any_source, source = rule.source == "any", rule.source
 
-    def batch(
-        readings: Sequence[Reading],
-        new: dict[str, Any],
-        committed: Mapping[str, Any],
-        devices: Collection[str] | None,
-    ) -> list[tuple[int, Transition]]:
-        """`step` over the batch, with its commonest case inline: a device heard again, not alerting."""
-        found = []
-        for pos, r in enumerate(readings):
-            device_id = r.device.id
-            if devices is not None and device_id not in devices:
-                continue
-            state = new.get(device_id) or committed.get(device_id)
-            if (
-                state is not None
-                and not state.active
-                and r.ts >= state.last_ts
-                and (any_source or r.source == source)
-                and (where is None or where(r.values))
-            ):
-                new[device_id] = _new(AbsenceState, (r.ts, r.device, False, state.listening_since))
-                continue
-            state, transition = step(state, r)
-            new[device_id] = state
-            if transition is not None:
-                found.append((pos, transition))
-        return found
+    def heard_again(state: Any, r: Reading) -> AbsenceState | None:
+        """A device heard again whose rule is not alerting: only its time moves."""
+        if (
+            state is not None
+            and not state.active
+            and r.ts >= state.last_ts
+            and (any_source or r.source == source)
+            and (where is None or where(r.values))
+        ):
+            return _new(AbsenceState, (r.ts, r.device, False, state.listening_since))
+        return None
 
     def tick(state: AbsenceState, now: datetime) -> tuple[State, Transition | None]:
         since = state.last_ts
@@ -304,7 +279,7 @@ def _absence(rule: AbsenceRule) -> Compiled:
             rule, state.device, state.device.id, state.last_ts, now, expl
         )
 
-    return Compiled(rule, step, tick, batch)
+    return Compiled(rule, step, tick, _each(step, heard_again))
 
 
 def _windowed(
