@@ -78,9 +78,9 @@ class BatchRows:
             ts, seq = values["ts"], values["seq"]
             table_rows.rows.append((ts, device_id, seq, received_at, device.community, *pick(values)))
             table_rows.readings[(device_id, ts, seq)] = Reading(device, ts, values)
-            previous = self.seen.get(device_id)
-            if previous is None or previous.seq <= seq:
-                self.seen[device_id] = _new(Seen, (device_id, received_at, seq, ts, values, adapter))
+            self.seen[device_id] = newer(
+                self.seen.get(device_id), _new(Seen, (device_id, received_at, seq, ts, values, adapter))
+            )
             return
         if isinstance(p, Status):
             self.statuses.append((device_id, p, received_at))
