@@ -131,10 +131,11 @@ def test_close_is_offered_only_when_the_checklist_passes_and_says_when_it_will(t
     device = f"{C}-b4-sd01"
     t0 = datetime.now(UTC)
     # The alarm and then normal readings from a little while ago: the alert clears (60 s of normal
-    # readings) 25 s ago, so the readings have been normal long enough 50 s from now.
-    hub.alarm(device, t0 - timedelta(seconds=100))
-    hub.publish(device, t0 - timedelta(seconds=90))
-    hub.publish(device, t0 - timedelta(seconds=25))
+    # readings) 63 s ago, so the readings have been normal long enough 12 s from now, when the clicks
+    # below (about 4 s) are done and the page can show the wait.
+    hub.alarm(device, t0 - timedelta(seconds=138))
+    hub.publish(device, t0 - timedelta(seconds=128))
+    hub.publish(device, t0 - timedelta(seconds=63))
     case_id = hub.case_of(device)
     cleared = hub.one(
         "SELECT a.cleared_at FROM alerts a JOIN case_alerts ca ON ca.alert_id = a.id "
