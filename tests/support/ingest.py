@@ -28,6 +28,8 @@ def pipeline(
     engine: Engine | None = None,
     inbox: "queue.Queue[Inbound] | None" = None,
     rate_gate: RateGate | None = None,
+    state_flush_s: float = 0.0,
+    state_flush_max_devices: int | None = None,
 ) -> Pipeline:
     """Batches of up to 50 rows or 50 ms, and the ids of the messages it acknowledges appended to `acked`."""
     metrics = IngestMetrics()
@@ -38,6 +40,8 @@ def pipeline(
             batch_max_delay_s=0.05,
             dead_letter_bytes=64,
             pseudonym_key=b"k",
+            state_flush_s=state_flush_s,
+            state_flush_max_devices=state_flush_max_devices,
         ),
         database=IngestDatabase(database_url, metrics),
         engine=engine or Engine([]),
