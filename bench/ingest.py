@@ -262,7 +262,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: s
     with psycopg.connect(url, autocommit=True) as conn:
         register(conn, [*devices, probe_dev, *alarmers])
     log(
-        f"registered {len(devices)} devices (+1 probe, {len(alarmers)} alarm probes) in {time.monotonic() - started:.2f}s: {_mix(devices)}"
+        f"registered {len(devices)} devices (+1 probe, {len(alarmers)} alarm probes) in {time.monotonic() - started:.2f}s: {mix(devices)}"
     )
 
     broker: Broker | None = None
@@ -319,11 +319,11 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: s
     if args.drain:
         assert broker is not None, "parse_args keeps drain mode on Mosquitto"
         return _run_drain(args, stack, url, broker, hubs, devices, loadgen_pw)
-    publishers = _start_publishers(args, stack, ports, devices, loadgen_pw, args.seconds)
+    publishers = start_publishers(args, stack, ports, devices, loadgen_pw, args.seconds)
     events, go, start_at, progress, procs = publishers
     monitor = psycopg.connect(url, autocommit=True)
     stack.callback(monitor.close)
-    measured = Measured(hub_pids, broker_pids, _postmaster_pid(monitor))
+    measured = Measured(hub_pids, broker_pids, postmaster_pid(monitor))
     probe = Probe(url, HOST, ports[0], LOADGEN_USER, loadgen_pw, PREFIX, probe_dev)
     stack.callback(probe.stop)
     alarm = AlertProbe(url, HOST, ports[0], LOADGEN_USER, loadgen_pw, PREFIX, alarmers)
@@ -374,7 +374,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workers: int, broker_kind: s
     return report
 
 
-def _start_publishers(
+def start_publishers(
     args: argparse.Namespace,
     stack: ExitStack,
     ports: list[int],
@@ -454,7 +454,7 @@ def _stop_profiler(proc: "subprocess.Popen[bytes]", path: Path) -> None:
     log(f"profile written to {path}" if path.exists() else f"py-spy wrote no profile ({proc.returncode})")
 
 
-def _mix(devices: list[Device]) -> str:
+def mix(devices: list[Device]) -> str:
     counts: dict[str, int] = {}
     for d in devices:
         counts[d.kind] = counts.get(d.kind, 0) + 1
@@ -582,19 +582,19 @@ def _run_drain(
     for hub in hubs:
         hub.stop()
     log("hub stopped; its persistent sessions stay at the broker")
-    events, go, start_at, _progress, procs = _start_publishers(
+    events, go, start_at, _progress, procs = start_publishers(
         args, stack, [broker.port], devices, password, args.drain / args.rate
     )
     start_at.value = time.monotonic() + 0.2
     go.set()
     log(f"queueing {args.drain} messages at {args.rate:.0f} msg/s (QoS {args.qos})")
-    results = _await_publishers(events, procs, args.drain / args.rate + OVERRUN_S + ACK_GRACE_S + 30)
+    results = await_publishers(events, procs, args.drain / args.rate + OVERRUN_S + ACK_GRACE_S + 30)
     sent = sum(r.acked for r in results)
     log(f"{sent} acknowledged by the broker and queued for the hub; starting the hub")
 
     monitor = psycopg.connect(url, autocommit=True)
     stack.callback(monitor.close)
-    postmaster = _postmaster_pid(monitor)
+    postmaster = postmaster_pid(monitor)
     starters = [threading.Thread(target=hub.start, kwargs={"timeout": 120}, daemon=True) for hub in hubs]
     for t in starters:
         t.start()
@@ -656,7 +656,7 @@ def _run_drain(
     }
 
 
-def _await_publishers(events: Any, procs: list[Any], timeout_s: float) -> list[WorkerResult]:
+def await_publishers(events: Any, procs: list[Any], timeout_s: float) -> list[WorkerResult]:
     done: dict[int, WorkerResult] = {}
     deadline = time.monotonic() + timeout_s
     while len(done) < len(procs):
@@ -758,7 +758,7 @@ def _count_rows(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
+def postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
     """The cluster's postmaster is the parent of our backend; None if /proc does not show it."""
     try:
         return procstat.parent_pid(conn.info.backend_pid)
