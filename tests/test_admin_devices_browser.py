@@ -17,13 +17,13 @@ from playwright.sync_api import Browser, Page, expect
 from hub.devices.service import register
 from hub.store import deadletters
 from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, SCREENSHOTS, Tab
+from tests.support.browser import NEEDS_CHROMIUM, SCREENSHOTS, Tab
 from tests.support.dashboard_site import reading
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import Broker
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 SHOTS = SCREENSHOTS / "admin-devices"
 PW = "adm-pw"
@@ -31,11 +31,6 @@ LOADGEN_PW = "adm-loadgen-pw"
 A, B = "adm-garden", "adm-court"
 ADMIN, MANAGER = "adm-admin", "adm-manager"
 SIZES = {"wall": (1920, 1080), "laptop": (1366, 768), "phone": (390, 844)}
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 class Hub:

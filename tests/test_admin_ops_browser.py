@@ -25,14 +25,14 @@ from device_simulators.site import devices as site_devices
 from hub.devices.service import register
 from hub.store import migrations
 from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, Tab
+from tests.support.browser import NEEDS_CHROMIUM, Tab
 from tests.support.dashboard_site import reading
 from tests.support.notify import Receiver
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import ROOT, Broker, create_database, drop_database
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 SHOTS = ROOT / "test-output" / "admin"
 PW = "adm-pw"
@@ -41,11 +41,6 @@ C = "adm-a"
 USERS = {"adm-admin": "admin", "adm-operator": "operator"}
 SIZES = {"wall": (1920, 1080), "laptop": (1366, 768), "phone": (390, 844)}
 BATTERY_RULE = "smoke-battery-low"
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 def site() -> SiteSpec:

@@ -28,23 +28,18 @@ from hub.engine import loader
 from hub.services.teams import named_by
 from hub.store.migrations import migrate
 from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, Tab
+from tests.support.browser import NEEDS_CHROMIUM, Tab
 from tests.support.dashboard_site import reading
 from tests.support.processes import HubProcess, poll
 from tests.support.publisher import Publisher
 from tests.support.services import ROOT, Broker, create_database, drop_database
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 LOADGEN_PW = "admin-loadgen-pw"
 PW = "admin-demo-pw"
 SIZES = {"wall": (1920, 1080), "laptop": (1366, 768), "phone": (390, 844)}
 API = "/api/v1"
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 def demo_people(database_url: str) -> None:

@@ -13,19 +13,14 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from hub.store.users import upsert_user
-from tests.support.browser import CHROMIUM, open_tab
+from tests.support.browser import NEEDS_CHROMIUM, open_tab
 from tests.support.factories import community
 from tests.support.processes import HubProcess, running_hub
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 PW = "calls-pw"
 API = "/api/v1"
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 @pytest.fixture(scope="module")

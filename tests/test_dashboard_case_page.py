@@ -20,13 +20,13 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from device_simulators.site import SiteSpec
-from tests.support.browser import CHROMIUM, SCREENSHOTS, Tab, open_tab, switch_user
+from tests.support.browser import NEEDS_CHROMIUM, SCREENSHOTS, Tab, open_tab, switch_user
 from tests.support.dashboard_seed import Api
 from tests.support.dashboard_site import PASSWORD, LiveSite
 from tests.support.processes import poll
 from tests.support.services import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 C, F = "cp-court", "cp-fires"  # F holds only the three fires, so its KPIs are the test's own
 NORMAL_FOR_S = 75  # fire cases close once readings stayed normal this long (30 min in production)
@@ -41,12 +41,6 @@ USERS = {
 FIRE_BUILDINGS = ("b1", "b2", "b3")
 DETECTORS_ALARMING = ("sd01", "sd02")
 SIZES = {"1920": (1920, 1080), "1366": (1366, 768), "390": (390, 844)}
-
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 def site() -> SiteSpec:

@@ -22,14 +22,14 @@ from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from device_simulators.site import SiteSpec
 from hub.store import cases as case_store
-from tests.support.browser import CHROMIUM, Tab, open_tab
+from tests.support.browser import NEEDS_CHROMIUM, Tab, open_tab
 from tests.support.dashboard_seed import Api
 from tests.support.dashboard_site import PASSWORD, LiveSite
 from tests.support.images import png
 from tests.support.processes import poll
 from tests.support.services import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 SHOTS = ROOT / "test-output" / "wall"
 N, S = "wall-north", "wall-south"
@@ -40,11 +40,6 @@ USERS = {
     "wall-operator": ("operator", []),
 }
 REPEAT_S = 4  # js/alarm.js REPEAT_MS
-
-if not CHROMIUM.exists():  # pragma: no cover - scripts/setup --test installs it
-    pytest.skip(
-        "needs Debian's Chromium at /usr/bin/chromium (scripts/setup --test)", allow_module_level=True
-    )
 
 
 def site() -> SiteSpec:
