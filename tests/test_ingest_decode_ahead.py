@@ -81,25 +81,3 @@ def test_a_device_retired_while_its_messages_were_decoded_ahead_is_refused(
     ).fetchall()
     assert len(reasons) == 1 and reasons[0][0].startswith("decommissioned")
     assert len(acked) == 100
-
-
-def test_rows_sorted_ahead_are_used_only_for_a_batch_nothing_in_which_was_refused(
-    conn: psycopg.Connection[Any], database_url: str
-) -> None:
-    register(conn, [{"id": "ahead-4", "kind": "smoke_detector", "community": "ahead"}])
-    inbox, sent = _backlog("ahead-4", 100)
-    acked: list[int] = []
-    p = pipeline(database_url, acked, inbox=inbox)
-    p.process(collect(inbox, 50, 0.05))
-    assert p._ahead_rows is not None and p._ahead_rows[0] is p._ahead, "the next batch's rows, sorted ahead"
-
-    ahead, p._ahead = p._ahead, []
-    over = ahead[7]
-    p.process(ahead, {id(over): "rate limit: over 10 messages a second"})
-
-    assert _stored(conn, "ahead-4") == 99, "the refused message is not stored from the rows sorted ahead"
-    reasons = conn.execute(
-        "SELECT reason FROM dead_letters WHERE topic LIKE 'sc/v1/ahead/%%/ahead-4/%%'"
-    ).fetchall()
-    assert [r[0] for r in reasons] == ["rate limit: over 10 messages a second"]
-    assert sorted(acked) == [m.mid for m in sent]

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,8 +93,6 @@ class Pipeline:
         self._state = StateBuffer(config.state_flush_s, most=config.state_flush_max_devices)
         self._ahead: list[Inbound] = []
         """The next batch, taken from a backlog and decoded while this one's rows were written."""
-        self._ahead_rows: tuple[list[Inbound], BatchRows] | None = None
-        """That batch's rows, when every message in it decoded."""
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
         """Writes a batch while the pipeline thread evaluates its rules: the wait for PostgreSQL to take
         the rows (a fifth of a batch's time) overlaps the rules' CPU instead of adding to it."""
@@ -284,12 +282,26 @@ class Pipeline:
         self._forget_retired()
         self._swap_rules()
         dispatch = self._dispatch()
-        ahead, self._ahead_rows = self._ahead_rows, None
+        sorted_rows = BatchRows(self._cfg.pseudonym_key)
         rejects: list[tuple[Inbound, str]] = []
-        if ahead is not None and ahead[0] is batch and not refused and _still_valid(batch, registry):
-            sorted_rows = ahead[1]
-        else:
-            sorted_rows, rejects = self._sorted(batch, refused, registry, now)
+        for m in batch:
+            if m.refused_at is not None:
+                rejects.append((m, m.refusal))
+                continue
+            if refused and id(m) in refused:
+                rejects.append((m, refused[id(m)]))
+                continue
+            early = m.decoded
+            result = (
+                early
+                if early is not None and registry.get(early.device.id) is early.device
+                else decode(m.topic, m.payload, prefix=self._cfg.prefix, registry=registry, now=now)
+            )
+            if isinstance(result, Rejected):
+                rejects.append((m, result.reason))
+            else:
+                sorted_rows.add(result, m.received_at, m.adapter)
+
         readings = sorted_rows.readings()
         started = time.perf_counter()
         with conn.transaction():
@@ -311,32 +323,6 @@ class Pipeline:
         self._acknowledge(batch)
         self.metrics.count_batch(len(batch), offered, len(new_readings), [why for _, why in rejects])
         self.metrics.count_transitions(evaluation.transitions)
-
-    def _sorted(
-        self, batch: list[Inbound], refused: Refusals | None, registry: Mapping[str, DeviceRef], now: datetime
-    ) -> tuple[BatchRows, list[tuple[Inbound, str]]]:
-        """The batch's rows and refusals; a message decoded ahead is decoded again unless the registry
-        entry it was checked against is still in force."""
-        sorted_rows = BatchRows(self._cfg.pseudonym_key)
-        rejects: list[tuple[Inbound, str]] = []
-        for m in batch:
-            if m.refused_at is not None:
-                rejects.append((m, m.refusal))
-                continue
-            if refused and id(m) in refused:
-                rejects.append((m, refused[id(m)]))
-                continue
-            early = m.decoded
-            result = (
-                early
-                if early is not None and registry.get(early.device.id) is early.device
-                else decode(m.topic, m.payload, prefix=self._cfg.prefix, registry=registry, now=now)
-            )
-            if isinstance(result, Rejected):
-                rejects.append((m, result.reason))
-            else:
-                sorted_rows.add(result, m.received_at, m.adapter)
-        return sorted_rows, rejects
 
     def _write(
         self,
@@ -369,14 +355,12 @@ class Pipeline:
         return offered, new_readings, flush
 
     def _decode_ahead(self) -> None:
-        """Under a backlog (a full batch waiting), take the next batch now, decode it and sort its rows
-        while PostgreSQL takes this one's, which the pipeline thread would otherwise only wait for (the
-        next batch's rows then go to the writer at once; drain 3–4 % faster, measured). It touches no
-        connection (the writer thread holds it) and decides nothing: the rate limit, adapters and
-        partition changes still come before it is processed, and a decoding is used only while the
-        registry entry it was checked against is still the one in force (a reload replaces every
-        entry), so a device registered or retired meanwhile is decoded again; the sorted rows only for
-        that very batch with nothing in it refused and every decoding still in force."""
+        """Under a backlog (a full batch waiting), take the next batch now and decode it while
+        PostgreSQL takes this one's rows, which the pipeline thread would otherwise only wait for. It
+        touches no connection (the writer thread holds it) and decides nothing: the rate limit,
+        adapters and partition changes still come before it is processed, and a decoding is used only
+        while the registry entry it was checked against is still the one in force (a reload replaces
+        every entry), so a device registered or retired meanwhile is decoded again."""
         inbox = self._inbox
         if self._ahead or not isinstance(inbox, Inbox) or inbox.qsize() < self._cfg.batch_max_rows:
             return
@@ -386,18 +370,8 @@ class Pipeline:
             for m in self._ahead:
                 result = decode(m.topic, m.payload, prefix=prefix, registry=registry, now=now)
                 m.decoded = result if isinstance(result, Accepted) else None
-            self._ahead_rows = self._rows_ahead(self._ahead)
         except Exception:
             log.exception("decoding ahead failed; the batch is decoded again when it is processed")
-
-    def _rows_ahead(self, batch: list[Inbound]) -> tuple[list[Inbound], BatchRows] | None:
-        """The batch's rows, when every message in it decoded."""
-        rows = BatchRows(self._cfg.pseudonym_key)
-        for m in batch:
-            if m.decoded is None or m.refused_at is not None:
-                return None
-            rows.add(m.decoded, m.received_at, m.adapter)
-        return batch, rows
 
     def _forget_retired(self) -> None:
         """A decommissioned device's rule state goes, so its silence raises no alert."""
@@ -477,20 +451,6 @@ def _apply_status(conn: psycopg.Connection[Any], device_id: str, status: Status,
 
 def _device_time(r: Reading) -> datetime:
     return r.ts
-
-
-def _still_valid(batch: list[Inbound], registry: Mapping[str, DeviceRef]) -> bool:
-    """Every message decoded ahead against the registry entry still in force (a reload replaces
-    every entry, so a device registered or retired meanwhile fails this) and refused by nothing."""
-    for m in batch:
-        decoded = m.decoded
-        if (
-            decoded is None
-            or m.refused_at is not None
-            or registry.get(decoded.device.id) is not decoded.device
-        ):
-            return False
-    return True
 
 
 def _every(_community: str) -> bool:
