@@ -71,7 +71,9 @@ def where(setup_conn: psycopg.Connection[Any]) -> str:
         raters.append(row[0])
     for team, created_text, events, status, stars in CASES:
         created = datetime.fromisoformat(created_text).replace(tzinfo=UTC)
-        factories.seeded_case(setup_conn, place, team, created, status, events, list(zip(raters, stars, strict=False)))
+        factories.seeded_case(
+            setup_conn, place, team, created, status, events, list(zip(raters, stars, strict=False))
+        )
     return place
 
 

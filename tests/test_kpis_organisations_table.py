@@ -105,7 +105,9 @@ def where(setup_conn: psycopg.Connection[Any]) -> str:
     assert rater is not None
     for team, created_text, events, status, stars in CASES:
         created = datetime.fromisoformat(created_text).replace(tzinfo=UTC)
-        factories.seeded_case(setup_conn, place, team, created, status, events, [(rater[0], n) for n in stars])
+        factories.seeded_case(
+            setup_conn, place, team, created, status, events, [(rater[0], n) for n in stars]
+        )
     return place
 
 

@@ -344,7 +344,9 @@ class Rig:
         assert row["duplicated"] == 0, f"messages stored more than once: {row}"
         expected = {f"smoke-alarm {d}": 1 for d in self.expected_alerts}
         assert row["alerts_by_subject"] == expected, "each expected alert raised once, nothing else"
-        assert row["cases_opened"] == row["cases_expected"], "one case per alarm: no flood from the fault itself"
+        assert row["cases_opened"] == row["cases_expected"], (
+            "one case per alarm: no flood from the fault itself"
+        )
         assert row["notifications_expected"] > 0, "the alerts must have produced notifications"
         assert row["notifications_delivered"] == row["notifications_expected"], row
         assert row["notifications_dead"] == 0, row
