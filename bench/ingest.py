@@ -93,6 +93,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
@@ -610,7 +611,9 @@ def _run_drain(
     stack.callback(sampler.stop)
     sampler.start()
     profiler = _start_profiler(args, hub_pids[0], stack) if args.profile is not None else None
-    final, count = _await_rows(args, monitor, hubs, measured, sent)
+    final, count = await_rows(
+        args, measured, sent, alive=lambda: _hubs_alive(hubs), count_rows=lambda: _count_rows(monitor)
+    )
     sampler.stop()
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)  # the drain is over: py-spy writes its file now
@@ -672,25 +675,25 @@ def await_publishers(events: Any, procs: list[Any], timeout_s: float) -> list[Wo
     return [done[i] for i in sorted(done)]
 
 
-def _await_rows(
+def await_rows(
     args: argparse.Namespace,
-    monitor: psycopg.Connection[Any],
-    hubs: list[HubProcess],
     measured: Measured,
     expected: int,
+    *,
+    alive: Callable[[], None],
+    count_rows: Callable[[], int],
 ) -> tuple[Snapshot, int]:
     """Poll until `expected` rows are stored or the count stops growing; the snapshot taken when the
-    final count was first seen, so idle time confirming it is not charged to the hub."""
+    final count was first seen, so idle time confirming it is not charged to the contestant. `alive`
+    raises if the contestant's process has exited; shared with the peer's drain (`bench.peer`)."""
     started = time.monotonic()
     count, final, changed_at = -1, None, started
     next_report = started + PROGRESS_EVERY_S
     measured_at = started
     while True:
-        for hub in hubs:
-            if hub.proc is not None and hub.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
+        alive()
         snap = measured.snapshot()
-        new_count = _count_rows(monitor)
+        new_count = count_rows()
         now = time.monotonic()
         if new_count != count:
             count, final, changed_at = new_count, snap, now
@@ -709,6 +712,12 @@ def _await_rows(
         time.sleep(max(0.0, DRAIN_MODE_POLL_S - (time.monotonic() - measured_at)))
     assert final is not None
     return final, count
+
+
+def _hubs_alive(hubs: list[HubProcess]) -> None:
+    for hub in hubs:
+        if hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
 
 
 def _await_alerts(alarm: AlertProbe, timeout_s: float) -> None:
@@ -739,9 +748,7 @@ def _wait_shared(url: str, workers: int, partitions: int) -> None:
 
 
 def _check_alive(hubs: list[HubProcess], probe: Probe) -> None:
-    for hub in hubs:
-        if hub.proc is not None and hub.proc.poll() is not None:
-            raise RuntimeError(f"hub exited with {hub.proc.returncode}:\n{hub.log()}")
+    _hubs_alive(hubs)
     if probe.error is not None:
         raise probe.error
 

@@ -61,18 +61,17 @@ import psycopg
 from bench import procstat
 from bench.fleet import fleet
 from bench.ingest import (
-    DRAIN_MODE_POLL_S,
     HOST,
     PREFIX,
-    PROGRESS_EVERY_S,
     await_publishers,
+    await_rows,
     log,
     mix,
     postmaster_pid,
     start_publishers,
 )
 from bench.loadgen import ACK_GRACE_S, OVERRUN_S
-from bench.sampler import CpuSampler, Measured, Snapshot
+from bench.sampler import CpuSampler, Measured
 from bench.wire import Publisher, encode_topic
 from hub.broker.auth import BrokerAccount, hash_password, write_auth_files
 from hub.devices.service import LOADGEN_USER
@@ -341,7 +340,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     sampler = CpuSampler(measured.snapshot)
     stack.callback(sampler.stop)
     sampler.start()
-    final, count = _await_rows(args, monitor, peer, measured, sent)
+    final, count = await_rows(
+        args, measured, sent, alive=peer.check_alive, count_rows=lambda: _count_rows(monitor)
+    )
     sampler.stop()
     peer_rss_mb = procstat.peak_rss_mb(peer.pid)
 
@@ -415,42 +416,6 @@ def _await_marker(peer: NodeRed, url: str, port: int, password: str) -> None:
                 time.sleep(MARKER_EVERY_S)
     finally:
         publisher.close()
-
-
-def _await_rows(
-    args: argparse.Namespace,
-    monitor: psycopg.Connection[Any],
-    peer: NodeRed,
-    measured: Measured,
-    expected: int,
-) -> tuple[Snapshot, int]:
-    """Poll until `expected` rows are stored or the count stops growing; the snapshot taken when the
-    final count was first seen, so idle time confirming it is not charged to the peer."""
-    started = time.monotonic()
-    count, final, changed_at = -1, None, started
-    next_report = started + PROGRESS_EVERY_S
-    while True:
-        peer.check_alive()
-        polled_at = time.monotonic()
-        snap = measured.snapshot()
-        new_count = _count_rows(monitor)
-        now = time.monotonic()
-        if new_count != count:
-            count, final, changed_at = new_count, snap, now
-        if count >= expected:
-            break
-        if count > 0 and now - changed_at >= args.settle:
-            log(f"row count steady at {count} for {args.settle:.0f}s (expected {expected})")
-            break
-        if now - started > args.drain_timeout:
-            log(f"gave up waiting after {args.drain_timeout:.0f}s: {count} of {expected} stored")
-            break
-        if now >= next_report:
-            next_report = now + PROGRESS_EVERY_S
-            log(f"draining: {count} of {expected} stored")
-        time.sleep(max(0.0, DRAIN_MODE_POLL_S - (time.monotonic() - polled_at)))
-    assert final is not None
-    return final, count
 
 
 def _count_rows(conn: psycopg.Connection[Any]) -> int:
