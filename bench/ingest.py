@@ -689,7 +689,6 @@ def await_rows(
     started = time.monotonic()
     count, final, changed_at = -1, None, started
     next_report = started + PROGRESS_EVERY_S
-    measured_at = started
     while True:
         alive()
         snap = measured.snapshot()
@@ -708,8 +707,7 @@ def await_rows(
         if now >= next_report:
             next_report = now + PROGRESS_EVERY_S
             log(f"draining: {count} of {expected} stored")
-        measured_at = now
-        time.sleep(max(0.0, DRAIN_MODE_POLL_S - (time.monotonic() - measured_at)))
+        time.sleep(max(0.0, DRAIN_MODE_POLL_S - (time.monotonic() - now)))
     assert final is not None
     return final, count
 
