@@ -35,6 +35,10 @@ Definitions (all counts include the probe messages, which are ordinary readings)
   cluster seen, its list read every second, so a backend living less than that is missed),
   `loadgen_cpu_us_per_msg` and `machine_cpu_busy_pct`, to show where a small machine's
   CPU goes.
+- `hub_cpu_us_per_msg_by_thread`: the same window's hub CPU a message per thread, by the name the hub
+  gives its ingest threads for the operating system (`ingest-pipeline`, `ingest-writer`,
+  `ingest-mqtt`); threads it does not name (API, scheduler, notifications) count together under the
+  program's name. Read from /proc/<pid>/task, so a thread that ended within the window is left out.
 - `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped; with
   several workers, the largest of them. With several workers `hub_cpu_us_per_msg` is their sum.
 - `--broker rabbitmq-cluster` runs on a 3-node RabbitMQ cluster (scripts/rabbitmq-cluster, quorum-queue
@@ -653,6 +657,7 @@ def _run_drain(
         "db_cpu_us_per_msg": round((final.db - opened.db) * per_msg, 1),
         "broker_cpu_us_per_msg": round((final.broker - opened.broker) * per_msg, 1),
         "hub_cpu_pct": round(100 * (final.hub - opened.hub) / window_s, 1) if window_s > 0 else None,
+        "hub_cpu_us_per_msg_by_thread": by_thread(opened, final, per_msg),
         "hub_rss_mb": round(hub_rss_mb, 1),
         "rows_seen_at_end": count,
         "machine_cpu_busy_pct": round(final.machine.busy_pct_since(opened.machine), 1),
@@ -876,6 +881,7 @@ def _report(
         if publish_s > 0
         else None,
         "hub_cpu_us_per_msg": round((after.hub - before.hub) * per_msg, 1),
+        "hub_cpu_us_per_msg_by_thread": by_thread(before, after, per_msg),
         "hub_rss_mb": round(hub_rss_mb, 1),
         "p50_commit_ms": _ms(_percentile(lat, 0.50)),
         "p99_commit_ms": _ms(_percentile(lat, 0.99)),
@@ -890,6 +896,15 @@ def _report(
         "loadgen_cpu_us_per_msg": round(loadgen_cpu * per_msg, 1),
         "machine_cpu_busy_pct": round(after.machine.busy_pct_since(before.machine), 1),
     }
+
+
+def by_thread(before: Snapshot, after: Snapshot, per_msg: float) -> dict[str, float]:
+    """The hub's CPU a message per thread name over a window, largest first; a thread that ended within
+    the window is left out (its counters went with it)."""
+    spent = {
+        name: (cpu - before.hub_threads.get(name, 0.0)) * per_msg for name, cpu in after.hub_threads.items()
+    }
+    return {name: round(us, 1) for name, us in sorted(spent.items(), key=lambda kv: -kv[1]) if us > 0}
 
 
 def _stop_workers(procs: list[Any]) -> None:

@@ -11,19 +11,40 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str]:
+def _stat_fields(pid: int, task: str = "") -> list[str]:
     """Fields after the command name; the name is in parentheses and may itself contain spaces."""
-    text = Path(f"/proc/{pid}/stat").read_text()
+    text = Path(f"/proc/{pid}{task}/stat").read_text()
     return text[text.rindex(")") + 2 :].split()
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime: fields 14 and 15 of proc(5)
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads), in seconds; 0 if it is gone."""
     try:
-        f = _stat_fields(pid)
+        return _cpu(_stat_fields(pid))
     except (FileNotFoundError, ProcessLookupError, ValueError):
         return 0.0
-    return (int(f[11]) + int(f[12])) / _TICKS  # utime, stime: fields 14 and 15 of proc(5)
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU of a process's live threads in seconds, summed by the name each has for the
+    operating system (threads nobody named carry the program's name); empty if the process is gone."""
+    out: dict[str, float] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return out
+    for tid in tasks:
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().rstrip("\n")
+            cpu = _cpu(_stat_fields(pid, f"/task/{tid}"))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue  # the thread ended meanwhile
+        out[name] = out.get(name, 0.0) + cpu
+    return out
 
 
 def parent_pid(pid: int) -> int:

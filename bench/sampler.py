@@ -8,8 +8,8 @@ read back at that moment by interpolation.
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from bench import procstat
 
@@ -29,6 +29,8 @@ class Snapshot:
     broker: float
     db: float
     machine: procstat.MachineCpu
+    hub_threads: Mapping[str, float] = field(default_factory=dict)
+    """the hub's CPU by thread name (`procstat.thread_cpu_seconds`), summed over its processes"""
 
 
 class Measured:
@@ -51,7 +53,15 @@ class Measured:
             sum(procstat.cpu_seconds(pid) for pid in self.broker_pids),
             self._db_seconds(),
             procstat.machine_cpu(),
+            self._hub_threads(),
         )
+
+    def _hub_threads(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid in self.hub_pids:
+            for name, cpu in procstat.thread_cpu_seconds(pid).items():
+                out[name] = out.get(name, 0.0) + cpu
+        return out
 
     def _db_seconds(self) -> float:
         seen = self._db_cpu
@@ -113,4 +123,11 @@ class CpuSampler(threading.Thread):
             a.broker + f * (b.broker - a.broker),
             a.db + f * (b.db - a.db),
             a.machine,
+            {
+                **a.hub_threads,
+                **{
+                    k: a.hub_threads.get(k, 0.0) + f * (v - a.hub_threads.get(k, 0.0))
+                    for k, v in b.hub_threads.items()
+                },
+            },
         )

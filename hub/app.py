@@ -21,11 +21,12 @@ from hub.ingest.database import IngestDatabase
 from hub.ingest.inbound import Inbox
 from hub.ingest.leases import Partitions
 from hub.ingest.metrics import IngestMetrics, RateMeter
-from hub.ingest.pipeline import Pipeline, PipelineConfig
+from hub.ingest.pipeline import PIPELINE_THREAD, Pipeline, PipelineConfig
 from hub.ingest.push import PushGateway
 from hub.ingest.ratelimit import DeviceRateLimit, RateGate
 from hub.ingest.replays import Replayer
 from hub.ingest.rules import RuleSet
+from hub.ingest.thread_names import name_os_thread
 from hub.jobs import scheduler as jobs
 from hub.notify.drainer import DrainerThread
 from hub.settings import Settings
@@ -80,9 +81,11 @@ class Hub:
         )
         self.notify = DrainerThread(settings, self.pool)
         self._stop = threading.Event()
-        self._pipeline_thread = threading.Thread(
-            target=self.pipeline.run, args=(self._stop,), name="pipeline"
-        )
+        self._pipeline_thread = threading.Thread(target=self._run_pipeline, name="pipeline")
+
+    def _run_pipeline(self) -> None:
+        name_os_thread(PIPELINE_THREAD)
+        self.pipeline.run(self._stop)
 
     def start(self) -> None:
         db.wait_for_database(self.settings.database_url)

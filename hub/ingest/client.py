@@ -23,7 +23,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
 from hub.ingest.frames import Publish, split_publishes
+from hub.ingest.thread_names import name_os_thread
 
+MQTT_THREAD = "ingest-mqtt"
+"""The network thread of every session, as the operating system names it."""
 _PUBACK = 0x40
 _READ_CHUNK = 256 * 1024
 _PACKETS_PER_READ = 1000
@@ -70,6 +73,10 @@ class _ReadBuffer:
 class BatchingClient(mqtt.Client):
     on_publishes: Callable[[list[Publish]], None] | None = None
     """Takes the PUBLISH packets split from one chunk; while None, every message goes to `on_message`."""
+
+    def _thread_main(self) -> None:
+        name_os_thread(MQTT_THREAD)
+        super()._thread_main()
 
     def _create_socket(self) -> Any:
         return _ReadBuffer(super()._create_socket())

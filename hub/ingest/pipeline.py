@@ -40,12 +40,18 @@ from hub.ingest.partitions import subject_community
 from hub.ingest.ratelimit import RateGate
 from hub.ingest.registry import RegistryCache
 from hub.ingest.rows import BatchRows
+from hub.ingest.thread_names import name_os_thread
 from hub.ingest.topics import origin
 from hub.store import adapter_replays, deadletters
 from hub.store import devices as device_store
 from hub.store.telemetry import insert_new
 
 log = logging.getLogger(__name__)
+
+PIPELINE_THREAD = "ingest-pipeline"
+"""The operating system's name for the thread running `Pipeline.run`, given by whoever starts it."""
+WRITER_THREAD = "ingest-writer"
+"""The operating system's name for the pipeline's writer thread."""
 
 Refusals = dict[int, str]
 """Reasons for refusing messages of a batch before decoding, keyed by `id()` of the message."""
@@ -93,7 +99,12 @@ class Pipeline:
         self._state = StateBuffer(config.state_flush_s, most=config.state_flush_max_devices)
         self._ahead: list[Inbound] = []
         """The next batch, taken from a backlog and decoded while this one's rows were written."""
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+        self._writer = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="ingest-write",
+            initializer=name_os_thread,
+            initargs=(WRITER_THREAD,),
+        )
         """Writes a batch while the pipeline thread evaluates its rules: the wait for PostgreSQL to take
         the rows (a fifth of a batch's time) overlaps the rules' CPU instead of adding to it."""
         self.idle = threading.Event()
