@@ -11,9 +11,19 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _read(path: str) -> str:
+    """A small /proc file in one system call: the sampler reads a stat file per process and per hub
+    thread every 20 ms, and `Path.read_text` costs it two and a half times as much."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096).decode()
+    finally:
+        os.close(fd)
+
+
 def _stat_fields(pid: int, task: str = "") -> list[str]:
     """Fields after the command name; the name is in parentheses and may itself contain spaces."""
-    text = Path(f"/proc/{pid}{task}/stat").read_text()
+    text = _read(f"/proc/{pid}{task}/stat")
     return text[text.rindex(")") + 2 :].split()
 
 
@@ -39,7 +49,7 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         return out
     for tid in tasks:
         try:
-            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().rstrip("\n")
+            name = _read(f"/proc/{pid}/task/{tid}/comm").rstrip("\n")
             cpu = _cpu(_stat_fields(pid, f"/task/{tid}"))
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue  # the thread ended meanwhile
