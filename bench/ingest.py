@@ -41,6 +41,9 @@ Definitions (all counts include the probe messages, which are ordinary readings)
   program's name. Read from /proc/<pid>/task, so a thread that ended within the window is left out.
 - `hub_rss_mb`: the hub's VmHWM (peak resident set since it started), read before it is stopped; with
   several workers, the largest of them. With several workers `hub_cpu_us_per_msg` is their sum.
+- `host`: the processor (/proc/cpuinfo's model name, family, model, MHz) and its cores: hosts of one
+  machine kind differ by more than twice in speed, so a figure is read with the host it came from
+  (`bench.peer` and `bench.pairs` report it too).
 - `--broker rabbitmq-cluster` runs on a 3-node RabbitMQ cluster (scripts/rabbitmq-cluster, quorum-queue
   sessions, auth through the first hub's broker-auth endpoint) instead of Mosquitto: the hub gets
   `HUB_MQTT_HOSTS`, publisher i connects to node i mod 3, and `broker_cpu_us_per_msg` sums the three
@@ -661,6 +664,7 @@ def _run_drain(
         "hub_rss_mb": round(hub_rss_mb, 1),
         "rows_seen_at_end": count,
         "machine_cpu_busy_pct": round(final.machine.busy_pct_since(opened.machine), 1),
+        "host": procstat.host(),
     }
 
 
@@ -895,6 +899,7 @@ def _report(
         "db_cpu_us_per_msg": round((after.db - before.db) * per_msg, 1),
         "loadgen_cpu_us_per_msg": round(loadgen_cpu * per_msg, 1),
         "machine_cpu_busy_pct": round(after.machine.busy_pct_since(before.machine), 1),
+        "host": procstat.host(),
     }
 
 

@@ -8,8 +8,9 @@ comparison. This runs `bench.ingest --drain N` and `bench.peer --drain N` in tur
 swapped every other pair (hub, peer, peer, hub, …) so a drift in the machine's speed falls on both
 alike. Each run's JSON line is printed as it comes; the last line sums them up: per contestant the
 range and median of drain rate, process CPU a message, PostgreSQL's CPU a message and peak RSS; the
-hub / peer rate of each pair and their median; and how many hub drains met the issue's targets
-(`--target-rate`, `--target-us`) in one run. A run that fails is reported on stderr and its pair left
+hub / peer rate of each pair and their median; how many hub drains met the issue's targets
+(`--target-rate`, `--target-us`) in one run; and the host's processor, since hosts of one machine kind
+differ by more than twice in speed. A run that fails is reported on stderr and its pair left
 out.
 """
 
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bench import procstat
 from bench.ingest import log
 
 CONTESTANTS = {
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs:
         log("no pair completed")
         return 1
-    print(json.dumps(summarize(pairs, args.target_rate, args.target_us)), flush=True)
+    summary = summarize(pairs, args.target_rate, args.target_us)
+    print(json.dumps({**summary, "host": procstat.host()}), flush=True)
     return 0
 
 

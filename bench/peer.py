@@ -376,6 +376,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
         "peer_rss_mb": round(peer_rss_mb, 1),
         "rows_seen_at_end": count,
         "machine_cpu_busy_pct": round(final.machine.busy_pct_since(opened.machine), 1),
+        "host": procstat.host(),
     }
 
 
