@@ -81,6 +81,26 @@ def test_csv_import_reports_each_bad_row_and_registers_the_good_ones(client: Tes
     assert "colour" in bad_header.json()["error"]["message"]
 
 
+def test_csv_lines_ending_in_a_lone_cr_import_and_an_unreadable_csv_is_refused_by_line(
+    client: TestClient,
+) -> None:
+    admin = login(client, "reg-admin")
+    headers = {**admin, "Content-Type": "text/csv"}
+    crs = "id,kind,community,grid\rreg-cr1,manhole,regc,g1\rreg-cr2,lamppost,regc,g2\r"
+    r = client.post("/api/v1/devices/import/csv?dry_run=true", content=crs, headers=headers)
+    assert r.status_code == 200, r.text
+    assert [(row["id"], row["status"]) for row in r.json()["rows"]] == [
+        ("reg-cr1", "created"),
+        ("reg-cr2", "created"),
+    ]
+    huge = "id,kind,community,metadata\nreg-big,manhole,regc,ok\n" + "reg-huge,manhole,regc," + "x" * 200_000
+    refused = client.post("/api/v1/devices/import/csv", content=huge, headers=headers)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert "cannot read the CSV" in message and "line 3" in message and "field limit" in message
+    assert client.get("/api/v1/devices/reg-big", headers=admin).status_code == 404, "nothing imported"
+
+
 def test_only_admins_register_and_everyone_needs_a_token(client: TestClient) -> None:
     operator = login(client, "reg-operator")
     body = {"id": "reg-x", "kind": "manhole", "community": "regc"}

@@ -225,20 +225,25 @@ CSV_COLUMNS = tuple(DeviceIn.model_fields)
 
 def rows_from_csv(text: str) -> list[dict[str, Any]]:
     """CSV rows as import rows: empty cells are absent, `metadata` holds a JSON object (a cell that is
-    not JSON stays text, so validation reports it on its row)."""
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
-    if unknown:
-        raise ValueError(
-            f"unknown CSV column(s) {', '.join(sorted(unknown))}; allowed: {', '.join(CSV_COLUMNS)}"
-        )
-    rows: list[dict[str, Any]] = []
-    for raw in reader:
-        row: dict[str, Any] = {k: v for k, v in raw.items() if k and v not in (None, "")}
-        if "metadata" in row:
-            with contextlib.suppress(json.JSONDecodeError):
-                row["metadata"] = json.loads(row["metadata"])
-        rows.append(row)
+    not JSON stays text, so validation reports it on its row). Lines may end in CR LF, LF or a lone CR
+    (spreadsheets still write the last); a file the csv module cannot read is a ValueError naming the
+    line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+        if unknown:
+            raise ValueError(
+                f"unknown CSV column(s) {', '.join(sorted(unknown))}; allowed: {', '.join(CSV_COLUMNS)}"
+            )
+        rows: list[dict[str, Any]] = []
+        for raw in reader:
+            row: dict[str, Any] = {k: v for k, v in raw.items() if k and v not in (None, "")}
+            if "metadata" in row:
+                with contextlib.suppress(json.JSONDecodeError):
+                    row["metadata"] = json.loads(row["metadata"])
+            rows.append(row)
+    except csv.Error as exc:
+        raise ValueError(f"line {reader.reader.line_num}: {exc}") from None
     return rows
 
 
