@@ -157,14 +157,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "adapters":
             return _replay(conn, args)
         if args.command == "devices":
-            from hub.devices.service import export_auth, register
-
-            results = register(conn, json.loads(args.file.read_text(encoding="utf-8")))
-            export_auth(conn, settings)
-            for r in results:
-                print(r.model_dump_json(exclude_none=True))
-            return 1 if any(r.status == "error" for r in results) else 0
+            return _devices_import(conn, settings, args.file)
     return 2
+
+
+def _devices_import(conn: Any, settings: Settings, path: Path) -> int:
+    """A JSON list of devices, or a CSV file (by its `.csv` suffix) with the API's columns, through the
+    same service as the API's import; one result line per row."""
+    from hub.domain.errors import Refused
+    from hub.services import devices as device_service
+
+    try:
+        body = path.read_bytes()
+        if path.suffix.lower() == ".csv":
+            results = device_service.import_csv(conn, settings, body, rotate_credentials=False, dry_run=False)
+        else:
+            rows = json.loads(body)
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                raise ValueError("a JSON list of device objects expected")
+            results = device_service.import_rows(conn, settings, rows, rotate_credentials=False)
+    except (OSError, ValueError, Refused) as exc:
+        print(f"cannot import {path}: {exc}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(r.model_dump_json(exclude_none=True))
+    return 1 if any(r.status == "error" for r in results) else 0
 
 
 def _teams(conn: Any, settings: Settings, args: argparse.Namespace) -> int:

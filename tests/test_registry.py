@@ -1,5 +1,6 @@
 """The device registry through the API (in-process app, real database) and the offline job."""
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,10 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.broker.auth import verify_password
+from hub.cli import main
 from hub.domain.devices import DeviceKind
 from hub.jobs.scheduler import mark_silent_devices_offline
+from hub.settings import get_settings
 from hub.store import devices as device_store
 from tests.support.api import app_client, login
+from tests.support.services import ROOT
 
 
 @pytest.fixture
@@ -164,3 +168,54 @@ def test_a_new_device_id_with_a_dot_is_refused_naming_the_field_and_an_old_one_s
         headers=admin,
     ).json()["rows"]
     assert again[0]["status"] == "updated", again
+
+
+def test_the_command_line_imports_a_json_list_or_a_csv_file_and_refuses_an_unreadable_one(
+    database_url: str,
+    conn: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    auth = tmp_path / "auth"
+    for name, value in {
+        "HUB_DATABASE_URL": database_url,
+        "HUB_MQTT_AUTH_DIR": str(auth),
+        "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
+        "HUB_RULES_DIR": str(ROOT / "rules"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        sheet = tmp_path / "devices.csv"
+        sheet.write_bytes(
+            b"\xef\xbb\xbfid,kind,community,grid\r\nreg-cli1,manhole,regc,g1\r\nreg-cli2,lamppost,regc,g2\r\n"
+        )
+        assert main(["devices", "import", str(sheet)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [(row["id"], row["status"]) for row in map(json.loads, lines)] == [
+            ("reg-cli1", "created"),
+            ("reg-cli2", "created"),
+        ]
+        assert device_store.get_device(conn, "reg-cli2") is not None
+        assert "reg-cli1:" in (auth / "passwd").read_text(), "the broker learns the new device"
+
+        listing = tmp_path / "devices.json"
+        listing.write_text(json.dumps([{"id": "reg-cli3", "kind": "access_gate", "community": "regc"}]))
+        assert main(["devices", "import", str(listing)]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "created"
+
+        listing.write_text(json.dumps({"id": "reg-cli4", "kind": "access_gate", "community": "regc"}))
+        assert main(["devices", "import", str(listing)]) == 2
+        assert "a JSON list of device objects expected" in capsys.readouterr().err
+        sheet.write_text("id,colour\nreg-cli5,red\n")
+        assert main(["devices", "import", str(sheet)]) == 2
+        assert "unknown CSV column(s) colour" in capsys.readouterr().err
+        assert main(["devices", "import", str(tmp_path / "absent.csv")]) == 2
+        assert "absent.csv" in capsys.readouterr().err
+        assert (
+            device_store.get_device(conn, "reg-cli4") is None
+            and device_store.get_device(conn, "reg-cli5") is None
+        )
+    finally:
+        get_settings.cache_clear()
