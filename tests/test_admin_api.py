@@ -16,10 +16,11 @@ from hub.api.app import create_app
 from hub.cli import main
 from hub.domain.devices import DeviceKind
 from hub.ingest.rules import RuleSet
-from hub.settings import Settings, get_settings
+from hub.settings import Settings
 from hub.store import db
 from hub.store import devices as device_store
 from hub.store.users import upsert_user
+from tests.support.cli import command_settings
 from tests.support.services import ROOT
 
 API = "/api/v1"
@@ -740,14 +741,7 @@ def test_the_command_line_sets_up_teams_as_an_admin_would(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    for name, value in {
-        "HUB_DATABASE_URL": database_url,
-        "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
-        "HUB_RULES_DIR": str(ROOT / "rules"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
+    with command_settings(monkeypatch, database_url):
         crew, team = person(setup_conn, "operator"), unique("cli")
         names = ["--name-en", "Night shift", "--name-zh", "夜班"]
         assert main(["teams", "add", team, *names, "--community", places[0], "--member", crew]) == 0
@@ -767,5 +761,3 @@ def test_the_command_line_sets_up_teams_as_an_admin_would(
         listing.write_text("- {id: x-team, name_en: X}\n", encoding="utf-8")
         assert main(["teams", "import", str(listing)]) == 2
         assert "each with id, name_en and name_zh" in capsys.readouterr().err
-    finally:
-        get_settings.cache_clear()

@@ -14,10 +14,9 @@ from hub.broker.auth import verify_password
 from hub.cli import main
 from hub.domain.devices import DeviceKind
 from hub.jobs.scheduler import mark_silent_devices_offline
-from hub.settings import get_settings
 from hub.store import devices as device_store
 from tests.support.api import app_client, login
-from tests.support.services import ROOT
+from tests.support.cli import command_settings
 
 
 @pytest.fixture
@@ -178,15 +177,7 @@ def test_the_command_line_imports_a_json_list_or_a_csv_file_and_refuses_an_unrea
     tmp_path: Path,
 ) -> None:
     auth = tmp_path / "auth"
-    for name, value in {
-        "HUB_DATABASE_URL": database_url,
-        "HUB_MQTT_AUTH_DIR": str(auth),
-        "HUB_ROUTING_FILE": str(ROOT / "config" / "routing.yaml"),
-        "HUB_RULES_DIR": str(ROOT / "rules"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
+    with command_settings(monkeypatch, database_url, HUB_MQTT_AUTH_DIR=str(auth)):
         sheet = tmp_path / "devices.csv"
         sheet.write_bytes(
             b"\xef\xbb\xbfid,kind,community,grid\r\nreg-cli1,manhole,regc,g1\r\nreg-cli2,lamppost,regc,g2\r\n"
@@ -217,5 +208,3 @@ def test_the_command_line_imports_a_json_list_or_a_csv_file_and_refuses_an_unrea
             device_store.get_device(conn, "reg-cli4") is None
             and device_store.get_device(conn, "reg-cli5") is None
         )
-    finally:
-        get_settings.cache_clear()
